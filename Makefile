@@ -1,0 +1,91 @@
+# sedns — GNU Makefile. Objects and binaries go under $(BUILD) (ignored by git).
+# make            build build/sedns and the unit runner
+# make test       install deps, build, run every test (unit + shell)
+# make run        install deps, build, serve the embedded default config
+# make SANITIZE=1 build with ASan + UBSan (into build-san/ unless BUILD is set)
+
+SANITIZE ?= 0
+ifeq ($(SANITIZE),1)
+BUILD ?= build-san
+else
+BUILD ?= build
+endif
+
+CC      ?= cc
+PKGS    := ldns libevent lmdb yaml-0.1
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CRIT_CFLAGS := $(shell pkg-config --cflags criterion 2>/dev/null)
+CRIT_LIBS   := $(shell pkg-config --libs criterion 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wcast-align \
+        -Wwrite-strings -Wstrict-prototypes -Wmissing-prototypes \
+        -Wformat=2 -Wformat-truncation=2 -Wundef -Wvla -Wnull-dereference \
+        -Wimplicit-fallthrough -Wno-unused-parameter
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 $(WARN) -Iinclude $(PKG_CFLAGS) -D_GNU_SOURCE
+LDLIBS  += $(PKG_LIBS) -lm
+ifeq ($(SANITIZE),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+SRCS      := $(sort $(wildcard src/*.c))
+LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
+LIB_OBJS  := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
+UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
+UNIT_OBJS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/obj/unit/%.o)
+VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+
+.PHONY: all deps test unit shell run clean install uninstall bench
+all: $(BUILD)/sedns $(BUILD)/unit-tests
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)/obj
+	$(CC) $(CFLAGS) -DSEDNS_VERSION='"$(VERSION)"' -c -o $@ $<
+
+$(BUILD)/obj/unit/%.o: tests/unit/%.c $(wildcard include/*.h) | $(BUILD)/obj/unit
+	$(CC) $(CFLAGS) $(CRIT_CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+
+$(BUILD)/obj $(BUILD)/obj/unit:
+	mkdir -p $@
+
+$(BUILD)/sedns: $(BUILD)/obj/main.o $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/unit-tests: $(UNIT_OBJS) $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CRIT_LIBS)
+
+unit: $(BUILD)/unit-tests
+	cd tests/unit && ../../$(BUILD)/unit-tests --jobs 2
+
+shell: $(BUILD)/sedns
+	SEDNS=$(abspath $(BUILD)/sedns) tests/run-shell.sh
+
+test: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) shell
+
+run: deps
+	$(MAKE) $(BUILD)/sedns
+	mkdir -p var
+	exec $(BUILD)/sedns serve -c config/sedns.yaml
+
+bench: deps
+	$(MAKE) $(BUILD)/sedns
+	scripts/bench.sh
+
+install: $(BUILD)/sedns
+	install -D -m 0755 $(BUILD)/sedns $(DESTDIR)$(PREFIX)/sbin/sedns
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/sedns
+
+clean:
+	rm -rf build build-san

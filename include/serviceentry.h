@@ -1,0 +1,139 @@
+/*
+ * serviceentry — Istio ServiceEntry YAML → validated structs.
+ *
+ * Input: files, directories (every *.yaml / *.yml inside, sorted by name) or
+ * an in-memory buffer. Accepts single documents, multi-document streams and
+ * `kind: List` with `items:`. Only kind ServiceEntry with apiVersion
+ * networking.istio.io/{v1,v1beta1,v1alpha3} is loaded; other kinds are
+ * skipped quietly.
+ *
+ * Ownership: a struct se_set owns everything reachable from it (entries,
+ * strings, diagnostics); se_set_free releases it all. Entries that fail
+ * validation are NOT in entries[]: they appear only as error diagnostics.
+ *
+ * Diagnostics are formatted "FILE:LINE:COL: NAMESPACE/NAME: field.path: what
+ * is wrong" (structural YAML errors: "FILE:LINE:COL: message").
+ */
+#ifndef SEDNS_SERVICEENTRY_H
+#define SEDNS_SERVICEENTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Limits: past them a document / entry is rejected with a clear message. */
+#define SE_MAX_FILE_BYTES   (16u * 1024 * 1024)
+#define SE_MAX_HOSTS        256
+#define SE_MAX_PORTS        256
+#define SE_MAX_ENDPOINTS    4096
+#define SE_MAX_ADDRESSES    256
+#define SE_MAX_DEPTH        64      /* YAML nesting */
+#define SE_MAX_NAME         253     /* DNS name, without trailing dot */
+
+enum se_resolution {
+	SE_RES_NONE = 0,      /* default when absent, as in Istio */
+	SE_RES_STATIC,
+	SE_RES_DNS,
+	SE_RES_DNS_ROUND_ROBIN,
+	SE_RES_DYNAMIC_DNS,
+};
+
+enum se_location {
+	SE_LOC_UNSET = 0,
+	SE_LOC_MESH_EXTERNAL,
+	SE_LOC_MESH_INTERNAL,
+};
+
+struct se_kv {
+	char *key;
+	char *value;
+};
+
+struct se_port {
+	uint32_t number;      /* 1..65535 after validation */
+	char *name;           /* may be NULL */
+	char *protocol;       /* upper-cased canonical (e.g. "GRPC-Web" kept as
+	                         written but compared case-insensitively); NULL = unset */
+	uint32_t target_port; /* 0 = unset */
+	int line;
+};
+
+struct se_endpoint {
+	char *address;        /* IP, hostname, or unix:// path */
+	struct se_kv *ports;  /* port name -> number (value as decimal string) */
+	size_t nports;
+	struct se_kv *labels;
+	size_t nlabels;
+	char *network;        /* may be NULL */
+	char *locality;       /* may be NULL */
+	uint32_t weight;      /* 0 = unset */
+	int line;
+};
+
+struct se_status_address {
+	char *host;           /* may be NULL (applies to all hosts) */
+	char *value;          /* IP address */
+};
+
+struct serviceentry {
+	char *file;           /* source path (or buffer name) */
+	int line;             /* line of the document's first key */
+	char *name;
+	char *namespace;      /* "default" when absent */
+	struct se_kv *labels;
+	size_t nlabels;
+	char *creation_timestamp; /* RFC 3339 string as written; NULL if absent */
+
+	char **hosts;         /* as written (validated); lower-cased copies are
+	                         the registry's business */
+	size_t nhosts;
+	char **addresses;     /* IPs or CIDRs as written */
+	size_t naddresses;
+	struct se_port *ports;
+	size_t nports;
+	enum se_location location;
+	enum se_resolution resolution;
+	struct se_endpoint *endpoints;
+	size_t nendpoints;
+	char **export_to;
+	size_t nexport_to;
+	bool has_workload_selector;
+	struct se_status_address *status_addresses;
+	size_t nstatus_addresses;
+};
+
+enum se_severity { SE_WARNING = 0, SE_ERROR = 1 };
+
+struct se_diag {
+	enum se_severity severity;
+	char *file;
+	int line, col;
+	char *message;        /* the whole formatted line, without "error:" tag */
+};
+
+struct se_set {
+	struct serviceentry *entries;   /* valid entries, in load order */
+	size_t nentries;
+	struct se_diag *diags;
+	size_t ndiags;
+	size_t nerrors, nwarnings;
+	size_t nrejected;               /* ServiceEntries rejected by validation */
+	size_t nfiles;                  /* files read */
+};
+
+void se_set_init(struct se_set *set);
+void se_set_free(struct se_set *set);
+
+/* Loads one path (file or directory) into set, appending entries and
+ * diagnostics. Returns false only if the path itself cannot be read (that is
+ * also recorded as an error diagnostic). */
+bool se_load_path(struct se_set *set, const char *path);
+/* Loads YAML text; name is used as FILE in diagnostics. */
+void se_load_buffer(struct se_set *set, const char *name, const char *buf, size_t len);
+
+const char *se_resolution_name(enum se_resolution r);
+
+/* Hostname checks shared with the registry and name table. */
+bool se_valid_hostname(const char *host, bool allow_wildcard);
+
+#endif

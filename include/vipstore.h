@@ -1,0 +1,121 @@
+/*
+ * vipstore — stable virtual IPs per hostname, persisted in LMDB.
+ *
+ * One LMDB environment at DIR/vips.mdb (MDB_NOSUBDIR) with named databases:
+ *   "name2vip"  key: lower-case hostname (no trailing dot)
+ *               value: struct vip_record_disk (v4, v6, state, since)
+ *   "vip2name"  key: 4- or 16-byte address, value: hostname
+ *   "meta"      "schema" -> version, "pool4"/"pool6" -> CIDR text
+ *
+ * Allocation policy (pure, see vipstore_preferred_slot): the preferred slot
+ * is a hash (FNV-1a 64) of the name inside the pool, probing upward with wrap
+ * on collision, never the pool's network address (offset 0) nor, for IPv4,
+ * the broadcast address (last offset). Every write happens in one LMDB write
+ * transaction, so a process killed at any instant leaves either the old or
+ * the new state: never one VIP under two names.
+ *
+ * Ownership: struct vipstore is opaque and owned by the caller of
+ * vipstore_open until vipstore_close. Strings passed in are borrowed for the
+ * duration of the call. Several processes may open the same file; readers
+ * (`sedns vips`) use read-only transactions and never block the writer.
+ */
+#ifndef SEDNS_VIPSTORE_H
+#define SEDNS_VIPSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "netaddr.h"
+
+#define SEDNS_MAX_HOST 253
+
+#define VIPSTORE_FILE "vips.mdb"
+#define VIPSTORE_SCHEMA 1
+
+struct vipstore;
+
+struct vipstore_opts {
+	const char *dir;              /* state directory; created if missing
+	                                 (unless readonly) */
+	struct netprefix pool4;       /* e.g. 240.240.0.0/16 */
+	bool pool6_on;
+	struct netprefix pool6;       /* e.g. 2001:2::/48 when pool6_on */
+	uint32_t hold_seconds;        /* how long a removed host's VIP is kept */
+	bool readonly;                /* open for listing only */
+	bool reallocate;              /* pool changed: drop all allocations and
+	                                 start again instead of refusing */
+};
+
+/* Opens (creating if needed) the store. On failure returns NULL and writes a
+ * one-line reason into err. A pool that differs from the one recorded in the
+ * database is refused unless opts->reallocate. */
+struct vipstore *vipstore_open(const struct vipstore_opts *opts, char *err,
+    size_t errlen);
+void vipstore_close(struct vipstore *vs);
+
+/* One host that should hold a VIP after a sync. */
+struct vip_want {
+	const char *host;             /* lower-case, no trailing dot (borrowed) */
+	/* outputs */
+	bool has_v4;
+	struct netaddr v4;
+	bool has_v6;                  /* only when pool6_on */
+	struct netaddr v6;
+	bool exhausted;               /* pool full: this host got no VIP */
+};
+
+struct vipstore_stats {
+	uint64_t pool_size;           /* usable IPv4 addresses */
+	uint64_t active;              /* hosts holding a VIP now */
+	uint64_t held;                /* removed hosts whose VIP is on hold */
+	uint64_t allocated;           /* new allocations in this sync */
+	uint64_t released;            /* holds that expired in this sync */
+	uint64_t exhausted;           /* wants that got no VIP */
+};
+
+/*
+ * Reconciles the store with the full set of hosts that want a VIP now, in one
+ * write transaction:
+ *  - a wanted host that has a VIP keeps it (held ones become active again);
+ *  - new hosts are allocated in sorted-name order, whatever order wants[] is;
+ *  - an active host not in wants[] is put on hold since `now`;
+ *  - a held host whose hold expired (now - since >= hold) is released;
+ *  - addresses in reserved[] (spec.addresses / status.addresses of any
+ *    ServiceEntry) are never handed out; a host whose VIP collides with one
+ *    is moved to a fresh slot.
+ * Fills the outputs of every want. Returns false (err set, store unchanged)
+ * only on an LMDB failure; exhaustion is per-want, not a failure.
+ */
+bool vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
+    const struct netaddr *reserved, size_t nreserved, time_t now,
+    struct vipstore_stats *stats, char *err, size_t errlen);
+
+/* Read-only lookup of one host (active or held). */
+bool vipstore_lookup(struct vipstore *vs, const char *host, struct netaddr *v4,
+    bool *has_v4, struct netaddr *v6, bool *has_v6);
+
+enum vip_state { VIP_ACTIVE = 0, VIP_HELD = 1 };
+
+struct vip_record {
+	char host[SEDNS_MAX_HOST + 1];
+	bool has_v4, has_v6;
+	struct netaddr v4, v6;
+	enum vip_state state;
+	time_t since;                 /* allocation time, or hold start */
+};
+
+/* Lists every record in host order inside one read transaction. cb returns
+ * false to stop. Returns false on LMDB failure (err set). */
+bool vipstore_list(struct vipstore *vs,
+    bool (*cb)(const struct vip_record *rec, void *arg), void *arg,
+    char *err, size_t errlen);
+
+bool vipstore_stats(struct vipstore *vs, struct vipstore_stats *st);
+
+/* Pure: the preferred offset for host inside a pool of `size` addresses
+ * (exposed for unit tests). */
+uint64_t vipstore_preferred_slot(const char *host, uint64_t size);
+
+#endif

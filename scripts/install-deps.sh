@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that building, testing and benchmarking sedns
+# need. Idempotent: when every package is present it returns at once.
+set -euo pipefail
+PKGS=(
+  build-essential pkg-config
+  libldns-dev libevent-dev liblmdb-dev lmdb-utils libyaml-dev libcriterion-dev
+  dnsutils knot-dnsutils ldnsutils nsd dnsperf
+  iproute2 iptables nftables procps netcat-openbsd curl
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# nsd's package starts a system instance on port 53; the tests run their own.
+if [[ " ${missing[*]} " == *" nsd "* ]] && command -v systemctl >/dev/null; then
+  $SUDO systemctl disable --now nsd >/dev/null 2>&1 || true
+fi
