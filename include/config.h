@@ -1,0 +1,83 @@
+/*
+ * config — daemon options: defaults, the YAML config file, command-line flags.
+ *
+ * One table (src/config.c: options[]) drives all three and `--help`: each row
+ * gives the YAML key, the flag, the type, the default and the help text.
+ * Precedence: defaults < file < flags. A list given by flags replaces the
+ * file's list (repeat the flag to give several values).
+ *
+ * Ownership: config_load returns a new struct config owned by the caller and
+ * released with config_free. Nothing in it points into the YAML document or
+ * argv. A reload builds a new config beside the live one and swaps.
+ */
+#ifndef SEDNS_CONFIG_H
+#define SEDNS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "netaddr.h"
+
+#define CONFIG_MAX_LIST 64
+
+struct config_endpoint {
+	struct netaddr addr;
+	uint16_t port;
+};
+
+enum rules_format { RULES_IPTABLES = 0, RULES_NFT = 1 };
+
+struct config {
+	char *config_file;                  /* NULL when only defaults/flags */
+
+	struct config_endpoint listen[CONFIG_MAX_LIST];
+	size_t nlisten;
+	char *serviceentries[CONFIG_MAX_LIST];
+	size_t nserviceentries;
+	char *state_dir;
+	struct config_endpoint upstreams[CONFIG_MAX_LIST];
+	size_t nupstreams;                  /* 0: use /etc/resolv.conf */
+	char *resolv_conf;                  /* where to read nameservers */
+	uint64_t upstream_timeout_ms;
+	uint64_t ttl;
+	char *cluster_domain;
+	char *search_suffixes[CONFIG_MAX_LIST];
+	size_t nsearch_suffixes;
+	struct netprefix vip_pool;
+	bool vip_pool6_on;
+	struct netprefix vip_pool6;
+	uint64_t vip_hold_ms;
+	struct netprefix allow_from[CONFIG_MAX_LIST];
+	size_t nallow_from;
+	char *metrics;                      /* "" = off; else ADDR:PORT */
+	uint64_t edns_udp_size;
+	uint64_t tcp_idle_timeout_ms;
+	uint64_t tcp_max_connections;
+	uint64_t max_pending;
+	uint64_t rules_format;              /* enum rules_format */
+	char *rules_file;
+	bool rules_apply;
+	uint64_t log_level;                 /* enum log_level */
+	bool log_queries;
+};
+
+/* Parses argv (after the sub-command) and the config file named by -c (if
+ * any). On error prints "FILE:LINE:COL: message" or "sedns: message" to errf
+ * and returns NULL. Positional arguments (not options) are returned in
+ * *rest / *nrest (pointers into argv) when rest is non-NULL; otherwise they
+ * are an error. *help_out is set when --help was given (usage printed). */
+struct config *config_load(int argc, char **argv, FILE *errf, char ***rest,
+    int *nrest, bool *help_out);
+void config_free(struct config *cfg);
+
+/* Prints the effective configuration as YAML that config_load accepts. */
+void config_print(const struct config *cfg, FILE *out);
+/* Prints the option reference (flags, keys, defaults) used by --help. */
+void config_usage(FILE *out);
+
+/* Parses "1h", "30s", "250ms", "2m", "1d" or a plain number of seconds. */
+bool config_parse_duration_ms(const char *s, uint64_t *ms);
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * registry — ServiceEntries merged into one record per lower-cased hostname.
+ *
+ * Pure: takes a loaded se_set and computes, per host, what the DNS side
+ * answers (explicit addresses, istiod's status addresses, a VIP, or nothing =
+ * forward) and the endpoint list per port that the rules side uses.
+ *
+ * Ownership: registry_build takes ownership of the se_set (moved into the
+ * registry; the caller's struct is reset). Every pointer inside a registry
+ * (hosts, ports, endpoints, entry pointers) lives until registry_free.
+ * A registry is immutable once VIPs are assigned; reloads build a new one.
+ */
+#ifndef SEDNS_REGISTRY_H
+#define SEDNS_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "netaddr.h"
+#include "serviceentry.h"
+
+struct vipstore;
+struct vipstore_stats;
+
+enum reg_answer {
+	REG_FORWARD = 0,   /* nothing local: forward upstream */
+	REG_ADDRESSES,     /* spec.addresses (plain IPs, /32, /128) */
+	REG_STATUS,        /* status.addresses from istiod's allocator */
+	REG_VIP,           /* our allocated VIP */
+};
+
+struct reg_endpoint {
+	const char *address;            /* points into the ServiceEntry */
+	bool is_ip;
+	struct netaddr ip;              /* when is_ip */
+	uint16_t port;                  /* target port on the endpoint */
+	uint32_t weight;                /* >= 1 */
+	const struct serviceentry *se;  /* where it came from */
+};
+
+struct reg_port {
+	uint16_t number;
+	const char *name;               /* may be NULL */
+	const char *protocol;           /* as written; NULL = unset */
+	bool udp;                       /* protocol UDP: DNAT udp; else tcp */
+	const struct serviceentry *owner; /* entry whose definition won */
+	struct reg_endpoint *eps;
+	size_t neps;
+	bool resolve_host;              /* DNS resolution, no endpoints: the
+	                                   host itself is resolved upstream */
+};
+
+#define REG_MAX_ADDRS 64
+
+struct reg_host {
+	char *name;                     /* lower-case, no trailing dot */
+	bool wildcard;                  /* "*.example.com" */
+	enum se_resolution resolution;  /* of the oldest entry */
+	const struct serviceentry **entries; /* oldest first */
+	size_t nentries;
+	struct reg_port *ports;         /* sorted by number */
+	size_t nports;
+	enum reg_answer answer;
+	struct netaddr addrs[REG_MAX_ADDRS]; /* what A/AAAA answer */
+	size_t naddrs;
+	bool wants_vip;                 /* eligible for auto-allocation */
+	bool vip_exhausted;             /* wanted one, pool full */
+};
+
+struct reg_diag {
+	enum se_severity severity;
+	char *message;                  /* "FILE:LINE:COL: ns/name: ...: ..." */
+};
+
+struct registry {
+	struct se_set set;              /* owned */
+	struct reg_host *hosts;         /* sorted by name */
+	size_t nhosts;
+	struct reg_diag *diags;         /* merge warnings */
+	size_t ndiags;
+};
+
+/* Builds the registry from set (ownership moves in). NULL on out of memory. */
+struct registry *registry_build(struct se_set *set);
+void registry_free(struct registry *reg);
+
+/* Exact host lookup (name lower-case, no trailing dot). */
+const struct reg_host *registry_find(const struct registry *reg, const char *name);
+
+/* Every address that spec.addresses / status.addresses put on any host:
+ * never handed out as a VIP. Returns a malloc'd array (caller frees). */
+struct netaddr *registry_reserved(const struct registry *reg, size_t *n);
+
+/*
+ * Allocates / refreshes VIPs for every host that wants one, in one store
+ * transaction, and fills those hosts' addrs. Hosts that already answer from
+ * addresses are untouched. Returns false on store failure (err set).
+ */
+bool registry_assign_vips(struct registry *reg, struct vipstore *vs, time_t now,
+    struct vipstore_stats *stats, char *err, size_t errlen);
+/* Same, read-only: looks VIPs up without allocating (for `sedns rules`). */
+void registry_lookup_vips(struct registry *reg, struct vipstore *vs);
+
+/* True when the entry is visible from namespace ns per exportTo
+ * (no exportTo = "*"). */
+bool registry_exported_to(const struct serviceentry *se, const char *ns);
+
+#endif

@@ -1,0 +1,808 @@
+/* config — see include/config.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+#include "log.h"
+
+enum opt_type {
+	OT_ADDRPORT_LIST,  /* ADDR[:PORT], repeatable */
+	OT_STR_LIST,
+	OT_CIDR_LIST,
+	OT_STR,
+	OT_UINT,
+	OT_DURATION,
+	OT_CIDR,
+	OT_CIDR_OPT,       /* "" / off = disabled */
+	OT_BOOL,
+	OT_ENUM,
+	OT_FLAG_ONLY,      /* -c handled before everything else */
+};
+
+struct option_def {
+	const char *key;           /* YAML key (dotted for nested) */
+	const char *flag;          /* long flag without dashes */
+	char shortflag;
+	const char *arg;           /* metavar for --help */
+	enum opt_type type;
+	const char *def;           /* default as text (lists: comma-separated) */
+	const char *help;
+	size_t off;                /* offset of the value in struct config */
+	size_t count_off;          /* lists: offset of the count */
+	uint64_t min, max;         /* OT_UINT / OT_DURATION (ms) bounds */
+	const char *const *enums;  /* OT_ENUM values; index stored */
+	uint16_t default_port;     /* OT_ADDRPORT_LIST */
+	size_t presence_off;       /* OT_CIDR_OPT: offset of the bool "on" */
+};
+
+static const char *const rules_formats[] = { "iptables", "nft", NULL };
+static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
+
+#define OFF(f) offsetof(struct config, f)
+#define NOOFF 0
+
+static const struct option_def options[] = {
+	{ "config", "config", 'c', "FILE", OT_FLAG_ONLY, NULL,
+	  "read options from this YAML file (flags win over it)", NOOFF, NOOFF, 0, 0, NULL, 0, 0 },
+	{ "listen", "listen", 'l', "ADDR[:PORT]", OT_ADDRPORT_LIST, "127.0.0.1:5353",
+	  "address to answer DNS on, UDP and TCP (repeatable; port 53 if omitted)",
+	  OFF(listen), OFF(nlisten), 0, 0, NULL, 53, 0 },
+	{ "serviceentries", "serviceentries", 's', "PATH", OT_STR_LIST, "/etc/sedns/serviceentries",
+	  "ServiceEntry YAML file or directory (repeatable)",
+	  OFF(serviceentries), OFF(nserviceentries), 0, 0, NULL, 0, 0 },
+	{ "state_dir", "state-dir", 0, "DIR", OT_STR, "/var/lib/sedns",
+	  "directory for the VIP store (vips.mdb) and rendered rules", OFF(state_dir), NOOFF, 0, 0, NULL, 0, 0 },
+	{ "upstreams", "upstream", 'u', "ADDR[:PORT]", OT_ADDRPORT_LIST, "",
+	  "upstream resolver (repeatable; default: nameservers of resolv_conf)",
+	  OFF(upstreams), OFF(nupstreams), 0, 0, NULL, 53, 0 },
+	{ "resolv_conf", "resolv-conf", 0, "FILE", OT_STR, "/etc/resolv.conf",
+	  "where to find upstreams when none are configured", OFF(resolv_conf), NOOFF, 0, 0, NULL, 0, 0 },
+	{ "upstream_timeout", "upstream-timeout", 0, "DURATION", OT_DURATION, "2s",
+	  "time to wait for one upstream before trying the next",
+	  OFF(upstream_timeout_ms), NOOFF, 10, 60000, NULL, 0, 0 },
+	{ "ttl", "ttl", 't', "SECONDS", OT_UINT, "30",
+	  "TTL of local answers", OFF(ttl), NOOFF, 0, 86400, NULL, 0, 0 },
+	{ "cluster_domain", "cluster-domain", 0, "DOMAIN", OT_STR, "cluster.local",
+	  "Kubernetes cluster domain for search-path expansions", OFF(cluster_domain), NOOFF, 0, 0, NULL, 0, 0 },
+	{ "search_suffixes", "search-suffix", 0, "DOMAIN", OT_STR_LIST, "",
+	  "extra search suffix answered like the cluster domain (repeatable)",
+	  OFF(search_suffixes), OFF(nsearch_suffixes), 0, 0, NULL, 0, 0 },
+	{ "vip_pool", "vip-pool", 0, "CIDR", OT_CIDR, "240.240.0.0/16",
+	  "IPv4 pool that VIPs are allocated from", OFF(vip_pool), NOOFF, 0, 0, NULL, 0, 0 },
+	{ "vip_pool6", "vip-pool6", 0, "CIDR|on|off", OT_CIDR_OPT, "",
+	  "IPv6 VIP pool (empty or off: none; on: 2001:2::/48)", OFF(vip_pool6), NOOFF, 0, 0, NULL, 0,
+	  OFF(vip_pool6_on) },
+	{ "vip_hold", "vip-hold", 0, "DURATION", OT_DURATION, "1h",
+	  "how long a removed host's VIP is kept for it", OFF(vip_hold_ms), NOOFF, 0,
+	  UINT64_C(365) * 86400 * 1000, NULL, 0, 0 },
+	{ "allow_from", "allow-from", 'a', "CIDR", OT_CIDR_LIST, "127.0.0.0/8,::1/128",
+	  "clients allowed to query (repeatable); others get REFUSED",
+	  OFF(allow_from), OFF(nallow_from), 0, 0, NULL, 0, 0 },
+	{ "metrics", "metrics", 0, "ADDR:PORT", OT_STR, "",
+	  "HTTP address for /metrics, /healthz, /readyz (empty: off)", OFF(metrics), NOOFF, 0, 0, NULL, 0, 0 },
+	{ "edns_udp_size", "edns-udp-size", 0, "BYTES", OT_UINT, "1232",
+	  "UDP payload size we advertise and accept", OFF(edns_udp_size), NOOFF, 512, 4096, NULL, 0, 0 },
+	{ "tcp_idle_timeout", "tcp-idle-timeout", 0, "DURATION", OT_DURATION, "10s",
+	  "close idle TCP client connections after this long", OFF(tcp_idle_timeout_ms), NOOFF, 100,
+	  3600000, NULL, 0, 0 },
+	{ "tcp_max_connections", "tcp-max-connections", 0, "N", OT_UINT, "1024",
+	  "cap on concurrent TCP clients (accept pauses at the cap)", OFF(tcp_max_connections), NOOFF, 1,
+	  65536, NULL, 0, 0 },
+	{ "max_pending", "max-pending", 0, "N", OT_UINT, "4096",
+	  "cap on queries in flight upstream (beyond it: SERVFAIL)", OFF(max_pending), NOOFF, 1, 1000000,
+	  NULL, 0, 0 },
+	{ "rules.format", "rules-format", 0, "iptables|nft", OT_ENUM, "iptables",
+	  "rule language for VIP DNAT", OFF(rules_format), NOOFF, 0, 0, rules_formats, 0, 0 },
+	{ "rules.file", "rules-file", 0, "FILE", OT_STR, "",
+	  "where rendered rules are written (default: STATE_DIR/rules.FORMAT)", OFF(rules_file), NOOFF, 0,
+	  0, NULL, 0, 0 },
+	{ "rules.apply", "rules-apply", 0, "BOOL", OT_BOOL, "false",
+	  "apply rules with iptables-restore / nft (needs CAP_NET_ADMIN)", OFF(rules_apply), NOOFF, 0, 0,
+	  NULL, 0, 0 },
+	{ "log_level", "log-level", 0, "LEVEL", OT_ENUM, "info",
+	  "error, warn, info or debug", OFF(log_level), NOOFF, 0, 0, log_levels, 0, 0 },
+	{ "log_queries", "log-queries", 0, "BOOL", OT_BOOL, "false",
+	  "log one line per query", OFF(log_queries), NOOFF, 0, 0, NULL, 0, 0 },
+};
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+static void *
+field(struct config *cfg, size_t off)
+{
+	return (char *)cfg + off;
+}
+
+bool
+config_parse_duration_ms(const char *s, uint64_t *ms)
+{
+	char *end;
+	if (*s == '\0' || *s == '-')
+		return false;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno != 0 || end == s || v < 0)
+		return false;
+	double mult;
+	if (*end == '\0' || strcmp(end, "s") == 0)
+		mult = 1000;
+	else if (strcmp(end, "ms") == 0)
+		mult = 1;
+	else if (strcmp(end, "m") == 0)
+		mult = 60000;
+	else if (strcmp(end, "h") == 0)
+		mult = 3600000;
+	else if (strcmp(end, "d") == 0)
+		mult = 86400000;
+	else
+		return false;
+	double r = v * mult;
+	if (r > 1e15)
+		return false;
+	*ms = (uint64_t)(r + 0.5);
+	return true;
+}
+
+static bool
+parse_uint(const char *s, uint64_t *out)
+{
+	char *end;
+	if (*s == '\0' || *s == '-' || *s == '+')
+		return false;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool
+parse_bool(const char *s, bool *out)
+{
+	if (!strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcasecmp(s, "on") || !strcmp(s, "1")) {
+		*out = true;
+		return true;
+	}
+	if (!strcasecmp(s, "false") || !strcasecmp(s, "no") || !strcasecmp(s, "off") || !strcmp(s, "0")) {
+		*out = false;
+		return true;
+	}
+	return false;
+}
+
+static void
+list_clear(struct config *cfg, const struct option_def *o)
+{
+	size_t *n = field(cfg, o->count_off);
+	if (o->type == OT_STR_LIST) {
+		char **v = field(cfg, o->off);
+		for (size_t i = 0; i < *n; i++) {
+			free(v[i]);
+			v[i] = NULL;
+		}
+	}
+	*n = 0;
+}
+
+/* Sets (or, for lists, appends) one value. On error writes the reason. */
+static bool
+set_value(struct config *cfg, const struct option_def *o, const char *val, char *err, size_t errlen)
+{
+	size_t *n = o->count_off ? field(cfg, o->count_off) : NULL;
+	switch (o->type) {
+	case OT_ADDRPORT_LIST: {
+		struct config_endpoint *v = field(cfg, o->off);
+		if (*n >= CONFIG_MAX_LIST) {
+			snprintf(err, errlen, "%s: more than %d values", o->key, CONFIG_MAX_LIST);
+			return false;
+		}
+		if (!netaddr_parse_hostport(val, o->default_port, &v[*n].addr, &v[*n].port)) {
+			snprintf(err, errlen, "%s: \"%s\" is not ADDR[:PORT] (IPv6 as [ADDR]:PORT)", o->key, val);
+			return false;
+		}
+		(*n)++;
+		return true;
+	}
+	case OT_STR_LIST: {
+		char **v = field(cfg, o->off);
+		if (*n >= CONFIG_MAX_LIST) {
+			snprintf(err, errlen, "%s: more than %d values", o->key, CONFIG_MAX_LIST);
+			return false;
+		}
+		if (*val == '\0') {
+			snprintf(err, errlen, "%s: empty value", o->key);
+			return false;
+		}
+		if ((v[*n] = strdup(val)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return false;
+		}
+		(*n)++;
+		return true;
+	}
+	case OT_CIDR_LIST: {
+		struct netprefix *v = field(cfg, o->off);
+		if (*n >= CONFIG_MAX_LIST) {
+			snprintf(err, errlen, "%s: more than %d values", o->key, CONFIG_MAX_LIST);
+			return false;
+		}
+		if (!netprefix_parse(val, false, &v[*n])) {
+			snprintf(err, errlen, "%s: \"%s\" is not an address or CIDR", o->key, val);
+			return false;
+		}
+		(*n)++;
+		return true;
+	}
+	case OT_STR: {
+		char **v = field(cfg, o->off);
+		char *d = strdup(val);
+		if (d == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return false;
+		}
+		free(*v);
+		*v = d;
+		return true;
+	}
+	case OT_UINT: {
+		uint64_t *v = field(cfg, o->off), x;
+		if (!parse_uint(val, &x) || x < o->min || x > o->max) {
+			snprintf(err, errlen, "%s: \"%s\" is not a whole number in %llu..%llu", o->key, val,
+			    (unsigned long long)o->min, (unsigned long long)o->max);
+			return false;
+		}
+		*v = x;
+		return true;
+	}
+	case OT_DURATION: {
+		uint64_t *v = field(cfg, o->off), x;
+		if (!config_parse_duration_ms(val, &x)) {
+			snprintf(err, errlen, "%s: \"%s\" is not a duration (e.g. 250ms, 30s, 5m, 1h, 1d)", o->key, val);
+			return false;
+		}
+		if (x < o->min || x > o->max) {
+			snprintf(err, errlen, "%s: \"%s\" is out of range (%llums..%llums)", o->key, val,
+			    (unsigned long long)o->min, (unsigned long long)o->max);
+			return false;
+		}
+		*v = x;
+		return true;
+	}
+	case OT_CIDR:
+	case OT_CIDR_OPT: {
+		struct netprefix *v = field(cfg, o->off);
+		if (o->type == OT_CIDR_OPT) {
+			bool *on = field(cfg, o->presence_off);
+			bool b;
+			if (*val == '\0' || (parse_bool(val, &b) && !b)) {
+				*on = false;
+				return true;
+			}
+			if (parse_bool(val, &b) && b)
+				val = "2001:2::/48";
+			*on = true;
+		}
+		if (!netprefix_parse(val, true, v)) {
+			snprintf(err, errlen, "%s: \"%s\" is not a CIDR with host bits clear (e.g. 240.240.0.0/16)",
+			    o->key, val);
+			return false;
+		}
+		int want = o->type == OT_CIDR ? AF_INET : AF_INET6;
+		if (v->addr.family != want) {
+			snprintf(err, errlen, "%s: \"%s\" must be an %s prefix", o->key, val,
+			    want == AF_INET ? "IPv4" : "IPv6");
+			return false;
+		}
+		unsigned maxlen = want == AF_INET ? 30 : 126;
+		unsigned minlen = want == AF_INET ? 8 : 64;
+		if (v->len > maxlen || v->len < minlen) {
+			snprintf(err, errlen, "%s: \"%s\": prefix length must be %u..%u", o->key, val, minlen, maxlen);
+			return false;
+		}
+		return true;
+	}
+	case OT_BOOL: {
+		bool *v = field(cfg, o->off);
+		if (!parse_bool(val, v)) {
+			snprintf(err, errlen, "%s: \"%s\" is not a boolean (true/false)", o->key, val);
+			return false;
+		}
+		return true;
+	}
+	case OT_ENUM: {
+		uint64_t *v = field(cfg, o->off);
+		for (size_t i = 0; o->enums[i]; i++) {
+			if (strcasecmp(val, o->enums[i]) == 0) {
+				*v = i;
+				return true;
+			}
+		}
+		char list[256] = "";
+		for (size_t i = 0; o->enums[i]; i++) {
+			strncat(list, i ? ", " : "", sizeof(list) - strlen(list) - 1);
+			strncat(list, o->enums[i], sizeof(list) - strlen(list) - 1);
+		}
+		snprintf(err, errlen, "%s: \"%s\" is not one of %s", o->key, val, list);
+		return false;
+	}
+	case OT_FLAG_ONLY:
+		return true;
+	}
+	return false;
+}
+
+static bool
+is_list(const struct option_def *o)
+{
+	return o->type == OT_ADDRPORT_LIST || o->type == OT_STR_LIST || o->type == OT_CIDR_LIST;
+}
+
+static bool
+apply_default(struct config *cfg, const struct option_def *o)
+{
+	char err[256];
+	if (o->type == OT_FLAG_ONLY)
+		return true;
+	if (!is_list(o))
+		return set_value(cfg, o, o->def, err, sizeof(err));
+	list_clear(cfg, o);
+	char buf[512];
+	snprintf(buf, sizeof(buf), "%s", o->def);
+	char *save = NULL;
+	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+		if (!set_value(cfg, o, tok, err, sizeof(err)))
+			return false;
+	return true;
+}
+
+static const struct option_def *
+find_key(const char *key)
+{
+	for (size_t i = 0; i < NOPTIONS; i++)
+		if (options[i].type != OT_FLAG_ONLY && strcmp(options[i].key, key) == 0)
+			return &options[i];
+	return NULL;
+}
+
+static bool
+has_prefix_key(const char *prefix)
+{
+	size_t l = strlen(prefix);
+	for (size_t i = 0; i < NOPTIONS; i++)
+		if (strncmp(options[i].key, prefix, l) == 0 && options[i].key[l] == '.')
+			return true;
+	return false;
+}
+
+/* --- YAML file ---------------------------------------------------------- */
+
+#define CONFIG_MAX_FILE (1024 * 1024)
+
+static bool
+yerr(FILE *errf, const char *file, const yaml_node_t *n, const char *msg)
+{
+	fprintf(errf, "%s:%zu:%zu: %s\n", file, n->start_mark.line + 1, n->start_mark.column + 1, msg);
+	return false;
+}
+
+static bool load_mapping(struct config *cfg, yaml_document_t *doc, yaml_node_t *map, const char *prefix,
+    const char *file, FILE *errf);
+
+static bool
+load_value(struct config *cfg, yaml_document_t *doc, const struct option_def *o, yaml_node_t *v,
+    const char *file, FILE *errf)
+{
+	char err[512];
+	if (v->type == YAML_SEQUENCE_NODE) {
+		if (!is_list(o))
+			return yerr(errf, file, v, (snprintf(err, sizeof(err), "%s: expected a single value, not a list",
+			    o->key), err));
+		list_clear(cfg, o);
+		for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+			yaml_node_t *e = yaml_document_get_node(doc, *it);
+			if (e == NULL || e->type != YAML_SCALAR_NODE)
+				return yerr(errf, file, e ? e : v, (snprintf(err, sizeof(err),
+				    "%s: list items must be plain values", o->key), err));
+			if (!set_value(cfg, o, (const char *)e->data.scalar.value, err, sizeof(err)))
+				return yerr(errf, file, e, err);
+		}
+		return true;
+	}
+	if (v->type != YAML_SCALAR_NODE)
+		return yerr(errf, file, v, (snprintf(err, sizeof(err), "%s: expected a value, not a mapping", o->key), err));
+	const char *s = (const char *)v->data.scalar.value;
+	if (is_list(o)) {
+		list_clear(cfg, o);
+		/* a bare empty value (or ~) means "no values" */
+		if (*s == '\0' || (strcmp(s, "~") == 0 && v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE))
+			return true;
+	}
+	if (!set_value(cfg, o, s, err, sizeof(err)))
+		return yerr(errf, file, v, err);
+	return true;
+}
+
+static bool
+load_mapping(struct config *cfg, yaml_document_t *doc, yaml_node_t *map, const char *prefix,
+    const char *file, FILE *errf)
+{
+	char err[512];
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(doc, p->value);
+		if (k == NULL || v == NULL)
+			continue;
+		if (k->type != YAML_SCALAR_NODE)
+			return yerr(errf, file, k, "keys must be plain strings");
+		char key[128];
+		snprintf(key, sizeof(key), "%s%s%s", prefix, *prefix ? "." : "", (const char *)k->data.scalar.value);
+		const struct option_def *o = find_key(key);
+		if (o == NULL && v->type == YAML_MAPPING_NODE && has_prefix_key(key)) {
+			if (!load_mapping(cfg, doc, v, key, file, errf))
+				return false;
+			continue;
+		}
+		if (o == NULL) {
+			snprintf(err, sizeof(err), "unknown key \"%s\" (see sedns serve --help for the keys)", key);
+			return yerr(errf, file, k, err);
+		}
+		if (!load_value(cfg, doc, o, v, file, errf))
+			return false;
+	}
+	return true;
+}
+
+static bool
+load_file(struct config *cfg, const char *file, FILE *errf)
+{
+	FILE *f = fopen(file, "rb");
+	if (f == NULL) {
+		fprintf(errf, "%s: cannot open: %s\n", file, strerror(errno));
+		return false;
+	}
+	char *buf = malloc(CONFIG_MAX_FILE + 1);
+	if (buf == NULL) {
+		fclose(f);
+		fprintf(errf, "%s: out of memory\n", file);
+		return false;
+	}
+	size_t len = fread(buf, 1, CONFIG_MAX_FILE + 1, f);
+	fclose(f);
+	if (len > CONFIG_MAX_FILE) {
+		free(buf);
+		fprintf(errf, "%s: larger than %d bytes\n", file, CONFIG_MAX_FILE);
+		return false;
+	}
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	yaml_parser_initialize(&parser);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	bool ok = false;
+	if (!yaml_parser_load(&parser, &doc)) {
+		fprintf(errf, "%s:%zu:%zu: %s\n", file, parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+		    parser.problem ? parser.problem : "YAML syntax error");
+		yaml_parser_delete(&parser);
+		free(buf);
+		return false;
+	}
+	yaml_node_t *root = yaml_document_get_root_node(&doc);
+	if (root == NULL)
+		ok = true; /* empty file: all defaults */
+	else if (root->type != YAML_MAPPING_NODE)
+		ok = yerr(errf, file, root, "the config must be a mapping of key: value");
+	else
+		ok = load_mapping(cfg, &doc, root, "", file, errf);
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	free(buf);
+	return ok;
+}
+
+/* --- flags -------------------------------------------------------------- */
+
+static const struct option_def *
+find_flag(const char *arg, const char **inline_val)
+{
+	*inline_val = NULL;
+	if (arg[0] != '-')
+		return NULL;
+	if (arg[1] != '-') {
+		if (arg[1] == '\0' || arg[2] != '\0')
+			return NULL;
+		for (size_t i = 0; i < NOPTIONS; i++)
+			if (options[i].shortflag == arg[1])
+				return &options[i];
+		return NULL;
+	}
+	const char *name = arg + 2;
+	const char *eq = strchr(name, '=');
+	size_t nl = eq ? (size_t)(eq - name) : strlen(name);
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		if (strlen(options[i].flag) == nl && strncmp(options[i].flag, name, nl) == 0) {
+			if (eq)
+				*inline_val = eq + 1;
+			return &options[i];
+		}
+	}
+	return NULL;
+}
+
+static bool
+validate(const struct config *cfg, FILE *errf)
+{
+	const char *where = cfg->config_file ? cfg->config_file : "sedns";
+	if (cfg->nlisten == 0) {
+		fprintf(errf, "%s: listen: at least one address is needed\n", where);
+		return false;
+	}
+	if (cfg->nserviceentries == 0)
+		log_warnx("config: no serviceentries paths: every query will be forwarded");
+	if (cfg->nallow_from == 0) {
+		fprintf(errf, "%s: allow_from: empty, nobody could query (use 0.0.0.0/0 and ::/0 deliberately)\n", where);
+		return false;
+	}
+	if (cfg->cluster_domain[0] == '\0' || cfg->cluster_domain[0] == '.') {
+		fprintf(errf, "%s: cluster_domain: \"%s\" is not a domain name\n", where, cfg->cluster_domain);
+		return false;
+	}
+	for (size_t i = 0; i < cfg->nupstreams; i++) {
+		for (size_t j = 0; j < cfg->nlisten; j++) {
+			if (netaddr_equal(&cfg->upstreams[i].addr, &cfg->listen[j].addr) &&
+			    cfg->upstreams[i].port == cfg->listen[j].port) {
+				char a[NETADDR_STRLEN];
+				fprintf(errf, "%s: upstreams: %s port %u is one of our own listen addresses; "
+				    "forwarding to ourselves would loop\n", where,
+				    netaddr_fmt(&cfg->upstreams[i].addr, a, sizeof(a)), cfg->upstreams[i].port);
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+struct config *
+config_load(int argc, char **argv, FILE *errf, char ***rest, int *nrest, bool *help_out)
+{
+	struct config *cfg = calloc(1, sizeof(*cfg));
+	if (cfg == NULL) {
+		fprintf(errf, "sedns: out of memory\n");
+		return NULL;
+	}
+	if (help_out)
+		*help_out = false;
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		if (!apply_default(cfg, &options[i])) {
+			fprintf(errf, "sedns: internal error: bad default for %s\n", options[i].key);
+			config_free(cfg);
+			return NULL;
+		}
+	}
+	/* Pass 1: -c/--config and --help, so the file is read before flags. */
+	for (int i = 0; i < argc; i++) {
+		const char *iv;
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			if (help_out)
+				*help_out = true;
+			config_free(cfg);
+			return NULL;
+		}
+		const struct option_def *o = find_flag(argv[i], &iv);
+		if (o == NULL)
+			continue;
+		if (o->type == OT_FLAG_ONLY) {
+			const char *v = iv ? iv : (i + 1 < argc ? argv[++i] : NULL);
+			if (v == NULL) {
+				fprintf(errf, "sedns: --config needs a FILE\n");
+				config_free(cfg);
+				return NULL;
+			}
+			free(cfg->config_file);
+			cfg->config_file = strdup(v);
+		} else if (!iv && o->type != OT_BOOL) {
+			i++;
+		}
+	}
+	if (cfg->config_file && !load_file(cfg, cfg->config_file, errf)) {
+		config_free(cfg);
+		return NULL;
+	}
+	/* Pass 2: flags; the first use of a list flag replaces the file's list. */
+	bool touched[NOPTIONS] = { false };
+	int npos = 0;
+	bool only_pos = false;
+	for (int i = 0; i < argc; i++) {
+		const char *iv = NULL, *a = argv[i];
+		if (!only_pos && strcmp(a, "--") == 0) {
+			only_pos = true;
+			continue;
+		}
+		const struct option_def *o = only_pos ? NULL : find_flag(a, &iv);
+		if (o == NULL) {
+			if (!only_pos && a[0] == '-' && a[1] != '\0') {
+				fprintf(errf, "sedns: unknown option %s (see --help)\n", a);
+				goto fail;
+			}
+			if (rest == NULL) {
+				fprintf(errf, "sedns: unexpected argument \"%s\"\n", a);
+				goto fail;
+			}
+			argv[npos++] = argv[i];
+			continue;
+		}
+		const char *val = iv;
+		if (o->type == OT_FLAG_ONLY) {
+			if (!iv)
+				i++;
+			continue;
+		}
+		if (val == NULL) {
+			if (o->type == OT_BOOL && (i + 1 >= argc || argv[i + 1][0] == '-' ||
+			    !parse_bool(argv[i + 1], &(bool){ false }))) {
+				val = "true";
+			} else if (i + 1 < argc) {
+				val = argv[++i];
+			} else {
+				fprintf(errf, "sedns: --%s needs a value (%s)\n", o->flag, o->arg);
+				goto fail;
+			}
+		}
+		size_t idx = (size_t)(o - options);
+		if (is_list(o) && !touched[idx])
+			list_clear(cfg, o);
+		touched[idx] = true;
+		char err[512];
+		if (!set_value(cfg, o, val, err, sizeof(err))) {
+			fprintf(errf, "sedns: --%s: %s\n", o->flag, strchr(err, ':') ? strchr(err, ':') + 2 : err);
+			goto fail;
+		}
+	}
+	if (rest) {
+		*rest = argv;
+		*nrest = npos;
+	}
+	if (cfg->rules_file[0] == '\0') {
+		char buf[4096];
+		snprintf(buf, sizeof(buf), "%s/rules.%s", cfg->state_dir, rules_formats[cfg->rules_format]);
+		free(cfg->rules_file);
+		cfg->rules_file = strdup(buf);
+	}
+	log_set_level((enum log_level)cfg->log_level);
+	if (!validate(cfg, errf))
+		goto fail;
+	return cfg;
+fail:
+	config_free(cfg);
+	return NULL;
+}
+
+void
+config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const struct option_def *o = &options[i];
+		if (o->type == OT_STR_LIST)
+			list_clear(cfg, o);
+		else if (o->type == OT_STR)
+			free(*(char **)field(cfg, o->off));
+	}
+	free(cfg->config_file);
+	free(cfg);
+}
+
+static void
+print_value(const struct config *cfg, const struct option_def *o, FILE *out)
+{
+	struct config *c = (struct config *)(uintptr_t)cfg;
+	char buf[NETPREFIX_STRLEN];
+	switch (o->type) {
+	case OT_ADDRPORT_LIST: {
+		size_t n = *(size_t *)field(c, o->count_off);
+		struct config_endpoint *v = field(c, o->off);
+		fprintf(out, n ? "\n" : " []\n");
+		for (size_t i = 0; i < n; i++) {
+			netaddr_fmt(&v[i].addr, buf, sizeof(buf));
+			if (v[i].addr.family == AF_INET6)
+				fprintf(out, "  - \"[%s]:%u\"\n", buf, v[i].port);
+			else
+				fprintf(out, "  - \"%s:%u\"\n", buf, v[i].port);
+		}
+		break;
+	}
+	case OT_STR_LIST: {
+		size_t n = *(size_t *)field(c, o->count_off);
+		char **v = field(c, o->off);
+		fprintf(out, n ? "\n" : " []\n");
+		for (size_t i = 0; i < n; i++)
+			fprintf(out, "  - \"%s\"\n", v[i]);
+		break;
+	}
+	case OT_CIDR_LIST: {
+		size_t n = *(size_t *)field(c, o->count_off);
+		struct netprefix *v = field(c, o->off);
+		fprintf(out, n ? "\n" : " []\n");
+		for (size_t i = 0; i < n; i++)
+			fprintf(out, "  - \"%s\"\n", netprefix_fmt(&v[i], buf, sizeof(buf)));
+		break;
+	}
+	case OT_STR:
+		fprintf(out, " \"%s\"\n", *(char **)field(c, o->off));
+		break;
+	case OT_UINT:
+		fprintf(out, " %llu\n", (unsigned long long)*(uint64_t *)field(c, o->off));
+		break;
+	case OT_DURATION:
+		fprintf(out, " %llums\n", (unsigned long long)*(uint64_t *)field(c, o->off));
+		break;
+	case OT_CIDR:
+		fprintf(out, " \"%s\"\n", netprefix_fmt(field(c, o->off), buf, sizeof(buf)));
+		break;
+	case OT_CIDR_OPT:
+		if (*(bool *)field(c, o->presence_off))
+			fprintf(out, " \"%s\"\n", netprefix_fmt(field(c, o->off), buf, sizeof(buf)));
+		else
+			fprintf(out, " \"\"\n");
+		break;
+	case OT_BOOL:
+		fprintf(out, " %s\n", *(bool *)field(c, o->off) ? "true" : "false");
+		break;
+	case OT_ENUM:
+		fprintf(out, " %s\n", o->enums[*(uint64_t *)field(c, o->off)]);
+		break;
+	case OT_FLAG_ONLY:
+		break;
+	}
+}
+
+void
+config_print(const struct config *cfg, FILE *out)
+{
+	fprintf(out, "# effective sedns configuration%s%s\n", cfg->config_file ? " from " : "",
+	    cfg->config_file ? cfg->config_file : "");
+	const char *section = NULL;
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const struct option_def *o = &options[i];
+		if (o->type == OT_FLAG_ONLY)
+			continue;
+		const char *dot = strchr(o->key, '.');
+		if (dot) {
+			size_t sl = (size_t)(dot - o->key);
+			if (section == NULL || strncmp(section, o->key, sl) != 0 || section[sl] != '.') {
+				fprintf(out, "%.*s:\n", (int)sl, o->key);
+				section = o->key;
+			}
+			fprintf(out, "  %s:", dot + 1);
+			/* nested list items would need deeper indentation; rules.* has none */
+		} else {
+			section = NULL;
+			fprintf(out, "%s:", o->key);
+		}
+		print_value(cfg, o, out);
+	}
+}
+
+void
+config_usage(FILE *out)
+{
+	fprintf(out, "Options (flag / config key, default):\n");
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const struct option_def *o = &options[i];
+		char lhs[96];
+		if (o->shortflag)
+			snprintf(lhs, sizeof(lhs), "-%c, --%s %s", o->shortflag, o->flag, o->arg);
+		else
+			snprintf(lhs, sizeof(lhs), "    --%s %s", o->flag, o->arg);
+		fprintf(out, "  %-38s %s\n", lhs, o->help);
+		if (o->type == OT_FLAG_ONLY)
+			continue;
+		fprintf(out, "  %-38s key: %s, default: %s\n", "", o->key, *o->def ? o->def : "(empty)");
+	}
+}

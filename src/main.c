@@ -1,0 +1,238 @@
+/* main — command-line dispatch: serve, check, vips, rules, version. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "loader.h"
+#include "log.h"
+#include "serve.h"
+#include "vipstore.h"
+
+#ifndef SEDNS_VERSION
+#define SEDNS_VERSION "unknown"
+#endif
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: sedns COMMAND [OPTIONS]\n"
+	    "\n"
+	    "sedns answers Istio ServiceEntry hostnames with stable virtual IPs,\n"
+	    "forwards every other DNS query upstream, and renders DNAT rules.\n"
+	    "\n"
+	    "Commands:\n"
+	    "  serve [-n|--check-config] [--reallocate] [OPTIONS]\n"
+	    "                     run the DNS server; -n prints the effective config and exits\n"
+	    "  check [OPTIONS] [PATH...]\n"
+	    "                     validate ServiceEntry files/directories (default: the config's\n"
+	    "                     serviceentries); exit 0 clean, 1 errors, 2 usage\n"
+	    "  vips [--json] [OPTIONS]\n"
+	    "                     list VIP allocations (safe while the daemon runs)\n"
+	    "  version            print the version\n"
+	    "\n");
+	config_usage(out);
+}
+
+/* Removes a command-specific flag from argv; returns true if it was there. */
+static bool
+take_flag(int *argc, char **argv, const char *a, const char *b)
+{
+	bool found = false;
+	int j = 0;
+	for (int i = 0; i < *argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			while (i < *argc)
+				argv[j++] = argv[i++];
+			break;
+		}
+		if ((a && strcmp(argv[i], a) == 0) || (b && strcmp(argv[i], b) == 0)) {
+			found = true;
+			continue;
+		}
+		argv[j++] = argv[i];
+	}
+	*argc = j;
+	return found;
+}
+
+static struct config *
+load_config(int argc, char **argv, char ***rest, int *nrest, int *status)
+{
+	bool help = false;
+	struct config *cfg = config_load(argc, argv, stderr, rest, nrest, &help);
+	if (cfg == NULL) {
+		if (help) {
+			usage(stdout);
+			*status = 0;
+		} else {
+			*status = 2;
+		}
+	}
+	return cfg;
+}
+
+static int
+cmd_check(int argc, char **argv)
+{
+	char **rest = NULL;
+	int nrest = 0, status = 2;
+	struct config *cfg = load_config(argc, argv, &rest, &nrest, &status);
+	if (cfg == NULL)
+		return status;
+	struct se_set set;
+	se_set_init(&set);
+	if (nrest > 0)
+		loader_read(&set, rest, (size_t)nrest, stdout);
+	else
+		loader_read(&set, cfg->serviceentries, cfg->nserviceentries, stdout);
+	size_t nentries = set.nentries, nerr = set.nerrors, nwarn = set.nwarnings, nfiles = set.nfiles;
+	struct registry *reg = registry_build(&set);
+	size_t nhosts = 0;
+	if (reg == NULL) {
+		fprintf(stderr, "sedns: out of memory\n");
+		se_set_free(&set);
+		config_free(cfg);
+		return 1;
+	}
+	for (size_t i = 0; i < reg->ndiags; i++) {
+		printf("%s: %s\n", reg->diags[i].severity == SE_ERROR ? "error" : "warning", reg->diags[i].message);
+		if (reg->diags[i].severity == SE_ERROR)
+			nerr++;
+		else
+			nwarn++;
+	}
+	nhosts = reg->nhosts;
+	printf("%zu files, %zu entries, %zu hosts, %zu errors, %zu warnings\n", nfiles, nentries, nhosts, nerr,
+	    nwarn);
+	registry_free(reg);
+	config_free(cfg);
+	return nerr ? 1 : 0;
+}
+
+struct list_ctx {
+	bool json;
+	size_t n;
+};
+
+static void
+json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+static bool
+print_vip(const struct vip_record *r, void *arg)
+{
+	struct list_ctx *ctx = arg;
+	char v4[NETADDR_STRLEN] = "-", v6[NETADDR_STRLEN] = "-", since[32];
+	struct tm tm;
+	if (r->has_v4)
+		netaddr_fmt(&r->v4, v4, sizeof(v4));
+	if (r->has_v6)
+		netaddr_fmt(&r->v6, v6, sizeof(v6));
+	gmtime_r(&r->since, &tm);
+	strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	const char *state = r->state == VIP_HELD ? "held" : "active";
+	if (ctx->json) {
+		printf("%s\n  {\"host\": ", ctx->n ? "," : "");
+		json_str(r->host);
+		printf(", \"vip\": %s%s%s, \"vip6\": %s%s%s, \"state\": \"%s\", \"since\": \"%s\"}",
+		    r->has_v4 ? "\"" : "", r->has_v4 ? v4 : "null", r->has_v4 ? "\"" : "",
+		    r->has_v6 ? "\"" : "", r->has_v6 ? v6 : "null", r->has_v6 ? "\"" : "", state, since);
+	} else {
+		if (ctx->n == 0)
+			printf("%-50s %-15s %-8s %s%s\n", "HOST", "VIP", "STATE", "SINCE", r->has_v6 ? "  VIP6" : "");
+		printf("%-50s %-15s %-8s %s%s%s\n", r->host, v4, state, since, r->has_v6 ? "  " : "",
+		    r->has_v6 ? v6 : "");
+	}
+	ctx->n++;
+	return true;
+}
+
+static int
+cmd_vips(int argc, char **argv)
+{
+	bool json = take_flag(&argc, argv, "--json", NULL);
+	int status = 2;
+	struct config *cfg = load_config(argc, argv, NULL, NULL, &status);
+	if (cfg == NULL)
+		return status;
+	char err[512];
+	struct vipstore *vs = loader_open_store(cfg, true, false, err, sizeof(err));
+	if (vs == NULL) {
+		fprintf(stderr, "sedns: %s\n", err);
+		config_free(cfg);
+		return 1;
+	}
+	struct list_ctx ctx = { json, 0 };
+	if (json)
+		printf("[");
+	bool ok = vipstore_list(vs, print_vip, &ctx, err, sizeof(err));
+	if (json)
+		printf("%s]\n", ctx.n ? "\n" : "");
+	if (!ok)
+		fprintf(stderr, "sedns: %s\n", err);
+	vipstore_close(vs);
+	config_free(cfg);
+	return ok ? 0 : 1;
+}
+
+static int
+cmd_serve(int argc, char **argv)
+{
+	bool check_only = take_flag(&argc, argv, "-n", "--check-config");
+	struct serve_opts opts = { .reallocate = take_flag(&argc, argv, "--reallocate", NULL) };
+	int status = 2;
+	struct config *cfg = load_config(argc, argv, NULL, NULL, &status);
+	if (cfg == NULL)
+		return status;
+	if (check_only) {
+		config_print(cfg, stdout);
+		config_free(cfg);
+		return 0;
+	}
+	return serve_run(cfg, &opts);
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	argc -= 2;
+	argv += 2;
+	if (strcmp(cmd, "serve") == 0)
+		return cmd_serve(argc, argv);
+	if (strcmp(cmd, "check") == 0)
+		return cmd_check(argc, argv);
+	if (strcmp(cmd, "vips") == 0)
+		return cmd_vips(argc, argv);
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		printf("sedns %s\n", SEDNS_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "sedns: unknown command \"%s\"\n\n", cmd);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,261 @@
+/* nametable — see include/nametable.h. */
+#include "nametable.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct slot {
+	uint32_t hash;
+	uint32_t idx;                   /* entry index + 1; 0 = empty */
+};
+
+struct ptr_slot {
+	struct netaddr addr;
+	const char *name;               /* NULL = empty */
+};
+
+struct nametable {
+	struct registry *reg;
+	struct nt_entry *entries;
+	size_t nentries;
+	struct slot *exact;             /* names and "*.x" keys both live here */
+	size_t exact_cap;               /* power of two */
+	struct ptr_slot *ptrs;
+	size_t ptr_cap;
+	char *suffixes[NT_MAX_SUFFIXES + 2]; /* ".svc.<cd>" first, then others */
+	size_t nsuffixes;
+	char *svc_suffix;               /* ".svc.<cd>" */
+};
+
+static uint32_t
+hash_str(const char *s, size_t len)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < len; i++) {
+		h ^= (uint8_t)s[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+
+static size_t
+pow2_at_least(size_t n)
+{
+	size_t c = 16;
+	while (c < n * 2)
+		c <<= 1;
+	return c;
+}
+
+static const struct nt_entry *
+find_len(const struct nametable *nt, const char *name, size_t len)
+{
+	uint32_t h = hash_str(name, len);
+	size_t mask = nt->exact_cap - 1;
+	for (size_t i = h & mask;; i = (i + 1) & mask) {
+		const struct slot *s = &nt->exact[i];
+		if (s->idx == 0)
+			return NULL;
+		if (s->hash != h)
+			continue;
+		const struct nt_entry *e = &nt->entries[s->idx - 1];
+		if (strlen(e->name) == len && memcmp(e->name, name, len) == 0)
+			return e;
+	}
+}
+
+static uint32_t
+hash_addr(const struct netaddr *a)
+{
+	return hash_str((const char *)a->a, a->family == AF_INET ? 4 : 16);
+}
+
+struct nametable *
+nametable_build(struct registry *reg, const char *cluster_domain, char *const *extra, size_t nextra)
+{
+	struct nametable *nt = calloc(1, sizeof(*nt));
+	if (nt == NULL)
+		return NULL;
+	nt->reg = reg;
+	size_t n = 0, nptr = 0;
+	for (size_t i = 0; i < reg->nhosts; i++) {
+		if (reg->hosts[i].answer != REG_FORWARD && reg->hosts[i].naddrs)
+			n++;
+		if (reg->hosts[i].answer == REG_VIP)
+			nptr += reg->hosts[i].naddrs;
+	}
+	nt->entries = calloc(n ? n : 1, sizeof(*nt->entries));
+	nt->exact_cap = pow2_at_least(n);
+	nt->exact = calloc(nt->exact_cap, sizeof(*nt->exact));
+	nt->ptr_cap = pow2_at_least(nptr);
+	nt->ptrs = calloc(nt->ptr_cap, sizeof(*nt->ptrs));
+	if (nt->entries == NULL || nt->exact == NULL || nt->ptrs == NULL)
+		goto fail;
+	for (size_t i = 0; i < reg->nhosts; i++) {
+		const struct reg_host *h = &reg->hosts[i];
+		if (h->answer == REG_FORWARD || h->naddrs == 0)
+			continue;
+		struct nt_entry *e = &nt->entries[nt->nentries++];
+		e->name = h->name;
+		e->host = h;
+		for (size_t j = 0; j < h->naddrs; j++) {
+			if (h->addrs[j].family == AF_INET)
+				e->v4[e->n4++] = h->addrs[j];
+			else
+				e->v6[e->n6++] = h->addrs[j];
+		}
+		uint32_t hv = hash_str(e->name, strlen(e->name));
+		size_t mask = nt->exact_cap - 1;
+		size_t k = hv & mask;
+		while (nt->exact[k].idx)
+			k = (k + 1) & mask;
+		nt->exact[k].hash = hv;
+		nt->exact[k].idx = (uint32_t)nt->nentries;
+		if (h->answer != REG_VIP)
+			continue;
+		for (size_t j = 0; j < h->naddrs; j++) {
+			size_t pm = nt->ptr_cap - 1, p = hash_addr(&h->addrs[j]) & pm;
+			while (nt->ptrs[p].name)
+				p = (p + 1) & pm;
+			nt->ptrs[p].addr = h->addrs[j];
+			nt->ptrs[p].name = h->name;
+		}
+	}
+	if (asprintf(&nt->svc_suffix, ".svc.%s", cluster_domain) < 0) {
+		nt->svc_suffix = NULL;
+		goto fail;
+	}
+	if (asprintf(&nt->suffixes[nt->nsuffixes++], ".%s", cluster_domain) < 0)
+		goto fail;
+	for (size_t i = 0; i < nextra && nt->nsuffixes < NT_MAX_SUFFIXES; i++) {
+		const char *s = extra[i];
+		while (*s == '.')
+			s++;
+		if (asprintf(&nt->suffixes[nt->nsuffixes++], ".%s", s) < 0)
+			goto fail;
+	}
+	for (size_t i = 0; i < nt->nsuffixes; i++) {
+		/* the table compares lower-case names; drop a trailing dot */
+		for (char *c = nt->suffixes[i]; *c; c++)
+			if (*c >= 'A' && *c <= 'Z')
+				*c = (char)(*c - 'A' + 'a');
+		size_t l = strlen(nt->suffixes[i]);
+		if (l > 1 && nt->suffixes[i][l - 1] == '.')
+			nt->suffixes[i][l - 1] = '\0';
+	}
+	return nt;
+fail:
+	nt->reg = NULL; /* the caller keeps ownership on failure */
+	nametable_free(nt);
+	return NULL;
+}
+
+void
+nametable_free(struct nametable *nt)
+{
+	if (nt == NULL)
+		return;
+	registry_free(nt->reg);
+	free(nt->entries);
+	free(nt->exact);
+	free(nt->ptrs);
+	for (size_t i = 0; i < nt->nsuffixes; i++)
+		free(nt->suffixes[i]);
+	free(nt->svc_suffix);
+	free(nt);
+}
+
+/* Exact name, then the most specific wildcard above it. */
+static bool
+lookup_direct(const struct nametable *nt, const char *name, size_t len, struct nt_result *res)
+{
+	const struct nt_entry *e = find_len(nt, name, len);
+	if (e) {
+		res->entry = e;
+		return true;
+	}
+	char key[260];
+	for (size_t i = 0; i < len; i++) {
+		if (name[i] != '.')
+			continue;
+		size_t sl = len - i; /* ".suffix" */
+		if (sl + 1 >= sizeof(key))
+			break;
+		key[0] = '*';
+		memcpy(key + 1, name + i, sl);
+		e = find_len(nt, key, sl + 1);
+		if (e) {
+			res->entry = e;
+			res->via_wildcard = true;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool
+ends_with(const char *s, size_t len, const char *suf, size_t *cut)
+{
+	size_t sl = strlen(suf);
+	if (len <= sl || memcmp(s + len - sl, suf, sl) != 0)
+		return false;
+	*cut = len - sl;
+	return true;
+}
+
+bool
+nametable_lookup(const struct nametable *nt, const char *qname, struct nt_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	size_t len = strlen(qname);
+	if (len == 0 || nt->nentries == 0)
+		return false;
+	if (lookup_direct(nt, qname, len, res))
+		return true;
+	size_t cut;
+	if (ends_with(qname, len, nt->svc_suffix, &cut)) {
+		/* NAME.svc.<cd>, then NAME.<ns>.svc.<cd> */
+		if (lookup_direct(nt, qname, cut, res))
+			goto cname;
+		for (size_t i = cut; i > 0; i--) {
+			if (qname[i - 1] == '.') {
+				if (i - 1 > 0 && lookup_direct(nt, qname, i - 1, res))
+					goto cname;
+				break;
+			}
+		}
+	}
+	for (size_t s = 0; s < nt->nsuffixes; s++)
+		if (ends_with(qname, len, nt->suffixes[s], &cut) && lookup_direct(nt, qname, cut, res))
+			goto cname;
+	memset(res, 0, sizeof(*res));
+	return false;
+cname:
+	res->via_cname = true;
+	return true;
+}
+
+const char *
+nametable_ptr(const struct nametable *nt, const struct netaddr *a)
+{
+	size_t pm = nt->ptr_cap - 1;
+	for (size_t p = hash_addr(a) & pm;; p = (p + 1) & pm) {
+		if (nt->ptrs[p].name == NULL)
+			return NULL;
+		if (netaddr_equal(&nt->ptrs[p].addr, a))
+			return nt->ptrs[p].name;
+	}
+}
+
+const struct registry *
+nametable_registry(const struct nametable *nt)
+{
+	return nt->reg;
+}
+
+size_t
+nametable_size(const struct nametable *nt)
+{
+	return nt->nentries;
+}

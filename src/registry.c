@@ -1,0 +1,476 @@
+/* registry — see include/registry.h. */
+#include "registry.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "vipstore.h"
+
+#define AUTOALLOC_LABEL "networking.istio.io/enable-autoallocate-ip"
+
+struct pair {
+	char name[SE_MAX_NAME + 2];
+	const struct serviceentry *se;
+};
+
+/* Older first: creationTimestamp (RFC 3339 sorts as text; absent = newest),
+ * then namespace, then name — Istio's conflict order. */
+static int
+se_age_cmp(const struct serviceentry *a, const struct serviceentry *b)
+{
+	const char *ta = a->creation_timestamp, *tb = b->creation_timestamp;
+	if (ta && !tb)
+		return -1;
+	if (!ta && tb)
+		return 1;
+	if (ta && tb) {
+		int c = strcmp(ta, tb);
+		if (c)
+			return c;
+	}
+	int c = strcmp(a->namespace, b->namespace);
+	if (c)
+		return c;
+	return strcmp(a->name, b->name);
+}
+
+static int
+pair_cmp(const void *x, const void *y)
+{
+	const struct pair *a = x, *b = y;
+	int c = strcmp(a->name, b->name);
+	if (c)
+		return c;
+	return se_age_cmp(a->se, b->se);
+}
+
+static bool
+add_diag(struct registry *reg, enum se_severity sev, const char *fmt, ...)
+{
+	struct reg_diag *d = realloc(reg->diags, (reg->ndiags + 1) * sizeof(*d));
+	if (d == NULL)
+		return false;
+	reg->diags = d;
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = NULL;
+	int r = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return false;
+	reg->diags[reg->ndiags].severity = sev;
+	reg->diags[reg->ndiags].message = msg;
+	reg->ndiags++;
+	return true;
+}
+
+static const char *
+label(const struct serviceentry *se, const char *key)
+{
+	for (size_t i = 0; i < se->nlabels; i++)
+		if (strcmp(se->labels[i].key, key) == 0)
+			return se->labels[i].value;
+	return NULL;
+}
+
+static const char *
+ep_port_for(const struct se_endpoint *ep, const char *pname)
+{
+	if (pname == NULL)
+		return NULL;
+	for (size_t i = 0; i < ep->nports; i++)
+		if (strcmp(ep->ports[i].key, pname) == 0)
+			return ep->ports[i].value;
+	return NULL;
+}
+
+static int
+port_cmp(const void *x, const void *y)
+{
+	const struct reg_port *a = x, *b = y;
+	return (int)a->number - (int)b->number;
+}
+
+static bool
+append_endpoints(struct reg_port *rp, const struct serviceentry *se, const struct se_port *sp)
+{
+	if (se->nendpoints == 0)
+		return true;
+	struct reg_endpoint *eps = realloc(rp->eps, (rp->neps + se->nendpoints) * sizeof(*eps));
+	if (eps == NULL)
+		return false;
+	rp->eps = eps;
+	for (size_t i = 0; i < se->nendpoints; i++) {
+		const struct se_endpoint *ep = &se->endpoints[i];
+		if (strncmp(ep->address, "unix://", 7) == 0)
+			continue; /* a socket path cannot be a DNAT target */
+		struct reg_endpoint *re = &rp->eps[rp->neps];
+		memset(re, 0, sizeof(*re));
+		re->address = ep->address;
+		re->is_ip = netaddr_parse(ep->address, &re->ip);
+		const char *mapped = ep_port_for(ep, sp->name);
+		if (mapped)
+			re->port = (uint16_t)atoi(mapped);
+		else if (sp->target_port)
+			re->port = (uint16_t)sp->target_port;
+		else
+			re->port = (uint16_t)sp->number;
+		re->weight = ep->weight ? ep->weight : 1;
+		re->se = se;
+		rp->neps++;
+	}
+	return true;
+}
+
+static bool
+is_udp(const char *proto)
+{
+	return proto && strcasecmp(proto, "UDP") == 0;
+}
+
+static bool
+same_protocol(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcasecmp(a, b) == 0;
+}
+
+static const char *
+se_where(const struct serviceentry *se, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s:%d: %s/%s", se->file, se->line, se->namespace, se->name);
+	return buf;
+}
+
+static bool
+merge_ports(struct registry *reg, struct reg_host *h)
+{
+	for (size_t e = 0; e < h->nentries; e++) {
+		const struct serviceentry *se = h->entries[e];
+		for (size_t p = 0; p < se->nports; p++) {
+			const struct se_port *sp = &se->ports[p];
+			struct reg_port *rp = NULL;
+			for (size_t k = 0; k < h->nports; k++)
+				if (h->ports[k].number == sp->number)
+					rp = &h->ports[k];
+			if (rp && !same_protocol(rp->protocol, sp->protocol)) {
+				char w1[512], w2[512];
+				add_diag(reg, SE_WARNING,
+				    "%s: host %s port %u: protocol %s conflicts with %s from older %s; the older wins",
+				    se_where(se, w1, sizeof(w1)), h->name, sp->number,
+				    sp->protocol ? sp->protocol : "(unset)",
+				    rp->protocol ? rp->protocol : "(unset)", se_where(rp->owner, w2, sizeof(w2)));
+				continue;
+			}
+			if (rp == NULL) {
+				struct reg_port *np = realloc(h->ports, (h->nports + 1) * sizeof(*np));
+				if (np == NULL)
+					return false;
+				h->ports = np;
+				rp = &h->ports[h->nports++];
+				memset(rp, 0, sizeof(*rp));
+				rp->number = (uint16_t)sp->number;
+				rp->name = sp->name;
+				rp->protocol = sp->protocol;
+				rp->udp = is_udp(sp->protocol);
+				rp->owner = se;
+			}
+			if (!append_endpoints(rp, se, sp))
+				return false;
+			if (se->nendpoints == 0 && !se->has_workload_selector &&
+			    (se->resolution == SE_RES_DNS || se->resolution == SE_RES_DNS_ROUND_ROBIN))
+				rp->resolve_host = true;
+		}
+	}
+	qsort(h->ports, h->nports, sizeof(*h->ports), port_cmp);
+	return true;
+}
+
+static void
+add_addr(struct reg_host *h, const struct netaddr *a)
+{
+	for (size_t i = 0; i < h->naddrs; i++)
+		if (netaddr_equal(&h->addrs[i], a))
+			return;
+	if (h->naddrs < REG_MAX_ADDRS)
+		h->addrs[h->naddrs++] = *a;
+}
+
+static void
+compute_answer(struct registry *reg, struct reg_host *h)
+{
+	/* spec.addresses: plain IPs and full-length prefixes are answerable */
+	bool any_spec = false;
+	for (size_t e = 0; e < h->nentries; e++) {
+		const struct serviceentry *se = h->entries[e];
+		for (size_t i = 0; i < se->naddresses; i++) {
+			struct netprefix p;
+			any_spec = true;
+			if (!netprefix_parse(se->addresses[i], false, &p))
+				continue;
+			if (p.len == (p.addr.family == AF_INET ? 32u : 128u))
+				add_addr(h, &p.addr);
+		}
+	}
+	if (h->naddrs) {
+		h->answer = REG_ADDRESSES;
+		return;
+	}
+	if (any_spec) {
+		h->answer = REG_FORWARD; /* only wide CIDRs: nothing to answer */
+		return;
+	}
+	for (size_t e = 0; e < h->nentries; e++) {
+		const struct serviceentry *se = h->entries[e];
+		for (size_t i = 0; i < se->nstatus_addresses; i++) {
+			const struct se_status_address *sa = &se->status_addresses[i];
+			struct netaddr a;
+			if (sa->host && strcasecmp(sa->host, h->name) != 0)
+				continue;
+			if (netaddr_parse(sa->value, &a))
+				add_addr(h, &a);
+		}
+	}
+	if (h->naddrs) {
+		h->answer = REG_STATUS;
+		return;
+	}
+	for (size_t e = 0; e < h->nentries; e++) {
+		const struct serviceentry *se = h->entries[e];
+		const char *l = label(se, AUTOALLOC_LABEL);
+		if (se->resolution == SE_RES_NONE)
+			continue;
+		if (h->wildcard && se->resolution != SE_RES_DYNAMIC_DNS)
+			continue;
+		if (l && strcasecmp(l, "false") == 0)
+			continue;
+		h->wants_vip = true;
+	}
+	h->answer = REG_FORWARD; /* until a VIP is assigned */
+	(void)reg;
+}
+
+static void
+lower_copy(char *dst, const char *src, size_t cap)
+{
+	size_t i = 0;
+	for (; src[i] && i + 1 < cap; i++)
+		dst[i] = (char)tolower((unsigned char)src[i]);
+	dst[i] = '\0';
+	if (i > 0 && dst[i - 1] == '.')
+		dst[i - 1] = '\0';
+}
+
+struct registry *
+registry_build(struct se_set *set)
+{
+	struct registry *reg = calloc(1, sizeof(*reg));
+	if (reg == NULL)
+		return NULL;
+	reg->set = *set;
+	se_set_init(set);
+
+	size_t npairs = 0;
+	for (size_t i = 0; i < reg->set.nentries; i++)
+		npairs += reg->set.entries[i].nhosts;
+	struct pair *pairs = calloc(npairs ? npairs : 1, sizeof(*pairs));
+	if (pairs == NULL)
+		goto oom;
+	size_t k = 0;
+	for (size_t i = 0; i < reg->set.nentries; i++) {
+		const struct serviceentry *se = &reg->set.entries[i];
+		for (size_t j = 0; j < se->nhosts; j++) {
+			lower_copy(pairs[k].name, se->hosts[j], sizeof(pairs[k].name));
+			pairs[k].se = se;
+			k++;
+		}
+	}
+	qsort(pairs, npairs, sizeof(*pairs), pair_cmp);
+
+	reg->hosts = calloc(npairs ? npairs : 1, sizeof(*reg->hosts));
+	if (reg->hosts == NULL)
+		goto oom_pairs;
+	for (size_t i = 0; i < npairs;) {
+		size_t j = i;
+		while (j < npairs && strcmp(pairs[j].name, pairs[i].name) == 0)
+			j++;
+		struct reg_host *h = &reg->hosts[reg->nhosts++];
+		h->name = strdup(pairs[i].name);
+		h->entries = calloc(j - i, sizeof(*h->entries));
+		if (h->name == NULL || h->entries == NULL)
+			goto oom_pairs;
+		for (size_t m = i; m < j; m++) {
+			/* one entry naming a host twice counts once */
+			if (h->nentries && h->entries[h->nentries - 1] == pairs[m].se)
+				continue;
+			h->entries[h->nentries++] = pairs[m].se;
+		}
+		h->wildcard = strncmp(h->name, "*.", 2) == 0;
+		h->resolution = h->entries[0]->resolution;
+		for (size_t m = 1; m < h->nentries; m++) {
+			if (h->entries[m]->resolution != h->resolution) {
+				char w1[512], w2[512];
+				add_diag(reg, SE_WARNING,
+				    "%s: host %s: resolution %s differs from %s of older %s; the older wins",
+				    se_where(h->entries[m], w1, sizeof(w1)), h->name,
+				    se_resolution_name(h->entries[m]->resolution), se_resolution_name(h->resolution),
+				    se_where(h->entries[0], w2, sizeof(w2)));
+			}
+		}
+		if (!merge_ports(reg, h))
+			goto oom_pairs;
+		compute_answer(reg, h);
+		i = j;
+	}
+	free(pairs);
+	return reg;
+oom_pairs:
+	free(pairs);
+oom:
+	registry_free(reg);
+	return NULL;
+}
+
+void
+registry_free(struct registry *reg)
+{
+	if (reg == NULL)
+		return;
+	for (size_t i = 0; i < reg->nhosts; i++) {
+		struct reg_host *h = &reg->hosts[i];
+		for (size_t p = 0; p < h->nports; p++)
+			free(h->ports[p].eps);
+		free(h->ports);
+		free(h->entries);
+		free(h->name);
+	}
+	free(reg->hosts);
+	for (size_t i = 0; i < reg->ndiags; i++)
+		free(reg->diags[i].message);
+	free(reg->diags);
+	se_set_free(&reg->set);
+	free(reg);
+}
+
+static int
+host_key_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct reg_host *)elem)->name);
+}
+
+const struct reg_host *
+registry_find(const struct registry *reg, const char *name)
+{
+	if (reg->nhosts == 0)
+		return NULL;
+	return bsearch(name, reg->hosts, reg->nhosts, sizeof(*reg->hosts), host_key_cmp);
+}
+
+struct netaddr *
+registry_reserved(const struct registry *reg, size_t *n)
+{
+	size_t cnt = 0;
+	for (size_t i = 0; i < reg->nhosts; i++)
+		if (reg->hosts[i].answer == REG_ADDRESSES || reg->hosts[i].answer == REG_STATUS)
+			cnt += reg->hosts[i].naddrs;
+	struct netaddr *out = calloc(cnt ? cnt : 1, sizeof(*out));
+	*n = 0;
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < reg->nhosts; i++) {
+		const struct reg_host *h = &reg->hosts[i];
+		if (h->answer != REG_ADDRESSES && h->answer != REG_STATUS)
+			continue;
+		for (size_t j = 0; j < h->naddrs; j++)
+			out[(*n)++] = h->addrs[j];
+	}
+	return out;
+}
+
+static void
+set_vip(struct reg_host *h, bool has4, const struct netaddr *v4, bool has6, const struct netaddr *v6)
+{
+	h->naddrs = 0;
+	if (has4)
+		h->addrs[h->naddrs++] = *v4;
+	if (has6)
+		h->addrs[h->naddrs++] = *v6;
+	h->answer = h->naddrs ? REG_VIP : REG_FORWARD;
+}
+
+bool
+registry_assign_vips(struct registry *reg, struct vipstore *vs, time_t now, struct vipstore_stats *stats,
+    char *err, size_t errlen)
+{
+	size_t nw = 0;
+	for (size_t i = 0; i < reg->nhosts; i++)
+		nw += reg->hosts[i].wants_vip;
+	struct vip_want *w = calloc(nw ? nw : 1, sizeof(*w));
+	struct reg_host **hp = calloc(nw ? nw : 1, sizeof(*hp));
+	size_t nres = 0;
+	struct netaddr *res = registry_reserved(reg, &nres);
+	if (w == NULL || hp == NULL || res == NULL) {
+		free(w);
+		free(hp);
+		free(res);
+		snprintf(err, errlen, "out of memory");
+		return false;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < reg->nhosts; i++) {
+		if (!reg->hosts[i].wants_vip)
+			continue;
+		hp[k] = &reg->hosts[i];
+		w[k].host = reg->hosts[i].name;
+		k++;
+	}
+	bool ok = vipstore_sync(vs, w, nw, res, nres, now, stats, err, errlen);
+	if (ok) {
+		for (size_t i = 0; i < nw; i++) {
+			set_vip(hp[i], w[i].has_v4, &w[i].v4, w[i].has_v6, &w[i].v6);
+			hp[i]->vip_exhausted = w[i].exhausted;
+		}
+	}
+	free(w);
+	free(hp);
+	free(res);
+	return ok;
+}
+
+void
+registry_lookup_vips(struct registry *reg, struct vipstore *vs)
+{
+	for (size_t i = 0; i < reg->nhosts; i++) {
+		struct reg_host *h = &reg->hosts[i];
+		struct netaddr v4, v6;
+		bool h4 = false, h6 = false;
+		if (!h->wants_vip)
+			continue;
+		if (vipstore_lookup(vs, h->name, &v4, &h4, &v6, &h6))
+			set_vip(h, h4, &v4, h6, &v6);
+	}
+}
+
+bool
+registry_exported_to(const struct serviceentry *se, const char *ns)
+{
+	if (se->nexport_to == 0)
+		return true;
+	for (size_t i = 0; i < se->nexport_to; i++) {
+		const char *x = se->export_to[i];
+		if (strcmp(x, "*") == 0)
+			return true;
+		if (strcmp(x, "~") == 0)
+			return false;
+		if (strcmp(x, ".") == 0 && strcmp(se->namespace, ns) == 0)
+			return true;
+		if (strcmp(x, ns) == 0)
+			return true;
+	}
+	return false;
+}
