@@ -29,6 +29,7 @@
 #define SE_MAX_ADDRESSES    256
 #define SE_MAX_DEPTH        64      /* YAML nesting */
 #define SE_MAX_NAME         253     /* DNS name, without trailing dot */
+#define SE_MAX_NODES        1000000 /* YAML nodes per document (bounds memory) */
 
 enum se_resolution {
 	SE_RES_NONE = 0,      /* default when absent, as in Istio */
@@ -133,7 +134,15 @@ void se_load_buffer(struct se_set *set, const char *name, const char *buf, size_
 
 const char *se_resolution_name(enum se_resolution r);
 
-/* Hostname checks shared with the registry and name table. */
+const char *se_location_name(enum se_location l);
+
+/* Hostname checks shared with the registry and name table. A host is
+ * DNS-1123 labels (1-63 chars of [A-Za-z0-9-], not starting or ending with
+ * '-'), at most SE_MAX_NAME characters, one optional trailing dot, and a
+ * top-level label that is not all digits. With allow_wildcard, "*" may be the
+ * whole first label ("*.example.com"); "*" alone is never valid. */
 bool se_valid_hostname(const char *host, bool allow_wildcard);
+/* Same check; returns NULL when valid, else a static English reason. */
+const char *se_hostname_problem(const char *host, bool allow_wildcard);
 
 #endif

@@ -1,0 +1,1815 @@
+/*
+ * serviceentry — Istio ServiceEntry YAML → validated structs.
+ * See include/serviceentry.h.
+ *
+ * The YAML is read with libyaml's event API into a small private tree (one
+ * per document, freed after the document is handled), which lets us reject
+ * aliases outright, bound nesting and node count, and keep the 1-based
+ * line/column of every node. Each ServiceEntry is then decoded and checked
+ * the way Istio's validating webhook does; entries with any error are
+ * dropped and only their diagnostics remain.
+ */
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+#include "netaddr.h"
+#include "serviceentry.h"
+
+enum ytype { Y_SCALAR, Y_SEQ, Y_MAP };
+
+/* One YAML node. Maps keep keys and values interleaved in kids[]. */
+struct ynode {
+	enum ytype type;
+	int line, col;          /* 1-based */
+	bool plain;             /* plain (unquoted, non-block) scalar */
+	char *s;                /* scalar value, NUL-terminated */
+	size_t len;
+	struct ynode **kids;
+	size_t nkids, cap;
+};
+
+/* Per-ServiceEntry decoding context. */
+struct sectx {
+	struct se_set *set;
+	const char *file;
+	const char *ns;         /* for the diagnostic prefix */
+	const char *name;
+	size_t nerr;
+	bool oom;
+};
+
+/* Per-stream document builder. */
+struct builder {
+	struct se_set *set;
+	const char *file;
+	const unsigned char *buf;
+	size_t len;
+	struct ynode *root;
+	struct ynode *stack[SE_MAX_DEPTH + 1];
+	int depth;
+	size_t nnodes;
+	bool skip;              /* document already rejected: drain to its end */
+};
+
+static void diag_push(struct se_set *, enum se_severity, const char *, int,
+    int, char *);
+static void sdiag(struct se_set *, enum se_severity, const char *, int, int,
+    const char *, ...) __attribute__((format(printf, 6, 7)));
+static void ediag(struct sectx *, enum se_severity, const struct ynode *,
+    const char *, const char *, ...) __attribute__((format(printf, 5, 6)));
+static char *pathf(char *, size_t, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+static void ynode_free(struct ynode *);
+static void load_stream(struct se_set *, const char *, const unsigned char *,
+    size_t);
+static void process_doc(struct se_set *, const char *, const struct ynode *,
+    bool);
+static void load_serviceentry(struct se_set *, const char *,
+    const struct ynode *);
+static void entry_free(struct serviceentry *);
+static bool load_file(struct se_set *, const char *, bool);
+
+static const char *const api_versions[] = {
+	"networking.istio.io/v1",
+	"networking.istio.io/v1beta1",
+	"networking.istio.io/v1alpha3",
+};
+
+static const char *const protocols[] = {
+	"HTTP", "HTTPS", "GRPC", "GRPC-Web", "HTTP2", "HTTP_PROXY", "TCP",
+	"TLS", "UDP", "Mongo", "Redis", "MySQL",
+};
+
+static const char *const resolutions[] = {
+	[SE_RES_NONE] = "NONE",
+	[SE_RES_STATIC] = "STATIC",
+	[SE_RES_DNS] = "DNS",
+	[SE_RES_DNS_ROUND_ROBIN] = "DNS_ROUND_ROBIN",
+	[SE_RES_DYNAMIC_DNS] = "DYNAMIC_DNS",
+};
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+#define UNNAMED "<unnamed>"
+
+/* ---------------------------------------------------------------- set */
+
+void
+se_set_init(struct se_set *set)
+{
+	memset(set, 0, sizeof(*set));
+}
+
+static void
+kv_free(struct se_kv *kv, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(kv[i].key);
+		free(kv[i].value);
+	}
+	free(kv);
+}
+
+static void
+strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void
+entry_free(struct serviceentry *e)
+{
+	free(e->file);
+	free(e->name);
+	free(e->namespace);
+	kv_free(e->labels, e->nlabels);
+	free(e->creation_timestamp);
+	strv_free(e->hosts, e->nhosts);
+	strv_free(e->addresses, e->naddresses);
+	for (size_t i = 0; i < e->nports; i++) {
+		free(e->ports[i].name);
+		free(e->ports[i].protocol);
+	}
+	free(e->ports);
+	for (size_t i = 0; i < e->nendpoints; i++) {
+		struct se_endpoint *ep = &e->endpoints[i];
+		free(ep->address);
+		kv_free(ep->ports, ep->nports);
+		kv_free(ep->labels, ep->nlabels);
+		free(ep->network);
+		free(ep->locality);
+	}
+	free(e->endpoints);
+	strv_free(e->export_to, e->nexport_to);
+	for (size_t i = 0; i < e->nstatus_addresses; i++) {
+		free(e->status_addresses[i].host);
+		free(e->status_addresses[i].value);
+	}
+	free(e->status_addresses);
+	memset(e, 0, sizeof(*e));
+}
+
+void
+se_set_free(struct se_set *set)
+{
+	for (size_t i = 0; i < set->nentries; i++)
+		entry_free(&set->entries[i]);
+	free(set->entries);
+	for (size_t i = 0; i < set->ndiags; i++) {
+		free(set->diags[i].file);
+		free(set->diags[i].message);
+	}
+	free(set->diags);
+	memset(set, 0, sizeof(*set));
+}
+
+const char *
+se_resolution_name(enum se_resolution r)
+{
+	if ((size_t)r < NELEM(resolutions))
+		return resolutions[r];
+	return "?";
+}
+
+const char *
+se_location_name(enum se_location l)
+{
+	switch (l) {
+	case SE_LOC_MESH_EXTERNAL:
+		return "MESH_EXTERNAL";
+	case SE_LOC_MESH_INTERNAL:
+		return "MESH_INTERNAL";
+	case SE_LOC_UNSET:
+		break;
+	}
+	return "";
+}
+
+/* -------------------------------------------------------- diagnostics */
+
+/* Takes ownership of msg (which may be NULL after a failed allocation). */
+static void
+diag_push(struct se_set *set, enum se_severity sev, const char *file,
+    int line, int col, char *msg)
+{
+	if (sev == SE_ERROR)
+		set->nerrors++;
+	else
+		set->nwarnings++;
+	if (msg == NULL)
+		return;
+	struct se_diag *d = reallocarray(set->diags, set->ndiags + 1,
+	    sizeof(*d));
+	if (d == NULL) {
+		free(msg);
+		return;
+	}
+	set->diags = d;
+	d = &set->diags[set->ndiags];
+	d->severity = sev;
+	d->file = strdup(file);
+	d->line = line;
+	d->col = col;
+	d->message = msg;
+	if (d->file == NULL) {
+		free(msg);
+		return;
+	}
+	set->ndiags++;
+}
+
+/* Structural diagnostic: "FILE:LINE:COL: message". */
+static void
+sdiag(struct se_set *set, enum se_severity sev, const char *file, int line,
+    int col, const char *fmt, ...)
+{
+	char *body = NULL, *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&body, fmt, ap) < 0)
+		body = NULL;
+	va_end(ap);
+	if (body == NULL || asprintf(&msg, "%s:%d:%d: %s", file, line, col,
+	    body) < 0)
+		msg = NULL;
+	free(body);
+	diag_push(set, sev, file, line, col, msg);
+}
+
+/* Entry diagnostic: "FILE:LINE:COL: NS/NAME: path: message". */
+static void
+ediag(struct sectx *c, enum se_severity sev, const struct ynode *at,
+    const char *path, const char *fmt, ...)
+{
+	char *body = NULL, *msg = NULL;
+	va_list ap;
+	int line = at ? at->line : 1, col = at ? at->col : 1;
+
+	va_start(ap, fmt);
+	if (vasprintf(&body, fmt, ap) < 0)
+		body = NULL;
+	va_end(ap);
+	if (body != NULL) {
+		int r;
+		if (path != NULL && *path != '\0')
+			r = asprintf(&msg, "%s:%d:%d: %s/%s: %s: %s", c->file,
+			    line, col, c->ns, c->name, path, body);
+		else
+			r = asprintf(&msg, "%s:%d:%d: %s/%s: %s", c->file,
+			    line, col, c->ns, c->name, body);
+		if (r < 0)
+			msg = NULL;
+	}
+	free(body);
+	if (sev == SE_ERROR)
+		c->nerr++;
+	diag_push(c->set, sev, c->file, line, col, msg);
+}
+
+/* Formats a field path into buf; a too-long path is cut, never overrun. */
+static char *
+pathf(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		buf[0] = '\0';
+	return buf;
+}
+
+/* ------------------------------------------------------------ yaml tree */
+
+static void
+ynode_free(struct ynode *n)
+{
+	if (n == NULL)
+		return;
+	for (size_t i = 0; i < n->nkids; i++)
+		ynode_free(n->kids[i]);
+	free(n->kids);
+	free(n->s);
+	free(n);
+}
+
+static bool
+ynode_add(struct ynode *parent, struct ynode *kid)
+{
+	if (parent->nkids == parent->cap) {
+		size_t ncap = parent->cap ? parent->cap * 2 : 4;
+		struct ynode **k = reallocarray(parent->kids, ncap,
+		    sizeof(*k));
+		if (k == NULL)
+			return false;
+		parent->kids = k;
+		parent->cap = ncap;
+	}
+	parent->kids[parent->nkids++] = kid;
+	return true;
+}
+
+static bool
+is_null(const struct ynode *n)
+{
+	if (n == NULL)
+		return true;
+	if (n->type != Y_SCALAR || !n->plain)
+		return false;
+	return n->len == 0 || strcmp(n->s, "~") == 0 ||
+	    strcmp(n->s, "null") == 0 || strcmp(n->s, "Null") == 0 ||
+	    strcmp(n->s, "NULL") == 0;
+}
+
+static const char *
+ytype_name(const struct ynode *n)
+{
+	if (is_null(n))
+		return "null";
+	switch (n->type) {
+	case Y_SCALAR:
+		return "a scalar";
+	case Y_SEQ:
+		return "a sequence";
+	case Y_MAP:
+		return "a mapping";
+	}
+	return "?";
+}
+
+static const struct ynode *
+map_get(const struct ynode *m, const char *key)
+{
+	if (m == NULL || m->type != Y_MAP)
+		return NULL;
+	for (size_t i = 0; i + 1 < m->nkids; i += 2) {
+		const struct ynode *k = m->kids[i];
+		if (k->type == Y_SCALAR && strcmp(k->s, key) == 0)
+			return m->kids[i + 1];
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------- loading */
+
+static void
+offset_to_pos(const unsigned char *buf, size_t len, size_t off, int *line,
+    int *col)
+{
+	int l = 1, c = 1;
+	if (off > len)
+		off = len;
+	for (size_t i = 0; i < off; i++) {
+		if (buf[i] == '\n') {
+			l++;
+			c = 1;
+		} else if ((buf[i] & 0xc0) != 0x80)
+			c++;
+	}
+	*line = l;
+	*col = c;
+}
+
+static void
+report_parser_error(struct builder *b, yaml_parser_t *p)
+{
+	int line, col;
+
+	switch (p->error) {
+	case YAML_READER_ERROR:
+		offset_to_pos(b->buf, b->len, p->problem_offset, &line, &col);
+		if (p->problem_value != -1)
+			sdiag(b->set, SE_ERROR, b->file, line, col,
+			    "invalid input: %s (byte 0x%02x); the file must "
+			    "be UTF-8 text", p->problem ? p->problem : "?",
+			    (unsigned)p->problem_value & 0xff);
+		else
+			sdiag(b->set, SE_ERROR, b->file, line, col,
+			    "invalid input: %s; the file must be UTF-8 text",
+			    p->problem ? p->problem : "?");
+		break;
+	case YAML_SCANNER_ERROR:
+	case YAML_PARSER_ERROR: {
+		const char *hint = "";
+		size_t idx = p->problem_mark.index;
+		line = (int)p->problem_mark.line + 1;
+		col = (int)p->problem_mark.column + 1;
+		if (idx < b->len && b->buf[idx] == '\t')
+			hint = " (tabs are not allowed for indentation; use "
+			    "spaces)";
+		if (p->context != NULL)
+			sdiag(b->set, SE_ERROR, b->file, line, col,
+			    "YAML syntax error: %s %s (line %d, column %d)%s",
+			    p->context, p->problem ? p->problem : "",
+			    (int)p->context_mark.line + 1,
+			    (int)p->context_mark.column + 1, hint);
+		else
+			sdiag(b->set, SE_ERROR, b->file, line, col,
+			    "YAML syntax error: %s%s",
+			    p->problem ? p->problem : "?", hint);
+		break;
+	}
+	case YAML_MEMORY_ERROR:
+		sdiag(b->set, SE_ERROR, b->file, 1, 1,
+		    "out of memory while parsing YAML");
+		break;
+	default:
+		sdiag(b->set, SE_ERROR, b->file, 1, 1, "YAML error: %s",
+		    p->problem ? p->problem : "unknown");
+		break;
+	}
+}
+
+static void
+builder_reset(struct builder *b)
+{
+	ynode_free(b->root);
+	b->root = NULL;
+	b->depth = 0;
+	b->nnodes = 0;
+	b->skip = false;
+}
+
+static void
+builder_reject(struct builder *b, const yaml_event_t *ev, const char *msg)
+{
+	sdiag(b->set, SE_ERROR, b->file, (int)ev->start_mark.line + 1,
+	    (int)ev->start_mark.column + 1, "%s; document skipped", msg);
+	ynode_free(b->root);
+	b->root = NULL;
+	b->depth = 0;
+	b->skip = true;
+}
+
+/* Adds a node for a scalar / sequence / mapping start event. */
+static void
+builder_node(struct builder *b, const yaml_event_t *ev)
+{
+	struct ynode *n;
+	char msg[96];
+
+	if (++b->nnodes > SE_MAX_NODES) {
+		pathf(msg, sizeof(msg), "document has more than %d YAML nodes",
+		    SE_MAX_NODES);
+		builder_reject(b, ev, msg);
+		return;
+	}
+	if (ev->type != YAML_SCALAR_EVENT && b->depth >= SE_MAX_DEPTH) {
+		pathf(msg, sizeof(msg), "YAML nesting deeper than %d levels",
+		    SE_MAX_DEPTH);
+		builder_reject(b, ev, msg);
+		return;
+	}
+	if ((n = calloc(1, sizeof(*n))) == NULL)
+		goto oom;
+	n->line = (int)ev->start_mark.line + 1;
+	n->col = (int)ev->start_mark.column + 1;
+	if (ev->type == YAML_SCALAR_EVENT) {
+		n->type = Y_SCALAR;
+		n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+		n->len = ev->data.scalar.length;
+		if ((n->s = malloc(n->len + 1)) == NULL) {
+			free(n);
+			goto oom;
+		}
+		memcpy(n->s, ev->data.scalar.value, n->len);
+		n->s[n->len] = '\0';
+	} else
+		n->type = ev->type == YAML_SEQUENCE_START_EVENT ? Y_SEQ : Y_MAP;
+
+	if (b->depth == 0) {
+		if (b->root != NULL) {  /* cannot happen with libyaml */
+			ynode_free(n);
+			return;
+		}
+		b->root = n;
+	} else if (!ynode_add(b->stack[b->depth - 1], n)) {
+		ynode_free(n);
+		goto oom;
+	}
+	if (n->type != Y_SCALAR)
+		b->stack[b->depth++] = n;
+	return;
+oom:
+	builder_reject(b, ev, "out of memory");
+}
+
+static void
+load_stream(struct se_set *set, const char *file, const unsigned char *buf,
+    size_t len)
+{
+	yaml_parser_t p;
+	yaml_event_t ev;
+	struct builder b;
+	bool done = false;
+
+	memset(&b, 0, sizeof(b));
+	b.set = set;
+	b.file = file;
+	b.buf = buf;
+	b.len = len;
+
+	if (!yaml_parser_initialize(&p)) {
+		sdiag(set, SE_ERROR, file, 1, 1, "out of memory");
+		return;
+	}
+	yaml_parser_set_input_string(&p, buf, len);
+	while (!done) {
+		if (!yaml_parser_parse(&p, &ev)) {
+			report_parser_error(&b, &p);
+			break;
+		}
+		switch (ev.type) {
+		case YAML_STREAM_END_EVENT:
+			done = true;
+			break;
+		case YAML_DOCUMENT_START_EVENT:
+			builder_reset(&b);
+			break;
+		case YAML_DOCUMENT_END_EVENT:
+			if (!b.skip && b.root != NULL)
+				process_doc(set, file, b.root, false);
+			builder_reset(&b);
+			break;
+		case YAML_ALIAS_EVENT:
+			if (!b.skip)
+				builder_reject(&b, &ev, "YAML aliases (*name) "
+				    "are not supported");
+			break;
+		case YAML_SCALAR_EVENT:
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (!b.skip)
+				builder_node(&b, &ev);
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			if (!b.skip && b.depth > 0)
+				b.depth--;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	builder_reset(&b);
+	yaml_parser_delete(&p);
+}
+
+void
+se_load_buffer(struct se_set *set, const char *name, const char *buf,
+    size_t len)
+{
+	if (len > SE_MAX_FILE_BYTES) {
+		sdiag(set, SE_ERROR, name, 1, 1, "file is too large (%zu bytes; "
+		    "the limit is %u bytes)", len, SE_MAX_FILE_BYTES);
+		return;
+	}
+	load_stream(set, name, (const unsigned char *)buf, len);
+}
+
+/* Reads and loads one file. top: the path was named by the caller. */
+static bool
+load_file(struct se_set *set, const char *path, bool top)
+{
+	int fd;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	ssize_t r;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		sdiag(set, SE_ERROR, path, 1, 1, "cannot open: %s",
+		    strerror(errno));
+		return false;
+	}
+	for (;;) {
+		if (len == cap) {
+			size_t ncap = cap ? cap * 2 : 65536;
+			if (ncap > (size_t)SE_MAX_FILE_BYTES + 1)
+				ncap = (size_t)SE_MAX_FILE_BYTES + 1;
+			if (len == ncap) {
+				sdiag(set, SE_ERROR, path, 1, 1, "file is too "
+				    "large (more than %u bytes)",
+				    SE_MAX_FILE_BYTES);
+				free(buf);
+				close(fd);
+				set->nfiles++;
+				return true;
+			}
+			char *nb = realloc(buf, ncap);
+			if (nb == NULL) {
+				sdiag(set, SE_ERROR, path, 1, 1,
+				    "out of memory reading file");
+				free(buf);
+				close(fd);
+				return false;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		r = read(fd, buf + len, cap - len);
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			sdiag(set, SE_ERROR, path, 1, 1, "cannot read: %s",
+			    strerror(errno));
+			free(buf);
+			close(fd);
+			return !top;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	set->nfiles++;
+	load_stream(set, path, (const unsigned char *)(buf ? buf : ""), len);
+	free(buf);
+	return true;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool
+has_yaml_suffix(const char *n)
+{
+	size_t l = strlen(n);
+	return (l > 5 && strcmp(n + l - 5, ".yaml") == 0) ||
+	    (l > 4 && strcmp(n + l - 4, ".yml") == 0);
+}
+
+static bool
+load_dir(struct se_set *set, const char *path)
+{
+	DIR *d;
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0;
+	bool ok = true;
+
+	if ((d = opendir(path)) == NULL) {
+		sdiag(set, SE_ERROR, path, 1, 1, "cannot open directory: %s",
+		    strerror(errno));
+		return false;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || !has_yaml_suffix(de->d_name))
+			continue;
+		char **nn = reallocarray(names, n + 1, sizeof(*nn));
+		char *s = NULL;
+		if (nn != NULL) {
+			names = nn;
+			if (asprintf(&s, "%s/%s", path, de->d_name) < 0)
+				s = NULL;
+		}
+		if (s == NULL) {
+			sdiag(set, SE_ERROR, path, 1, 1, "out of memory");
+			ok = false;
+			break;
+		}
+		names[n++] = s;
+	}
+	closedir(d);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		/* stat follows ConfigMap symlinks; skip what is not a file */
+		if (stat(names[i], &st) == 0 && S_ISREG(st.st_mode))
+			load_file(set, names[i], false);
+		else if (stat(names[i], &st) == -1)
+			sdiag(set, SE_ERROR, names[i], 1, 1, "cannot stat: %s",
+			    strerror(errno));
+		free(names[i]);
+	}
+	free(names);
+	return ok;
+}
+
+bool
+se_load_path(struct se_set *set, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1) {
+		sdiag(set, SE_ERROR, path, 1, 1, "cannot read: %s",
+		    strerror(errno));
+		return false;
+	}
+	if (S_ISDIR(st.st_mode))
+		return load_dir(set, path);
+	return load_file(set, path, true);
+}
+
+/* ----------------------------------------------------------- documents */
+
+static void
+process_doc(struct se_set *set, const char *file, const struct ynode *root,
+    bool in_list)
+{
+	const struct ynode *kind, *items;
+
+	if (is_null(root) && !in_list)
+		return;         /* empty document, e.g. a trailing "---" */
+	if (root->type != Y_MAP) {
+		sdiag(set, SE_ERROR, file, root->line, root->col,
+		    "%s is not a mapping (found %s)",
+		    in_list ? "list item" : "document", ytype_name(root));
+		return;
+	}
+	kind = map_get(root, "kind");
+	if (is_null(kind)) {
+		if (root->nkids > 0)
+			sdiag(set, SE_WARNING, file, root->line, root->col,
+			    "document has no kind; skipped");
+		return;
+	}
+	if (kind->type != Y_SCALAR) {
+		sdiag(set, SE_ERROR, file, kind->line, kind->col,
+		    "kind: expected a string, found %s", ytype_name(kind));
+		return;
+	}
+	if (!in_list && strcmp(kind->s, "List") == 0) {
+		items = map_get(root, "items");
+		if (is_null(items))
+			return;
+		if (items->type != Y_SEQ) {
+			sdiag(set, SE_ERROR, file, items->line, items->col,
+			    "items: expected a sequence, found %s",
+			    ytype_name(items));
+			return;
+		}
+		for (size_t i = 0; i < items->nkids; i++)
+			process_doc(set, file, items->kids[i], true);
+		return;
+	}
+	if (strcmp(kind->s, "ServiceEntry") != 0)
+		return;         /* DestinationRule, VirtualService, ... */
+	load_serviceentry(set, file, root);
+}
+
+/* ------------------------------------------------------- value helpers */
+
+static char *
+xstrdup(struct sectx *c, const char *s)
+{
+	char *r = strdup(s);
+	if (r == NULL)
+		c->oom = true;
+	return r;
+}
+
+static void *
+xcalloc(struct sectx *c, size_t n, size_t sz)
+{
+	void *p = calloc(n ? n : 1, sz);
+	if (p == NULL)
+		c->oom = true;
+	return p;
+}
+
+/* Node must be a scalar. Sets *out to a copy, or NULL for null. */
+static bool
+get_str(struct sectx *c, const struct ynode *n, const char *path, char **out)
+{
+	*out = NULL;
+	if (is_null(n))
+		return true;
+	if (n->type != Y_SCALAR) {
+		ediag(c, SE_ERROR, n, path, "expected a string, found %s",
+		    ytype_name(n));
+		return false;
+	}
+	if (strlen(n->s) != n->len) {
+		ediag(c, SE_ERROR, n, path, "string contains a NUL character");
+		return false;
+	}
+	*out = xstrdup(c, n->s);
+	return *out != NULL;
+}
+
+/* Parses a plain decimal integer scalar. Returns false (with an error) on
+ * anything else; *present is false for a null / absent node. */
+static bool
+get_int(struct sectx *c, const struct ynode *n, const char *path,
+    int64_t *out, bool *present)
+{
+	const char *s;
+	int64_t v = 0;
+	bool neg = false;
+
+	*present = false;
+	if (is_null(n))
+		return true;
+	*present = true;
+	if (n->type != Y_SCALAR) {
+		ediag(c, SE_ERROR, n, path, "expected an integer, found %s",
+		    ytype_name(n));
+		return false;
+	}
+	if (!n->plain) {
+		ediag(c, SE_ERROR, n, path, "expected an integer, found the "
+		    "quoted string \"%.64s\"; remove the quotes", n->s);
+		return false;
+	}
+	s = n->s;
+	if (*s == '+' || *s == '-')
+		neg = *s++ == '-';
+	if (*s == '\0')
+		goto bad;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			goto bad;
+		if (v > (INT64_MAX - 9) / 10) {
+			ediag(c, SE_ERROR, n, path, "integer %.64s is too large",
+			    n->s);
+			return false;
+		}
+		v = v * 10 + (*s - '0');
+	}
+	*out = neg ? -v : v;
+	return true;
+bad:
+	ediag(c, SE_ERROR, n, path, "expected an integer, found \"%.64s\"",
+	    n->s);
+	return false;
+}
+
+/* Checks the node is a mapping. Null counts as absent (false, no error). */
+static bool
+want_map(struct sectx *c, const struct ynode *n, const char *path)
+{
+	if (is_null(n))
+		return false;
+	if (n->type != Y_MAP) {
+		ediag(c, SE_ERROR, n, path, "expected a mapping, found %s",
+		    ytype_name(n));
+		return false;
+	}
+	return true;
+}
+
+static bool
+want_seq(struct sectx *c, const struct ynode *n, const char *path)
+{
+	if (is_null(n))
+		return false;
+	if (n->type != Y_SEQ) {
+		ediag(c, SE_ERROR, n, path, "expected a sequence, found %s",
+		    ytype_name(n));
+		return false;
+	}
+	return true;
+}
+
+/* Warns about keys of m not in known[]; errors on duplicate keys and on
+ * keys that are not strings. */
+static void
+check_keys(struct sectx *c, const struct ynode *m, const char *path,
+    const char *const *known, size_t nknown, bool warn_unknown)
+{
+	char p[256];
+
+	for (size_t i = 0; i + 1 < m->nkids; i += 2) {
+		const struct ynode *k = m->kids[i];
+		bool found = false;
+		if (k->type != Y_SCALAR) {
+			ediag(c, SE_ERROR, k, path, "mapping key is %s, "
+			    "expected a string", ytype_name(k));
+			continue;
+		}
+		for (size_t j = 0; j < i; j += 2) {
+			const struct ynode *k2 = m->kids[j];
+			if (k2->type == Y_SCALAR && strcmp(k2->s, k->s) == 0) {
+				ediag(c, SE_ERROR, k, pathf(p, sizeof(p),
+				    "%s%s%.64s", path, *path ? "." : "", k->s),
+				    "duplicate key (first at line %d)",
+				    k2->line);
+				break;
+			}
+		}
+		if (!warn_unknown)
+			continue;
+		for (size_t j = 0; j < nknown; j++)
+			if (strcmp(known[j], k->s) == 0)
+				found = true;
+		if (!found)
+			ediag(c, SE_WARNING, k, pathf(p, sizeof(p), "%s%s%.64s",
+			    path, *path ? "." : "", k->s),
+			    "unknown field ignored");
+	}
+}
+
+/* Reads a string -> string mapping (labels). */
+static bool
+get_labels(struct sectx *c, const struct ynode *n, const char *path,
+    struct se_kv **out, size_t *nout)
+{
+	char p[256];
+	size_t cnt;
+
+	*out = NULL;
+	*nout = 0;
+	if (!want_map(c, n, path))
+		return true;
+	check_keys(c, n, path, NULL, 0, false);
+	cnt = n->nkids / 2;
+	if (cnt == 0)
+		return true;
+	if ((*out = xcalloc(c, cnt, sizeof(**out))) == NULL)
+		return false;
+	for (size_t i = 0; i + 1 < n->nkids; i += 2) {
+		const struct ynode *k = n->kids[i], *v = n->kids[i + 1];
+		struct se_kv *kv = &(*out)[*nout];
+		if (k->type != Y_SCALAR)
+			continue;
+		pathf(p, sizeof(p), "%s.%.64s", path, k->s);
+		if (!get_str(c, v, p, &kv->value))
+			continue;
+		if (kv->value == NULL && (kv->value = xstrdup(c, "")) == NULL)
+			continue;
+		if ((kv->key = xstrdup(c, k->s)) == NULL) {
+			free(kv->value);
+			kv->value = NULL;
+			continue;
+		}
+		(*nout)++;
+	}
+	return true;
+}
+
+/* ----------------------------------------------------------- validators */
+
+static bool
+is_dns_label(const char *s, size_t len)
+{
+	if (len == 0 || len > 63)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (!isascii(ch) || (!isalnum(ch) && ch != '-'))
+			return false;
+	}
+	return s[0] != '-' && s[len - 1] != '-';
+}
+
+static bool
+is_dns_label_str(const char *s)
+{
+	return is_dns_label(s, strlen(s));
+}
+
+const char *
+se_hostname_problem(const char *host, bool allow_wildcard)
+{
+	size_t len = strlen(host);
+	const char *p, *label, *last = NULL;
+	size_t last_len = 0;
+
+	if (len == 0)
+		return "empty hostname";
+	if (strcmp(host, "*") == 0)
+		return "\"*\" alone is not allowed; use a wildcard such as "
+		    "\"*.example.com\"";
+	if (host[len - 1] == '.')
+		len--;
+	if (len == 0)
+		return "empty hostname";
+	if (len > SE_MAX_NAME)
+		return "hostname longer than 253 characters";
+	p = host;
+	if (p[0] == '*') {
+		if (!allow_wildcard)
+			return "wildcards are not allowed here";
+		if (len < 3 || p[1] != '.')
+			return "a wildcard is only allowed as the whole first "
+			    "label (\"*.example.com\")";
+		p += 2;
+	}
+	label = p;
+	for (;; p++) {
+		if ((size_t)(p - host) == len || *p == '.') {
+			size_t l = (size_t)(p - label);
+			if (l == 0)
+				return "empty label (two dots in a row, or a "
+				    "leading dot)";
+			if (l > 63)
+				return "label longer than 63 characters";
+			if (label[0] == '-' || label[l - 1] == '-')
+				return "label starts or ends with '-'";
+			last = label;
+			last_len = l;
+			if ((size_t)(p - host) == len)
+				break;
+			label = p + 1;
+			continue;
+		}
+		unsigned char ch = (unsigned char)*p;
+		if (ch == '*')
+			return "a wildcard is only allowed as the whole first "
+			    "label (\"*.example.com\")";
+		if (!isascii(ch) || (!isalnum(ch) && ch != '-'))
+			return "invalid character (only letters, digits, "
+			    "'-' and '.' are allowed)";
+	}
+	if (last != NULL) {
+		size_t i;
+		for (i = 0; i < last_len; i++)
+			if (!isdigit((unsigned char)last[i]))
+				break;
+		if (i == last_len)
+			return "top-level label cannot be all-numeric";
+	}
+	return NULL;
+}
+
+bool
+se_valid_hostname(const char *host, bool allow_wildcard)
+{
+	return host != NULL && se_hostname_problem(host, allow_wildcard) ==
+	    NULL;
+}
+
+static bool
+is_wildcard(const char *h)
+{
+	return h[0] == '*';
+}
+
+static bool
+is_ip(const char *s)
+{
+	struct netaddr a;
+	return netaddr_parse(s, &a);
+}
+
+/* k8s object names: DNS-1123 subdomain, lower case. */
+static bool
+is_k8s_name(const char *s, bool subdomain)
+{
+	size_t len = strlen(s);
+	if (len == 0 || len > (subdomain ? 253u : 63u))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = s[i];
+		bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+		if (alnum)
+			continue;
+		if (ch == '-' && i > 0 && i + 1 < len && s[i - 1] != '.' &&
+		    s[i + 1] != '.')
+			continue;
+		if (ch == '.' && subdomain && i > 0 && i + 1 < len &&
+		    s[i - 1] != '.')
+			continue;
+		return false;
+	}
+	return true;
+}
+
+static void
+append_list(char *buf, size_t len, const char *const *v, size_t n)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		const char *parts[2] = { i ? ", " : "", v[i] ? v[i] : "" };
+		for (size_t j = 0; j < 2; j++)
+			for (const char *q = parts[j]; *q && off + 1 < len; q++)
+				buf[off++] = *q;
+	}
+	buf[off] = '\0';
+}
+
+/* ---------------------------------------------------------- spec parts */
+
+static void
+load_ports(struct sectx *c, struct serviceentry *e, const struct ynode *n)
+{
+	static const char *const known[] = { "number", "name", "protocol",
+	    "targetPort" };
+	char p[256], list[256];
+
+	if (!want_seq(c, n, "spec.ports"))
+		return;
+	if (n->nkids > SE_MAX_PORTS) {
+		ediag(c, SE_ERROR, n, "spec.ports", "too many ports (%zu; the "
+		    "limit is %d)", n->nkids, SE_MAX_PORTS);
+		return;
+	}
+	if (n->nkids == 0 ||
+	    (e->ports = xcalloc(c, n->nkids, sizeof(*e->ports))) == NULL)
+		return;
+	for (size_t i = 0; i < n->nkids; i++) {
+		const struct ynode *pn = n->kids[i], *v;
+		struct se_port *port = &e->ports[e->nports];
+		int64_t num;
+		bool present;
+
+		pathf(p, sizeof(p), "spec.ports[%zu]", i);
+		if (is_null(pn)) {
+			ediag(c, SE_ERROR, pn, p, "port may not be null");
+			continue;
+		}
+		if (!want_map(c, pn, p))
+			continue;
+		e->nports++;
+		port->line = pn->line;
+		check_keys(c, pn, p, known, NELEM(known), true);
+
+		v = map_get(pn, "number");
+		pathf(p, sizeof(p), "spec.ports[%zu].number", i);
+		if (get_int(c, v, p, &num, &present)) {
+			if (!present)
+				ediag(c, SE_ERROR, pn, p, "missing");
+			else if (num < 1 || num > 65535)
+				ediag(c, SE_ERROR, v, p, "port number %" PRId64
+				    " out of range 1-65535", num);
+			else {
+				port->number = (uint32_t)num;
+				for (size_t j = 0; j + 1 < e->nports; j++)
+					if (e->ports[j].number == port->number)
+						ediag(c, SE_ERROR, v, p,
+						    "port %u already declared "
+						    "(line %d)", port->number,
+						    e->ports[j].line);
+			}
+		}
+
+		v = map_get(pn, "name");
+		pathf(p, sizeof(p), "spec.ports[%zu].name", i);
+		if (get_str(c, v, p, &port->name) && port->name != NULL) {
+			if (!is_dns_label_str(port->name))
+				ediag(c, SE_ERROR, v, p, "invalid port name "
+				    "\"%.64s\": must be a DNS-1123 label (1-63 "
+				    "letters, digits or '-', not starting or "
+				    "ending with '-')", port->name);
+			else
+				for (size_t j = 0; j + 1 < e->nports; j++)
+					if (e->ports[j].name != NULL &&
+					    strcmp(e->ports[j].name,
+					    port->name) == 0)
+						ediag(c, SE_ERROR, v, p,
+						    "port name \"%s\" already "
+						    "used (line %d)",
+						    port->name,
+						    e->ports[j].line);
+		}
+
+		v = map_get(pn, "protocol");
+		pathf(p, sizeof(p), "spec.ports[%zu].protocol", i);
+		char *proto = NULL;
+		if (get_str(c, v, p, &proto) && proto != NULL &&
+		    *proto != '\0') {
+			size_t j;
+			for (j = 0; j < NELEM(protocols); j++)
+				if (strcasecmp(proto, protocols[j]) == 0)
+					break;
+			if (j == NELEM(protocols)) {
+				append_list(list, sizeof(list), protocols,
+				    NELEM(protocols));
+				ediag(c, SE_ERROR, v, p, "unknown protocol "
+				    "\"%.64s\" (valid: %s)", proto, list);
+			} else
+				port->protocol = xstrdup(c, protocols[j]);
+		}
+		free(proto);
+
+		v = map_get(pn, "targetPort");
+		pathf(p, sizeof(p), "spec.ports[%zu].targetPort", i);
+		if (get_int(c, v, p, &num, &present) && present) {
+			if (num < 1 || num > 65535)
+				ediag(c, SE_ERROR, v, p, "target port %" PRId64
+				    " out of range 1-65535", num);
+			else
+				port->target_port = (uint32_t)num;
+		}
+	}
+}
+
+static const struct se_port *
+find_port(const struct serviceentry *e, const char *name)
+{
+	for (size_t i = 0; i < e->nports; i++)
+		if (e->ports[i].name != NULL &&
+		    strcmp(e->ports[i].name, name) == 0)
+			return &e->ports[i];
+	return NULL;
+}
+
+static void
+load_hosts(struct sectx *c, struct serviceentry *e, const struct ynode *spec,
+    const struct ynode *n)
+{
+	char p[64];
+
+	if (!want_seq(c, n, "spec.hosts") || n->nkids == 0) {
+		if (is_null(n) || (n->type == Y_SEQ && n->nkids == 0))
+			ediag(c, SE_ERROR, n && !is_null(n) ? n : spec,
+			    "spec.hosts", "at least one host is required");
+		return;
+	}
+	if (n->nkids > SE_MAX_HOSTS) {
+		ediag(c, SE_ERROR, n, "spec.hosts", "too many hosts (%zu; the "
+		    "limit is %d)", n->nkids, SE_MAX_HOSTS);
+		return;
+	}
+	if ((e->hosts = xcalloc(c, n->nkids, sizeof(*e->hosts))) == NULL)
+		return;
+	for (size_t i = 0; i < n->nkids; i++) {
+		const struct ynode *h = n->kids[i];
+		char *s;
+		const char *why;
+
+		pathf(p, sizeof(p), "spec.hosts[%zu]", i);
+		if (!get_str(c, h, p, &s))
+			continue;
+		if (s == NULL) {
+			ediag(c, SE_ERROR, h, p, "host may not be empty");
+			continue;
+		}
+		if ((why = se_hostname_problem(s, true)) != NULL) {
+			if (strcmp(s, "*") == 0)
+				ediag(c, SE_ERROR, h, p, "%s", why);
+			else
+				ediag(c, SE_ERROR, h, p, "invalid hostname "
+				    "\"%.260s\": %s", s, why);
+			free(s);
+			continue;
+		}
+		for (size_t j = 0; j < e->nhosts; j++)
+			if (strcasecmp(e->hosts[j], s) == 0)
+				ediag(c, SE_WARNING, h, p, "duplicate host "
+				    "\"%s\"", s);
+		e->hosts[e->nhosts++] = s;
+	}
+}
+
+/* Returns true when any address is a CIDR shorter than full length. */
+static void
+load_addresses(struct sectx *c, struct serviceentry *e, const struct ynode *n,
+    const struct ynode **cidr_node)
+{
+	char p[64];
+
+	*cidr_node = NULL;
+	if (!want_seq(c, n, "spec.addresses") || n->nkids == 0)
+		return;
+	if (n->nkids > SE_MAX_ADDRESSES) {
+		ediag(c, SE_ERROR, n, "spec.addresses", "too many addresses "
+		    "(%zu; the limit is %d)", n->nkids, SE_MAX_ADDRESSES);
+		return;
+	}
+	if ((e->addresses = xcalloc(c, n->nkids, sizeof(*e->addresses))) ==
+	    NULL)
+		return;
+	for (size_t i = 0; i < n->nkids; i++) {
+		const struct ynode *a = n->kids[i];
+		struct netprefix pfx;
+		char *s;
+
+		pathf(p, sizeof(p), "spec.addresses[%zu]", i);
+		if (!get_str(c, a, p, &s))
+			continue;
+		if (s == NULL || !netprefix_parse(s, false, &pfx)) {
+			ediag(c, SE_ERROR, a, p, "\"%.64s\" is not an IP "
+			    "address or CIDR", s ? s : "");
+			free(s);
+			continue;
+		}
+		if (pfx.len < (pfx.addr.family == AF_INET ? 32u : 128u) &&
+		    *cidr_node == NULL)
+			*cidr_node = a;
+		e->addresses[e->naddresses++] = s;
+	}
+}
+
+static void
+load_endpoints(struct sectx *c, struct serviceentry *e, const struct ynode *n)
+{
+	static const char *const known[] = { "address", "ports", "labels",
+	    "network", "locality", "weight", "serviceAccount" };
+	char p[256], pp[256];
+
+	if (!want_seq(c, n, "spec.endpoints") || n->nkids == 0)
+		return;
+	if (n->nkids > SE_MAX_ENDPOINTS) {
+		ediag(c, SE_ERROR, n, "spec.endpoints", "too many endpoints "
+		    "(%zu; the limit is %d)", n->nkids, SE_MAX_ENDPOINTS);
+		return;
+	}
+	if ((e->endpoints = xcalloc(c, n->nkids, sizeof(*e->endpoints))) ==
+	    NULL)
+		return;
+	for (size_t i = 0; i < n->nkids; i++) {
+		const struct ynode *en = n->kids[i], *v;
+		struct se_endpoint *ep = &e->endpoints[e->nendpoints];
+		int64_t num;
+		bool present;
+
+		pathf(p, sizeof(p), "spec.endpoints[%zu]", i);
+		if (is_null(en)) {
+			ediag(c, SE_ERROR, en, p, "endpoint may not be null");
+			continue;
+		}
+		if (!want_map(c, en, p))
+			continue;
+		e->nendpoints++;
+		ep->line = en->line;
+		check_keys(c, en, p, known, NELEM(known), true);
+
+		v = map_get(en, "address");
+		pathf(pp, sizeof(pp), "%s.address", p);
+		if (get_str(c, v, pp, &ep->address) && ep->address == NULL)
+			ediag(c, SE_ERROR, en, pp, "missing");
+		else if (ep->address != NULL)
+			ep->line = v->line;
+
+		v = map_get(en, "ports");
+		pathf(pp, sizeof(pp), "%s.ports", p);
+		if (want_map(c, v, pp)) {
+			check_keys(c, v, pp, NULL, 0, false);
+			ep->ports = xcalloc(c, v->nkids / 2 + 1,
+			    sizeof(*ep->ports));
+			for (size_t j = 0; ep->ports && j + 1 < v->nkids;
+			    j += 2) {
+				const struct ynode *k = v->kids[j];
+				const struct ynode *val = v->kids[j + 1];
+				char kp[256];
+				if (k->type != Y_SCALAR)
+					continue;
+				pathf(kp, sizeof(kp), "%s.%.64s", pp, k->s);
+				if (find_port(e, k->s) == NULL)
+					ediag(c, SE_ERROR, k, kp, "port name "
+					    "\"%.64s\" is not declared in "
+					    "spec.ports", k->s);
+				if (!get_int(c, val, kp, &num, &present))
+					continue;
+				if (!present) {
+					ediag(c, SE_ERROR, k, kp, "missing "
+					    "port number");
+					continue;
+				}
+				if (num < 1 || num > 65535) {
+					ediag(c, SE_ERROR, val, kp, "port %"
+					    PRId64 " out of range 1-65535",
+					    num);
+					continue;
+				}
+				struct se_kv *kv = &ep->ports[ep->nports];
+				if ((kv->key = xstrdup(c, k->s)) == NULL)
+					continue;
+				if (asprintf(&kv->value, "%" PRId64, num) <
+				    0) {
+					c->oom = true;
+					free(kv->key);
+					kv->key = NULL;
+					continue;
+				}
+				ep->nports++;
+			}
+		}
+
+		pathf(pp, sizeof(pp), "%s.labels", p);
+		get_labels(c, map_get(en, "labels"), pp, &ep->labels,
+		    &ep->nlabels);
+		pathf(pp, sizeof(pp), "%s.network", p);
+		get_str(c, map_get(en, "network"), pp, &ep->network);
+		pathf(pp, sizeof(pp), "%s.locality", p);
+		get_str(c, map_get(en, "locality"), pp, &ep->locality);
+		pathf(pp, sizeof(pp), "%s.serviceAccount", p);
+		char *sa = NULL;
+		get_str(c, map_get(en, "serviceAccount"), pp, &sa);
+		free(sa);
+
+		v = map_get(en, "weight");
+		pathf(pp, sizeof(pp), "%s.weight", p);
+		if (get_int(c, v, pp, &num, &present) && present) {
+			if (num < 0 || num > UINT32_MAX)
+				ediag(c, SE_ERROR, v, pp, "weight %" PRId64
+				    " out of range 0-4294967295", num);
+			else
+				ep->weight = (uint32_t)num;
+		}
+	}
+}
+
+static void
+check_endpoint_addresses(struct sectx *c, struct serviceentry *e,
+    const struct ynode *n)
+{
+	char p[64];
+
+	for (size_t i = 0, k = 0; n && i < n->nkids && k < e->nendpoints;
+	    i++) {
+		const struct ynode *en = n->kids[i], *an;
+		const struct se_endpoint *ep;
+		if (en->type != Y_MAP)
+			continue;
+		ep = &e->endpoints[k++];
+		if (ep->address == NULL)
+			continue;
+		an = map_get(en, "address");
+		pathf(p, sizeof(p), "spec.endpoints[%zu].address", i);
+		if (e->resolution == SE_RES_STATIC) {
+			if (is_ip(ep->address) ||
+			    strncmp(ep->address, "unix://", 7) == 0)
+				continue;
+			if (se_valid_hostname(ep->address, false))
+				ediag(c, SE_ERROR, an, p, "\"%.260s\" is a "
+				    "hostname, but resolution STATIC needs IP "
+				    "addresses; use resolution: DNS to resolve "
+				    "endpoint hostnames", ep->address);
+			else
+				ediag(c, SE_ERROR, an, p, "\"%.260s\" is not an "
+				    "IP address or unix:// path", ep->address);
+		} else if (e->resolution == SE_RES_DNS ||
+		    e->resolution == SE_RES_DNS_ROUND_ROBIN) {
+			if (is_ip(ep->address) ||
+			    strncmp(ep->address, "unix://", 7) == 0 ||
+			    se_valid_hostname(ep->address, false))
+				continue;
+			ediag(c, SE_ERROR, an, p, "\"%.260s\" is not a "
+			    "hostname or IP address", ep->address);
+		}
+	}
+}
+
+static void
+load_export_to(struct sectx *c, struct serviceentry *e, const struct ynode *n)
+{
+	char p[64];
+	const struct ynode *none = NULL;
+
+	if (!want_seq(c, n, "spec.exportTo") || n->nkids == 0)
+		return;
+	if ((e->export_to = xcalloc(c, n->nkids, sizeof(*e->export_to))) ==
+	    NULL)
+		return;
+	for (size_t i = 0; i < n->nkids; i++) {
+		const struct ynode *x = n->kids[i];
+		char *s;
+		bool dup = false;
+
+		pathf(p, sizeof(p), "spec.exportTo[%zu]", i);
+		if (!get_str(c, x, p, &s))
+			continue;
+		if (s == NULL || (strcmp(s, ".") != 0 && strcmp(s, "*") != 0 &&
+		    strcmp(s, "~") != 0 && !is_dns_label_str(s))) {
+			ediag(c, SE_ERROR, x, p, "invalid exportTo \"%.64s\": "
+			    "must be \".\", \"*\", \"~\" or a namespace name",
+			    s ? s : "");
+			free(s);
+			continue;
+		}
+		/* "." is the entry's own namespace */
+		const char *si = strcmp(s, ".") == 0 ? e->namespace : s;
+		for (size_t j = 0; j < e->nexport_to; j++) {
+			const char *sj = strcmp(e->export_to[j], ".") == 0 ?
+			    e->namespace : e->export_to[j];
+			if (si != NULL && sj != NULL && strcmp(si, sj) == 0)
+				dup = true;
+		}
+		if (dup)
+			ediag(c, SE_ERROR, x, p, "duplicate exportTo entry "
+			    "\"%s\"", s);
+		if (strcmp(s, "~") == 0)
+			none = x;
+		e->export_to[e->nexport_to++] = s;
+	}
+	if (none != NULL && e->nexport_to > 1)
+		ediag(c, SE_ERROR, none, "spec.exportTo", "\"~\" (export to "
+		    "no namespace) cannot be combined with other entries");
+}
+
+static void
+load_status(struct sectx *c, struct serviceentry *e, const struct ynode *st)
+{
+	static const char *const known[] = { "host", "value", "type" };
+	const struct ynode *n = map_get(st, "addresses");
+	char p[64], pp[80];
+
+	if (!want_seq(c, n, "status.addresses") || n->nkids == 0)
+		return;
+	if (n->nkids > SE_MAX_ADDRESSES * 2) {
+		ediag(c, SE_WARNING, n, "status.addresses", "too many "
+		    "addresses (%zu); ignored", n->nkids);
+		return;
+	}
+	e->status_addresses = xcalloc(c, n->nkids,
+	    sizeof(*e->status_addresses));
+	if (e->status_addresses == NULL)
+		return;
+	for (size_t i = 0; i < n->nkids; i++) {
+		const struct ynode *a = n->kids[i], *v;
+		struct se_status_address *sa =
+		    &e->status_addresses[e->nstatus_addresses];
+		pathf(p, sizeof(p), "status.addresses[%zu]", i);
+		if (!want_map(c, a, p))
+			continue;
+		check_keys(c, a, p, known, NELEM(known), true);
+		pathf(pp, sizeof(pp), "%s.host", p);
+		get_str(c, map_get(a, "host"), pp, &sa->host);
+		v = map_get(a, "value");
+		pathf(pp, sizeof(pp), "%s.value", p);
+		if (!get_str(c, v, pp, &sa->value) || sa->value == NULL ||
+		    !is_ip(sa->value)) {
+			if (sa->value != NULL || is_null(v))
+				ediag(c, SE_WARNING, v ? v : a, pp, "\"%.64s\" "
+				    "is not an IP address; status address "
+				    "ignored", sa->value ? sa->value : "");
+			free(sa->host);
+			free(sa->value);
+			sa->host = sa->value = NULL;
+			continue;
+		}
+		e->nstatus_addresses++;
+	}
+}
+
+static bool
+parse_enum(const char *s, const char *const *names, size_t n, int *out)
+{
+	for (size_t i = 0; i < n; i++)
+		if (names[i] != NULL && strcmp(s, names[i]) == 0) {
+			*out = (int)i;
+			return true;
+		}
+	return false;
+}
+
+static void
+load_spec(struct sectx *c, struct serviceentry *e, const struct ynode *spec)
+{
+	static const char *const known[] = { "hosts", "addresses", "ports",
+	    "location", "resolution", "endpoints", "exportTo",
+	    "workloadSelector", "subjectAltNames" };
+	static const char *const locations[] = { NULL, "MESH_EXTERNAL",
+	    "MESH_INTERNAL" };
+	const struct ynode *v, *resn, *hostsn, *epn, *wsn, *addrn, *cidr;
+	char *s = NULL, list[128];
+	int x;
+
+	check_keys(c, spec, "spec", known, NELEM(known), true);
+
+	/* resolution and location first: other checks depend on them */
+	resn = map_get(spec, "resolution");
+	if (get_str(c, resn, "spec.resolution", &s) && s != NULL) {
+		if (parse_enum(s, resolutions, NELEM(resolutions), &x))
+			e->resolution = (enum se_resolution)x;
+		else {
+			append_list(list, sizeof(list), resolutions,
+			    NELEM(resolutions));
+			ediag(c, SE_ERROR, resn, "spec.resolution", "unknown "
+			    "resolution \"%.64s\" (valid: %s)", s, list);
+		}
+	}
+	free(s);
+	s = NULL;
+	v = map_get(spec, "location");
+	if (get_str(c, v, "spec.location", &s) && s != NULL) {
+		if (parse_enum(s, locations, NELEM(locations), &x))
+			e->location = (enum se_location)x;
+		else
+			ediag(c, SE_ERROR, v, "spec.location", "unknown location "
+			    "\"%.64s\" (valid: MESH_EXTERNAL, MESH_INTERNAL)",
+			    s);
+	}
+	free(s);
+
+	hostsn = map_get(spec, "hosts");
+	load_hosts(c, e, spec, hostsn);
+	load_ports(c, e, map_get(spec, "ports"));
+	addrn = map_get(spec, "addresses");
+	load_addresses(c, e, addrn, &cidr);
+	epn = map_get(spec, "endpoints");
+	load_endpoints(c, e, epn);
+	load_export_to(c, e, map_get(spec, "exportTo"));
+
+	wsn = map_get(spec, "workloadSelector");
+	if (want_map(c, wsn, "spec.workloadSelector")) {
+		struct se_kv *l = NULL;
+		size_t nl = 0;
+		check_keys(c, wsn, "spec.workloadSelector",
+		    (const char *const[]){ "labels" }, 1, true);
+		get_labels(c, map_get(wsn, "labels"),
+		    "spec.workloadSelector.labels", &l, &nl);
+		kv_free(l, nl);
+		e->has_workload_selector = true;
+	}
+	v = map_get(spec, "subjectAltNames");
+	if (want_seq(c, v, "spec.subjectAltNames"))
+		for (size_t i = 0; i < v->nkids; i++) {
+			char p[64];
+			pathf(p, sizeof(p), "spec.subjectAltNames[%zu]", i);
+			get_str(c, v->kids[i], p, &s);
+			free(s);
+		}
+
+	/* cross-field rules, in the order of Istio's webhook */
+	if (e->has_workload_selector && e->nendpoints > 0)
+		ediag(c, SE_ERROR, wsn, "spec.workloadSelector", "endpoints and "
+		    "workloadSelector are mutually exclusive; use one of them");
+
+	if (cidr != NULL && e->resolution != SE_RES_NONE &&
+	    e->resolution != SE_RES_STATIC)
+		ediag(c, SE_ERROR, cidr, "spec.addresses", "CIDR \"%.64s\" is "
+		    "only allowed with resolution NONE or STATIC, not %s",
+		    cidr->s, se_resolution_name(e->resolution));
+
+	switch (e->resolution) {
+	case SE_RES_NONE:
+		if (e->nendpoints > 0)
+			ediag(c, SE_ERROR, epn, "spec.endpoints", "resolution "
+			    "NONE does not allow endpoints; use STATIC or DNS");
+		break;
+	case SE_RES_STATIC:
+		if (e->nendpoints == 0 && !e->has_workload_selector)
+			ediag(c, SE_WARNING, resn, "spec.endpoints",
+			    "resolution STATIC with no endpoints and no "
+			    "workloadSelector: the service has no endpoints");
+		check_endpoint_addresses(c, e, epn);
+		break;
+	case SE_RES_DNS:
+	case SE_RES_DNS_ROUND_ROBIN:
+		if (e->nendpoints == 0 && !e->has_workload_selector)
+			for (size_t i = 0; i < e->nhosts; i++) {
+				char p[64];
+				if (!is_wildcard(e->hosts[i]))
+					continue;
+				pathf(p, sizeof(p), "spec.hosts[%zu]", i);
+				ediag(c, SE_ERROR, hostsn->kids[i], p,
+				    "wildcard host \"%s\" cannot be resolved "
+				    "with resolution %s and no endpoints; use "
+				    "resolution NONE or DYNAMIC_DNS, or add "
+				    "endpoints", e->hosts[i],
+				    se_resolution_name(e->resolution));
+			}
+		if (e->resolution == SE_RES_DNS_ROUND_ROBIN &&
+		    e->nendpoints > 1)
+			ediag(c, SE_ERROR, epn, "spec.endpoints", "resolution "
+			    "DNS_ROUND_ROBIN allows at most one endpoint "
+			    "(found %zu)", e->nendpoints);
+		check_endpoint_addresses(c, e, epn);
+		break;
+	case SE_RES_DYNAMIC_DNS:
+		if (e->nendpoints > 0)
+			ediag(c, SE_ERROR, epn, "spec.endpoints", "resolution "
+			    "DYNAMIC_DNS does not allow endpoints");
+		if (e->naddresses > 0)
+			ediag(c, SE_ERROR, addrn, "spec.addresses", "resolution "
+			    "DYNAMIC_DNS does not allow addresses");
+		for (size_t i = 0; i < e->nhosts; i++) {
+			char p[64];
+			if (is_wildcard(e->hosts[i]))
+				continue;
+			pathf(p, sizeof(p), "spec.hosts[%zu]", i);
+			ediag(c, SE_ERROR, hostsn->kids[i], p, "resolution "
+			    "DYNAMIC_DNS requires wildcard hosts "
+			    "(\"*.example.com\"), not \"%s\"", e->hosts[i]);
+		}
+		break;
+	}
+}
+
+/* ------------------------------------------------------- ServiceEntry */
+
+static void
+load_serviceentry(struct se_set *set, const char *file,
+    const struct ynode *root)
+{
+	static const char *const known_top[] = { "apiVersion", "kind",
+	    "metadata", "spec", "status" };
+	struct sectx c;
+	struct serviceentry e;
+	const struct ynode *md, *v, *spec;
+	char ns_buf[80], name_buf[260];
+	char *s = NULL;
+
+	memset(&c, 0, sizeof(c));
+	memset(&e, 0, sizeof(e));
+	c.set = set;
+	c.file = file;
+	c.ns = "default";
+	c.name = UNNAMED;
+	e.line = root->line;
+	e.file = xstrdup(&c, file);
+
+	/* name and namespace first: every diagnostic carries them */
+	md = map_get(root, "metadata");
+	v = map_get(md, "namespace");
+	if (v != NULL && v->type == Y_SCALAR && !is_null(v))
+		c.ns = pathf(ns_buf, sizeof(ns_buf), "%.64s", v->s);
+	v = map_get(md, "name");
+	if (v != NULL && v->type == Y_SCALAR && !is_null(v))
+		c.name = pathf(name_buf, sizeof(name_buf), "%.253s", v->s);
+
+	check_keys(&c, root, "", known_top, NELEM(known_top), true);
+
+	v = map_get(root, "apiVersion");
+	if (get_str(&c, v, "apiVersion", &s)) {
+		size_t i;
+		for (i = 0; s != NULL && i < NELEM(api_versions); i++)
+			if (strcmp(s, api_versions[i]) == 0)
+				break;
+		if (s == NULL)
+			ediag(&c, SE_ERROR, root, "apiVersion", "missing "
+			    "(use networking.istio.io/v1)");
+		else if (i == NELEM(api_versions))
+			ediag(&c, SE_ERROR, v, "apiVersion", "unsupported "
+			    "apiVersion \"%.64s\" for ServiceEntry "
+			    "(supported: networking.istio.io/v1, "
+			    "networking.istio.io/v1beta1, "
+			    "networking.istio.io/v1alpha3)", s);
+	}
+	free(s);
+
+	if (is_null(md))
+		ediag(&c, SE_ERROR, root, "metadata.name", "missing");
+	else if (want_map(&c, md, "metadata")) {
+		v = map_get(md, "name");
+		if (get_str(&c, v, "metadata.name", &e.name)) {
+			if (e.name == NULL)
+				ediag(&c, SE_ERROR, md, "metadata.name",
+				    "missing");
+			else if (!is_k8s_name(e.name, true))
+				ediag(&c, SE_ERROR, v, "metadata.name",
+				    "invalid name \"%.253s\": must be a "
+				    "lower-case DNS-1123 subdomain", e.name);
+		}
+		v = map_get(md, "namespace");
+		if (get_str(&c, v, "metadata.namespace", &e.namespace) &&
+		    e.namespace != NULL && !is_k8s_name(e.namespace, false))
+			ediag(&c, SE_ERROR, v, "metadata.namespace", "invalid "
+			    "namespace \"%.64s\": must be a lower-case "
+			    "DNS-1123 label", e.namespace);
+		get_labels(&c, map_get(md, "labels"), "metadata.labels",
+		    &e.labels, &e.nlabels);
+		get_str(&c, map_get(md, "creationTimestamp"),
+		    "metadata.creationTimestamp", &e.creation_timestamp);
+		check_keys(&c, md, "metadata", NULL, 0, false);
+	}
+	if (e.namespace == NULL)
+		e.namespace = xstrdup(&c, "default");
+
+	spec = map_get(root, "spec");
+	if (is_null(spec))
+		ediag(&c, SE_ERROR, spec ? spec : root, "spec", "missing");
+	else if (want_map(&c, spec, "spec"))
+		load_spec(&c, &e, spec);
+
+	v = map_get(root, "status");
+	if (want_map(&c, v, "status"))
+		load_status(&c, &e, v);
+
+	if (c.nerr == 0 && !c.oom && e.name != NULL) {
+		for (size_t i = 0; i < set->nentries; i++) {
+			const struct serviceentry *o = &set->entries[i];
+			if (strcmp(o->name, e.name) == 0 &&
+			    strcmp(o->namespace, e.namespace) == 0) {
+				ediag(&c, SE_ERROR, map_get(md, "name"),
+				    "metadata.name", "duplicate ServiceEntry "
+				    "%s/%s, first defined at %s:%d",
+				    e.namespace, e.name, o->file, o->line);
+				break;
+			}
+		}
+	}
+	if (c.oom && c.nerr == 0)
+		ediag(&c, SE_ERROR, root, "", "out of memory");
+	if (c.nerr > 0) {
+		set->nrejected++;
+		entry_free(&e);
+		return;
+	}
+	struct serviceentry *ne = reallocarray(set->entries,
+	    set->nentries + 1, sizeof(*ne));
+	if (ne == NULL) {
+		ediag(&c, SE_ERROR, root, "", "out of memory");
+		set->nrejected++;
+		entry_free(&e);
+		return;
+	}
+	set->entries = ne;
+	set->entries[set->nentries++] = e;
+}
