@@ -118,4 +118,27 @@ bool vipstore_stats(struct vipstore *vs, struct vipstore_stats *st);
  * (exposed for unit tests). */
 uint64_t vipstore_preferred_slot(const char *host, uint64_t size);
 
+/* --- additions (vipstore.c) --- */
+
+/* LMDB map size used by vipstore_open: 64 MiB by default, enough for a full
+ * /16 plus a v6 pool's used slots. Tests may lower it before opening to
+ * exercise MDB_MAP_FULL (a sync then fails cleanly, store unchanged). */
+extern size_t vipstore_mapsize;
+
+/* Upper bound on probes for one allocation; a pool whose probe run exceeds
+ * it is treated as exhausted for the rest of that sync. */
+#define VIPSTORE_MAX_PROBES 65536
+
+/* Usable IPv4 addresses in the store's pool (size minus network and
+ * broadcast). */
+uint64_t vipstore_pool_size(const struct vipstore *vs);
+
+/* Consistency check in one read transaction: every name2vip record has the
+ * right size and its addresses map back to it in vip2name, every vip2name
+ * entry maps to a record holding that address (so no address is under two
+ * names), and every address is inside its pool and not the network address.
+ * Returns false with the first problem in err. Used by `vipstress --check`
+ * and the unit tests. */
+bool vipstore_verify(struct vipstore *vs, char *err, size_t errlen);
+
 #endif

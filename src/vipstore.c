@@ -1,0 +1,1118 @@
+/* vipstore — stable virtual IPs per hostname in LMDB; see include/vipstore.h. */
+#include "vipstore.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <lmdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "log.h"
+
+/*
+ * On-disk value of name2vip: a fixed layout independent of the compiler's
+ * struct packing, 32 bytes.
+ *   [0..3]   IPv4 address (network order), zero when absent
+ *   [4..19]  IPv6 address (network order), zero when absent
+ *   [20]     flags: VRD_HAS_V4, VRD_HAS_V6, VRD_HELD
+ *   [21..23] zero
+ *   [24..31] since, int64 little endian (unix seconds)
+ */
+#define VRD_SIZE	32
+#define VRD_HAS_V4	0x01
+#define VRD_HAS_V6	0x02
+#define VRD_HELD	0x04
+#define VRD_KNOWN	(VRD_HAS_V4 | VRD_HAS_V6 | VRD_HELD)
+
+size_t vipstore_mapsize = (size_t)64 << 20;
+
+struct vipstore {
+	MDB_env *env;
+	MDB_dbi name2vip;
+	MDB_dbi vip2name;
+	MDB_dbi meta;
+	struct netprefix pool4;
+	bool pool6_on;
+	struct netprefix pool6;
+	uint32_t hold;
+	bool readonly;
+	char path[PATH_MAX];
+	struct vipstore_stats last;   /* counters of the last sync */
+};
+
+/* One unique wanted name of a sync, in canonical order. */
+struct want_key {
+	char name[SEDNS_MAX_HOST + 1];
+	size_t len;
+	size_t idx;                   /* into wants[] */
+};
+
+/* State of one sync, shared by its helpers. */
+struct sync_ctx {
+	struct vipstore *vs;
+	MDB_txn *txn;
+	struct want_key *keys;        /* sorted, unique names */
+	size_t nkeys;
+	struct netaddr *reserved;     /* sorted copy */
+	size_t nreserved;
+	time_t now;
+	bool full4, full6;            /* a probe run failed in this sync */
+	uint64_t allocated, released, exhausted;
+	const char *first_exhausted;
+};
+
+static void	 seterr(char *, size_t, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+static bool	 normalize_host(const char *, char *, size_t *);
+static void	 rec_encode(const struct vip_record *, uint8_t *);
+static bool	 rec_decode(const MDB_val *, struct vip_record *);
+static void	 addr_key(const struct netaddr *, MDB_val *);
+static int	 netaddr_cmp(const void *, const void *);
+static int	 want_key_cmp(const void *, const void *);
+static bool	 is_reserved(const struct sync_ctx *, const struct netaddr *);
+static uint64_t	 pool_maxoff(const struct netprefix *);
+static bool	 addr_usable(const struct netprefix *, const struct netaddr *);
+static int	 unlink_addr(MDB_txn *, MDB_dbi, const struct netaddr *,
+		    const MDB_val *);
+static int	 alloc_addr(struct sync_ctx *, bool, const char *, size_t,
+		    struct netaddr *, bool *);
+static int	 sync_existing(struct sync_ctx *);
+static int	 sync_wanted(struct sync_ctx *, struct vip_want *, size_t);
+static int	 count_records(struct vipstore *, MDB_txn *, uint64_t *,
+		    uint64_t *);
+static int	 meta_get_str(MDB_txn *, MDB_dbi, const char *, char *, size_t,
+		    bool *);
+static int	 meta_put_str(MDB_txn *, MDB_dbi, const char *, const char *);
+static int	 open_dbis(struct vipstore *, MDB_txn *, unsigned);
+static bool	 check_meta(struct vipstore *, const struct vipstore_opts *,
+		    char *, size_t);
+static bool	 mkdir_p(const char *);
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Lower-cases host and drops one trailing dot; false if empty or too long. */
+static bool
+normalize_host(const char *host, char *out, size_t *lenp)
+{
+	size_t len;
+
+	if (host == NULL)
+		return false;
+	len = strlen(host);
+	if (len > 0 && host[len - 1] == '.')
+		len--;
+	if (len == 0 || len > SEDNS_MAX_HOST)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = host[i];
+		out[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+	}
+	out[len] = '\0';
+	*lenp = len;
+	return true;
+}
+
+static void
+rec_encode(const struct vip_record *r, uint8_t *b)
+{
+	uint64_t since = (uint64_t)(int64_t)r->since;
+
+	memset(b, 0, VRD_SIZE);
+	if (r->has_v4) {
+		memcpy(b, r->v4.a, 4);
+		b[20] |= VRD_HAS_V4;
+	}
+	if (r->has_v6) {
+		memcpy(b + 4, r->v6.a, 16);
+		b[20] |= VRD_HAS_V6;
+	}
+	if (r->state == VIP_HELD)
+		b[20] |= VRD_HELD;
+	for (int i = 0; i < 8; i++)
+		b[24 + i] = (uint8_t)(since >> (8 * i));
+}
+
+/* Decodes a name2vip value; the caller fills host. False on a bad layout. */
+static bool
+rec_decode(const MDB_val *v, struct vip_record *r)
+{
+	const uint8_t *b = v->mv_data;
+	uint64_t since = 0;
+
+	memset(r, 0, sizeof(*r));
+	if (v->mv_size != VRD_SIZE || (b[20] & ~VRD_KNOWN) != 0)
+		return false;
+	if (b[20] & VRD_HAS_V4) {
+		r->has_v4 = true;
+		r->v4.family = AF_INET;
+		memcpy(r->v4.a, b, 4);
+	}
+	if (b[20] & VRD_HAS_V6) {
+		r->has_v6 = true;
+		r->v6.family = AF_INET6;
+		memcpy(r->v6.a, b + 4, 16);
+	}
+	r->state = (b[20] & VRD_HELD) ? VIP_HELD : VIP_ACTIVE;
+	for (int i = 0; i < 8; i++)
+		since |= (uint64_t)b[24 + i] << (8 * i);
+	r->since = (time_t)(int64_t)since;
+	return true;
+}
+
+static void
+addr_key(const struct netaddr *a, MDB_val *k)
+{
+	k->mv_data = (void *)(uintptr_t)a->a;
+	k->mv_size = a->family == AF_INET ? 4 : 16;
+}
+
+static int
+netaddr_cmp(const void *x, const void *y)
+{
+	const struct netaddr *a = x, *b = y;
+
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	return memcmp(a->a, b->a, a->family == AF_INET ? 4 : 16);
+}
+
+static int
+want_key_cmp(const void *x, const void *y)
+{
+	const struct want_key *a = x, *b = y;
+	int c = strcmp(a->name, b->name);
+
+	if (c != 0)
+		return c;
+	return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+static bool
+is_reserved(const struct sync_ctx *sc, const struct netaddr *a)
+{
+	if (sc->nreserved == 0)
+		return false;
+	return bsearch(a, sc->reserved, sc->nreserved, sizeof(*sc->reserved),
+	    netaddr_cmp) != NULL;
+}
+
+/* Highest offset that may be handed out: IPv4 skips the broadcast. */
+static uint64_t
+pool_maxoff(const struct netprefix *p)
+{
+	uint64_t size = netprefix_size(p);
+
+	if (p->addr.family == AF_INET)
+		return size >= 2 ? size - 2 : 0;
+	return size >= 1 ? size - 1 : 0;
+}
+
+static bool
+addr_usable(const struct netprefix *p, const struct netaddr *a)
+{
+	uint64_t off;
+
+	if (!netprefix_contains(p, a))
+		return false;
+	off = netprefix_offset(p, a);
+	return off >= 1 && off <= pool_maxoff(p);
+}
+
+uint64_t
+vipstore_preferred_slot(const char *host, uint64_t size)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;           /* FNV-1a 64 */
+
+	if (size <= 1)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)host; *p; p++) {
+		h ^= *p;
+		h *= 0x100000001b3ULL;
+	}
+	return 1 + h % (size - 1);                    /* never offset 0 */
+}
+
+uint64_t
+vipstore_pool_size(const struct vipstore *vs)
+{
+	return pool_maxoff(&vs->pool4);
+}
+
+/* Deletes vip2name[a] if it points at name (name == NULL: whatever). */
+static int
+unlink_addr(MDB_txn *txn, MDB_dbi dbi, const struct netaddr *a,
+    const MDB_val *name)
+{
+	MDB_val k, v;
+	int rc;
+
+	addr_key(a, &k);
+	rc = mdb_get(txn, dbi, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	if (name != NULL && (v.mv_size != name->mv_size ||
+	    memcmp(v.mv_data, name->mv_data, v.mv_size) != 0))
+		return 0;
+	return mdb_del(txn, dbi, &k, NULL);
+}
+
+/*
+ * Finds a free address for name: preferred slot, then upward with wrap,
+ * skipping offset 0, the IPv4 broadcast, reserved and taken addresses, at
+ * most VIPSTORE_MAX_PROBES probes. Claims it in vip2name. *got false (rc 0)
+ * when the pool is exhausted.
+ */
+static int
+alloc_addr(struct sync_ctx *sc, bool v6, const char *name, size_t namelen,
+    struct netaddr *out, bool *got)
+{
+	struct vipstore *vs = sc->vs;
+	const struct netprefix *pool = v6 ? &vs->pool6 : &vs->pool4;
+	bool *full = v6 ? &sc->full6 : &sc->full4;
+	uint64_t maxoff, off, probes;
+	MDB_val k, v;
+	int rc;
+
+	*got = false;
+	maxoff = pool_maxoff(pool);
+	if (*full || maxoff == 0) {
+		*full = true;
+		return 0;
+	}
+	off = vipstore_preferred_slot(name, netprefix_size(pool));
+	if (off > maxoff)
+		off = 1;
+	probes = maxoff < VIPSTORE_MAX_PROBES ? maxoff : VIPSTORE_MAX_PROBES;
+	for (uint64_t i = 0; i < probes; i++) {
+		netprefix_nth(pool, off, out);
+		off = off >= maxoff ? 1 : off + 1;
+		if (is_reserved(sc, out))
+			continue;
+		addr_key(out, &k);
+		rc = mdb_get(sc->txn, vs->vip2name, &k, &v);
+		if (rc == 0)
+			continue;
+		if (rc != MDB_NOTFOUND)
+			return rc;
+		v.mv_data = (void *)(uintptr_t)name;
+		v.mv_size = namelen;
+		if ((rc = mdb_put(sc->txn, vs->vip2name, &k, &v,
+		    MDB_NOOVERWRITE)) != 0)
+			return rc;
+		*got = true;
+		return 0;
+	}
+	*full = true;
+	return 0;
+}
+
+static int
+want_lookup(const struct sync_ctx *sc, const MDB_val *k)
+{
+	size_t lo = 0, hi = sc->nkeys;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct want_key *w = &sc->keys[mid];
+		size_t n = w->len < k->mv_size ? w->len : k->mv_size;
+		int c = memcmp(w->name, k->mv_data, n);
+		if (c == 0)
+			c = w->len < k->mv_size ? -1 : w->len > k->mv_size;
+		if (c == 0)
+			return 1;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+/*
+ * Pass 1 over every stored record: reactivate wanted ones, hold removed
+ * ones, release expired holds, and drop addresses that are now reserved or
+ * outside the pool (pass 2 gives wanted hosts a fresh slot).
+ */
+static int
+sync_existing(struct sync_ctx *sc)
+{
+	struct vipstore *vs = sc->vs;
+	MDB_cursor *cur;
+	MDB_val k, v, nv;
+	struct vip_record r;
+	uint8_t buf[VRD_SIZE];
+	int rc;
+
+	if ((rc = mdb_cursor_open(sc->txn, vs->name2vip, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		bool changed = false, del = false, wanted;
+
+		if (k.mv_size == 0 || k.mv_size > SEDNS_MAX_HOST ||
+		    !rec_decode(&v, &r)) {
+			log_warnx("vipstore: skipping bad record %.*s "
+			    "(key %zu bytes, value %zu bytes)",
+			    (int)(k.mv_size > SEDNS_MAX_HOST ? SEDNS_MAX_HOST :
+			    k.mv_size), (const char *)k.mv_data, k.mv_size,
+			    v.mv_size);
+			continue;
+		}
+		wanted = want_lookup(sc, &k);
+		if (r.has_v4 && (!addr_usable(&vs->pool4, &r.v4) ||
+		    is_reserved(sc, &r.v4))) {
+			if ((rc = unlink_addr(sc->txn, vs->vip2name, &r.v4,
+			    &k)) != 0)
+				break;
+			r.has_v4 = false;
+			changed = true;
+		}
+		if (r.has_v6 && (!vs->pool6_on ||
+		    !addr_usable(&vs->pool6, &r.v6) || is_reserved(sc, &r.v6))) {
+			if ((rc = unlink_addr(sc->txn, vs->vip2name, &r.v6,
+			    &k)) != 0)
+				break;
+			r.has_v6 = false;
+			changed = true;
+		}
+		if (wanted) {
+			if (r.state == VIP_HELD) {
+				r.state = VIP_ACTIVE;
+				r.since = sc->now;
+				changed = true;
+			}
+		} else if (r.state == VIP_ACTIVE) {
+			r.state = VIP_HELD;
+			r.since = sc->now;
+			changed = true;
+		} else if ((int64_t)sc->now - (int64_t)r.since >=
+		    (int64_t)vs->hold) {
+			if (r.has_v4 && (rc = unlink_addr(sc->txn,
+			    vs->vip2name, &r.v4, &k)) != 0)
+				break;
+			if (r.has_v6 && (rc = unlink_addr(sc->txn,
+			    vs->vip2name, &r.v6, &k)) != 0)
+				break;
+			sc->released++;
+			del = true;
+		}
+		if (!r.has_v4 && !r.has_v6)
+			del = true;
+		if (del) {
+			if ((rc = mdb_cursor_del(cur, 0)) != 0)
+				break;
+		} else if (changed) {
+			rec_encode(&r, buf);
+			nv.mv_data = buf;
+			nv.mv_size = sizeof(buf);
+			if ((rc = mdb_cursor_put(cur, &k, &nv, MDB_CURRENT))
+			    != 0)
+				break;
+		}
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Pass 2: every wanted name, in sorted order, gets its missing addresses. */
+static int
+sync_wanted(struct sync_ctx *sc, struct vip_want *wants, size_t nwants)
+{
+	struct vipstore *vs = sc->vs;
+	struct vip_record r;
+	MDB_val k, v;
+	uint8_t buf[VRD_SIZE];
+	int rc;
+
+	for (size_t i = 0; i < sc->nkeys; i++) {
+		struct want_key *w = &sc->keys[i];
+		bool exists = false, got, changed = false, exh = false;
+
+		k.mv_data = w->name;
+		k.mv_size = w->len;
+		rc = mdb_get(sc->txn, vs->name2vip, &k, &v);
+		if (rc == 0) {
+			if (rec_decode(&v, &r))
+				exists = true;
+			else
+				log_warnx("vipstore: replacing bad record for "
+				    "%s", w->name);
+		} else if (rc != MDB_NOTFOUND)
+			return rc;
+		if (!exists) {
+			memset(&r, 0, sizeof(r));
+			r.state = VIP_ACTIVE;
+			r.since = sc->now;
+		}
+		if (!r.has_v4) {
+			if ((rc = alloc_addr(sc, false, w->name, w->len, &r.v4,
+			    &got)) != 0)
+				return rc;
+			if (got)
+				r.has_v4 = changed = true;
+			else
+				exh = true;
+		}
+		/* a host that got no IPv4 gets no VIP at all */
+		if (vs->pool6_on && !r.has_v6 && r.has_v4) {
+			if ((rc = alloc_addr(sc, true, w->name, w->len, &r.v6,
+			    &got)) != 0)
+				return rc;
+			if (got)
+				r.has_v6 = changed = true;
+			else
+				exh = true;
+		}
+		if (changed)
+			sc->allocated++;
+		if (changed && (r.has_v4 || r.has_v6)) {
+			rec_encode(&r, buf);
+			v.mv_data = buf;
+			v.mv_size = sizeof(buf);
+			if ((rc = mdb_put(sc->txn, vs->name2vip, &k, &v, 0))
+			    != 0)
+				return rc;
+		}
+		if (exh) {
+			sc->exhausted++;
+			if (sc->first_exhausted == NULL)
+				sc->first_exhausted = wants[w->idx].host;
+		}
+		/* fill the outputs of every want with this name */
+		for (size_t j = i; j < sc->nkeys; j++) {
+			struct vip_want *o;
+			if (j != i && strcmp(sc->keys[j].name, w->name) != 0)
+				break;
+			o = &wants[sc->keys[j].idx];
+			o->has_v4 = r.has_v4;
+			o->v4 = r.v4;
+			o->has_v6 = r.has_v6;
+			o->v6 = r.v6;
+			o->exhausted = exh;
+		}
+		while (i + 1 < sc->nkeys &&
+		    strcmp(sc->keys[i + 1].name, w->name) == 0)
+			i++;
+	}
+	(void)nwants;
+	return 0;
+}
+
+static int
+count_records(struct vipstore *vs, MDB_txn *txn, uint64_t *active,
+    uint64_t *held)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	struct vip_record r;
+	int rc;
+
+	*active = *held = 0;
+	if ((rc = mdb_cursor_open(txn, vs->name2vip, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (!rec_decode(&v, &r))
+			continue;
+		if (r.state == VIP_HELD)
+			(*held)++;
+		else
+			(*active)++;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+bool
+vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
+    const struct netaddr *reserved, size_t nreserved, time_t now,
+    struct vipstore_stats *stats, char *err, size_t errlen)
+{
+	struct sync_ctx sc;
+	size_t n = 0;
+	int rc;
+	bool ok = false;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.vs = vs;
+	sc.now = now;
+	for (size_t i = 0; i < nwants; i++) {
+		wants[i].has_v4 = wants[i].has_v6 = false;
+		wants[i].exhausted = false;
+		memset(&wants[i].v4, 0, sizeof(wants[i].v4));
+		memset(&wants[i].v6, 0, sizeof(wants[i].v6));
+	}
+	if (vs->readonly) {
+		seterr(err, errlen, "VIP store %s is open read-only", vs->path);
+		return false;
+	}
+	if (nwants > 0 && (sc.keys = calloc(nwants, sizeof(*sc.keys))) ==
+	    NULL) {
+		seterr(err, errlen, "out of memory");
+		return false;
+	}
+	for (size_t i = 0; i < nwants; i++) {
+		if (!normalize_host(wants[i].host, sc.keys[n].name,
+		    &sc.keys[n].len)) {
+			log_warnx("vipstore: ignoring bad host name \"%.*s\"",
+			    SEDNS_MAX_HOST, wants[i].host ? wants[i].host : "");
+			continue;
+		}
+		sc.keys[n++].idx = i;
+	}
+	sc.nkeys = n;
+	if (n > 1)
+		qsort(sc.keys, n, sizeof(*sc.keys), want_key_cmp);
+	if (nreserved > 0) {
+		if ((sc.reserved = calloc(nreserved, sizeof(*sc.reserved))) ==
+		    NULL) {
+			free(sc.keys);
+			seterr(err, errlen, "out of memory");
+			return false;
+		}
+		for (size_t i = 0; i < nreserved; i++) {
+			sc.reserved[i] = reserved[i];
+			if (reserved[i].family == AF_INET)
+				memset(sc.reserved[i].a + 4, 0, 12);
+		}
+		sc.nreserved = nreserved;
+		qsort(sc.reserved, nreserved, sizeof(*sc.reserved),
+		    netaddr_cmp);
+	}
+
+	if ((rc = mdb_txn_begin(vs->env, NULL, 0, &sc.txn)) != 0)
+		goto fail;
+	if ((rc = sync_existing(&sc)) != 0 ||
+	    (rc = sync_wanted(&sc, wants, nwants)) != 0) {
+		mdb_txn_abort(sc.txn);
+		goto fail;
+	}
+	memset(&vs->last, 0, sizeof(vs->last));
+	if ((rc = count_records(vs, sc.txn, &vs->last.active,
+	    &vs->last.held)) != 0) {
+		mdb_txn_abort(sc.txn);
+		goto fail;
+	}
+	if ((rc = mdb_txn_commit(sc.txn)) != 0)
+		goto fail;
+	vs->last.pool_size = vipstore_pool_size(vs);
+	vs->last.allocated = sc.allocated;
+	vs->last.released = sc.released;
+	vs->last.exhausted = sc.exhausted;
+	if (stats != NULL)
+		*stats = vs->last;
+	if (sc.exhausted > 0) {
+		char p[NETPREFIX_STRLEN];
+		log_warnx("VIP pool %s exhausted: %llu host(s) got no VIP "
+		    "(first: %s)", netprefix_fmt(sc.full4 ? &vs->pool4 :
+		    &vs->pool6, p, sizeof(p)),
+		    (unsigned long long)sc.exhausted, sc.first_exhausted);
+	}
+	ok = true;
+	goto out;
+fail:
+	seterr(err, errlen, "VIP store %s: %s%s", vs->path, mdb_strerror(rc),
+	    rc == MDB_MAP_FULL ? " (database map full)" : "");
+	for (size_t i = 0; i < nwants; i++) {
+		wants[i].has_v4 = wants[i].has_v6 = false;
+		wants[i].exhausted = false;
+	}
+out:
+	free(sc.keys);
+	free(sc.reserved);
+	return ok;
+}
+
+bool
+vipstore_lookup(struct vipstore *vs, const char *host, struct netaddr *v4,
+    bool *has_v4, struct netaddr *v6, bool *has_v6)
+{
+	char name[SEDNS_MAX_HOST + 1];
+	size_t len;
+	MDB_txn *txn;
+	MDB_val k, v;
+	struct vip_record r;
+	bool found = false;
+
+	*has_v4 = *has_v6 = false;
+	if (!normalize_host(host, name, &len))
+		return false;
+	if (mdb_txn_begin(vs->env, NULL, MDB_RDONLY, &txn) != 0)
+		return false;
+	k.mv_data = name;
+	k.mv_size = len;
+	if (mdb_get(txn, vs->name2vip, &k, &v) == 0 && rec_decode(&v, &r)) {
+		found = true;
+		*has_v4 = r.has_v4;
+		*has_v6 = r.has_v6;
+		if (v4 != NULL)
+			*v4 = r.v4;
+		if (v6 != NULL)
+			*v6 = r.v6;
+	}
+	mdb_txn_abort(txn);
+	return found;
+}
+
+bool
+vipstore_list(struct vipstore *vs,
+    bool (*cb)(const struct vip_record *rec, void *arg), void *arg,
+    char *err, size_t errlen)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	struct vip_record r;
+	int rc;
+
+	if ((rc = mdb_txn_begin(vs->env, NULL, MDB_RDONLY, &txn)) != 0)
+		goto fail;
+	if ((rc = mdb_cursor_open(txn, vs->name2vip, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		goto fail;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size == 0 || k.mv_size > SEDNS_MAX_HOST ||
+		    !rec_decode(&v, &r)) {
+			log_warnx("vipstore: skipping bad record (key %zu "
+			    "bytes, value %zu bytes)", k.mv_size, v.mv_size);
+			continue;
+		}
+		memcpy(r.host, k.mv_data, k.mv_size);
+		r.host[k.mv_size] = '\0';
+		if (!cb(&r, arg)) {
+			rc = MDB_NOTFOUND;
+			break;
+		}
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	if (rc == MDB_NOTFOUND)
+		return true;
+fail:
+	seterr(err, errlen, "VIP store %s: %s", vs->path, mdb_strerror(rc));
+	return false;
+}
+
+bool
+vipstore_stats(struct vipstore *vs, struct vipstore_stats *st)
+{
+	MDB_txn *txn;
+	int rc;
+
+	*st = vs->last;
+	st->pool_size = vipstore_pool_size(vs);
+	if (mdb_txn_begin(vs->env, NULL, MDB_RDONLY, &txn) != 0)
+		return false;
+	rc = count_records(vs, txn, &st->active, &st->held);
+	mdb_txn_abort(txn);
+	return rc == 0;
+}
+
+bool
+vipstore_verify(struct vipstore *vs, char *err, size_t errlen)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v, k2, v2;
+	struct vip_record r;
+	char a[NETADDR_STRLEN];
+	int rc;
+	bool ok = false;
+
+	if ((rc = mdb_txn_begin(vs->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		seterr(err, errlen, "%s: %s", vs->path, mdb_strerror(rc));
+		return false;
+	}
+	if ((rc = mdb_cursor_open(txn, vs->name2vip, &cur)) != 0)
+		goto lmdberr;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		int nk = (int)(k.mv_size > SEDNS_MAX_HOST ? SEDNS_MAX_HOST :
+		    k.mv_size);
+		if (k.mv_size == 0 || k.mv_size > SEDNS_MAX_HOST ||
+		    !rec_decode(&v, &r)) {
+			seterr(err, errlen, "name2vip: bad record %.*s "
+			    "(value %zu bytes)", nk, (char *)k.mv_data,
+			    v.mv_size);
+			goto out;
+		}
+		if (!r.has_v4 && !r.has_v6) {
+			seterr(err, errlen, "name2vip: %.*s has no address",
+			    nk, (char *)k.mv_data);
+			goto out;
+		}
+		for (int fam = 0; fam < 2; fam++) {
+			const struct netaddr *x = fam == 0 ? &r.v4 : &r.v6;
+			const struct netprefix *p = fam == 0 ? &vs->pool4 :
+			    &vs->pool6;
+			if (fam == 0 ? !r.has_v4 : !r.has_v6)
+				continue;
+			netaddr_fmt(x, a, sizeof(a));
+			if ((fam == 0 || vs->pool6_on) && !addr_usable(p, x)) {
+				seterr(err, errlen, "name2vip: %.*s has %s, "
+				    "outside the pool or not usable", nk,
+				    (char *)k.mv_data, a);
+				goto out;
+			}
+			addr_key(x, &k2);
+			rc = mdb_get(txn, vs->vip2name, &k2, &v2);
+			if (rc == MDB_NOTFOUND || (rc == 0 &&
+			    (v2.mv_size != k.mv_size || memcmp(v2.mv_data,
+			    k.mv_data, k.mv_size) != 0))) {
+				seterr(err, errlen, "name2vip: %.*s has %s but "
+				    "vip2name says %.*s", nk, (char *)k.mv_data,
+				    a, rc == 0 ? (int)(v2.mv_size >
+				    SEDNS_MAX_HOST ? SEDNS_MAX_HOST :
+				    v2.mv_size) : 6, rc == 0 ?
+				    (char *)v2.mv_data : "<none>");
+				goto out;
+			}
+			if (rc != 0)
+				goto lmdberr;
+		}
+	}
+	if (rc != MDB_NOTFOUND)
+		goto lmdberr;
+	mdb_cursor_close(cur);
+	if ((rc = mdb_cursor_open(txn, vs->vip2name, &cur)) != 0) {
+		cur = NULL;
+		goto lmdberr;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct netaddr x;
+		int nv = (int)(v.mv_size > SEDNS_MAX_HOST ? SEDNS_MAX_HOST :
+		    v.mv_size);
+		if (k.mv_size != 4 && k.mv_size != 16) {
+			seterr(err, errlen, "vip2name: key of %zu bytes",
+			    k.mv_size);
+			goto out;
+		}
+		memset(&x, 0, sizeof(x));
+		x.family = k.mv_size == 4 ? AF_INET : AF_INET6;
+		memcpy(x.a, k.mv_data, k.mv_size);
+		netaddr_fmt(&x, a, sizeof(a));
+		rc = mdb_get(txn, vs->name2vip, &v, &v2);
+		if (rc == MDB_NOTFOUND || (rc == 0 && (!rec_decode(&v2, &r) ||
+		    !(x.family == AF_INET ? r.has_v4 &&
+		    netaddr_equal(&r.v4, &x) : r.has_v6 &&
+		    netaddr_equal(&r.v6, &x))))) {
+			seterr(err, errlen, "vip2name: %s -> %.*s, but that "
+			    "name does not hold it", a, nv, (char *)v.mv_data);
+			goto out;
+		}
+		if (rc != 0)
+			goto lmdberr;
+	}
+	if (rc != MDB_NOTFOUND)
+		goto lmdberr;
+	ok = true;
+	goto out;
+lmdberr:
+	seterr(err, errlen, "%s: %s", vs->path, mdb_strerror(rc));
+out:
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return ok;
+}
+
+static int
+meta_get_str(MDB_txn *txn, MDB_dbi dbi, const char *key, char *out,
+    size_t outlen, bool *found)
+{
+	MDB_val k, v;
+	int rc;
+
+	*found = false;
+	out[0] = '\0';
+	k.mv_data = (void *)(uintptr_t)key;
+	k.mv_size = strlen(key);
+	rc = mdb_get(txn, dbi, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	*found = true;
+	if (v.mv_size >= outlen)
+		v.mv_size = outlen - 1;
+	memcpy(out, v.mv_data, v.mv_size);
+	out[v.mv_size] = '\0';
+	return 0;
+}
+
+static int
+meta_put_str(MDB_txn *txn, MDB_dbi dbi, const char *key, const char *val)
+{
+	MDB_val k, v;
+
+	k.mv_data = (void *)(uintptr_t)key;
+	k.mv_size = strlen(key);
+	v.mv_data = (void *)(uintptr_t)val;
+	v.mv_size = strlen(val);
+	return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+static int
+open_dbis(struct vipstore *vs, MDB_txn *txn, unsigned flags)
+{
+	int rc;
+
+	if ((rc = mdb_dbi_open(txn, "name2vip", flags, &vs->name2vip)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "vip2name", flags, &vs->vip2name)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "meta", flags, &vs->meta)) != 0)
+		return rc;
+	return 0;
+}
+
+/*
+ * Checks schema and pools against the database. Writable: records them on
+ * first use, refuses a changed pool (or drops everything with reallocate).
+ * Read-only: adopts the recorded pools, since listing needs no config.
+ */
+static bool
+check_meta(struct vipstore *vs, const struct vipstore_opts *opts, char *err,
+    size_t errlen)
+{
+	MDB_txn *txn;
+	char buf[64], want4[NETPREFIX_STRLEN], want6[NETPREFIX_STRLEN];
+	char schema[16];
+	bool found, f4, f6, dirty = false;
+	struct netprefix p;
+	int rc;
+
+	netprefix_fmt(&vs->pool4, want4, sizeof(want4));
+	netprefix_fmt(&vs->pool6, want6, sizeof(want6));
+	if ((rc = mdb_txn_begin(vs->env, NULL, vs->readonly ? MDB_RDONLY : 0,
+	    &txn)) != 0)
+		goto lmdberr;
+	if ((rc = open_dbis(vs, txn, vs->readonly ? 0 : MDB_CREATE)) != 0) {
+		mdb_txn_abort(txn);
+		if (rc == MDB_NOTFOUND && vs->readonly) {
+			seterr(err, errlen, "VIP store %s is not initialised "
+			    "(the daemon has never written it)", vs->path);
+			return false;
+		}
+		goto lmdberr;
+	}
+	if ((rc = meta_get_str(txn, vs->meta, "schema", schema,
+	    sizeof(schema), &found)) != 0)
+		goto abort;
+	if (found && strtol(schema, NULL, 10) != VIPSTORE_SCHEMA) {
+		seterr(err, errlen, "VIP store %s has schema %s, this sedns "
+		    "understands %d", vs->path, schema, VIPSTORE_SCHEMA);
+		mdb_txn_abort(txn);
+		return false;
+	}
+	if (vs->readonly) {
+		if ((rc = meta_get_str(txn, vs->meta, "pool4", buf,
+		    sizeof(buf), &found)) != 0)
+			goto abort;
+		if (found && netprefix_parse(buf, true, &p) &&
+		    p.addr.family == AF_INET)
+			vs->pool4 = p;
+		if ((rc = meta_get_str(txn, vs->meta, "pool6", buf,
+		    sizeof(buf), &found)) != 0)
+			goto abort;
+		vs->pool6_on = false;
+		if (found && netprefix_parse(buf, true, &p) &&
+		    p.addr.family == AF_INET6) {
+			vs->pool6 = p;
+			vs->pool6_on = true;
+		}
+		/* commit keeps the dbi handles open for later read txns */
+		if ((rc = mdb_txn_commit(txn)) != 0)
+			goto lmdberr;
+		return true;
+	}
+
+	if (!found) {
+		snprintf(schema, sizeof(schema), "%d", VIPSTORE_SCHEMA);
+		if ((rc = meta_put_str(txn, vs->meta, "schema", schema)) != 0)
+			goto abort;
+		dirty = true;
+	}
+	if ((rc = meta_get_str(txn, vs->meta, "pool4", buf, sizeof(buf),
+	    &f4)) != 0)
+		goto abort;
+	bool change4 = f4 && strcmp(buf, want4) != 0;
+	char old4[64];
+	snprintf(old4, sizeof(old4), "%s", buf);
+	if ((rc = meta_get_str(txn, vs->meta, "pool6", buf, sizeof(buf),
+	    &f6)) != 0)
+		goto abort;
+	bool change6 = f6 && vs->pool6_on && strcmp(buf, want6) != 0;
+	if ((change4 || change6) && !opts->reallocate) {
+		seterr(err, errlen, "VIP pool changed: %s was allocated from "
+		    "%s but the configuration says %s; refusing to move every "
+		    "VIP. Restore the old pool, or start once with "
+		    "--reallocate to drop all allocations and allocate again "
+		    "from %s", vs->path, change4 ? old4 : buf,
+		    change4 ? want4 : want6, change4 ? want4 : want6);
+		mdb_txn_abort(txn);
+		return false;
+	}
+	if (change4 || change6) {
+		MDB_stat st;
+		if ((rc = mdb_stat(txn, vs->name2vip, &st)) != 0)
+			goto abort;
+		log_warnx("VIP pool changed (%s -> %s), --reallocate given: "
+		    "dropping %zu allocations", change4 ? old4 : buf,
+		    change4 ? want4 : want6, st.ms_entries);
+		if ((rc = mdb_drop(txn, vs->name2vip, 0)) != 0 ||
+		    (rc = mdb_drop(txn, vs->vip2name, 0)) != 0)
+			goto abort;
+	}
+	if (!f4 || change4) {
+		if ((rc = meta_put_str(txn, vs->meta, "pool4", want4)) != 0)
+			goto abort;
+		dirty = true;
+	}
+	if (vs->pool6_on && (!f6 || change6)) {
+		if ((rc = meta_put_str(txn, vs->meta, "pool6", want6)) != 0)
+			goto abort;
+		dirty = true;
+	} else if (!vs->pool6_on && f6) {
+		/* v6 turned off: the next sync strips the v6 addresses */
+		MDB_val k = { 5, (void *)(uintptr_t)"pool6" };
+		if ((rc = mdb_del(txn, vs->meta, &k, NULL)) != 0)
+			goto abort;
+		dirty = true;
+	}
+	(void)dirty;
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		goto lmdberr;
+	return true;
+abort:
+	mdb_txn_abort(txn);
+lmdberr:
+	seterr(err, errlen, "VIP store %s: %s", vs->path, mdb_strerror(rc));
+	return false;
+}
+
+static bool
+mkdir_p(const char *dir)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(dir);
+
+	if (len == 0 || len >= sizeof(buf))
+		return false;
+	memcpy(buf, dir, len + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) == -1 && errno != EEXIST)
+			return false;
+		*p = '/';
+	}
+	return mkdir(buf, 0755) == 0 || errno == EEXIST;
+}
+
+struct vipstore *
+vipstore_open(const struct vipstore_opts *opts, char *err, size_t errlen)
+{
+	struct vipstore *vs;
+	struct stat sb;
+	int rc, dead = 0;
+	char p[NETPREFIX_STRLEN];
+
+	if (opts == NULL || opts->dir == NULL || opts->dir[0] == '\0') {
+		seterr(err, errlen, "VIP store: no state directory");
+		return NULL;
+	}
+	if (!opts->readonly && (opts->pool4.addr.family != AF_INET ||
+	    opts->pool4.len > 30)) {
+		seterr(err, errlen, "VIP pool %s: need an IPv4 prefix of /30 "
+		    "or wider", netprefix_fmt(&opts->pool4, p, sizeof(p)));
+		return NULL;
+	}
+	if (!opts->readonly && opts->pool6_on &&
+	    (opts->pool6.addr.family != AF_INET6 || opts->pool6.len > 126)) {
+		seterr(err, errlen, "VIP pool %s: need an IPv6 prefix of /126 "
+		    "or wider", netprefix_fmt(&opts->pool6, p, sizeof(p)));
+		return NULL;
+	}
+	if ((vs = calloc(1, sizeof(*vs))) == NULL) {
+		seterr(err, errlen, "out of memory");
+		return NULL;
+	}
+	vs->pool4 = opts->pool4;
+	vs->pool6_on = opts->pool6_on;
+	vs->pool6 = opts->pool6;
+	vs->hold = opts->hold_seconds;
+	vs->readonly = opts->readonly;
+	if ((size_t)snprintf(vs->path, sizeof(vs->path), "%s/%s", opts->dir,
+	    VIPSTORE_FILE) >= sizeof(vs->path)) {
+		seterr(err, errlen, "VIP store: path too long");
+		free(vs);
+		return NULL;
+	}
+	if (vs->readonly) {
+		if (stat(vs->path, &sb) == -1) {
+			seterr(err, errlen, "no VIP store at %s", vs->path);
+			free(vs);
+			return NULL;
+		}
+	} else if (!mkdir_p(opts->dir)) {
+		seterr(err, errlen, "VIP store: cannot create %s: %s",
+		    opts->dir, strerror(errno));
+		free(vs);
+		return NULL;
+	}
+	if ((rc = mdb_env_create(&vs->env)) != 0) {
+		seterr(err, errlen, "VIP store: %s", mdb_strerror(rc));
+		free(vs);
+		return NULL;
+	}
+	if ((rc = mdb_env_set_maxdbs(vs->env, 4)) != 0 ||
+	    (rc = mdb_env_set_mapsize(vs->env, vipstore_mapsize)) != 0 ||
+	    (rc = mdb_env_open(vs->env, vs->path, MDB_NOSUBDIR |
+	    (vs->readonly ? MDB_RDONLY : 0), 0644)) != 0) {
+		seterr(err, errlen, "VIP store %s: %s", vs->path,
+		    mdb_strerror(rc));
+		goto fail;
+	}
+	if ((rc = mdb_reader_check(vs->env, &dead)) != 0)
+		log_warnx("VIP store %s: reader check: %s", vs->path,
+		    mdb_strerror(rc));
+	else if (dead > 0)
+		log_info("VIP store %s: cleared %d stale reader(s)", vs->path,
+		    dead);
+	if (!check_meta(vs, opts, err, errlen))
+		goto fail;
+	vs->last.pool_size = vipstore_pool_size(vs);
+	return vs;
+fail:
+	mdb_env_close(vs->env);
+	free(vs);
+	return NULL;
+}
+
+void
+vipstore_close(struct vipstore *vs)
+{
+	if (vs == NULL)
+		return;
+	mdb_env_close(vs->env);
+	free(vs);
+}

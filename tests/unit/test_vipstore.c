@@ -1,0 +1,1001 @@
+/* Unit tests for vipstore (LMDB VIP allocator). */
+#include <criterion/criterion.h>
+
+#include <arpa/inet.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "netaddr.h"
+#include "vipstore.h"
+
+#define T0 ((time_t)1700000000)
+
+struct tdir {
+	char path[64];
+};
+
+static void
+tdir_make(struct tdir *d)
+{
+	strcpy(d->path, "/tmp/vipstore-test-XXXXXX");
+	cr_assert_not_null(mkdtemp(d->path));
+}
+
+static void
+tdir_rm(struct tdir *d)
+{
+	char p[128];
+
+	snprintf(p, sizeof(p), "%s/vips.mdb", d->path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/vips.mdb-lock", d->path);
+	unlink(p);
+	rmdir(d->path);
+}
+
+static struct vipstore_opts
+opts_for(const char *dir, const char *pool4)
+{
+	struct vipstore_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.dir = dir;
+	cr_assert(netprefix_parse(pool4, true, &o.pool4));
+	o.hold_seconds = 3600;
+	return o;
+}
+
+static struct vipstore *
+open_ok(const struct vipstore_opts *o)
+{
+	char err[512] = "";
+	struct vipstore *vs = vipstore_open(o, err, sizeof(err));
+
+	cr_assert_not_null(vs, "vipstore_open: %s", err);
+	return vs;
+}
+
+/* Syncs names[0..n) and asserts success and a consistent store. */
+static void
+sync_ok(struct vipstore *vs, struct vip_want *w, const char **names, size_t n,
+    const struct netaddr *res, size_t nres, time_t now,
+    struct vipstore_stats *st)
+{
+	char err[512] = "";
+
+	for (size_t i = 0; i < n; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].host = names[i];
+	}
+	cr_assert(vipstore_sync(vs, w, n, res, nres, now, st, err,
+	    sizeof(err)), "sync: %s", err);
+	cr_assert(vipstore_verify(vs, err, sizeof(err)), "verify: %s", err);
+}
+
+static char **
+make_names(size_t n, const char *prefix)
+{
+	char **v = calloc(n, sizeof(*v));
+
+	cr_assert_not_null(v);
+	for (size_t i = 0; i < n; i++) {
+		v[i] = malloc(64);
+		cr_assert_not_null(v[i]);
+		snprintf(v[i], 64, "%s%zu.example.com", prefix, i);
+	}
+	return v;
+}
+
+static void
+free_names(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void
+shuffle(const char **v, size_t n, unsigned *seed)
+{
+	for (size_t i = n; i > 1; i--) {
+		size_t j = (size_t)rand_r(seed) % i;
+		const char *t = v[i - 1];
+		v[i - 1] = v[j];
+		v[j] = t;
+	}
+}
+
+static const char *
+fmt(const struct netaddr *a)
+{
+	static char buf[4][NETADDR_STRLEN];
+	static int k;
+
+	k = (k + 1) % 4;
+	return netaddr_fmt(a, buf[k], sizeof(buf[k]));
+}
+
+static struct netaddr
+addr(const char *s)
+{
+	struct netaddr a;
+
+	cr_assert(netaddr_parse(s, &a), "parse %s", s);
+	return a;
+}
+
+static bool
+get4(struct vipstore *vs, const char *host, struct netaddr *out)
+{
+	bool h4, h6;
+	struct netaddr v6;
+
+	if (!vipstore_lookup(vs, host, out, &h4, &v6, &h6))
+		return false;
+	return h4;
+}
+
+Test(vipstore, preferred_slot_in_range_never_zero)
+{
+	char name[64];
+
+	cr_assert_eq(vipstore_preferred_slot("a.com", 0), 0);
+	cr_assert_eq(vipstore_preferred_slot("a.com", 1), 0);
+	cr_assert_eq(vipstore_preferred_slot("a.com", 2), 1);
+	for (int i = 0; i < 5000; i++) {
+		snprintf(name, sizeof(name), "h%d.svc", i);
+		uint64_t s = vipstore_preferred_slot(name, 65536);
+		cr_assert(s >= 1 && s < 65536, "%s -> %llu", name,
+		    (unsigned long long)s);
+		cr_assert_eq(s, vipstore_preferred_slot(name, 65536));
+		s = vipstore_preferred_slot(name, 8);
+		cr_assert(s >= 1 && s < 8);
+		s = vipstore_preferred_slot(name, UINT64_MAX);
+		cr_assert(s >= 1 && s < UINT64_MAX);
+	}
+	/* spreads: 5000 names over 64 buckets hit every bucket */
+	bool seen[64] = { false };
+	for (int i = 0; i < 5000; i++) {
+		snprintf(name, sizeof(name), "h%d.svc", i);
+		seen[vipstore_preferred_slot(name, 65) - 1] = true;
+	}
+	for (int i = 0; i < 64; i++)
+		cr_assert(seen[i], "bucket %d never hit", i);
+}
+
+Test(vipstore, first_host_gets_preferred_slot)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	struct vip_want w[1];
+	const char *names[] = { "api.stripe.com" };
+	struct netaddr want;
+
+	tdir_make(&d);
+	o = opts_for(d.path, "240.240.0.0/16");
+	vs = open_ok(&o);
+	sync_ok(vs, w, names, 1, NULL, 0, T0, NULL);
+	uint64_t slot = vipstore_preferred_slot("api.stripe.com", 65536);
+	if (slot == 65535)
+		slot = 1;
+	netprefix_nth(&o.pool4, slot, &want);
+	cr_assert(w[0].has_v4);
+	cr_assert(!w[0].has_v6);
+	cr_assert(!w[0].exhausted);
+	cr_assert(netaddr_equal(&w[0].v4, &want), "%s != %s", fmt(&w[0].v4),
+	    fmt(&want));
+	/* case and trailing dot are normalised to the same key */
+	struct netaddr again;
+	cr_assert(get4(vs, "API.Stripe.com.", &again));
+	cr_assert(netaddr_equal(&again, &want));
+	vipstore_close(vs);
+	tdir_rm(&d);
+}
+
+Test(vipstore, deterministic_whatever_the_input_order)
+{
+	struct tdir d1, d2;
+	struct vipstore *a, *b;
+	struct vipstore_opts o1, o2;
+	size_t n = 200;
+	char **names = make_names(n, "svc");
+	const char **n1 = calloc(n, sizeof(*n1)), **n2 = calloc(n, sizeof(*n2));
+	struct vip_want *w1 = calloc(n, sizeof(*w1)), *w2 = calloc(n,
+	    sizeof(*w2));
+	unsigned seed = 42;
+
+	cr_assert(n1 && n2 && w1 && w2);
+	for (size_t i = 0; i < n; i++)
+		n1[i] = n2[i] = names[i];
+	shuffle(n2, n, &seed);
+	tdir_make(&d1);
+	tdir_make(&d2);
+	/* a /24 so that collisions happen and order would matter */
+	o1 = opts_for(d1.path, "240.240.7.0/24");
+	o2 = opts_for(d2.path, "240.240.7.0/24");
+	a = open_ok(&o1);
+	b = open_ok(&o2);
+	sync_ok(a, w1, n1, n, NULL, 0, T0, NULL);
+	sync_ok(b, w2, n2, n, NULL, 0, T0, NULL);
+	for (size_t i = 0; i < n; i++) {
+		struct netaddr x, y;
+		cr_assert(get4(a, names[i], &x));
+		cr_assert(get4(b, names[i], &y));
+		cr_assert(netaddr_equal(&x, &y), "%s: %s vs %s", names[i],
+		    fmt(&x), fmt(&y));
+	}
+	/* the outputs follow wants[], not the sorted order */
+	for (size_t i = 0; i < n; i++) {
+		struct netaddr x;
+		cr_assert(get4(b, n2[i], &x));
+		cr_assert(netaddr_equal(&x, &w2[i].v4));
+	}
+	vipstore_close(a);
+	vipstore_close(b);
+	tdir_rm(&d1);
+	tdir_rm(&d2);
+	free(w1);
+	free(w2);
+	free(n1);
+	free(n2);
+	free_names(names, n);
+}
+
+Test(vipstore, never_network_nor_broadcast_and_exact_exhaustion)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	struct vipstore_stats st;
+	size_t n = 9;
+	char **names = make_names(n, "h");
+	struct vip_want w[9];
+
+	tdir_make(&d);
+	o = opts_for(d.path, "10.9.8.0/29");
+	vs = open_ok(&o);
+	cr_assert_eq(vipstore_pool_size(vs), 6);
+	sync_ok(vs, w, (const char **)names, n, NULL, 0, T0, &st);
+	size_t got = 0, exh = 0;
+	bool used[8] = { false };
+	for (size_t i = 0; i < n; i++) {
+		if (w[i].has_v4) {
+			got++;
+			cr_assert(!w[i].exhausted);
+			cr_assert(netprefix_contains(&o.pool4, &w[i].v4));
+			uint64_t off = netprefix_offset(&o.pool4, &w[i].v4);
+			cr_assert(off >= 1 && off <= 6, "%s", fmt(&w[i].v4));
+			cr_assert(!used[off], "%s given twice", fmt(&w[i].v4));
+			used[off] = true;
+		} else {
+			cr_assert(w[i].exhausted);
+			exh++;
+		}
+	}
+	cr_assert_eq(got, 6);
+	cr_assert_eq(exh, 3);
+	cr_assert_eq(st.exhausted, 3);
+	cr_assert_eq(st.allocated, 6);
+	cr_assert_eq(st.active, 6);
+	cr_assert_eq(st.pool_size, 6);
+	/* which ones: the first six in sorted order (h0..h5 < h6..h8) */
+	for (size_t i = 0; i < 6; i++)
+		cr_assert(w[i].has_v4, "%s", names[i]);
+
+	/* nothing else changes in a later sync */
+	struct netaddr before[6];
+	for (size_t i = 0; i < 6; i++)
+		before[i] = w[i].v4;
+	sync_ok(vs, w, (const char **)names, n, NULL, 0, T0 + 5, &st);
+	for (size_t i = 0; i < 6; i++)
+		cr_assert(netaddr_equal(&before[i], &w[i].v4));
+	cr_assert_eq(st.exhausted, 3);
+	cr_assert_eq(st.allocated, 0);
+	vipstore_close(vs);
+	tdir_rm(&d);
+
+	/* /30: two usable */
+	tdir_make(&d);
+	o = opts_for(d.path, "10.9.8.0/30");
+	vs = open_ok(&o);
+	sync_ok(vs, w, (const char **)names, 3, NULL, 0, T0, &st);
+	cr_assert_eq(st.active, 2);
+	cr_assert_eq(st.exhausted, 1);
+	vipstore_close(vs);
+	tdir_rm(&d);
+	free_names(names, n);
+}
+
+Test(vipstore, stable_under_reorder_and_churn)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	size_t n = 300;
+	char **names = make_names(n, "churn");
+	struct netaddr *vip = calloc(n, sizeof(*vip));
+	bool *has = calloc(n, sizeof(*has));
+	const char **cur = calloc(n, sizeof(*cur));
+	size_t *idx = calloc(n, sizeof(*idx));
+	struct vip_want *w = calloc(n, sizeof(*w));
+	unsigned seed = 7;
+
+	cr_assert(vip && has && cur && idx && w);
+	tdir_make(&d);
+	o = opts_for(d.path, "240.240.3.0/24");
+	o.hold_seconds = 0;     /* removed hosts free their slot at once */
+	vs = open_ok(&o);
+	bool present[300] = { false };
+	for (int round = 0; round < 30; round++) {
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++) {
+			/* keep ~2/3, flip the rest */
+			if (rand_r(&seed) % 3 == 0)
+				present[i] = !present[i];
+			if (present[i]) {
+				idx[k] = i;
+				cur[k++] = names[i];
+			}
+		}
+		/* random order each round */
+		for (size_t i = k; i > 1; i--) {
+			size_t j = (size_t)rand_r(&seed) % i;
+			const char *t = cur[i - 1];
+			size_t ti = idx[i - 1];
+			cur[i - 1] = cur[j];
+			idx[i - 1] = idx[j];
+			cur[j] = t;
+			idx[j] = ti;
+		}
+		sync_ok(vs, w, cur, k, NULL, 0, T0 + round, NULL);
+		bool now_has[300] = { false };
+		for (size_t i = 0; i < k; i++) {
+			size_t h = idx[i];
+			cr_assert(w[i].has_v4, "%s got none", cur[i]);
+			if (has[h])
+				cr_assert(netaddr_equal(&vip[h], &w[i].v4),
+				    "round %d: %s moved %s -> %s", round,
+				    cur[i], fmt(&vip[h]), fmt(&w[i].v4));
+			vip[h] = w[i].v4;
+			now_has[h] = true;
+		}
+		for (size_t i = 0; i < n; i++)
+			has[i] = now_has[i];
+	}
+	vipstore_close(vs);
+	tdir_rm(&d);
+	free(vip);
+	free(has);
+	free(cur);
+	free(idx);
+	free(w);
+	free_names(names, n);
+}
+
+struct listed {
+	size_t n;
+	char host[16][SEDNS_MAX_HOST + 1];
+	enum vip_state state[16];
+	time_t since[16];
+	struct netaddr v4[16];
+};
+
+static bool
+collect(const struct vip_record *r, void *arg)
+{
+	struct listed *l = arg;
+
+	cr_assert(l->n < 16);
+	strcpy(l->host[l->n], r->host);
+	l->state[l->n] = r->state;
+	l->since[l->n] = r->since;
+	l->v4[l->n] = r->v4;
+	l->n++;
+	return true;
+}
+
+static bool
+stop_after_two(const struct vip_record *r, void *arg)
+{
+	size_t *n = arg;
+
+	return ++*n < 2;
+}
+
+Test(vipstore, hold_reuse_and_release)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	struct vipstore_stats st;
+	struct vip_want w[8];
+	struct netaddr va, x;
+	const char *ab[] = { "a.svc", "b.svc" };
+	const char *b_only[] = { "b.svc" };
+	/* b plus five newcomers: only four free slots in a /29 */
+	const char *crowd[] = { "b.svc", "c.svc", "d.svc", "e.svc", "f.svc",
+	    "g.svc" };
+	char err[256];
+
+	tdir_make(&d);
+	o = opts_for(d.path, "10.1.1.0/29");
+	o.hold_seconds = 100;
+	vs = open_ok(&o);
+	sync_ok(vs, w, ab, 2, NULL, 0, T0, NULL);
+	va = w[0].v4;
+
+	/* a removed: held, still known */
+	sync_ok(vs, w, b_only, 1, NULL, 0, T0 + 10, &st);
+	cr_assert_eq(st.active, 1);
+	cr_assert_eq(st.held, 1);
+	cr_assert(get4(vs, "a.svc", &x));
+	cr_assert(netaddr_equal(&x, &va));
+
+	/* nobody can take it while held */
+	sync_ok(vs, w, crowd, 6, NULL, 0, T0 + 20, &st);
+	cr_assert_eq(st.exhausted, 1);
+	for (size_t i = 0; i < 6; i++)
+		if (w[i].has_v4)
+			cr_assert(!netaddr_equal(&w[i].v4, &va), "%s took %s",
+			    crowd[i], fmt(&va));
+
+	/* back within the hold: same VIP, active again */
+	const char *back[] = { "a.svc", "b.svc" };
+	sync_ok(vs, w, back, 2, NULL, 0, T0 + 50, &st);
+	cr_assert(w[0].has_v4);
+	cr_assert(netaddr_equal(&w[0].v4, &va));
+	cr_assert_eq(st.held, 4);  /* c..f were held by this sync */
+
+	/* list shows states and since */
+	struct listed l = { 0 };
+	cr_assert(vipstore_list(vs, collect, &l, err, sizeof(err)), "%s", err);
+	cr_assert_eq(l.n, 6);
+	cr_assert_str_eq(l.host[0], "a.svc");
+	cr_assert_eq(l.state[0], VIP_ACTIVE);
+	cr_assert_eq(l.since[0], T0 + 50);
+	cr_assert_str_eq(l.host[2], "c.svc");
+	cr_assert_eq(l.state[2], VIP_HELD);
+	cr_assert_eq(l.since[2], T0 + 50);
+
+	/* removed again; before the hold ends it stays */
+	sync_ok(vs, w, b_only, 1, NULL, 0, T0 + 60, &st);
+	cr_assert_eq(st.released, 0);
+	sync_ok(vs, w, b_only, 1, NULL, 0, T0 + 60 + 99, &st);
+	cr_assert_eq(st.released, 4);  /* c..f: since T0+50, hold 100 */
+	cr_assert(get4(vs, "a.svc", &x));
+	/* hold over: released and reusable */
+	sync_ok(vs, w, b_only, 1, NULL, 0, T0 + 60 + 100, &st);
+	cr_assert_eq(st.released, 1);
+	cr_assert_eq(st.held, 0);
+	cr_assert(!get4(vs, "a.svc", &x));
+	sync_ok(vs, w, crowd, 6, NULL, 0, T0 + 200, &st);
+	cr_assert_eq(st.exhausted, 0);  /* five free slots, five newcomers */
+	cr_assert_eq(st.active, 6);
+	bool reused = false;
+	for (size_t i = 0; i < 6; i++)
+		if (w[i].has_v4 && netaddr_equal(&w[i].v4, &va))
+			reused = true;
+	cr_assert(reused, "%s was not handed out again", fmt(&va));
+
+	size_t cnt = 0;
+	cr_assert(vipstore_list(vs, stop_after_two, &cnt, err, sizeof(err)));
+	cr_assert_eq(cnt, 2);
+	vipstore_close(vs);
+	tdir_rm(&d);
+}
+
+Test(vipstore, reserved_addresses_are_skipped_and_collisions_move)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	struct vip_want w[2];
+	const char *h[] = { "db.internal" };
+	const char *h2[] = { "db.internal", "other.internal" };
+	struct netaddr pref, res[2], first;
+
+	tdir_make(&d);
+	o = opts_for(d.path, "240.240.0.0/16");
+	vs = open_ok(&o);
+	uint64_t slot = vipstore_preferred_slot("db.internal", 65536);
+	if (slot == 65535)
+		slot = 1;
+	netprefix_nth(&o.pool4, slot, &pref);
+
+	/* reserved equal to the preferred slot: skipped */
+	res[0] = pref;
+	res[1] = addr("2001:db8::1");
+	sync_ok(vs, w, h, 1, res, 2, T0, NULL);
+	cr_assert(w[0].has_v4);
+	cr_assert(!netaddr_equal(&w[0].v4, &pref));
+	first = w[0].v4;
+
+	/* reservation gone: the host keeps its VIP (stability) */
+	sync_ok(vs, w, h, 1, NULL, 0, T0 + 1, NULL);
+	cr_assert(netaddr_equal(&w[0].v4, &first));
+
+	/* an existing allocation that becomes reserved moves */
+	res[0] = first;
+	sync_ok(vs, w, h2, 2, res, 1, T0 + 2, NULL);
+	cr_assert(w[0].has_v4 && w[1].has_v4);
+	cr_assert(!netaddr_equal(&w[0].v4, &first));
+	cr_assert(!netaddr_equal(&w[1].v4, &first));
+	/* and nothing holds the reserved address any more */
+	struct listed l = { 0 };
+	char err[256];
+	cr_assert(vipstore_list(vs, collect, &l, err, sizeof(err)));
+	cr_assert_eq(l.n, 2);
+	for (size_t i = 0; i < l.n; i++)
+		cr_assert(!netaddr_equal(&l.v4[i], &first));
+
+	/* a held record colliding with a reservation loses it and goes */
+	struct vipstore_stats st;
+	const char *o_only[] = { "other.internal" };
+	sync_ok(vs, w, o_only, 1, NULL, 0, T0 + 3, &st);
+	cr_assert_eq(st.held, 1);
+	struct netaddr dbv;
+	cr_assert(get4(vs, "db.internal", &dbv));
+	res[0] = dbv;
+	sync_ok(vs, w, o_only, 1, res, 1, T0 + 4, &st);
+	cr_assert_eq(st.held, 0);
+	cr_assert(!get4(vs, "db.internal", &dbv));
+	vipstore_close(vs);
+	tdir_rm(&d);
+}
+
+Test(vipstore, reopen_keeps_everything)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	size_t n = 50;
+	char **names = make_names(n, "re");
+	struct vip_want w[50];
+	struct netaddr before[50], x;
+	struct vipstore_stats st;
+
+	tdir_make(&d);
+	o = opts_for(d.path, "240.240.0.0/16");
+	vs = open_ok(&o);
+	sync_ok(vs, w, (const char **)names, n, NULL, 0, T0, NULL);
+	for (size_t i = 0; i < n; i++)
+		before[i] = w[i].v4;
+	/* hold the last ten */
+	sync_ok(vs, w, (const char **)names, 40, NULL, 0, T0 + 1, NULL);
+	vipstore_close(vs);
+
+	vs = open_ok(&o);
+	cr_assert(vipstore_stats(vs, &st));
+	cr_assert_eq(st.active, 40);
+	cr_assert_eq(st.held, 10);
+	cr_assert_eq(st.pool_size, 65534);
+	for (size_t i = 0; i < n; i++) {
+		cr_assert(get4(vs, names[i], &x));
+		cr_assert(netaddr_equal(&x, &before[i]));
+	}
+	sync_ok(vs, w, (const char **)names, n, NULL, 0, T0 + 2, &st);
+	cr_assert_eq(st.allocated, 0);
+	for (size_t i = 0; i < n; i++)
+		cr_assert(netaddr_equal(&w[i].v4, &before[i]));
+	vipstore_close(vs);
+	tdir_rm(&d);
+	free_names(names, n);
+}
+
+Test(vipstore, pool_change_refused_unless_reallocate)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	struct vip_want w[1];
+	const char *h[] = { "x.com" };
+	char err[512] = "";
+	struct netaddr x;
+
+	tdir_make(&d);
+	o = opts_for(d.path, "240.240.0.0/16");
+	vs = open_ok(&o);
+	sync_ok(vs, w, h, 1, NULL, 0, T0, NULL);
+	vipstore_close(vs);
+
+	o = opts_for(d.path, "10.77.0.0/16");
+	cr_assert_null(vipstore_open(&o, err, sizeof(err)));
+	cr_assert(strstr(err, "240.240.0.0/16") != NULL, "%s", err);
+	cr_assert(strstr(err, "10.77.0.0/16") != NULL, "%s", err);
+	cr_assert(strstr(err, "--reallocate") != NULL, "%s", err);
+
+	/* the refusal changed nothing */
+	o = opts_for(d.path, "240.240.0.0/16");
+	vs = open_ok(&o);
+	cr_assert(get4(vs, "x.com", &x));
+	vipstore_close(vs);
+
+	o = opts_for(d.path, "10.77.0.0/16");
+	o.reallocate = true;
+	vs = open_ok(&o);
+	cr_assert(!get4(vs, "x.com", &x));
+	sync_ok(vs, w, h, 1, NULL, 0, T0 + 1, NULL);
+	cr_assert(netprefix_contains(&o.pool4, &w[0].v4));
+	vipstore_close(vs);
+
+	/* and the new pool is now the recorded one */
+	o.reallocate = false;
+	vs = open_ok(&o);
+	cr_assert(get4(vs, "x.com", &x));
+	vipstore_close(vs);
+	tdir_rm(&d);
+}
+
+Test(vipstore, bad_options_refused)
+{
+	struct vipstore_opts o;
+	char err[256];
+
+	o = opts_for("/tmp/never-created-vipstore", "10.0.0.0/31");
+	cr_assert_null(vipstore_open(&o, err, sizeof(err)));
+	o = opts_for("/tmp/never-created-vipstore", "10.0.0.0/16");
+	o.pool6_on = true;
+	cr_assert(netprefix_parse("10.1.0.0/16", true, &o.pool6));
+	cr_assert_null(vipstore_open(&o, err, sizeof(err)));
+	o.pool6_on = false;
+	o.dir = "";
+	cr_assert_null(vipstore_open(&o, err, sizeof(err)));
+}
+
+Test(vipstore, readonly_missing_store_is_a_clear_error)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	char err[512] = "", want[256];
+
+	tdir_make(&d);
+	o = opts_for(d.path, "240.240.0.0/16");
+	o.readonly = true;
+	cr_assert_null(vipstore_open(&o, err, sizeof(err)));
+	snprintf(want, sizeof(want), "no VIP store at %s/vips.mdb", d.path);
+	cr_assert_str_eq(err, want);
+	/* and it did not create one */
+	char p[128];
+	snprintf(p, sizeof(p), "%s/vips.mdb", d.path);
+	cr_assert_neq(access(p, F_OK), 0);
+	tdir_rm(&d);
+}
+
+static bool
+count_cb(const struct vip_record *r, void *arg)
+{
+	(*(size_t *)arg)++;
+	return true;
+}
+
+Test(vipstore, readonly_list_while_writer_open)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	size_t n = 20;
+	char **names = make_names(n, "ro");
+	struct vip_want w[20];
+
+	tdir_make(&d);
+	o = opts_for(d.path, "240.240.0.0/16");
+	vs = open_ok(&o);
+	sync_ok(vs, w, (const char **)names, n, NULL, 0, T0, NULL);
+
+	/* LMDB wants one env per process: the reader is a child process */
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		struct vipstore_opts ro;
+		char err[256];
+		size_t cnt = 0;
+		struct vip_want w1[1];
+		const char *h[] = { "new.one" };
+		memset(&ro, 0, sizeof(ro));
+		ro.dir = d.path;
+		ro.readonly = true;   /* no pool given: adopted from the DB */
+		struct vipstore *r = vipstore_open(&ro, err, sizeof(err));
+		if (r == NULL)
+			_exit(10);
+		if (!vipstore_list(r, count_cb, &cnt, err, sizeof(err)))
+			_exit(11);
+		if (cnt != 20)
+			_exit(12);
+		if (vipstore_pool_size(r) != 65534)
+			_exit(13);
+		if (!vipstore_verify(r, err, sizeof(err)))
+			_exit(14);
+		w1[0].host = h[0];
+		if (vipstore_sync(r, w1, 1, NULL, 0, T0, NULL, err,
+		    sizeof(err)))
+			_exit(15);
+		vipstore_close(r);
+		_exit(0);
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status));
+	cr_assert_eq(WEXITSTATUS(status), 0, "child failed with %d",
+	    WEXITSTATUS(status));
+	/* the writer still works after the reader went away */
+	sync_ok(vs, w, (const char **)names, n, NULL, 0, T0 + 1, NULL);
+	vipstore_close(vs);
+	tdir_rm(&d);
+	free_names(names, n);
+}
+
+Test(vipstore, ipv6_pool)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	size_t n = 100;
+	char **names = make_names(n, "six");
+	struct vip_want w[100];
+	struct netaddr v4s[100];
+
+	tdir_make(&d);
+	o = opts_for(d.path, "240.240.0.0/16");
+	vs = open_ok(&o);
+	sync_ok(vs, w, (const char **)names, n, NULL, 0, T0, NULL);
+	for (size_t i = 0; i < n; i++) {
+		cr_assert(!w[i].has_v6);
+		v4s[i] = w[i].v4;
+	}
+	vipstore_close(vs);
+
+	/* turning v6 on adds v6 to existing hosts; v4 stays */
+	o.pool6_on = true;
+	cr_assert(netprefix_parse("2001:2::/48", true, &o.pool6));
+	vs = open_ok(&o);
+	sync_ok(vs, w, (const char **)names, n, NULL, 0, T0 + 1, NULL);
+	for (size_t i = 0; i < n; i++) {
+		cr_assert(w[i].has_v4 && w[i].has_v6);
+		cr_assert(netaddr_equal(&w[i].v4, &v4s[i]));
+		cr_assert_eq(w[i].v6.family, AF_INET6);
+		cr_assert(netprefix_contains(&o.pool6, &w[i].v6), "%s",
+		    fmt(&w[i].v6));
+		cr_assert_neq(netprefix_offset(&o.pool6, &w[i].v6), 0);
+		for (size_t j = 0; j < i; j++)
+			cr_assert(!netaddr_equal(&w[i].v6, &w[j].v6));
+	}
+	/* lookup returns both */
+	struct netaddr a4, a6;
+	bool h4, h6;
+	cr_assert(vipstore_lookup(vs, names[3], &a4, &h4, &a6, &h6));
+	cr_assert(h4 && h6);
+	cr_assert(netaddr_equal(&a6, &w[3].v6));
+	vipstore_close(vs);
+
+	/* a different v6 pool is refused too */
+	char err[512];
+	cr_assert(netprefix_parse("2001:3::/48", true, &o.pool6));
+	cr_assert_null(vipstore_open(&o, err, sizeof(err)));
+	cr_assert(strstr(err, "2001:2::/48") && strstr(err, "2001:3::/48"),
+	    "%s", err);
+
+	/* v6 off again: v6 addresses dropped, v4 kept */
+	o.pool6_on = false;
+	vs = open_ok(&o);
+	sync_ok(vs, w, (const char **)names, n, NULL, 0, T0 + 2, NULL);
+	for (size_t i = 0; i < n; i++) {
+		cr_assert(w[i].has_v4 && !w[i].has_v6);
+		cr_assert(netaddr_equal(&w[i].v4, &v4s[i]));
+	}
+	vipstore_close(vs);
+	tdir_rm(&d);
+	free_names(names, n);
+}
+
+Test(vipstore, ipv6_small_pool_exhausts_without_partial_vip)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	struct vip_want w[5];
+	struct vipstore_stats st;
+	const char *h[] = { "a", "b", "c", "d", "e" };
+
+	tdir_make(&d);
+	o = opts_for(d.path, "10.0.0.0/24");
+	o.pool6_on = true;
+	cr_assert(netprefix_parse("fd00::/126", true, &o.pool6));
+	vs = open_ok(&o);
+	sync_ok(vs, w, h, 5, NULL, 0, T0, &st);
+	/* v6 /126: offsets 1..3 usable */
+	size_t six = 0;
+	for (size_t i = 0; i < 5; i++) {
+		cr_assert(w[i].has_v4);
+		if (w[i].has_v6)
+			six++;
+		else
+			cr_assert(w[i].exhausted);
+	}
+	cr_assert_eq(six, 3);
+	cr_assert_eq(st.exhausted, 2);
+	vipstore_close(vs);
+	tdir_rm(&d);
+}
+
+Test(vipstore, list_in_host_order_with_states)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	struct vip_want w[4];
+	const char *h[] = { "zeta.io", "alpha.io", "mid.io", "beta.io" };
+	const char *keep[] = { "mid.io", "zeta.io" };
+	struct listed l = { 0 };
+	char err[256];
+
+	tdir_make(&d);
+	o = opts_for(d.path, "240.240.0.0/16");
+	vs = open_ok(&o);
+	sync_ok(vs, w, h, 4, NULL, 0, T0, NULL);
+	sync_ok(vs, w, keep, 2, NULL, 0, T0 + 30, NULL);
+	cr_assert(vipstore_list(vs, collect, &l, err, sizeof(err)));
+	cr_assert_eq(l.n, 4);
+	cr_assert_str_eq(l.host[0], "alpha.io");
+	cr_assert_str_eq(l.host[1], "beta.io");
+	cr_assert_str_eq(l.host[2], "mid.io");
+	cr_assert_str_eq(l.host[3], "zeta.io");
+	cr_assert_eq(l.state[0], VIP_HELD);
+	cr_assert_eq(l.since[0], T0 + 30);
+	cr_assert_eq(l.state[1], VIP_HELD);
+	cr_assert_eq(l.state[2], VIP_ACTIVE);
+	cr_assert_eq(l.since[2], T0);
+	cr_assert_eq(l.state[3], VIP_ACTIVE);
+	vipstore_close(vs);
+	tdir_rm(&d);
+}
+
+Test(vipstore, duplicate_and_bad_wants)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	struct vip_want w[4];
+	struct vipstore_stats st;
+	char longname[300];
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	const char *h[] = { "Dup.example.", "dup.example", "", longname };
+
+	tdir_make(&d);
+	o = opts_for(d.path, "240.240.0.0/16");
+	vs = open_ok(&o);
+	sync_ok(vs, w, h, 4, NULL, 0, T0, &st);
+	cr_assert(w[0].has_v4 && w[1].has_v4);
+	cr_assert(netaddr_equal(&w[0].v4, &w[1].v4));
+	cr_assert(!w[2].has_v4 && !w[3].has_v4);
+	cr_assert_eq(st.active, 1);
+	cr_assert_eq(st.allocated, 1);
+	vipstore_close(vs);
+	tdir_rm(&d);
+}
+
+Test(vipstore, bad_record_on_disk_is_skipped)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	struct vip_want w[2];
+	const char *h[] = { "good.io", "bad.io" };
+	char p[128], err[256];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { 6, (void *)"bad.io" }, v = { 3, (void *)"xyz" };
+
+	tdir_make(&d);
+	o = opts_for(d.path, "240.240.0.0/16");
+	vs = open_ok(&o);
+	sync_ok(vs, w, h, 1, NULL, 0, T0, NULL);
+	vipstore_close(vs);
+
+	snprintf(p, sizeof(p), "%s/vips.mdb", d.path);
+	cr_assert_eq(mdb_env_create(&env), 0);
+	cr_assert_eq(mdb_env_set_maxdbs(env, 4), 0);
+	cr_assert_eq(mdb_env_open(env, p, MDB_NOSUBDIR, 0644), 0);
+	cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	cr_assert_eq(mdb_dbi_open(txn, "name2vip", 0, &dbi), 0);
+	cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+	cr_assert_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+
+	vs = open_ok(&o);
+	cr_assert(!vipstore_verify(vs, err, sizeof(err)));
+	cr_assert(strstr(err, "bad.io") != NULL, "%s", err);
+	struct listed l = { 0 };
+	cr_assert(vipstore_list(vs, collect, &l, err, sizeof(err)));
+	cr_assert_eq(l.n, 1);
+	cr_assert_str_eq(l.host[0], "good.io");
+	struct netaddr x;
+	cr_assert(!get4(vs, "bad.io", &x));
+	/* a sync that wants it replaces the bad record */
+	memset(w, 0, sizeof(w));
+	w[0].host = h[0];
+	w[1].host = h[1];
+	cr_assert(vipstore_sync(vs, w, 2, NULL, 0, T0 + 1, NULL, err,
+	    sizeof(err)), "%s", err);
+	cr_assert(w[0].has_v4 && w[1].has_v4);
+	cr_assert(vipstore_verify(vs, err, sizeof(err)), "%s", err);
+	vipstore_close(vs);
+	tdir_rm(&d);
+}
+
+Test(vipstore, map_full_is_an_error_not_a_crash)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	size_t n = 5000;
+	char **names = make_names(n, "a-rather-long-host-name-to-fill-pages-");
+	struct vip_want *w = calloc(n, sizeof(*w));
+	char err[512] = "";
+	struct netaddr x;
+
+	cr_assert_not_null(w);
+	tdir_make(&d);
+	o = opts_for(d.path, "240.240.0.0/16");
+	vipstore_mapsize = 256 * 1024;
+	vs = open_ok(&o);
+	sync_ok(vs, w, (const char **)names, 10, NULL, 0, T0, NULL);
+	for (size_t i = 0; i < n; i++)
+		w[i].host = names[i];
+	cr_assert(!vipstore_sync(vs, w, n, NULL, 0, T0 + 1, NULL, err,
+	    sizeof(err)));
+	cr_assert(strstr(err, "map full") != NULL, "%s", err);
+	cr_assert(!w[0].has_v4);
+	/* unchanged: the first ten are there, the rest are not */
+	cr_assert(get4(vs, names[0], &x));
+	cr_assert(!get4(vs, names[10], &x));
+	cr_assert(vipstore_verify(vs, err, sizeof(err)), "%s", err);
+	vipstore_close(vs);
+	vipstore_mapsize = (size_t)64 << 20;
+	tdir_rm(&d);
+	free(w);
+	free_names(names, n);
+}
+
+Test(vipstore, full_slash16_terminates_fast, .timeout = 120)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	size_t n = 65534 + 200;
+	char **names = make_names(n, "f");
+	struct vip_want *w = calloc(n, sizeof(*w));
+	struct vipstore_stats st;
+	struct timespec t0, t1;
+
+	cr_assert_not_null(w);
+	tdir_make(&d);
+	o = opts_for(d.path, "240.240.0.0/16");
+	vs = open_ok(&o);
+	sync_ok(vs, w, (const char **)names, 65534, NULL, 0, T0, &st);
+	cr_assert_eq(st.active, 65534);
+	cr_assert_eq(st.exhausted, 0);
+	/* full: 200 more hosts, each must fail without a full scan each */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	sync_ok(vs, w, (const char **)names, n, NULL, 0, T0 + 1, &st);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	cr_assert_eq(st.active, 65534);
+	cr_assert_eq(st.exhausted, 200);
+	cr_assert_eq(st.allocated, 0);
+	cr_assert(secs < 10.0, "full-pool sync took %.1f s", secs);
+	for (size_t i = 65534; i < n; i++)
+		cr_assert(w[i].exhausted && !w[i].has_v4);
+	vipstore_close(vs);
+	tdir_rm(&d);
+	free(w);
+	free_names(names, n);
+}
