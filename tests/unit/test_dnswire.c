@@ -1305,3 +1305,72 @@ Test(dnswire, fuzz_no_overread)
 		free(pkt);
 	}
 }
+
+Test(dnswire, parse_opt_with_options)
+{
+	struct dns_query q;
+	uint8_t b[128];
+	size_t n = rawq(b, 1, 1, 0, 1, WWW_EX, sizeof(WWW_EX), true);
+	/* OPT udp 1400 with a 12-byte option (COOKIE, 8-byte client cookie). */
+	static const uint8_t opt[] = { 0, 0, 41, 0x05, 0x78, 0, 0, 0x80, 0,
+	    0, 12, 0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8 };
+
+	memcpy(b + n, opt, sizeof(opt));
+	cr_assert_eq(dnswire_parse_query(b, n + sizeof(opt), &q), DNS_Q_OK);
+	cr_assert(q.has_edns);
+	cr_assert_eq(q.edns_udp, 1400);
+	cr_assert(q.edns_do);
+	cr_assert_eq(q.client_limit, 1400);
+	/* Cut inside the option data. */
+	cr_assert_eq(dnswire_parse_query(b, n + sizeof(opt) - 1, &q),
+	    DNS_Q_FORMERR);
+}
+
+Test(dnswire, truncate_opt_options_dropped_when_tight)
+{
+	uint8_t b[256];
+	size_t n = rawq(b, 0x81, 1, 1, 1, WWW_EX, sizeof(WWW_EX), true), q0, m;
+	static const uint8_t rr[] = { 0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60,
+	    0, 4, 1, 2, 3, 4 };
+	static const uint8_t opt[] = { 0, 0, 41, 0x10, 0x00, 0, 0, 0, 0,
+	    0, 12, 0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8 };
+	ldns_pkt *p;
+
+	q0 = n;
+	memcpy(b + n, rr, sizeof(rr));
+	n += sizeof(rr);
+	memcpy(b + n, opt, sizeof(opt));
+	n += sizeof(opt);
+	/* Room for the question and a bare OPT only. */
+	m = dnswire_truncate(b, n, q0 + 11 + 5);
+	cr_assert_eq(m, q0 + 11);
+	cr_assert_eq(b[q0 + 9], 0);
+	cr_assert_eq(b[q0 + 10], 0);
+	p = parse_out(b, m);
+	cr_assert(ldns_pkt_tc(p));
+	cr_assert(ldns_pkt_edns(p));
+	cr_assert_eq(ldns_pkt_edns_udp_size(p), 4096);
+	cr_assert_eq(ldns_pkt_ancount(p), 0);
+	ldns_pkt_free(p);
+}
+
+Test(dnswire, truncate_opt_options_kept_when_room)
+{
+	uint8_t b[256];
+	size_t n = rawq(b, 0x81, 1, 1, 1, WWW_EX, sizeof(WWW_EX), true), q0, m;
+	static const uint8_t rr[] = { 0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60,
+	    0, 4, 1, 2, 3, 4 };
+	static const uint8_t opt[] = { 0, 0, 41, 0x10, 0x00, 0, 0, 0, 0,
+	    0, 12, 0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8 };
+
+	q0 = n;
+	memcpy(b + n, rr, sizeof(rr));
+	n += sizeof(rr);
+	memcpy(b + n, opt, sizeof(opt));
+	n += sizeof(opt);
+	m = dnswire_truncate(b, n, n - 1);
+	cr_assert_eq(m, q0 + sizeof(opt));
+	cr_assert_eq(memcmp(b + q0, opt, sizeof(opt)), 0);
+	cr_assert_eq(dnswire_arcount(b), 1);
+	cr_assert_eq(dnswire_ancount(b), 0);
+}
