@@ -20,7 +20,7 @@ CRIT_LIBS   := $(shell pkg-config --libs criterion 2>/dev/null)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wcast-align \
         -Wwrite-strings -Wstrict-prototypes -Wmissing-prototypes \
-        -Wformat=2 -Wformat-truncation=2 -Wundef -Wvla -Wnull-dereference \
+        -Wformat=2 -Wundef -Wvla -Wnull-dereference \
         -Wimplicit-fallthrough -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 $(WARN) -Iinclude $(PKG_CFLAGS) -D_GNU_SOURCE

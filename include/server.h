@@ -1,0 +1,53 @@
+/*
+ * server — UDP and TCP listeners on libevent, per-query dispatch.
+ *
+ * UDP sockets are drained in batches with recvmmsg/sendmmsg into buffers
+ * allocated once at start (no allocation per packet); replies leave from
+ * the address the query was sent to (IP_PKTINFO / IPV6_RECVPKTINFO). TCP
+ * (RFC 7766) uses one bufferevent per connection with 2-byte framing,
+ * pipelining, an idle timeout, a cap on connections (accept pauses at the
+ * cap or on EMFILE) and a cap on bytes queued per connection.
+ *
+ * Ownership: the server borrows the event_base and the config (which must
+ * outlive it, or be replaced with server_set_config). The name table is
+ * borrowed: server_set_table swaps the pointer and returns the old one for
+ * the caller to free (single-threaded: nothing refers to it afterwards).
+ */
+#ifndef SEDNS_SERVER_H
+#define SEDNS_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "forward.h"
+#include "nametable.h"
+
+struct event_base;
+struct server;
+
+struct server_stats {
+	uint64_t queries;           /* every packet that parsed as a query */
+	uint64_t qtype_a, qtype_aaaa, qtype_ptr, qtype_other;
+	uint64_t local, forwarded, nxdomain, servfail, refused, formerr, notimp, dropped, chaos;
+	uint64_t tcp_conns, tcp_accepted, tcp_refused_cap;
+	uint64_t udp_batches;
+};
+
+struct server *server_new(struct event_base *base, const struct config *cfg,
+    const struct config_endpoint *ups, size_t nups, char *err, size_t errlen);
+void server_free(struct server *srv);
+
+struct nametable *server_set_table(struct server *srv, struct nametable *nt);
+/* Reload: new config (allow_from, ttl, sizes) and upstreams. */
+void server_set_config(struct server *srv, const struct config *cfg, const struct config_endpoint *ups,
+    size_t nups);
+
+void server_stats(const struct server *srv, struct server_stats *st);
+struct forwarder *server_forwarder(struct server *srv);
+
+/* Pure helper, exposed for tests: is the client in one of the prefixes? */
+bool server_client_allowed(const struct netprefix *allow, size_t nallow, const struct netaddr *client);
+
+#endif

@@ -1,0 +1,527 @@
+/* forward — see include/forward.h. */
+#include "forward.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define RECHECK_SECONDS 30      /* a failed upstream is tried first again after this */
+
+struct upstream {
+	struct netaddr addr;
+	uint16_t port;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	uint64_t requests, failures, timeouts;
+	unsigned consecutive;
+	time_t last_fail;
+};
+
+enum tcp_phase { TCP_CONNECTING, TCP_WRITING, TCP_READ_LEN, TCP_READ_BODY };
+
+struct slot {
+	struct forwarder *f;
+	bool used;
+	struct fwd_client client;
+	uint8_t query[FWD_MAX_QUERY];
+	size_t qlen;
+	uint16_t client_id, up_id;
+	uint8_t order[FWD_MAX_UPSTREAMS];
+	size_t norder, attempt;
+	bool force_tcp, tcp;
+	int fd;
+	struct event ev_io, ev_timer;
+	bool io_added;
+	enum tcp_phase phase;
+	uint8_t lenbuf[2];
+	size_t done;                /* bytes written / read in the phase */
+	uint8_t *tcp_buf;
+	size_t tcp_len;
+};
+
+struct forwarder {
+	struct event_base *base;
+	struct upstream ups[FWD_MAX_UPSTREAMS];
+	size_t nups;
+	uint64_t timeout_ms;
+	struct slot *slots;
+	size_t nslots;
+	uint32_t *free_idx;
+	size_t nfree;
+	fwd_reply_fn cb;
+	void *cb_arg;
+	struct fwd_stats st;
+	uint8_t rbuf[65536];        /* every UDP reply is read here */
+};
+
+static void start_attempt(struct slot *s);
+
+static time_t
+mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static void
+set_upstreams(struct forwarder *f, const struct config_endpoint *ups, size_t nups)
+{
+	if (nups > FWD_MAX_UPSTREAMS)
+		nups = FWD_MAX_UPSTREAMS;
+	for (size_t i = 0; i < nups; i++) {
+		struct upstream *u = &f->ups[i];
+		memset(u, 0, sizeof(*u));
+		u->addr = ups[i].addr;
+		u->port = ups[i].port;
+		u->sslen = netaddr_to_sockaddr(&u->addr, u->port, &u->ss);
+	}
+	f->nups = nups;
+}
+
+struct forwarder *
+forwarder_new(struct event_base *base, const struct config_endpoint *ups, size_t nups, uint64_t timeout_ms,
+    size_t max_pending, fwd_reply_fn cb, void *arg)
+{
+	struct forwarder *f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return NULL;
+	f->base = base;
+	f->timeout_ms = timeout_ms;
+	f->cb = cb;
+	f->cb_arg = arg;
+	f->nslots = max_pending;
+	f->slots = calloc(max_pending, sizeof(*f->slots));
+	f->free_idx = calloc(max_pending, sizeof(*f->free_idx));
+	if (f->slots == NULL || f->free_idx == NULL) {
+		forwarder_free(f);
+		return NULL;
+	}
+	for (size_t i = 0; i < max_pending; i++) {
+		f->slots[i].f = f;
+		f->slots[i].fd = -1;
+		f->free_idx[f->nfree++] = (uint32_t)(max_pending - 1 - i);
+	}
+	set_upstreams(f, ups, nups);
+	return f;
+}
+
+static void
+slot_close_io(struct slot *s)
+{
+	if (s->io_added) {
+		event_del(&s->ev_io);
+		s->io_added = false;
+	}
+	event_del(&s->ev_timer);
+	if (s->fd >= 0) {
+		close(s->fd);
+		s->fd = -1;
+	}
+	free(s->tcp_buf);
+	s->tcp_buf = NULL;
+}
+
+static void
+slot_release(struct slot *s)
+{
+	struct forwarder *f = s->f;
+	slot_close_io(s);
+	s->used = false;
+	f->free_idx[f->nfree++] = (uint32_t)(s - f->slots);
+	f->st.pending--;
+}
+
+void
+forwarder_free(struct forwarder *f)
+{
+	if (f == NULL)
+		return;
+	if (f->slots) {
+		for (size_t i = 0; i < f->nslots; i++)
+			if (f->slots[i].used)
+				slot_close_io(&f->slots[i]);
+	}
+	free(f->slots);
+	free(f->free_idx);
+	free(f);
+}
+
+bool
+forwarder_set_upstreams(struct forwarder *f, const struct config_endpoint *ups, size_t nups)
+{
+	/* in-flight slots keep indices; they only matter for health accounting */
+	set_upstreams(f, ups, nups);
+	for (size_t i = 0; i < f->nslots; i++) {
+		struct slot *s = &f->slots[i];
+		if (s->used) {
+			size_t k = 0;
+			for (size_t j = 0; j < s->norder; j++)
+				if (s->order[j] < nups)
+					s->order[k++] = s->order[j];
+			s->norder = k;
+		}
+	}
+	return true;
+}
+
+static void
+deliver(struct slot *s, uint8_t *reply, size_t len)
+{
+	struct forwarder *f = s->f;
+	s->query[0] = (uint8_t)(s->client_id >> 8);
+	s->query[1] = (uint8_t)s->client_id;
+	if (reply) {
+		reply[0] = s->query[0];
+		reply[1] = s->query[1];
+		if (!s->client.tcp && len > s->client.limit)
+			len = dnswire_truncate(reply, len, s->client.limit);
+		f->st.replies++;
+	} else {
+		f->st.servfail++;
+	}
+	struct fwd_client c = s->client;
+	/* the callback may submit or detach; hand it copies it may keep */
+	f->cb(f->cb_arg, &c, reply, reply ? len : 0, s->query, s->qlen);
+	slot_release(s);
+}
+
+static void
+mark_ok(struct forwarder *f, size_t ui)
+{
+	if (ui < f->nups)
+		f->ups[ui].consecutive = 0;
+}
+
+static void
+fail_attempt(struct slot *s, bool timeout)
+{
+	struct forwarder *f = s->f;
+	size_t ui = s->order[s->attempt];
+	if (ui < f->nups) {
+		struct upstream *u = &f->ups[ui];
+		u->failures++;
+		u->timeouts += timeout;
+		u->consecutive++;
+		u->last_fail = mono_now();
+		char a[NETADDR_STRLEN];
+		log_debug("upstream failed upstream=%s:%u reason=%s consecutive=%u",
+		    netaddr_fmt(&u->addr, a, sizeof(a)), u->port, timeout ? "timeout" : "error", u->consecutive);
+	}
+	slot_close_io(s);
+	s->attempt++;
+	s->force_tcp = false;
+	start_attempt(s);
+}
+
+/* Checks a reply read from the attempt's socket. Returns 1 accept, 0 ignore,
+ * -1 fail the attempt. */
+static int
+check_reply(struct slot *s, const uint8_t *buf, size_t n)
+{
+	if (n < DNS_HDR_LEN || DNS_GET16(buf) != s->up_id) {
+		s->f->st.spoofed++;
+		return 0;
+	}
+	if (!dnswire_is_response(buf, n) || !dnswire_same_question(s->query, s->qlen, buf, n))
+		return -1;
+	return 1;
+}
+
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	fail_attempt(arg, true);
+}
+
+static void
+udp_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct slot *s = arg;
+	struct forwarder *f = s->f;
+	for (int i = 0; i < 16; i++) {
+		ssize_t n = recv(fd, f->rbuf, sizeof(f->rbuf), MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				return;
+			fail_attempt(s, false); /* ECONNREFUSED: ICMP port unreachable */
+			return;
+		}
+		int r = check_reply(s, f->rbuf, (size_t)n);
+		if (r == 0)
+			continue;
+		if (r < 0) {
+			fail_attempt(s, false);
+			return;
+		}
+		mark_ok(f, s->order[s->attempt]);
+		if (dnswire_tc(f->rbuf)) {
+			/* the answer did not fit: ask the same upstream over TCP */
+			f->st.tcp_retries++;
+			slot_close_io(s);
+			s->force_tcp = true;
+			start_attempt(s);
+			return;
+		}
+		deliver(s, f->rbuf, (size_t)n);
+		return;
+	}
+}
+
+static void
+tcp_io_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct slot *s = arg;
+	struct forwarder *f = s->f;
+	if (s->phase == TCP_CONNECTING) {
+		int err = 0;
+		socklen_t el = sizeof(err);
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err != 0) {
+			fail_attempt(s, false);
+			return;
+		}
+		s->phase = TCP_WRITING;
+		s->done = 0;
+	}
+	if (s->phase == TCP_WRITING) {
+		uint8_t hdr[2] = { (uint8_t)(s->qlen >> 8), (uint8_t)s->qlen };
+		struct iovec iov[2];
+		size_t off = s->done;
+		iov[0].iov_base = hdr + (off < 2 ? off : 2);
+		iov[0].iov_len = off < 2 ? 2 - off : 0;
+		iov[1].iov_base = s->query + (off > 2 ? off - 2 : 0);
+		iov[1].iov_len = s->qlen - (off > 2 ? off - 2 : 0);
+		ssize_t n = writev(fd, iov, 2);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			fail_attempt(s, false);
+			return;
+		}
+		s->done += (size_t)n;
+		if (s->done < s->qlen + 2)
+			return;
+		event_del(&s->ev_io);
+		event_assign(&s->ev_io, f->base, fd, EV_READ | EV_PERSIST, tcp_io_cb, s);
+		event_add(&s->ev_io, NULL);
+		s->phase = TCP_READ_LEN;
+		s->done = 0;
+		return;
+	}
+	if (s->phase == TCP_READ_LEN) {
+		ssize_t n = recv(fd, s->lenbuf + s->done, 2 - s->done, MSG_DONTWAIT);
+		if (n <= 0) {
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				return;
+			fail_attempt(s, false);
+			return;
+		}
+		s->done += (size_t)n;
+		if (s->done < 2)
+			return;
+		s->tcp_len = DNS_GET16(s->lenbuf);
+		if (s->tcp_len < DNS_HDR_LEN || (s->tcp_buf = malloc(s->tcp_len)) == NULL) {
+			fail_attempt(s, false);
+			return;
+		}
+		s->phase = TCP_READ_BODY;
+		s->done = 0;
+	}
+	if (s->phase == TCP_READ_BODY) {
+		ssize_t n = recv(fd, s->tcp_buf + s->done, s->tcp_len - s->done, MSG_DONTWAIT);
+		if (n <= 0) {
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				return;
+			fail_attempt(s, false);
+			return;
+		}
+		s->done += (size_t)n;
+		if (s->done < s->tcp_len)
+			return;
+		if (check_reply(s, s->tcp_buf, s->tcp_len) != 1) {
+			fail_attempt(s, false);
+			return;
+		}
+		mark_ok(f, s->order[s->attempt]);
+		uint8_t *buf = s->tcp_buf;
+		s->tcp_buf = NULL;
+		deliver(s, buf, s->tcp_len);
+		free(buf);
+	}
+}
+
+static void
+start_attempt(struct slot *s)
+{
+	struct forwarder *f = s->f;
+	for (; s->attempt < s->norder; s->attempt++, s->force_tcp = false) {
+		size_t ui = s->order[s->attempt];
+		if (ui >= f->nups)
+			continue;
+		struct upstream *u = &f->ups[ui];
+		s->tcp = s->client.tcp || s->force_tcp;
+		s->up_id = (uint16_t)arc4random();
+		s->query[0] = (uint8_t)(s->up_id >> 8);
+		s->query[1] = (uint8_t)s->up_id;
+		int fd = socket(u->ss.ss_family, (s->tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			log_warn("forward: socket");
+			continue;
+		}
+		s->fd = fd;
+		u->requests++;
+		int r = connect(fd, (struct sockaddr *)&u->ss, u->sslen);
+		struct timeval tv = { (time_t)(f->timeout_ms / 1000), (suseconds_t)((f->timeout_ms % 1000) * 1000) };
+		evtimer_assign(&s->ev_timer, f->base, timer_cb, s);
+		if (!s->tcp) {
+			if (r < 0 || send(fd, s->query, s->qlen, 0) != (ssize_t)s->qlen) {
+				u->failures++;
+				u->consecutive++;
+				u->last_fail = mono_now();
+				close(fd);
+				s->fd = -1;
+				continue;
+			}
+			event_assign(&s->ev_io, f->base, fd, EV_READ | EV_PERSIST, udp_read_cb, s);
+		} else {
+			if (r < 0 && errno != EINPROGRESS) {
+				u->failures++;
+				u->consecutive++;
+				u->last_fail = mono_now();
+				close(fd);
+				s->fd = -1;
+				continue;
+			}
+			s->phase = TCP_CONNECTING;
+			s->done = 0;
+			event_assign(&s->ev_io, f->base, fd, EV_WRITE | EV_PERSIST, tcp_io_cb, s);
+		}
+		event_add(&s->ev_io, NULL);
+		s->io_added = true;
+		evtimer_add(&s->ev_timer, &tv);
+		return;
+	}
+	deliver(s, NULL, 0);
+}
+
+static void
+make_order(struct forwarder *f, struct slot *s)
+{
+	time_t now = mono_now();
+	size_t k = 0;
+	/* healthy (or due for a re-check) in configured order, then the rest,
+	 * longest-failed first */
+	for (size_t i = 0; i < f->nups; i++)
+		if (f->ups[i].consecutive == 0 || now - f->ups[i].last_fail >= RECHECK_SECONDS)
+			s->order[k++] = (uint8_t)i;
+	size_t first_bad = k;
+	for (size_t i = 0; i < f->nups; i++)
+		if (!(f->ups[i].consecutive == 0 || now - f->ups[i].last_fail >= RECHECK_SECONDS))
+			s->order[k++] = (uint8_t)i;
+	for (size_t i = first_bad + 1; i < k; i++) {
+		uint8_t v = s->order[i];
+		size_t j = i;
+		while (j > first_bad && f->ups[s->order[j - 1]].last_fail > f->ups[v].last_fail) {
+			s->order[j] = s->order[j - 1];
+			j--;
+		}
+		s->order[j] = v;
+	}
+	s->norder = k;
+}
+
+bool
+forwarder_submit(struct forwarder *f, const uint8_t *pkt, size_t len, const struct fwd_client *c)
+{
+	if (len > FWD_MAX_QUERY || len < DNS_HDR_LEN)
+		return false;
+	if (f->nfree == 0) {
+		f->st.pending_full++;
+		return false;
+	}
+	struct slot *s = &f->slots[f->free_idx[--f->nfree]];
+	s->used = true;
+	s->client = *c;
+	memcpy(s->query, pkt, len);
+	s->qlen = len;
+	s->client_id = DNS_GET16(pkt);
+	s->attempt = 0;
+	s->force_tcp = false;
+	s->fd = -1;
+	s->io_added = false;
+	s->tcp_buf = NULL;
+	evtimer_assign(&s->ev_timer, f->base, timer_cb, s);
+	make_order(f, s);
+	f->st.pending++;
+	f->st.forwarded++;
+	start_attempt(s);
+	return true;
+}
+
+void
+forwarder_detach_conn(struct forwarder *f, void *conn)
+{
+	for (size_t i = 0; i < f->nslots; i++) {
+		struct slot *s = &f->slots[i];
+		if (s->used && s->client.tcp && s->client.conn == conn)
+			slot_release(s);
+	}
+}
+
+void
+forwarder_stats(const struct forwarder *f, struct fwd_stats *st)
+{
+	*st = f->st;
+}
+
+size_t
+forwarder_upstream_stats(const struct forwarder *f, struct fwd_upstream_stats *out, size_t max)
+{
+	size_t n = f->nups < max ? f->nups : max;
+	for (size_t i = 0; i < n; i++) {
+		const struct upstream *u = &f->ups[i];
+		out[i].addr = u->addr;
+		out[i].port = u->port;
+		out[i].requests = u->requests;
+		out[i].failures = u->failures;
+		out[i].timeouts = u->timeouts;
+		out[i].healthy = u->consecutive == 0;
+	}
+	return n;
+}
+
+size_t
+forward_read_resolv_conf(const char *path, struct config_endpoint *out, size_t max)
+{
+	FILE *fp = fopen(path, "r");
+	if (fp == NULL)
+		return 0;
+	char line[512];
+	size_t n = 0;
+	while (n < max && fgets(line, sizeof(line), fp)) {
+		char *save = NULL;
+		char *kw = strtok_r(line, " \t\r\n", &save);
+		if (kw == NULL || strcmp(kw, "nameserver") != 0)
+			continue;
+		char *addr = strtok_r(NULL, " \t\r\n", &save);
+		if (addr == NULL)
+			continue;
+		char *pct = strchr(addr, '%'); /* zone index: not supported */
+		if (pct)
+			continue;
+		if (netaddr_parse(addr, &out[n].addr)) {
+			out[n].port = 53;
+			n++;
+		}
+	}
+	fclose(fp);
+	return n;
+}
