@@ -120,6 +120,29 @@ uint64_t vipstore_preferred_slot(const char *host, uint64_t size);
 
 /* --- additions (vipstore.c) --- */
 
+/*
+ * Details of the contract above:
+ *  - vipstore_preferred_slot returns 1 + FNV-1a64(host) % (size - 1), so
+ *    [1, size-1]; 0 when size <= 1. The allocator turns an IPv4 broadcast
+ *    slot into offset 1 and probes upward from there.
+ *  - Read-only open ignores opts->pool4/pool6 and adopts the pools recorded
+ *    in the database (listing needs no config); vipstore_sync then fails.
+ *  - Turning pool6 off keeps the store (the next sync drops the v6
+ *    addresses); turning it on gives every wanted host a v6 on the next
+ *    sync. Only a different recorded pool is refused.
+ *  - A new host that gets no IPv4 gets no IPv6 either (exhausted, no
+ *    record). An existing host keeps what it has; exhausted is set when a
+ *    family it needs could not be allocated.
+ *  - stats.allocated counts hosts that got any new address in the sync.
+ *    vipstore_stats() counts active/held now and repeats the last sync's
+ *    allocated/released/exhausted.
+ *  - vipstore_list's callback runs inside the read transaction: it must not
+ *    call vipstore_sync.
+ *  - A name2vip record of the wrong size or unknown flags is skipped with a
+ *    warning (its addresses stay taken); a sync that wants that host
+ *    replaces it.
+ */
+
 /* LMDB map size used by vipstore_open: 64 MiB by default, enough for a full
  * /16 plus a v6 pool's used slots. Tests may lower it before opening to
  * exercise MDB_MAP_FULL (a sync then fails cleanly, store unchanged). */

@@ -80,8 +80,9 @@ static int	 unlink_addr(MDB_txn *, MDB_dbi, const struct netaddr *,
 		    const MDB_val *);
 static int	 alloc_addr(struct sync_ctx *, bool, const char *, size_t,
 		    struct netaddr *, bool *);
+static int	 want_lookup(const struct sync_ctx *, const MDB_val *);
 static int	 sync_existing(struct sync_ctx *);
-static int	 sync_wanted(struct sync_ctx *, struct vip_want *, size_t);
+static int	 sync_wanted(struct sync_ctx *, struct vip_want *);
 static int	 count_records(struct vipstore *, MDB_txn *, uint64_t *,
 		    uint64_t *);
 static int	 meta_get_str(MDB_txn *, MDB_dbi, const char *, char *, size_t,
@@ -432,7 +433,7 @@ sync_existing(struct sync_ctx *sc)
 
 /* Pass 2: every wanted name, in sorted order, gets its missing addresses. */
 static int
-sync_wanted(struct sync_ctx *sc, struct vip_want *wants, size_t nwants)
+sync_wanted(struct sync_ctx *sc, struct vip_want *wants)
 {
 	struct vipstore *vs = sc->vs;
 	struct vip_record r;
@@ -510,7 +511,6 @@ sync_wanted(struct sync_ctx *sc, struct vip_want *wants, size_t nwants)
 		    strcmp(sc->keys[i + 1].name, w->name) == 0)
 			i++;
 	}
-	(void)nwants;
 	return 0;
 }
 
@@ -599,7 +599,7 @@ vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
 	if ((rc = mdb_txn_begin(vs->env, NULL, 0, &sc.txn)) != 0)
 		goto fail;
 	if ((rc = sync_existing(&sc)) != 0 ||
-	    (rc = sync_wanted(&sc, wants, nwants)) != 0) {
+	    (rc = sync_wanted(&sc, wants)) != 0) {
 		mdb_txn_abort(sc.txn);
 		goto fail;
 	}
@@ -895,7 +895,7 @@ check_meta(struct vipstore *vs, const struct vipstore_opts *opts, char *err,
 	MDB_txn *txn;
 	char buf[64], want4[NETPREFIX_STRLEN], want6[NETPREFIX_STRLEN];
 	char schema[16];
-	bool found, f4, f6, dirty = false;
+	bool found, f4, f6;
 	struct netprefix p;
 	int rc;
 
@@ -948,7 +948,6 @@ check_meta(struct vipstore *vs, const struct vipstore_opts *opts, char *err,
 		snprintf(schema, sizeof(schema), "%d", VIPSTORE_SCHEMA);
 		if ((rc = meta_put_str(txn, vs->meta, "schema", schema)) != 0)
 			goto abort;
-		dirty = true;
 	}
 	if ((rc = meta_get_str(txn, vs->meta, "pool4", buf, sizeof(buf),
 	    &f4)) != 0)
@@ -984,20 +983,16 @@ check_meta(struct vipstore *vs, const struct vipstore_opts *opts, char *err,
 	if (!f4 || change4) {
 		if ((rc = meta_put_str(txn, vs->meta, "pool4", want4)) != 0)
 			goto abort;
-		dirty = true;
 	}
 	if (vs->pool6_on && (!f6 || change6)) {
 		if ((rc = meta_put_str(txn, vs->meta, "pool6", want6)) != 0)
 			goto abort;
-		dirty = true;
 	} else if (!vs->pool6_on && f6) {
 		/* v6 turned off: the next sync strips the v6 addresses */
 		MDB_val k = { 5, (void *)(uintptr_t)"pool6" };
 		if ((rc = mdb_del(txn, vs->meta, &k, NULL)) != 0)
 			goto abort;
-		dirty = true;
 	}
-	(void)dirty;
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		goto lmdberr;
 	return true;
