@@ -413,7 +413,9 @@ report_parser_error(struct builder *b, yaml_parser_t *p)
 		if (idx < b->len && b->buf[idx] == '\t')
 			hint = " (tabs are not allowed for indentation; use "
 			    "spaces)";
-		if (p->context != NULL)
+		if (p->context != NULL &&
+		    (p->context_mark.line != p->problem_mark.line ||
+		    p->context_mark.column != p->problem_mark.column))
 			sdiag(b->set, SE_ERROR, b->file, line, col,
 			    "YAML syntax error: %s %s (line %d, column %d)%s",
 			    p->context, p->problem ? p->problem : "",
@@ -421,7 +423,8 @@ report_parser_error(struct builder *b, yaml_parser_t *p)
 			    (int)p->context_mark.column + 1, hint);
 		else
 			sdiag(b->set, SE_ERROR, b->file, line, col,
-			    "YAML syntax error: %s%s",
+			    "YAML syntax error: %s%s%s%s",
+			    p->context ? p->context : "", p->context ? " " : "",
 			    p->problem ? p->problem : "?", hint);
 		break;
 	}
@@ -572,16 +575,99 @@ load_stream(struct se_set *set, const char *file, const unsigned char *buf,
 	yaml_parser_delete(&p);
 }
 
-void
-se_load_buffer(struct se_set *set, const char *name, const char *buf,
+/* Returns the offset of the first byte that is not valid UTF-8, or len. */
+static size_t
+utf8_check(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char ch = s[i];
+		size_t n;
+		uint32_t cp;
+		if (ch < 0x80) {
+			i++;
+			continue;
+		} else if ((ch & 0xe0) == 0xc0) {
+			n = 1;
+			cp = ch & 0x1f;
+		} else if ((ch & 0xf0) == 0xe0) {
+			n = 2;
+			cp = ch & 0x0f;
+		} else if ((ch & 0xf8) == 0xf0) {
+			n = 3;
+			cp = ch & 0x07;
+		} else
+			return i;
+		for (size_t k = 1; k <= n; k++) {
+			if (i + k >= len || (s[i + k] & 0xc0) != 0x80)
+				return i;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
+		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return i;
+		i += n + 1;
+	}
+	return len;
+}
+
+/* Offset of the last "---" document marker line starting before off. */
+static size_t
+last_doc_marker(const unsigned char *s, size_t off)
+{
+	size_t best = 0;
+
+	for (size_t i = 0; i + 3 <= off; i++) {
+		if (i > 0 && s[i - 1] != '\n')
+			continue;
+		if (memcmp(s + i, "---", 3) == 0 && (i + 3 == off ||
+		    s[i + 3] == ' ' || s[i + 3] == '\n' || s[i + 3] == '\r' ||
+		    s[i + 3] == '\t'))
+			best = i;
+	}
+	return best;
+}
+
+/* Loads a whole file's text: checks size and encoding, then parses. */
+static void
+load_text(struct se_set *set, const char *name, const unsigned char *buf,
     size_t len)
 {
+	size_t bad;
+	int line, col;
+
 	if (len > SE_MAX_FILE_BYTES) {
 		sdiag(set, SE_ERROR, name, 1, 1, "file is too large (%zu bytes; "
 		    "the limit is %u bytes)", len, SE_MAX_FILE_BYTES);
 		return;
 	}
-	load_stream(set, name, (const unsigned char *)buf, len);
+	/* UTF-16 with a BOM is left to libyaml; everything else must be
+	 * UTF-8. libyaml decodes ahead, so it would report a bad byte before
+	 * the documents preceding it: check first, parse the clean part. */
+	if (len >= 2 && ((buf[0] == 0xfe && buf[1] == 0xff) ||
+	    (buf[0] == 0xff && buf[1] == 0xfe))) {
+		load_stream(set, name, buf, len);
+		return;
+	}
+	bad = utf8_check(buf, len);
+	if (bad == len) {
+		load_stream(set, name, buf, len);
+		return;
+	}
+	load_stream(set, name, buf, last_doc_marker(buf, bad));
+	offset_to_pos(buf, len, bad, &line, &col);
+	sdiag(set, SE_ERROR, name, line, col, "invalid UTF-8 byte 0x%02x; the "
+	    "file must be UTF-8 text (the rest of the file is ignored)",
+	    buf[bad]);
+}
+
+void
+se_load_buffer(struct se_set *set, const char *name, const char *buf,
+    size_t len)
+{
+	load_text(set, name, (const unsigned char *)buf, len);
 }
 
 /* Reads and loads one file. top: the path was named by the caller. */
@@ -639,7 +725,7 @@ load_file(struct se_set *set, const char *path, bool top)
 	}
 	close(fd);
 	set->nfiles++;
-	load_stream(set, path, (const unsigned char *)(buf ? buf : ""), len);
+	load_text(set, path, (const unsigned char *)(buf ? buf : ""), len);
 	free(buf);
 	return true;
 }
