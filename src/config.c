@@ -299,7 +299,7 @@ set_value(struct config *cfg, const struct option_def *o, const char *val, char 
 			return false;
 		}
 		unsigned maxlen = want == AF_INET ? 30 : 126;
-		unsigned minlen = want == AF_INET ? 8 : 64;
+		unsigned minlen = want == AF_INET ? 8 : 16;
 		if (v->len > maxlen || v->len < minlen) {
 			snprintf(err, errlen, "%s: \"%s\": prefix length must be %u..%u", o->key, val, minlen, maxlen);
 			return false;

@@ -1,0 +1,194 @@
+/* Unit tests for config (option table, file, flags) and netaddr. */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "netaddr.h"
+#include "server.h"
+
+static char errbuf[4096];
+
+static struct config *
+load(int argc, const char **argv)
+{
+	FILE *f = fmemopen(errbuf, sizeof(errbuf), "w");
+	char *copy[32];
+	for (int i = 0; i < argc; i++)
+		copy[i] = (char *)argv[i];
+	struct config *c = config_load(argc, copy, f, NULL, NULL, NULL);
+	fclose(f);
+	return c;
+}
+
+static const char *
+write_tmp(const char *text)
+{
+	static char path[64];
+	snprintf(path, sizeof(path), "/tmp/sedns-cfg-XXXXXX");
+	int fd = mkstemp(path);
+	cr_assert(fd >= 0);
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+Test(config, defaults)
+{
+	struct config *c = load(0, NULL);
+	cr_assert_not_null(c, "%s", errbuf);
+	cr_assert_eq(c->ttl, 30);
+	cr_assert_eq(c->nlisten, 1);
+	cr_assert_eq(c->listen[0].port, 5353);
+	cr_assert_str_eq(c->cluster_domain, "cluster.local");
+	cr_assert_eq(c->vip_pool.len, 16);
+	cr_assert_not(c->vip_pool6_on);
+	cr_assert_eq(c->vip_hold_ms, 3600000);
+	cr_assert_eq(c->nallow_from, 2);
+	cr_assert_eq(c->upstream_timeout_ms, 2000);
+	cr_assert_str_eq(c->rules_file, "/var/lib/sedns/rules.iptables");
+	config_free(c);
+}
+
+Test(config, file_then_flags_win)
+{
+	const char *p = write_tmp("ttl: 10\nlisten: [\"127.0.0.2:53\", \"[::1]:5300\"]\nrules:\n  format: nft\n"
+	                          "vip_pool6: on\nvip_hold: 90m\n");
+	const char *argv[] = { "-c", p, "--ttl", "5", "--upstream", "127.0.0.9", "--upstream=127.0.0.10:5300" };
+	struct config *c = load(7, argv);
+	cr_assert_not_null(c, "%s", errbuf);
+	cr_assert_eq(c->ttl, 5);
+	cr_assert_eq(c->nlisten, 2);
+	cr_assert_eq(c->listen[1].addr.family, AF_INET6);
+	cr_assert_eq(c->listen[1].port, 5300);
+	cr_assert_eq(c->rules_format, RULES_NFT);
+	cr_assert(c->vip_pool6_on);
+	cr_assert_eq(c->vip_pool6.len, 48);
+	cr_assert_eq(c->vip_hold_ms, 90 * 60 * 1000);
+	cr_assert_eq(c->nupstreams, 2);
+	cr_assert_eq(c->upstreams[0].port, 53);
+	cr_assert_eq(c->upstreams[1].port, 5300);
+	config_free(c);
+	unlink(p);
+}
+
+Test(config, list_flag_replaces_file_list)
+{
+	const char *p = write_tmp("listen: [127.0.0.2:53, 127.0.0.3:53]\n");
+	const char *argv[] = { "-c", p, "--listen", "127.0.0.4:53" };
+	struct config *c = load(4, argv);
+	cr_assert_not_null(c, "%s", errbuf);
+	cr_assert_eq(c->nlisten, 1);
+	config_free(c);
+	unlink(p);
+}
+
+Test(config, errors_have_positions)
+{
+	const char *p = write_tmp("ttl: 10\nrules:\n  aply: true\n");
+	const char *argv[] = { "-c", p };
+	cr_assert_null(load(2, argv));
+	cr_assert(strstr(errbuf, ":3:3: unknown key \"rules.aply\""), "%s", errbuf);
+	unlink(p);
+	p = write_tmp("ttl: -1\n");
+	argv[1] = p;
+	cr_assert_null(load(2, argv));
+	cr_assert(strstr(errbuf, ":1:6: ttl: \"-1\" is not a whole number"), "%s", errbuf);
+	unlink(p);
+	p = write_tmp("listen: [\"[::1\"]\n");
+	argv[1] = p;
+	cr_assert_null(load(2, argv));
+	cr_assert(strstr(errbuf, ":1:10: listen:"), "%s", errbuf);
+	unlink(p);
+	p = write_tmp("ttl: [1, 2]\n");
+	argv[1] = p;
+	cr_assert_null(load(2, argv));
+	cr_assert(strstr(errbuf, "expected a single value"), "%s", errbuf);
+	unlink(p);
+	p = write_tmp("ttl: 10\n  bad: indent\n");
+	argv[1] = p;
+	cr_assert_null(load(2, argv));
+	cr_assert(strstr(errbuf, ":2:"), "%s", errbuf);
+	unlink(p);
+}
+
+Test(config, bad_flags)
+{
+	const char *a1[] = { "--vip-pool", "240.240.0.0/33" };
+	cr_assert_null(load(2, a1));
+	const char *a2[] = { "--vip-pool", "2001:db8::/48" };
+	cr_assert_null(load(2, a2));
+	cr_assert(strstr(errbuf, "IPv4"), "%s", errbuf);
+	const char *a3[] = { "--nope" };
+	cr_assert_null(load(1, a3));
+	cr_assert(strstr(errbuf, "unknown option --nope"), "%s", errbuf);
+	const char *a4[] = { "--ttl" };
+	cr_assert_null(load(1, a4));
+	const char *a5[] = { "--listen", "127.0.0.1:53", "--upstream", "127.0.0.1:53" };
+	cr_assert_null(load(4, a5));
+	cr_assert(strstr(errbuf, "would loop"), "%s", errbuf);
+	const char *a6[] = { "--allow-from", "nonsense" };
+	cr_assert_null(load(2, a6));
+}
+
+Test(config, durations)
+{
+	uint64_t ms;
+	cr_assert(config_parse_duration_ms("250ms", &ms) && ms == 250);
+	cr_assert(config_parse_duration_ms("2", &ms) && ms == 2000);
+	cr_assert(config_parse_duration_ms("1.5s", &ms) && ms == 1500);
+	cr_assert(config_parse_duration_ms("1d", &ms) && ms == 86400000);
+	cr_assert_not(config_parse_duration_ms("", &ms));
+	cr_assert_not(config_parse_duration_ms("-1s", &ms));
+	cr_assert_not(config_parse_duration_ms("5 parsecs", &ms));
+}
+
+Test(netaddr, parse_format_prefix)
+{
+	struct netaddr a;
+	char buf[64];
+	cr_assert(netaddr_parse("240.240.0.7", &a));
+	cr_assert_str_eq(netaddr_fmt(&a, buf, sizeof(buf)), "240.240.0.7");
+	cr_assert_not(netaddr_parse("240.240.0", &a));
+	cr_assert_not(netaddr_parse("example.com", &a));
+	struct netprefix p;
+	cr_assert(netprefix_parse("240.240.0.0/16", true, &p));
+	cr_assert_eq(netprefix_size(&p), 65536);
+	netprefix_nth(&p, 258, &a);
+	cr_assert_str_eq(netaddr_fmt(&a, buf, sizeof(buf)), "240.240.1.2");
+	cr_assert_eq(netprefix_offset(&p, &a), 258);
+	cr_assert(netprefix_contains(&p, &a));
+	netaddr_parse("240.241.0.1", &a);
+	cr_assert_not(netprefix_contains(&p, &a));
+	cr_assert_not(netprefix_parse("240.240.0.1/16", true, &p), "host bits set in strict mode");
+	cr_assert(netprefix_parse("240.240.0.1/16", false, &p));
+	cr_assert(netprefix_parse("2001:2::/48", true, &p));
+	netprefix_nth(&p, 0x10001, &a);
+	cr_assert_str_eq(netaddr_fmt(&a, buf, sizeof(buf)), "2001:2::1:1");
+	uint16_t port;
+	cr_assert(netaddr_parse_hostport("[::1]:5353", 53, &a, &port) && port == 5353 && a.family == AF_INET6);
+	cr_assert(netaddr_parse_hostport("::1", 53, &a, &port) && port == 53);
+	cr_assert(netaddr_parse_hostport("10.0.0.1", 53, &a, &port) && port == 53);
+	cr_assert_not(netaddr_parse_hostport("10.0.0.1:0", 53, &a, &port));
+	cr_assert_not(netaddr_parse_hostport("10.0.0.1:65536", 53, &a, &port));
+}
+
+Test(server, allow_from)
+{
+	struct netprefix allow[2];
+	netprefix_parse("127.0.0.0/8", false, &allow[0]);
+	netprefix_parse("::1/128", false, &allow[1]);
+	struct netaddr a;
+	netaddr_parse("127.9.9.9", &a);
+	cr_assert(server_client_allowed(allow, 2, &a));
+	netaddr_parse("::1", &a);
+	cr_assert(server_client_allowed(allow, 2, &a));
+	netaddr_parse("198.18.0.1", &a);
+	cr_assert_not(server_client_allowed(allow, 2, &a));
+	netaddr_parse("::2", &a);
+	cr_assert_not(server_client_allowed(allow, 2, &a));
+	cr_assert_not(server_client_allowed(allow, 0, &a));
+}
