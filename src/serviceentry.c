@@ -575,9 +575,11 @@ load_stream(struct se_set *set, const char *file, const unsigned char *buf,
 	yaml_parser_delete(&p);
 }
 
-/* Returns the offset of the first byte that is not valid UTF-8, or len. */
+/* Returns the offset of the first byte that is not valid UTF-8 or starts
+ * a character YAML does not allow (control characters), or len. *cp gets
+ * the code point for the latter, or UINT32_MAX for bad UTF-8. */
 static size_t
-utf8_check(const unsigned char *s, size_t len)
+text_check(const unsigned char *s, size_t len, uint32_t *bad_cp)
 {
 	size_t i = 0;
 
@@ -586,8 +588,8 @@ utf8_check(const unsigned char *s, size_t len)
 		size_t n;
 		uint32_t cp;
 		if (ch < 0x80) {
-			i++;
-			continue;
+			n = 0;
+			cp = ch;
 		} else if ((ch & 0xe0) == 0xc0) {
 			n = 1;
 			cp = ch & 0x1f;
@@ -598,19 +600,29 @@ utf8_check(const unsigned char *s, size_t len)
 			n = 3;
 			cp = ch & 0x07;
 		} else
-			return i;
+			goto bad_utf8;
 		for (size_t k = 1; k <= n; k++) {
 			if (i + k >= len || (s[i + k] & 0xc0) != 0x80)
-				return i;
+				goto bad_utf8;
 			cp = (cp << 6) | (s[i + k] & 0x3f);
 		}
 		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
 		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
 		    (cp >= 0xd800 && cp <= 0xdfff))
+			goto bad_utf8;
+		/* YAML printable: TAB, LF, CR, 0x20-0x7E, 0x85, 0xA0-... */
+		if ((cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') ||
+		    (cp >= 0x7f && cp <= 0x9f && cp != 0x85) || cp == 0xfffe ||
+		    cp == 0xffff) {
+			*bad_cp = cp;
 			return i;
+		}
 		i += n + 1;
 	}
 	return len;
+bad_utf8:
+	*bad_cp = UINT32_MAX;
+	return i;
 }
 
 /* Offset of the last "---" document marker line starting before off. */
@@ -636,6 +648,7 @@ load_text(struct se_set *set, const char *name, const unsigned char *buf,
     size_t len)
 {
 	size_t bad;
+	uint32_t cp;
 	int line, col;
 
 	if (len > SE_MAX_FILE_BYTES) {
@@ -651,16 +664,21 @@ load_text(struct se_set *set, const char *name, const unsigned char *buf,
 		load_stream(set, name, buf, len);
 		return;
 	}
-	bad = utf8_check(buf, len);
+	bad = text_check(buf, len, &cp);
 	if (bad == len) {
 		load_stream(set, name, buf, len);
 		return;
 	}
 	load_stream(set, name, buf, last_doc_marker(buf, bad));
 	offset_to_pos(buf, len, bad, &line, &col);
-	sdiag(set, SE_ERROR, name, line, col, "invalid UTF-8 byte 0x%02x; the "
-	    "file must be UTF-8 text (the rest of the file is ignored)",
-	    buf[bad]);
+	if (cp == UINT32_MAX)
+		sdiag(set, SE_ERROR, name, line, col, "invalid UTF-8 byte "
+		    "0x%02x; the file must be UTF-8 text (the rest of the file "
+		    "is ignored)", buf[bad]);
+	else
+		sdiag(set, SE_ERROR, name, line, col, "control character "
+		    "U+%04X is not allowed in YAML (the rest of the file is "
+		    "ignored)", (unsigned)cp);
 }
 
 void
@@ -1633,6 +1651,24 @@ load_status(struct sectx *c, struct serviceentry *e, const struct ynode *st)
 	}
 }
 
+/* Host nodes for cross-field checks (hosts that passed validation). */
+static size_t
+nhostn(const struct ynode *hosts)
+{
+	return hosts != NULL && hosts->type == Y_SEQ &&
+	    hosts->nkids <= SE_MAX_HOSTS ? hosts->nkids : 0;
+}
+
+static const struct ynode *
+valid_host(const struct ynode *hosts, size_t i)
+{
+	const struct ynode *h = hosts->kids[i];
+	if (h->type != Y_SCALAR || strlen(h->s) != h->len ||
+	    !se_valid_hostname(h->s, true))
+		return NULL;
+	return h;
+}
+
 static bool
 parse_enum(const char *s, const char *const *names, size_t n, int *out)
 {
@@ -1655,15 +1691,19 @@ load_spec(struct sectx *c, struct serviceentry *e, const struct ynode *spec)
 	const struct ynode *v, *resn, *hostsn, *epn, *wsn, *addrn, *cidr;
 	char *s = NULL, list[128];
 	int x;
+	bool res_ok = true;
 
 	check_keys(c, spec, "spec", known, NELEM(known), true);
 
 	/* resolution and location first: other checks depend on them */
 	resn = map_get(spec, "resolution");
-	if (get_str(c, resn, "spec.resolution", &s) && s != NULL) {
+	if (!get_str(c, resn, "spec.resolution", &s))
+		res_ok = false;
+	else if (s != NULL) {
 		if (parse_enum(s, resolutions, NELEM(resolutions), &x))
 			e->resolution = (enum se_resolution)x;
 		else {
+			res_ok = false;
 			append_list(list, sizeof(list), resolutions,
 			    NELEM(resolutions));
 			ediag(c, SE_ERROR, resn, "spec.resolution", "unknown "
@@ -1717,6 +1757,8 @@ load_spec(struct sectx *c, struct serviceentry *e, const struct ynode *spec)
 		ediag(c, SE_ERROR, wsn, "spec.workloadSelector", "endpoints and "
 		    "workloadSelector are mutually exclusive; use one of them");
 
+	if (!res_ok)
+		return;     /* the rules below depend on a valid resolution */
 	if (cidr != NULL && e->resolution != SE_RES_NONE &&
 	    e->resolution != SE_RES_STATIC)
 		ediag(c, SE_ERROR, cidr, "spec.addresses", "CIDR \"%.64s\" is "
@@ -1738,19 +1780,19 @@ load_spec(struct sectx *c, struct serviceentry *e, const struct ynode *spec)
 		break;
 	case SE_RES_DNS:
 	case SE_RES_DNS_ROUND_ROBIN:
-		if (e->nendpoints == 0 && !e->has_workload_selector)
-			for (size_t i = 0; i < e->nhosts; i++) {
-				char p[64];
-				if (!is_wildcard(e->hosts[i]))
-					continue;
-				pathf(p, sizeof(p), "spec.hosts[%zu]", i);
-				ediag(c, SE_ERROR, hostsn->kids[i], p,
-				    "wildcard host \"%s\" cannot be resolved "
-				    "with resolution %s and no endpoints; use "
-				    "resolution NONE or DYNAMIC_DNS, or add "
-				    "endpoints", e->hosts[i],
-				    se_resolution_name(e->resolution));
-			}
+		for (size_t i = 0; e->nendpoints == 0 &&
+		    !e->has_workload_selector && i < nhostn(hostsn); i++) {
+			const struct ynode *h = valid_host(hostsn, i);
+			char p[64];
+			if (h == NULL || !is_wildcard(h->s))
+				continue;
+			pathf(p, sizeof(p), "spec.hosts[%zu]", i);
+			ediag(c, SE_ERROR, h, p, "wildcard host \"%s\" cannot "
+			    "be resolved with resolution %s and no endpoints; "
+			    "use resolution NONE or DYNAMIC_DNS, or add "
+			    "endpoints", h->s,
+			    se_resolution_name(e->resolution));
+		}
 		if (e->resolution == SE_RES_DNS_ROUND_ROBIN &&
 		    e->nendpoints > 1)
 			ediag(c, SE_ERROR, epn, "spec.endpoints", "resolution "
@@ -1765,14 +1807,15 @@ load_spec(struct sectx *c, struct serviceentry *e, const struct ynode *spec)
 		if (e->naddresses > 0)
 			ediag(c, SE_ERROR, addrn, "spec.addresses", "resolution "
 			    "DYNAMIC_DNS does not allow addresses");
-		for (size_t i = 0; i < e->nhosts; i++) {
+		for (size_t i = 0; i < nhostn(hostsn); i++) {
+			const struct ynode *h = valid_host(hostsn, i);
 			char p[64];
-			if (is_wildcard(e->hosts[i]))
+			if (h == NULL || is_wildcard(h->s))
 				continue;
 			pathf(p, sizeof(p), "spec.hosts[%zu]", i);
-			ediag(c, SE_ERROR, hostsn->kids[i], p, "resolution "
-			    "DYNAMIC_DNS requires wildcard hosts "
-			    "(\"*.example.com\"), not \"%s\"", e->hosts[i]);
+			ediag(c, SE_ERROR, h, p, "resolution DYNAMIC_DNS "
+			    "requires wildcard hosts (\"*.example.com\"), not "
+			    "\"%s\"", h->s);
 		}
 		break;
 	}
@@ -1804,7 +1847,7 @@ load_serviceentry(struct se_set *set, const char *file,
 	/* name and namespace first: every diagnostic carries them */
 	md = map_get(root, "metadata");
 	v = map_get(md, "namespace");
-	if (v != NULL && v->type == Y_SCALAR && !is_null(v))
+	if (v != NULL && v->type == Y_SCALAR && !is_null(v) && v->len > 0)
 		c.ns = pathf(ns_buf, sizeof(ns_buf), "%.64s", v->s);
 	v = map_get(md, "name");
 	if (v != NULL && v->type == Y_SCALAR && !is_null(v))
@@ -1845,7 +1888,11 @@ load_serviceentry(struct se_set *set, const char *file,
 		}
 		v = map_get(md, "namespace");
 		if (get_str(&c, v, "metadata.namespace", &e.namespace) &&
-		    e.namespace != NULL && !is_k8s_name(e.namespace, false))
+		    e.namespace != NULL && *e.namespace == '\0') {
+			free(e.namespace);
+			e.namespace = NULL;
+		} else if (e.namespace != NULL &&
+		    !is_k8s_name(e.namespace, false))
 			ediag(&c, SE_ERROR, v, "metadata.namespace", "invalid "
 			    "namespace \"%.64s\": must be a lower-case "
 			    "DNS-1123 label", e.namespace);

@@ -582,6 +582,18 @@ Test(serviceentry, metadata_fields)
 	cr_assert_str_eq(e->creation_timestamp, "2026-01-01T00:00:00Z");
 }
 
+Test(serviceentry, known_optional_fields_are_silent)
+{
+	load("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+	    "metadata: {name: x, namespace: ''}\n"
+	    "spec:\n  hosts: [a.example.com]\n  resolution: STATIC\n"
+	    "  subjectAltNames: [spiffe://cluster.local/ns/a/sa/b]\n"
+	    "  endpoints:\n  - {address: 10.0.0.1, serviceAccount: sa}\n"
+	    "status:\n  observedGeneration: 3\n  conditions: []\n");
+	assert_clean(1);
+	cr_assert_str_eq(S.entries[0].namespace, "default");
+}
+
 Test(serviceentry, unknown_fields_warn)
 {
 	load(HDR "  hosts: [a.example.com]\n  resolution: DNS\n"
@@ -696,6 +708,24 @@ Test(serviceentry, host_invalid_names)
 	    "top-level label cannot be all-numeric");
 	assert_error(15, 5, "spec.hosts[6]: invalid hostname \".example.com\"");
 	cr_assert_eq(S.nerrors, 7, "%s", all_diags());
+}
+
+Test(serviceentry, host_paths_after_invalid_host)
+{
+	load(HDR "  hosts: ['a..b', b.example.com]\n  resolution: DYNAMIC_DNS\n");
+	assert_rejected();
+	assert_error(7, 11, "invalid hostname \"a..b\"");
+	assert_error(7, 19, "spec.hosts[1]: resolution DYNAMIC_DNS requires "
+	    "wildcard hosts");
+	cr_assert_eq(S.nerrors, 2, "%s", all_diags());
+}
+
+Test(serviceentry, host_duplicate_warns)
+{
+	load(HDR "  hosts: [a.example.com, A.example.com]\n  resolution: DNS\n");
+	cr_assert_eq(S.nentries, 1);
+	assert_warning(7, 26, "ns/t: spec.hosts[1]: duplicate host "
+	    "\"A.example.com\"");
 }
 
 Test(serviceentry, host_too_long)
@@ -912,6 +942,15 @@ Test(serviceentry, resolution_unknown)
 	assert_rejected();
 	assert_error(8, 15, "ns/t: spec.resolution: unknown resolution \"dns\" "
 	    "(valid: NONE, STATIC, DNS, DNS_ROUND_ROBIN, DYNAMIC_DNS)");
+}
+
+Test(serviceentry, resolution_unknown_skips_dependent_rules)
+{
+	load(HDR "  hosts: [a.example.com]\n  resolution: Static\n"
+	    "  endpoints: [{address: 10.0.0.1}]\n");
+	assert_rejected();
+	cr_assert_eq(S.nerrors, 1, "%s", all_diags());
+	assert_error(8, 15, "unknown resolution \"Static\"");
 }
 
 Test(serviceentry, location_unknown)
@@ -1320,6 +1359,23 @@ Test(serviceentry, yaml_non_utf8_inline)
 	static const char y3[] = "a: \xed\xa0\x80\n";
 	se_load_buffer(&S, "t.yaml", y3, sizeof(y3) - 1);
 	assert_error(1, 4, "invalid UTF-8 byte 0xed");
+}
+
+Test(serviceentry, yaml_control_characters)
+{
+	static const char y[] = "apiVersion: networking.istio.io/v1\n"
+	    "kind: ServiceEntry\nmetadata: {name: ok}\n"
+	    "spec: {hosts: [a.b], resolution: DNS}\n"
+	    "---\nkind: ServiceEntry\nmetadata: {name: \"x\001\"}\n";
+	se_load_buffer(&S, "t.yaml", y, sizeof(y) - 1);
+	assert_error(7, 20, "t.yaml:7:20: control character U+0001 is not "
+	    "allowed in YAML");
+	cr_assert_eq(S.nerrors, 1, "%s", all_diags());
+	cr_assert_eq(S.nentries, 1);
+	se_set_free(&S);
+	static const char z[] = "a: b\0c\n";
+	se_load_buffer(&S, "t.yaml", z, sizeof(z) - 1);
+	assert_error(1, 5, "control character U+0000");
 }
 
 Test(serviceentry, yaml_nul_in_string)
