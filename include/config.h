@@ -27,7 +27,6 @@ struct config_endpoint {
 	uint16_t port;
 };
 
-enum rules_format { RULES_IPTABLES = 0, RULES_NFT = 1 };
 
 struct config {
 	char *config_file;                  /* NULL when only defaults/flags */
@@ -56,9 +55,17 @@ struct config {
 	uint64_t tcp_idle_timeout_ms;
 	uint64_t tcp_max_connections;
 	uint64_t max_pending;
-	uint64_t rules_format;              /* enum rules_format */
+	uint64_t rules_format;              /* enum rules_format (rules.h) */
 	char *rules_file;
 	bool rules_apply;
+	bool rules_masquerade;
+	uint64_t rules_masq_mark;
+	uint64_t rules_min_sync_ms;
+	uint64_t endpoint_min_ttl_ms;       /* re-resolution bounds for DNS */
+	uint64_t endpoint_max_ttl_ms;       /* resolution endpoints */
+	char *workloads[CONFIG_MAX_LIST];   /* Pod list YAML: IP -> namespace */
+	size_t nworkloads;
+	uint64_t reload_debounce_ms;
 	uint64_t log_level;                 /* enum log_level */
 	bool log_queries;
 };

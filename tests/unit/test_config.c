@@ -64,7 +64,7 @@ Test(config, file_then_flags_win)
 	cr_assert_eq(c->nlisten, 2);
 	cr_assert_eq(c->listen[1].addr.family, AF_INET6);
 	cr_assert_eq(c->listen[1].port, 5300);
-	cr_assert_eq(c->rules_format, RULES_NFT);
+	cr_assert_eq(c->rules_format, 1);
 	cr_assert(c->vip_pool6_on);
 	cr_assert_eq(c->vip_pool6.len, 48);
 	cr_assert_eq(c->vip_hold_ms, 90 * 60 * 1000);
