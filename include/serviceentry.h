@@ -120,6 +120,9 @@ struct se_set {
 	size_t nerrors, nwarnings;
 	size_t nrejected;               /* ServiceEntries rejected by validation */
 	size_t nfiles;                  /* files read */
+	/* private: namespace/name -> entries[] index, for duplicates */
+	size_t *index;
+	size_t index_cap;
 };
 
 void se_set_init(struct se_set *set);

@@ -175,7 +175,89 @@ se_set_free(struct se_set *set)
 		free(set->diags[i].message);
 	}
 	free(set->diags);
+	free(set->index);
 	memset(set, 0, sizeof(*set));
+}
+
+/* Makes room for element n of an array grown by doubling; capacity is
+ * implied by n (8, then powers of two), so no field holds it. */
+static bool
+grow(void *pp, size_t n, size_t sz)
+{
+	void **p = pp, *np;
+	size_t ncap;
+
+	if (n == 0)
+		ncap = 8;
+	else if (n >= 8 && (n & (n - 1)) == 0)
+		ncap = n * 2;
+	else
+		return true;
+	if ((np = reallocarray(*p, ncap, sz)) == NULL)
+		return false;
+	*p = np;
+	return true;
+}
+
+/* FNV-1a over "namespace/name". */
+static size_t
+name_hash(const char *ns, const char *name)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (const char *p = ns; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	h = (h ^ '/') * 1099511628211ull;
+	for (const char *p = name; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	return (size_t)h;
+}
+
+/* Open-addressing table of entries[] indices plus one (0 = empty). */
+static const struct serviceentry *
+index_find(const struct se_set *set, const char *ns, const char *name)
+{
+	if (set->index_cap == 0)
+		return NULL;
+	size_t mask = set->index_cap - 1;
+	for (size_t i = name_hash(ns, name) & mask;; i = (i + 1) & mask) {
+		size_t v = set->index[i];
+		if (v == 0)
+			return NULL;
+		const struct serviceentry *e = &set->entries[v - 1];
+		if (strcmp(e->name, name) == 0 &&
+		    strcmp(e->namespace, ns) == 0)
+			return e;
+	}
+}
+
+static void
+index_put(size_t *tab, size_t cap, const struct serviceentry *e, size_t v)
+{
+	size_t mask = cap - 1;
+	size_t i = name_hash(e->namespace, e->name) & mask;
+	while (tab[i] != 0)
+		i = (i + 1) & mask;
+	tab[i] = v;
+}
+
+/* Makes room for one more entry in the index (load factor <= 1/2). */
+static bool
+index_reserve(struct se_set *set)
+{
+	size_t ncap;
+	size_t *tab;
+
+	if ((set->nentries + 1) * 2 <= set->index_cap)
+		return true;
+	ncap = set->index_cap ? set->index_cap * 2 : 64;
+	if ((tab = calloc(ncap, sizeof(*tab))) == NULL)
+		return false;
+	for (size_t i = 0; i < set->nentries; i++)
+		index_put(tab, ncap, &set->entries[i], i + 1);
+	free(set->index);
+	set->index = tab;
+	set->index_cap = ncap;
+	return true;
 }
 
 const char *
@@ -213,13 +295,11 @@ diag_push(struct se_set *set, enum se_severity sev, const char *file,
 		set->nwarnings++;
 	if (msg == NULL)
 		return;
-	struct se_diag *d = reallocarray(set->diags, set->ndiags + 1,
-	    sizeof(*d));
-	if (d == NULL) {
+	struct se_diag *d;
+	if (!grow(&set->diags, set->ndiags, sizeof(*d))) {
 		free(msg);
 		return;
 	}
-	set->diags = d;
 	d = &set->diags[set->ndiags];
 	d->severity = sev;
 	d->file = strdup(file);
@@ -1916,17 +1996,13 @@ load_serviceentry(struct se_set *set, const char *file,
 		load_status(&c, &e, v);
 
 	if (c.nerr == 0 && !c.oom && e.name != NULL) {
-		for (size_t i = 0; i < set->nentries; i++) {
-			const struct serviceentry *o = &set->entries[i];
-			if (strcmp(o->name, e.name) == 0 &&
-			    strcmp(o->namespace, e.namespace) == 0) {
-				ediag(&c, SE_ERROR, map_get(md, "name"),
-				    "metadata.name", "duplicate ServiceEntry "
-				    "%s/%s, first defined at %s:%d",
-				    e.namespace, e.name, o->file, o->line);
-				break;
-			}
-		}
+		const struct serviceentry *o = index_find(set, e.namespace,
+		    e.name);
+		if (o != NULL)
+			ediag(&c, SE_ERROR, map_get(md, "name"),
+			    "metadata.name", "duplicate ServiceEntry %s/%s, "
+			    "first defined at %s:%d", e.namespace, e.name,
+			    o->file, o->line);
 	}
 	if (c.oom && c.nerr == 0)
 		ediag(&c, SE_ERROR, root, "", "out of memory");
@@ -1935,14 +2011,15 @@ load_serviceentry(struct se_set *set, const char *file,
 		entry_free(&e);
 		return;
 	}
-	struct serviceentry *ne = reallocarray(set->entries,
-	    set->nentries + 1, sizeof(*ne));
-	if (ne == NULL) {
+	if (!index_reserve(set) ||
+	    !grow(&set->entries, set->nentries, sizeof(*set->entries))) {
 		ediag(&c, SE_ERROR, root, "", "out of memory");
 		set->nrejected++;
 		entry_free(&e);
 		return;
 	}
-	set->entries = ne;
-	set->entries[set->nentries++] = e;
+	set->entries[set->nentries] = e;
+	index_put(set->index, set->index_cap, &set->entries[set->nentries],
+	    set->nentries + 1);
+	set->nentries++;
 }
