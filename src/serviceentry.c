@@ -1837,6 +1837,22 @@ load_spec(struct sectx *c, struct serviceentry *e, const struct ynode *spec)
 		ediag(c, SE_ERROR, wsn, "spec.workloadSelector", "endpoints and "
 		    "workloadSelector are mutually exclusive; use one of them");
 
+	/* as Istio: an address with a TCP port cannot tell hosts apart */
+	if (e->naddresses > 0 && e->nhosts > 1)
+		for (size_t i = 0; i < e->nports; i++) {
+			const char *pr = e->ports[i].protocol;
+			if (pr == NULL || strcmp(pr, "TCP") == 0 ||
+			    strcmp(pr, "TLS") == 0 || strcmp(pr, "Mongo") == 0 ||
+			    strcmp(pr, "Redis") == 0 || strcmp(pr, "MySQL") == 0) {
+				ediag(c, SE_WARNING, hostsn, "spec.hosts",
+				    "more than one host with addresses and the "
+				    "TCP port %u: TCP traffic to the addresses "
+				    "cannot be told apart by host",
+				    e->ports[i].number);
+				break;
+			}
+		}
+
 	if (!res_ok)
 		return;     /* the rules below depend on a valid resolution */
 	if (cidr != NULL && e->resolution != SE_RES_NONE &&

@@ -925,6 +925,22 @@ Test(serviceentry, addresses_invalid)
 	assert_error(12, 5, "spec.addresses[2]: \"10.0.0.0/33\" is not an IP");
 }
 
+Test(serviceentry, addresses_tcp_multiple_hosts_warns)
+{
+	load(HDR "  hosts: [a.example.com, b.example.com]\n  resolution: DNS\n"
+	    "  addresses: [10.0.0.1]\n"
+	    "  ports: [{number: 80, name: http, protocol: HTTP}, "
+	    "{number: 5432, name: pg, protocol: TCP}]\n");
+	cr_assert_eq(S.nentries, 1);
+	assert_warning(7, 10, "ns/t: spec.hosts: more than one host with "
+	    "addresses and the TCP port 5432");
+	se_set_free(&S);
+	load(HDR "  hosts: [a.example.com, b.example.com]\n  resolution: DNS\n"
+	    "  addresses: [10.0.0.1]\n"
+	    "  ports: [{number: 80, name: http, protocol: HTTP}]\n");
+	assert_clean(1);
+}
+
 Test(serviceentry, cidr_requires_none_or_static)
 {
 	load(HDR "  hosts: [a.example.com]\n  resolution: DNS\n"
