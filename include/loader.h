@@ -36,4 +36,9 @@ struct registry *loader_build(const struct config *cfg, struct vipstore *vs, boo
 struct vipstore *loader_open_store(const struct config *cfg, bool readonly, bool reallocate,
     char *err, size_t errlen);
 
+/* Upstreams from cfg, else the nameservers of cfg->resolv_conf; our own
+ * listen addresses are dropped with an error (forwarding to them would
+ * loop). Returns the count written to out (at most CONFIG_MAX_LIST). */
+size_t loader_upstreams(const struct config *cfg, struct config_endpoint *out);
+
 #endif

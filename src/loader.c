@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "forward.h"
 #include "log.h"
 
 void
@@ -85,4 +86,43 @@ loader_build(const struct config *cfg, struct vipstore *vs, bool allocate, time_
 	if (sum)
 		*sum = s;
 	return reg;
+}
+
+size_t
+loader_upstreams(const struct config *cfg, struct config_endpoint *out)
+{
+	struct config_endpoint cand[CONFIG_MAX_LIST];
+	size_t n;
+	const char *src;
+	if (cfg->nupstreams) {
+		memcpy(cand, cfg->upstreams, cfg->nupstreams * sizeof(cand[0]));
+		n = cfg->nupstreams;
+		src = "config";
+	} else {
+		n = forward_read_resolv_conf(cfg->resolv_conf, cand, CONFIG_MAX_LIST);
+		src = cfg->resolv_conf;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		bool self = false;
+		for (size_t j = 0; j < cfg->nlisten; j++) {
+			const struct config_endpoint *l = &cfg->listen[j];
+			bool any = true;
+			for (size_t b = 0; b < 16; b++)
+				any &= l->addr.a[b] == 0;
+			if (l->port == cand[i].port && (netaddr_equal(&l->addr, &cand[i].addr) ||
+			    (any && l->addr.family == cand[i].addr.family)))
+				self = true;
+		}
+		char a[NETADDR_STRLEN];
+		if (self) {
+			log_error("upstream refused: %s port %u (from %s) is our own listen address; forwarding to it "
+			    "would loop", netaddr_fmt(&cand[i].addr, a, sizeof(a)), cand[i].port, src);
+			continue;
+		}
+		out[k++] = cand[i];
+	}
+	if (k == 0)
+		log_error("no usable upstream (from %s): forwarded queries will get SERVFAIL", src);
+	return k;
 }

@@ -6,8 +6,11 @@
 #include <time.h>
 
 #include "config.h"
+#include "endpoints.h"
+#include "firewall.h"
 #include "loader.h"
 #include "log.h"
+#include "rules.h"
 #include "serve.h"
 #include "vipstore.h"
 
@@ -32,6 +35,10 @@ usage(FILE *out)
 	    "                     serviceentries); exit 0 clean, 1 errors, 2 usage\n"
 	    "  vips [--json] [OPTIONS]\n"
 	    "                     list VIP allocations (safe while the daemon runs)\n"
+	    "  rules [--format iptables|nft] [--apply | --cleanup] [OPTIONS]\n"
+	    "                     print the rules the daemon would apply for the current\n"
+	    "                     ServiceEntries and VIP store; --apply applies them once,\n"
+	    "                     --cleanup removes every chain, jump and table sedns owns\n"
 	    "  version            print the version\n"
 	    "\n");
 	config_usage(out);
@@ -191,6 +198,112 @@ cmd_vips(int argc, char **argv)
 	return ok ? 0 : 1;
 }
 
+/* Takes "--NAME VALUE" or "--NAME=VALUE" out of argv; NULL if absent. */
+static const char *
+take_value(int *argc, char **argv, const char *name)
+{
+	const char *val = NULL;
+	size_t nl = strlen(name);
+	int j = 0;
+	for (int i = 0; i < *argc; i++) {
+		if (strcmp(argv[i], name) == 0 && i + 1 < *argc) {
+			val = argv[++i];
+			continue;
+		}
+		if (strncmp(argv[i], name, nl) == 0 && argv[i][nl] == '=') {
+			val = argv[i] + nl + 1;
+			continue;
+		}
+		argv[j++] = argv[i];
+	}
+	*argc = j;
+	return val;
+}
+
+struct blocking_resolver {
+	struct config_endpoint ups[CONFIG_MAX_LIST];
+	size_t nups;
+	uint64_t timeout_ms;
+};
+
+static size_t
+resolve_blocking(void *arg, const char *name, struct netaddr *out, size_t max)
+{
+	struct blocking_resolver *r = arg;
+	return endpoints_resolve_blocking(r->ups, r->nups, r->timeout_ms, name, out, max);
+}
+
+static int
+cmd_rules(int argc, char **argv)
+{
+	const char *format = take_value(&argc, argv, "--format");
+	bool cleanup = take_flag(&argc, argv, "--cleanup", NULL);
+	bool apply = take_flag(&argc, argv, "--apply", NULL);
+	int status = 2;
+	struct config *cfg = load_config(argc, argv, NULL, NULL, &status);
+	if (cfg == NULL)
+		return status;
+	if (format) {
+		if (strcmp(format, "iptables") == 0) {
+			cfg->rules_format = RULES_FMT_IPTABLES;
+		} else if (strcmp(format, "nft") == 0) {
+			cfg->rules_format = RULES_FMT_NFT;
+		} else {
+			fprintf(stderr, "sedns: --format: \"%s\" is not one of iptables, nft\n", format);
+			config_free(cfg);
+			return 2;
+		}
+	}
+	char err[4096];
+	if (cleanup) {
+		bool ok = firewall_cleanup((int)cfg->rules_format, err, sizeof(err));
+		if (!ok)
+			fprintf(stderr, "sedns: cleanup failed: %s\n", err);
+		config_free(cfg);
+		return ok ? 0 : 1;
+	}
+	struct vipstore *vs = loader_open_store(cfg, true, false, err, sizeof(err));
+	if (vs == NULL) {
+		fprintf(stderr, "sedns: %s (no VIPs yet: run sedns serve once)\n", err);
+		config_free(cfg);
+		return 1;
+	}
+	struct registry *reg = loader_build(cfg, vs, false, time(NULL), stderr, NULL, err, sizeof(err));
+	vipstore_close(vs);
+	if (reg == NULL) {
+		fprintf(stderr, "sedns: %s\n", err);
+		config_free(cfg);
+		return 1;
+	}
+	struct blocking_resolver br;
+	br.nups = loader_upstreams(cfg, br.ups);
+	br.timeout_ms = cfg->upstream_timeout_ms;
+	struct rules_opts o;
+	memset(&o, 0, sizeof(o));
+	o.format = (enum rules_format)cfg->rules_format;
+	o.masquerade = cfg->rules_masquerade;
+	o.masq_mark = (uint32_t)cfg->rules_masq_mark;
+	struct rules_buf b;
+	memset(&b, 0, sizeof(b));
+	int rc = 0;
+	if (!rules_render(reg, &o, resolve_blocking, &br, &b)) {
+		const char *why = rules_opts_problem(&o);
+		fprintf(stderr, "sedns: cannot render rules: %s\n", why ? why : "out of memory");
+		rc = 1;
+	} else if (apply) {
+		if (!firewall_apply((int)cfg->rules_format, b.data, b.len, cfg->rules_masquerade, err, sizeof(err))) {
+			fprintf(stderr, "sedns: apply failed: %s\n", err);
+			rc = 1;
+		}
+	} else {
+		fwrite(b.data, 1, b.len, stdout);
+	}
+	rules_buf_free(&b);
+	registry_free(reg);
+	config_free(cfg);
+	return rc;
+}
+
 static int
 cmd_serve(int argc, char **argv)
 {
@@ -224,6 +337,8 @@ main(int argc, char **argv)
 		return cmd_check(argc, argv);
 	if (strcmp(cmd, "vips") == 0)
 		return cmd_vips(argc, argv);
+	if (strcmp(cmd, "rules") == 0)
+		return cmd_rules(argc, argv);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("sedns %s\n", SEDNS_VERSION);
 		return 0;

@@ -10,10 +10,12 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "endpoints.h"
 #include "forward.h"
 #include "loader.h"
 #include "log.h"
 #include "nametable.h"
+#include "rulesync.h"
 #include "server.h"
 
 struct daemon {
@@ -21,51 +23,12 @@ struct daemon {
 	struct vipstore *vs;
 	struct event_base *base;
 	struct server *srv;
+	struct endpoints *ep;
+	struct rulesync *rs;
 	struct config_endpoint ups[CONFIG_MAX_LIST];
 	size_t nups;
 	uint64_t reloads_ok, reloads_failed;
 };
-
-/* Upstreams from the config, else resolv.conf; never one of our own
- * listen addresses (that would loop). */
-static size_t
-pick_upstreams(const struct config *cfg, struct config_endpoint *out)
-{
-	struct config_endpoint cand[CONFIG_MAX_LIST];
-	size_t n;
-	const char *src;
-	if (cfg->nupstreams) {
-		memcpy(cand, cfg->upstreams, cfg->nupstreams * sizeof(cand[0]));
-		n = cfg->nupstreams;
-		src = "config";
-	} else {
-		n = forward_read_resolv_conf(cfg->resolv_conf, cand, CONFIG_MAX_LIST);
-		src = cfg->resolv_conf;
-	}
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		bool self = false;
-		for (size_t j = 0; j < cfg->nlisten; j++) {
-			const struct config_endpoint *l = &cfg->listen[j];
-			bool any = true;
-			for (size_t b = 0; b < 16; b++)
-				any &= l->addr.a[b] == 0;
-			if (l->port == cand[i].port && (netaddr_equal(&l->addr, &cand[i].addr) ||
-			    (any && l->addr.family == cand[i].addr.family)))
-				self = true;
-		}
-		char a[NETADDR_STRLEN];
-		if (self) {
-			log_error("upstream refused: %s port %u (from %s) is our own listen address; forwarding to it "
-			    "would loop", netaddr_fmt(&cand[i].addr, a, sizeof(a)), cand[i].port, src);
-			continue;
-		}
-		out[k++] = cand[i];
-	}
-	if (k == 0)
-		log_error("no usable upstream (from %s): forwarded queries will get SERVFAIL", src);
-	return k;
-}
 
 static struct nametable *
 build_table(struct daemon *d, struct load_summary *sum)
@@ -85,6 +48,25 @@ build_table(struct daemon *d, struct load_summary *sum)
 	return nt;
 }
 
+/* Swaps the new table in, then points the endpoint resolver and the rule
+ * sync at its registry before the old table (and registry) is freed. */
+static void
+install_table(struct daemon *d, struct nametable *nt)
+{
+	struct nametable *old = server_set_table(d->srv, nt);
+	const struct registry *reg = nametable_registry(nt);
+	endpoints_track_registry(d->ep, reg);
+	rulesync_mark(d->rs, reg);
+	nametable_free(old);
+}
+
+static void
+endpoints_changed(void *arg)
+{
+	struct daemon *d = arg;
+	rulesync_mark(d->rs, NULL);
+}
+
 static void
 reload(struct daemon *d)
 {
@@ -95,7 +77,7 @@ reload(struct daemon *d)
 		log_error("reload failed; still serving the previous table");
 		return;
 	}
-	nametable_free(server_set_table(d->srv, nt));
+	install_table(d, nt);
 	d->reloads_ok++;
 	log_info("reloaded files=%zu entries=%zu hosts=%zu vips=%zu errors=%zu warnings=%zu", sum.files, sum.entries,
 	    sum.hosts, sum.vips, sum.errors, sum.warnings);
@@ -127,7 +109,7 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	d.vs = loader_open_store(cfg, false, opts->reallocate, err, sizeof(err));
 	if (d.vs == NULL)
 		fatalx("%s", err);
-	d.nups = pick_upstreams(cfg, d.ups);
+	d.nups = loader_upstreams(cfg, d.ups);
 	struct load_summary sum;
 	struct nametable *nt = build_table(&d, &sum);
 	if (nt == NULL)
@@ -138,7 +120,12 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	d.srv = server_new(d.base, cfg, d.ups, d.nups, err, sizeof(err));
 	if (d.srv == NULL)
 		fatalx("%s", err);
-	server_set_table(d.srv, nt);
+	d.ep = endpoints_new(d.base, d.ups, d.nups, cfg->upstream_timeout_ms, cfg->endpoint_min_ttl_ms,
+	    cfg->endpoint_max_ttl_ms, endpoints_changed, &d);
+	d.rs = rulesync_new(d.base, cfg, d.ep);
+	if (d.ep == NULL || d.rs == NULL)
+		fatalx("out of memory");
+	install_table(&d, nt);
 	struct event *sigs[3];
 	int signums[3] = { SIGHUP, SIGTERM, SIGINT };
 	for (int i = 0; i < 3; i++) {
@@ -159,6 +146,8 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	event_base_dispatch(d.base);
 	for (int i = 0; i < 3; i++)
 		event_free(sigs[i]);
+	rulesync_free(d.rs);
+	endpoints_free(d.ep);
 	nametable_free(server_set_table(d.srv, NULL));
 	server_free(d.srv);
 	event_base_free(d.base);

@@ -1,0 +1,63 @@
+/*
+ * endpoints — keeps the addresses of DNS-resolution endpoints fresh.
+ *
+ * For ServiceEntries with resolution DNS / DNS_ROUND_ROBIN, endpoint
+ * addresses that are hostnames (or the host itself when it has no
+ * endpoints) are resolved through the upstreams — never through sedns's own
+ * table, which would answer the VIP — as A queries, and re-resolved when the
+ * answer's TTL runs out, clamped to [min_ttl, max_ttl]. A failed
+ * re-resolution keeps the last known addresses (logged and counted); a name
+ * never resolved has no addresses.
+ *
+ * Ownership: struct endpoints owns its name records and sockets; names given
+ * to endpoints_set_names are copied. The changed callback runs from the
+ * event loop when any name's address set changes.
+ */
+#ifndef SEDNS_ENDPOINTS_H
+#define SEDNS_ENDPOINTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "netaddr.h"
+
+struct event_base;
+struct endpoints;
+struct registry;
+
+#define EP_MAX_ADDRS 32
+
+struct endpoints_stats {
+	uint64_t names;            /* names tracked */
+	uint64_t resolutions;      /* successful answers */
+	uint64_t failures;         /* re-resolutions that failed */
+	uint64_t changes;          /* address-set changes */
+};
+
+struct endpoints *endpoints_new(struct event_base *base, const struct config_endpoint *ups, size_t nups,
+    uint64_t timeout_ms, uint64_t min_ttl_ms, uint64_t max_ttl_ms, void (*changed)(void *), void *arg);
+void endpoints_free(struct endpoints *ep);
+void endpoints_set_upstreams(struct endpoints *ep, const struct config_endpoint *ups, size_t nups);
+
+/* Collects the names the registry needs resolved and starts tracking them
+ * (new names are resolved at once; names no longer needed are dropped). */
+bool endpoints_track_registry(struct endpoints *ep, const struct registry *reg);
+
+/* rules_resolve_fn-compatible lookup of current addresses. */
+size_t endpoints_lookup(void *ep, const char *name, struct netaddr *out, size_t max);
+
+void endpoints_stats(const struct endpoints *ep, struct endpoints_stats *st);
+
+/* Pure: names in reg that need resolving (hostname endpoints of DNS /
+ * DNS_ROUND_ROBIN hosts with a VIP, or the host itself). Calls cb per name
+ * (duplicates possible). */
+void endpoints_names(const struct registry *reg, void (*cb)(void *arg, const char *name), void *arg);
+
+/* Blocking one-shot resolution (for `sedns rules` without a daemon):
+ * tries each upstream in turn with timeout_ms each. */
+size_t endpoints_resolve_blocking(const struct config_endpoint *ups, size_t nups, uint64_t timeout_ms,
+    const char *name, struct netaddr *out, size_t max);
+
+#endif

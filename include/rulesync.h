@@ -1,0 +1,47 @@
+/*
+ * rulesync — the daemon's side of rules: render when something changed,
+ * write rules.file atomically, apply through a forked child, batch changes
+ * (at most one sync per min_sync_period), retry failures with backoff.
+ *
+ * Handlers only mark state dirty (rulesync_mark); one deferred step renders
+ * and applies (the Redis "before sleep" idea). The first sync after start is
+ * always applied in full; later ones only when the rendered text changed or
+ * the last apply failed.
+ *
+ * Ownership: the registry passed to rulesync_mark is borrowed until the next
+ * rulesync_mark or rulesync_free (the daemon marks the new one before
+ * freeing the old). The endpoints resolver and config are borrowed.
+ */
+#ifndef SEDNS_RULESYNC_H
+#define SEDNS_RULESYNC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct event_base;
+struct endpoints;
+struct registry;
+struct rulesync;
+
+struct rulesync_stats {
+	uint64_t syncs_ok, syncs_failed, renders, writes_failed;
+	double last_duration_s;     /* of the last apply */
+	double last_render_s;
+	bool last_ok;               /* last apply succeeded (or apply is off) */
+	bool in_progress;
+};
+
+struct rulesync *rulesync_new(struct event_base *base, const struct config *cfg, struct endpoints *ep);
+void rulesync_free(struct rulesync *rs);
+void rulesync_set_config(struct rulesync *rs, const struct config *cfg);
+/* Something changed (new registry, or NULL = same registry, endpoints moved). */
+void rulesync_mark(struct rulesync *rs, const struct registry *reg);
+void rulesync_stats(const struct rulesync *rs, struct rulesync_stats *st);
+
+/* Writes data to path atomically (temp file in the same directory, fsync,
+ * rename). Returns false with errno set. */
+bool rulesync_write_atomic(const char *path, const char *data, size_t len);
+
+#endif

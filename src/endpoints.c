@@ -1,0 +1,389 @@
+/* endpoints — see include/endpoints.h. */
+#include "endpoints.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dnswire.h"
+#include "log.h"
+#include "registry.h"
+
+struct ep_name {
+	char *name;
+	struct netaddr addrs[EP_MAX_ADDRS];
+	size_t naddrs;
+	bool resolved;
+	bool wanted;                /* mark for set_names */
+	/* in-flight query */
+	int fd;
+	uint16_t id;
+	size_t attempt;
+	struct event ev_io, ev_timer;
+	bool io_added, timer_added;
+	struct endpoints *owner;
+};
+
+struct endpoints {
+	struct event_base *base;
+	struct config_endpoint ups[CONFIG_MAX_LIST];
+	size_t nups;
+	uint64_t timeout_ms, min_ttl_ms, max_ttl_ms;
+	void (*changed)(void *);
+	void *arg;
+	struct ep_name **names;
+	size_t nnames, cap;
+	struct endpoints_stats st;
+};
+
+static void start_query(struct ep_name *n);
+
+static void
+ms_to_tv(uint64_t ms, struct timeval *tv)
+{
+	tv->tv_sec = (time_t)(ms / 1000);
+	tv->tv_usec = (suseconds_t)((ms % 1000) * 1000);
+}
+
+static void
+close_query(struct ep_name *n)
+{
+	if (n->io_added) {
+		event_del(&n->ev_io);
+		n->io_added = false;
+	}
+	if (n->fd >= 0) {
+		close(n->fd);
+		n->fd = -1;
+	}
+}
+
+static void
+schedule(struct ep_name *n, uint64_t ms)
+{
+	struct timeval tv;
+	ms_to_tv(ms, &tv);
+	evtimer_add(&n->ev_timer, &tv);
+	n->timer_added = true;
+}
+
+static int
+addr_cmp(const void *x, const void *y)
+{
+	const struct netaddr *a = x, *b = y;
+	if (a->family != b->family)
+		return a->family - b->family;
+	return memcmp(a->a, b->a, 16);
+}
+
+static void
+resolved(struct ep_name *n, struct netaddr *addrs, size_t cnt, uint32_t ttl)
+{
+	struct endpoints *ep = n->owner;
+	qsort(addrs, cnt, sizeof(*addrs), addr_cmp);
+	bool same = n->resolved && cnt == n->naddrs;
+	for (size_t i = 0; same && i < cnt; i++)
+		same = netaddr_equal(&addrs[i], &n->addrs[i]);
+	ep->st.resolutions++;
+	if (!same) {
+		memcpy(n->addrs, addrs, cnt * sizeof(*addrs));
+		n->naddrs = cnt;
+		ep->st.changes++;
+		char first[NETADDR_STRLEN] = "-";
+		if (cnt)
+			netaddr_fmt(&addrs[0], first, sizeof(first));
+		log_info("endpoint resolved name=%s addrs=%zu first=%s ttl=%u", n->name, cnt, first, ttl);
+	}
+	n->resolved = true;
+	uint64_t ms = (uint64_t)ttl * 1000;
+	if (ms < ep->min_ttl_ms)
+		ms = ep->min_ttl_ms;
+	if (ms > ep->max_ttl_ms)
+		ms = ep->max_ttl_ms;
+	schedule(n, ms);
+	if (!same && ep->changed)
+		ep->changed(ep->arg);
+}
+
+static void
+failed(struct ep_name *n)
+{
+	struct endpoints *ep = n->owner;
+	ep->st.failures++;
+	log_warnx("endpoint resolution failed name=%s keeping=%zu addresses (%s)", n->name, n->naddrs,
+	    n->resolved ? "last known" : "never resolved");
+	schedule(n, ep->min_ttl_ms);
+}
+
+static void
+next_attempt(struct ep_name *n)
+{
+	close_query(n);
+	n->attempt++;
+	start_query(n);
+}
+
+static void
+io_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ep_name *n = arg;
+	if (what & EV_TIMEOUT) {
+		next_attempt(n);
+		return;
+	}
+	uint8_t buf[4096];
+	ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (r < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		next_attempt(n);
+		return;
+	}
+	if ((size_t)r < DNS_HDR_LEN || DNS_GET16(buf) != n->id)
+		return; /* not our reply: keep waiting */
+	struct netaddr addrs[EP_MAX_ADDRS];
+	uint32_t ttl = 0;
+	unsigned rcode = 0;
+	size_t cnt = dnswire_extract_addrs(buf, (size_t)r, DNS_TYPE_A, addrs, EP_MAX_ADDRS, &ttl, &rcode);
+	if (!dnswire_is_response(buf, (size_t)r) || rcode == DNS_RCODE_SERVFAIL || rcode == DNS_RCODE_REFUSED) {
+		next_attempt(n);
+		return;
+	}
+	close_query(n);
+	if (cnt == 0 && n->resolved) {
+		/* NXDOMAIN / NODATA after a good answer: keep what worked */
+		failed(n);
+		return;
+	}
+	resolved(n, addrs, cnt, cnt ? ttl : 0);
+}
+
+static void
+start_query(struct ep_name *n)
+{
+	struct endpoints *ep = n->owner;
+	for (; n->attempt < ep->nups; n->attempt++) {
+		const struct config_endpoint *u = &ep->ups[n->attempt];
+		struct sockaddr_storage ss;
+		socklen_t sl = netaddr_to_sockaddr(&u->addr, u->port, &ss);
+		uint8_t q[512];
+		n->id = (uint16_t)arc4random();
+		size_t ql = dnswire_build_query(n->id, n->name, DNS_TYPE_A, 1232, q, sizeof(q));
+		if (ql == 0)
+			break;
+		int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		if (connect(fd, (struct sockaddr *)&ss, sl) < 0 || send(fd, q, ql, 0) != (ssize_t)ql) {
+			close(fd);
+			continue;
+		}
+		n->fd = fd;
+		event_assign(&n->ev_io, ep->base, fd, EV_READ | EV_PERSIST, io_cb, n);
+		struct timeval tv;
+		ms_to_tv(ep->timeout_ms, &tv);
+		event_add(&n->ev_io, &tv);
+		n->io_added = true;
+		return;
+	}
+	failed(n);
+}
+
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ep_name *n = arg;
+	n->timer_added = false;
+	close_query(n);
+	n->attempt = 0;
+	start_query(n);
+}
+
+struct endpoints *
+endpoints_new(struct event_base *base, const struct config_endpoint *ups, size_t nups, uint64_t timeout_ms,
+    uint64_t min_ttl_ms, uint64_t max_ttl_ms, void (*changed)(void *), void *arg)
+{
+	struct endpoints *ep = calloc(1, sizeof(*ep));
+	if (ep == NULL)
+		return NULL;
+	ep->base = base;
+	ep->timeout_ms = timeout_ms;
+	ep->min_ttl_ms = min_ttl_ms;
+	ep->max_ttl_ms = max_ttl_ms < min_ttl_ms ? min_ttl_ms : max_ttl_ms;
+	ep->changed = changed;
+	ep->arg = arg;
+	endpoints_set_upstreams(ep, ups, nups);
+	return ep;
+}
+
+static void
+name_free(struct ep_name *n)
+{
+	close_query(n);
+	if (n->timer_added)
+		event_del(&n->ev_timer);
+	free(n->name);
+	free(n);
+}
+
+void
+endpoints_free(struct endpoints *ep)
+{
+	if (ep == NULL)
+		return;
+	for (size_t i = 0; i < ep->nnames; i++)
+		name_free(ep->names[i]);
+	free(ep->names);
+	free(ep);
+}
+
+void
+endpoints_set_upstreams(struct endpoints *ep, const struct config_endpoint *ups, size_t nups)
+{
+	if (nups > CONFIG_MAX_LIST)
+		nups = CONFIG_MAX_LIST;
+	memcpy(ep->ups, ups, nups * sizeof(*ups));
+	ep->nups = nups;
+}
+
+static struct ep_name *
+find(const struct endpoints *ep, const char *name)
+{
+	for (size_t i = 0; i < ep->nnames; i++)
+		if (strcmp(ep->names[i]->name, name) == 0)
+			return ep->names[i];
+	return NULL;
+}
+
+size_t
+endpoints_lookup(void *arg, const char *name, struct netaddr *out, size_t max)
+{
+	const struct endpoints *ep = arg;
+	const struct ep_name *n = find(ep, name);
+	if (n == NULL)
+		return 0;
+	size_t k = n->naddrs < max ? n->naddrs : max;
+	memcpy(out, n->addrs, k * sizeof(*out));
+	return k;
+}
+
+void
+endpoints_names(const struct registry *reg, void (*cb)(void *arg, const char *name), void *arg)
+{
+	for (size_t i = 0; i < reg->nhosts; i++) {
+		const struct reg_host *h = &reg->hosts[i];
+		if (h->answer != REG_VIP)
+			continue;
+		if (h->resolution != SE_RES_DNS && h->resolution != SE_RES_DNS_ROUND_ROBIN)
+			continue;
+		for (size_t p = 0; p < h->nports; p++) {
+			const struct reg_port *rp = &h->ports[p];
+			if (rp->resolve_host && !h->wildcard)
+				cb(arg, h->name);
+			for (size_t e = 0; e < rp->neps; e++)
+				if (!rp->eps[e].is_ip)
+					cb(arg, rp->eps[e].address);
+		}
+	}
+}
+
+static void
+want_name(void *arg, const char *name)
+{
+	struct endpoints *ep = arg;
+	struct ep_name *n = find(ep, name);
+	if (n) {
+		n->wanted = true;
+		return;
+	}
+	if (ep->nnames == ep->cap) {
+		size_t nc = ep->cap ? ep->cap * 2 : 16;
+		struct ep_name **nn = realloc(ep->names, nc * sizeof(*nn));
+		if (nn == NULL)
+			return;
+		ep->names = nn;
+		ep->cap = nc;
+	}
+	n = calloc(1, sizeof(*n));
+	if (n == NULL || (n->name = strdup(name)) == NULL) {
+		free(n);
+		return;
+	}
+	n->fd = -1;
+	n->owner = ep;
+	n->wanted = true;
+	evtimer_assign(&n->ev_timer, ep->base, timer_cb, n);
+	ep->names[ep->nnames++] = n;
+	start_query(n);
+}
+
+bool
+endpoints_track_registry(struct endpoints *ep, const struct registry *reg)
+{
+	for (size_t i = 0; i < ep->nnames; i++)
+		ep->names[i]->wanted = false;
+	endpoints_names(reg, want_name, ep);
+	size_t k = 0;
+	for (size_t i = 0; i < ep->nnames; i++) {
+		if (ep->names[i]->wanted)
+			ep->names[k++] = ep->names[i];
+		else
+			name_free(ep->names[i]);
+	}
+	ep->nnames = k;
+	ep->st.names = k;
+	return true;
+}
+
+void
+endpoints_stats(const struct endpoints *ep, struct endpoints_stats *st)
+{
+	*st = ep->st;
+	st->names = ep->nnames;
+}
+
+size_t
+endpoints_resolve_blocking(const struct config_endpoint *ups, size_t nups, uint64_t timeout_ms, const char *name,
+    struct netaddr *out, size_t max)
+{
+	for (size_t i = 0; i < nups; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = netaddr_to_sockaddr(&ups[i].addr, ups[i].port, &ss);
+		uint8_t q[512], buf[4096];
+		uint16_t id = (uint16_t)arc4random();
+		size_t ql = dnswire_build_query(id, name, DNS_TYPE_A, 1232, q, sizeof(q));
+		if (ql == 0)
+			return 0;
+		int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		if (connect(fd, (struct sockaddr *)&ss, sl) < 0 || send(fd, q, ql, 0) != (ssize_t)ql) {
+			close(fd);
+			continue;
+		}
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		size_t cnt = 0;
+		bool done = false;
+		while (!done && poll(&pfd, 1, (int)timeout_ms) > 0) {
+			ssize_t r = recv(fd, buf, sizeof(buf), 0);
+			if (r < 0)
+				break;
+			if ((size_t)r < DNS_HDR_LEN || DNS_GET16(buf) != id)
+				continue;
+			uint32_t ttl;
+			unsigned rcode;
+			cnt = dnswire_extract_addrs(buf, (size_t)r, DNS_TYPE_A, out, max, &ttl, &rcode);
+			done = rcode != DNS_RCODE_SERVFAIL && rcode != DNS_RCODE_REFUSED;
+		}
+		close(fd);
+		if (done)
+			return cnt;
+	}
+	return 0;
+}

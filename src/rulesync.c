@@ -1,0 +1,315 @@
+/* rulesync — see include/rulesync.h. */
+#include "rulesync.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "endpoints.h"
+#include "firewall.h"
+#include "log.h"
+#include "registry.h"
+#include "rules.h"
+
+#define BACKOFF_MAX_MS 60000
+
+struct rulesync {
+	struct event_base *base;
+	const struct config *cfg;
+	struct endpoints *ep;
+	const struct registry *reg;
+	bool dirty;
+	bool force;                 /* apply even if the text did not change */
+	struct event *timer;
+	struct timespec last_start;
+	bool started_once;
+	char *applied;              /* text of the last successful apply */
+	char *pending_text;         /* text the running child applies */
+	pid_t child;
+	int child_fd;
+	struct event *child_ev;
+	char child_err[4096];
+	size_t child_errlen;
+	uint64_t backoff_ms;
+	struct rulesync_stats st;
+};
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+bool
+rulesync_write_atomic(const char *path, const char *data, size_t len)
+{
+	char tmp[4096];
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return false;
+	}
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return false;
+	size_t off = 0;
+	while (off < len) {
+		ssize_t w = write(fd, data + off, len - off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			close(fd);
+			unlink(tmp);
+			errno = e;
+			return false;
+		}
+		off += (size_t)w;
+	}
+	if (fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		errno = e;
+		return false;
+	}
+	return true;
+}
+
+static void schedule(struct rulesync *rs, uint64_t ms);
+
+static void
+child_done(struct rulesync *rs, bool ok)
+{
+	double dur = now_s() - ((double)rs->last_start.tv_sec + (double)rs->last_start.tv_nsec / 1e9);
+	rs->st.last_duration_s = dur;
+	rs->st.in_progress = false;
+	rs->st.last_ok = ok;
+	if (ok) {
+		rs->st.syncs_ok++;
+		free(rs->applied);
+		rs->applied = rs->pending_text;
+		rs->pending_text = NULL;
+		rs->backoff_ms = 0;
+		log_info("rules applied format=%s duration_ms=%.0f", rs->cfg->rules_format == RULES_FMT_NFT ? "nft" :
+		    "iptables", dur * 1000);
+	} else {
+		rs->st.syncs_failed++;
+		free(rs->pending_text);
+		rs->pending_text = NULL;
+		rs->backoff_ms = rs->backoff_ms ? rs->backoff_ms * 2 : 1000;
+		if (rs->backoff_ms > BACKOFF_MAX_MS)
+			rs->backoff_ms = BACKOFF_MAX_MS;
+		log_error("rules apply failed (retry in %llums): %s", (unsigned long long)rs->backoff_ms,
+		    rs->child_errlen ? rs->child_err : "(no output)");
+		rs->dirty = true;
+		rs->force = true;
+	}
+	if (rs->dirty)
+		schedule(rs, ok ? 0 : rs->backoff_ms);
+}
+
+static void
+child_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct rulesync *rs = arg;
+	ssize_t r = read(fd, rs->child_err + rs->child_errlen, sizeof(rs->child_err) - 1 - rs->child_errlen);
+	if (r > 0) {
+		rs->child_errlen += (size_t)r;
+		rs->child_err[rs->child_errlen] = '\0';
+		if (rs->child_errlen < sizeof(rs->child_err) - 1)
+			return;
+	} else if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
+		return;
+	}
+	event_free(rs->child_ev);
+	rs->child_ev = NULL;
+	close(rs->child_fd);
+	int status = 0;
+	while (waitpid(rs->child, &status, 0) < 0 && errno == EINTR)
+		;
+	rs->child = 0;
+	child_done(rs, WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static bool
+start_apply(struct rulesync *rs, const char *text, size_t len)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &rs->last_start);
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return false;
+	}
+	if (pid == 0) {
+		/* child: blocking work is fine here; report errors on the pipe */
+		char err[4000];
+		signal(SIGPIPE, SIG_DFL);
+		bool ok = firewall_apply((int)rs->cfg->rules_format, text, len, rs->cfg->rules_masquerade, err,
+		    sizeof(err));
+		if (!ok) {
+			ssize_t w = write(p[1], err, strlen(err));
+			(void)w;
+		}
+		_exit(ok ? 0 : 1);
+	}
+	close(p[1]);
+	rs->child = pid;
+	rs->child_fd = p[0];
+	rs->child_errlen = 0;
+	rs->child_err[0] = '\0';
+	rs->child_ev = event_new(rs->base, p[0], EV_READ | EV_PERSIST, child_cb, rs);
+	event_add(rs->child_ev, NULL);
+	rs->st.in_progress = true;
+	return true;
+}
+
+static void
+sync_now(struct rulesync *rs)
+{
+	if (rs->child) {
+		rs->dirty = true; /* picked up when the child finishes */
+		return;
+	}
+	if (rs->reg == NULL)
+		return;
+	rs->dirty = false;
+	clock_gettime(CLOCK_MONOTONIC, &rs->last_start);
+	struct rules_opts o;
+	memset(&o, 0, sizeof(o));
+	o.format = (enum rules_format)rs->cfg->rules_format;
+	o.masquerade = rs->cfg->rules_masquerade;
+	o.masq_mark = (uint32_t)rs->cfg->rules_masq_mark;
+	struct rules_buf b;
+	memset(&b, 0, sizeof(b));
+	double t0 = now_s();
+	if (!rules_render(rs->reg, &o, rs->ep ? endpoints_lookup : NULL, rs->ep, &b)) {
+		const char *why = rules_opts_problem(&o);
+		log_error("rules render failed: %s", why ? why : "out of memory");
+		rules_buf_free(&b);
+		rs->st.last_ok = false;
+		return;
+	}
+	rs->st.renders++;
+	rs->st.last_render_s = now_s() - t0;
+	bool changed = rs->applied == NULL || strcmp(rs->applied, b.data) != 0;
+	if (!changed && !rs->force) {
+		rules_buf_free(&b);
+		return;
+	}
+	rs->force = false;
+	if (!rulesync_write_atomic(rs->cfg->rules_file, b.data, b.len)) {
+		rs->st.writes_failed++;
+		log_warn("cannot write rules file %s", rs->cfg->rules_file);
+	}
+	if (!rs->cfg->rules_apply) {
+		/* dry run: the file is the product */
+		free(rs->applied);
+		rs->applied = b.data;
+		rs->st.last_ok = true;
+		return;
+	}
+	rs->pending_text = b.data;
+	if (!start_apply(rs, b.data, b.len)) {
+		log_warn("rules: cannot start the apply");
+		child_done(rs, false);
+	}
+}
+
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	sync_now(arg);
+}
+
+static void
+schedule(struct rulesync *rs, uint64_t ms)
+{
+	if (evtimer_pending(rs->timer, NULL))
+		return;
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+	evtimer_add(rs->timer, &tv);
+}
+
+struct rulesync *
+rulesync_new(struct event_base *base, const struct config *cfg, struct endpoints *ep)
+{
+	struct rulesync *rs = calloc(1, sizeof(*rs));
+	if (rs == NULL)
+		return NULL;
+	rs->base = base;
+	rs->cfg = cfg;
+	rs->ep = ep;
+	rs->force = true;
+	rs->st.last_ok = !cfg->rules_apply;
+	rs->timer = evtimer_new(base, timer_cb, rs);
+	if (rs->timer == NULL) {
+		free(rs);
+		return NULL;
+	}
+	return rs;
+}
+
+void
+rulesync_free(struct rulesync *rs)
+{
+	if (rs == NULL)
+		return;
+	if (rs->child) {
+		/* let a running apply finish: a half-killed iptables-restore
+		 * would be worse than waiting a moment */
+		int status;
+		waitpid(rs->child, &status, 0);
+	}
+	if (rs->child_ev) {
+		event_free(rs->child_ev);
+		close(rs->child_fd);
+	}
+	event_free(rs->timer);
+	free(rs->applied);
+	free(rs->pending_text);
+	free(rs);
+}
+
+void
+rulesync_set_config(struct rulesync *rs, const struct config *cfg)
+{
+	rs->cfg = cfg;
+	rs->force = true;
+}
+
+void
+rulesync_mark(struct rulesync *rs, const struct registry *reg)
+{
+	if (reg)
+		rs->reg = reg;
+	rs->dirty = true;
+	/* batch: at most one sync per min_sync_period */
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	uint64_t since = (uint64_t)(now.tv_sec - rs->last_start.tv_sec) * 1000 +
+	    (uint64_t)((now.tv_nsec - rs->last_start.tv_nsec) / 1000000);
+	uint64_t wait = 0;
+	if (rs->started_once && since < rs->cfg->rules_min_sync_ms)
+		wait = rs->cfg->rules_min_sync_ms - since;
+	rs->started_once = true;
+	if (!rs->child)
+		schedule(rs, wait);
+}
+
+void
+rulesync_stats(const struct rulesync *rs, struct rulesync_stats *st)
+{
+	*st = rs->st;
+}
