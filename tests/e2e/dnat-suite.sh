@@ -1,0 +1,170 @@
+# The VIP → DNAT → endpoint scenarios, run once per rules format by
+# test_dnat_iptables.sh and test_dnat_nft.sh (sourced after lib.sh and
+# lib-netns.sh). run_dnat_suite FORMAT.
+
+# pct COUNT TOTAL: integer percentage.
+pct() { echo $(($1 * 100 / $2)); }
+
+# in_range DESC VALUE LO HI
+in_range() {
+	if [ "$2" -ge "$3" ] && [ "$2" -le "$4" ]; then ok "$1 ($2)"; else notok "$1 ($2 not in [$3, $4])"; fi
+}
+
+run_dnat_suite() {
+	local fmt=$1 other h vip
+	[ "$fmt" = nft ] && other=iptables || other=nft
+	netns_require
+	check "[$fmt] tools compile" netns_build_tools || finish
+	check "[$fmt] namespaces and veths set up" netns_setup || finish
+	netns_write_serviceentries
+	netns_start_endpoints
+	sedns_args "$fmt"
+	check "[$fmt] sedns serves DNS in the node namespace" start_node_sedns || { cat "$SEDNS_LOG"; finish; }
+	check "[$fmt] rules applied (DNS endpoint resolved, DNAT to 198.18.1.21)" wait_rules "$fmt"
+	if [ "$fmt" = nft ]; then
+		expect_eq "[$fmt] no iptables SEDNS chains with format nft" "" "$(in_node iptables-save | grep SEDNS)"
+	else
+		check "[$fmt] no nft sedns table with format iptables" bash -c "! ip netns exec $NODE nft list table ip sedns >/dev/null 2>&1"
+	fi
+
+	# --- resolution from the pod: search list + ndots:5 through sedns
+	local vips
+	vips=$(timeout 10 "$SEDNS" vips --state-dir "$STATE" --serviceentries "$SE_DIR" 2>&1)
+	local static_vip
+	static_vip=$(pod_resolve static3.e2e.internal)
+	expect_match "[$fmt] static3 resolves to a VIP in the pod" '^240\.240\.[0-9]+\.[0-9]+$' "$static_vip"
+	expect_match "[$fmt] ... the VIP sedns vips lists for it" "static3\.e2e\.internal.*$static_vip([^0-9]|$)|$static_vip[^0-9].*static3\.e2e\.internal" "$vips"
+	declare -A VIP
+	for h in weighted portmap failover noep udpsvc; do
+		VIP[$h]=$(pod_resolve $h.e2e.internal)
+		expect_match "[$fmt] $h resolves to a VIP" '^240\.240\.[0-9]+\.[0-9]+$' "${VIP[$h]}"
+	done
+
+	# --- control: traffic to a VIP no rule knows is black-holed (so the
+	# fast failures below are sedns's doing, not routing's)
+	local r
+	r=$(in_pod timeout 10 "$TOOLS/tcpecho" -c 240.240.255.254:80 -n 1 -w 1000)
+	expect_match "[$fmt] control: unknown 240.240.255.254:80 times out" 'ERR connect timeout' "$r"
+
+	# --- STATIC, three endpoints, 300 connections
+	local h300 c1 c2 c3
+	h300=$(pod_conn "$static_vip:80" 300)
+	c1=$(count_of "$h300" ep1:80)
+	c2=$(count_of "$h300" ep2:80)
+	c3=$(count_of "$h300" ep3:80)
+	expect_eq "[$fmt] static3: all 300 connections reach an endpoint" 300 $((c1 + c2 + c3))
+	in_range "[$fmt] static3: ep1 share % in [20,47]" "$(pct "$c1" 300)" 20 47
+	in_range "[$fmt] static3: ep2 share % in [20,47]" "$(pct "$c2" 300)" 20 47
+	in_range "[$fmt] static3: ep3 share % in [20,47]" "$(pct "$c3" 300)" 20 47
+
+	# --- weights 80/20 over 500 connections
+	local h500 w1 w2
+	h500=$(pod_conn "${VIP[weighted]}:81" 500)
+	w1=$(count_of "$h500" ep1:81)
+	w2=$(count_of "$h500" ep2:81)
+	expect_eq "[$fmt] weighted: all 500 connections reach an endpoint" 500 $((w1 + w2))
+	in_range "[$fmt] weighted: ep1 (weight 80) share % in [72,88]" "$(pct "$w1" 500)" 72 88
+	in_range "[$fmt] weighted: ep2 (weight 20) share % in [12,28]" "$(pct "$w2" 500)" 12 28
+
+	# --- port remapping
+	r=$(pod_conn "${VIP[portmap]}:8080" 5)
+	expect_eq "[$fmt] portmap: VIP:8080 lands on endpoints[].ports http=9091 (not targetPort 9090)" 5 "$(count_of "$r" ep1:9091)"
+	r=$(pod_conn "${VIP[portmap]}:8081" 5)
+	expect_eq "[$fmt] portmap: VIP:8081 lands on targetPort 9092" 5 "$(count_of "$r" ep1:9092)"
+
+	# --- UDP
+	r=$(pod_conn "${VIP[udpsvc]}:9953" 5 -u)
+	expect_eq "[$fmt] udp: 5 datagrams to VIP:9953 answered by ep3:9953" 5 "$(count_of "$r" ep3:9953)"
+
+	# --- fast failures: no endpoints, undeclared TCP and UDP ports
+	local ms
+	r=$(pod_conn "${VIP[noep]}:7000" 3)
+	expect_match "[$fmt] noep (NXDOMAIN endpoint): connection refused" '^3 ERR Connection refused' "$r"
+	ms=$(echo "$r" | awk '/^MAXMS/ {print $2}')
+	in_range "[$fmt] noep: refused within 1000 ms" "${ms:-99999}" 0 999
+	r=$(pod_conn "$static_vip:81" 3)
+	expect_match "[$fmt] undeclared TCP port on a VIP: connection refused" '^3 ERR Connection refused' "$r"
+	ms=$(echo "$r" | awk '/^MAXMS/ {print $2}')
+	in_range "[$fmt] undeclared TCP port: refused within 1000 ms" "${ms:-99999}" 0 999
+	r=$(pod_conn "$static_vip:81" 3 -u)
+	expect_match "[$fmt] undeclared UDP port on a VIP: port unreachable (refused)" '^3 ERR Connection refused' "$r"
+	ms=$(echo "$r" | awk '/^MAXMS/ {print $2}')
+	in_range "[$fmt] undeclared UDP port: refused within 1000 ms" "${ms:-99999}" 0 999
+
+	# --- DNS resolution failover: db.e2e.test A → B
+	r=$(pod_conn "${VIP[failover]}:5432" 3)
+	expect_eq "[$fmt] failover: VIP:5432 reaches dbA (198.18.1.21)" 3 "$(count_of "$r" dbA:5432)"
+	echo "db.e2e.test 198.18.1.22" >"$ZONE.new" && mv "$ZONE.new" "$ZONE"
+	local t0 t1 seen=""
+	t0=$(date +%s%N)
+	for _ in $(seq 1 40); do
+		r=$(pod_conn "${VIP[failover]}:5432" 1)
+		if [ "$(count_of "$r" dbB:5432)" = 1 ]; then
+			seen=1
+			break
+		fi
+		sleep 0.25
+	done
+	t1=$(date +%s%N)
+	if [ -n "$seen" ]; then
+		ok "[$fmt] failover: new connections reach dbB after $(((t1 - t0) / 1000000)) ms"
+	else
+		notok "[$fmt] failover: still not on dbB after $(((t1 - t0) / 1000000)) ms (last: $(echo "$r" | head -1))"
+	fi
+	in_range "[$fmt] failover: switched within 10 s (ms)" $(((t1 - t0) / 1000000)) 0 10000
+	r=$(pod_conn "${VIP[failover]}:5432" 10)
+	expect_eq "[$fmt] failover: then every connection reaches dbB" 10 "$(count_of "$r" dbB:5432)"
+
+	# --- restart: an open connection survives; rules and VIPs identical
+	local before_fw before_vips after_fw after_vips persist_pid persist_out=$T_TMP/persist.out
+	before_fw=$(firewall_state "$fmt")
+	local applied_before
+	applied_before=$(grep -c 'rules applied' "$SEDNS_LOG")
+	before_vips=$(timeout 10 "$SEDNS" vips --state-dir "$STATE" --serviceentries "$SE_DIR" 2>&1)
+	in_pod timeout 30 "$TOOLS/tcpecho" -c "$static_vip:80" -P 6 >"$persist_out" 2>&1 &
+	persist_pid=$!
+	E2E_PIDS+=("$persist_pid")
+	sleep 1
+	stop_node_sedns
+	sleep 0.5
+	check "[$fmt] restart: sedns starts again" start_node_sedns
+	local i
+	for i in $(seq 1 50); do # the first sync after start is applied in full
+		[ "$(grep -c 'rules applied' "$SEDNS_LOG")" -gt "$applied_before" ] && break
+		sleep 0.1
+	done
+	in_range "[$fmt] restart: the new process applied the rules again (log lines)" \
+		"$(grep -c 'rules applied' "$SEDNS_LOG")" $((applied_before + 1)) 1000
+	wait "$persist_pid"
+	local prc=$?
+	expect_match "[$fmt] restart: the open connection kept working: $(cat "$persist_out")" '^PERSIST ep[123]:80 ok=[0-9]{2,} fail=0' "$(cat "$persist_out")"
+	expect_eq "[$fmt] restart: persistent client exit status" 0 "$prc"
+	after_fw=$(firewall_state "$fmt")
+	after_vips=$(timeout 10 "$SEDNS" vips --state-dir "$STATE" --serviceentries "$SE_DIR" 2>&1)
+	if [ "$before_fw" == "$after_fw" ] && [ -n "$after_fw" ]; then
+		ok "[$fmt] restart: firewall state identical ($(echo "$after_fw" | wc -l) lines)"
+	else
+		notok "[$fmt] restart: firewall state differs"
+		diff <(echo "$before_fw") <(echo "$after_fw") | head -20
+	fi
+	expect_eq "[$fmt] restart: sedns vips identical" "$before_vips" "$after_vips"
+	expect_eq "[$fmt] restart: static3 still resolves to the same VIP" "$static_vip" "$(pod_resolve static3.e2e.internal)"
+	r=$(pod_conn "$static_vip:80" 20)
+	expect_eq "[$fmt] restart: new connections still DNATed" 20 $(($(count_of "$r" ep1:80) + $(count_of "$r" ep2:80) + $(count_of "$r" ep3:80)))
+
+	# --- cleanup
+	stop_node_sedns
+	r=$(in_node timeout 20 "$SEDNS" rules --format "$fmt" --cleanup --state-dir "$STATE" --serviceentries "$SE_DIR" 2>&1)
+	expect_eq "[$fmt] sedns rules --cleanup exits 0" "0" "$?"
+	if [ "$fmt" = nft ]; then
+		check "[$fmt] cleanup: table ip sedns is gone" bash -c "! ip netns exec $NODE nft list table ip sedns >/dev/null 2>&1"
+	fi
+	expect_eq "[$fmt] cleanup: no SEDNS chain or jump left in iptables" "" "$(in_node iptables-save | grep -i sedns)"
+	expect_eq "[$fmt] cleanup: no sedns table left in nft" "" "$(in_node nft list ruleset | grep -i sedns)"
+	r=$(pod_conn "$static_vip:80" 1 -w 1000)
+	expect_match "[$fmt] cleanup: the VIP is black-holed again" 'ERR connect timeout' "$r"
+	local out
+	out=$(in_node timeout 20 "$SEDNS" rules --format "$fmt" --cleanup --state-dir "$STATE" --serviceentries "$SE_DIR" 2>&1)
+	expect_eq "[$fmt] cleanup twice is harmless (exit 0)" "0" "$?"
+	[ "$T_FAIL" -gt 0 ] && { echo "--- sedns log (tail)"; tail -30 "$SEDNS_LOG"; }
+}
