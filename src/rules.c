@@ -87,6 +87,13 @@ static void nft_port(struct ctx *, const struct reg_host *, const struct reg_por
 static void ipt_assemble(struct ctx *, struct rules_buf *);
 static void nft_assemble(struct ctx *, struct rules_buf *);
 static void ctx_free(struct ctx *);
+static void nft_name(const char *, char *, size_t);
+static bool dns_resolution(enum se_resolution);
+static uint16_t host_target_port(const struct reg_port *);
+static int name_cmp(const void *, const void *);
+static int elem_cmp(const void *, const void *);
+static int u32_cmp(const void *, const void *);
+static void out_reset(struct rules_buf *);
 
 /* ---- buffer ---- */
 
@@ -189,6 +196,8 @@ put_comment(struct rules_buf *b, const char *host, uint16_t port, const char *su
 	char tmp[512];
 	size_t n = 0;
 
+	if (host == NULL)
+		host = "";
 	if (port)
 		snprintf(tmp, sizeof(tmp), "%s:%u%s", host, port, suffix ? suffix : "");
 	else
