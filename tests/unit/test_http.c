@@ -375,7 +375,7 @@ Test(http, invalid_address)
 	cr_assert_null(http_start(base, ":0", &h, err, sizeof(err)));
 }
 
-Test(http, ipv6_loopback_and_null_handlers)
+Test(http, ipv6_loopback)
 {
 	struct http_handlers h = { .arg = NULL };
 	char err[256];
