@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "dnswire.h"
+#include "metrics.h"
 #include "netaddr.h"
 
 struct event_base;
@@ -59,6 +60,7 @@ struct fwd_upstream_stats {
 struct fwd_stats {
 	uint64_t forwarded, replies, servfail, pending_full, tcp_retries, spoofed;
 	uint64_t pending;
+	struct histo latency;       /* submit -> reply relayed */
 };
 
 struct forwarder *forwarder_new(struct event_base *base, const struct config_endpoint *ups, size_t nups,

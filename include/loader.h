@@ -20,16 +20,37 @@
 
 struct load_summary {
 	size_t files, entries, hosts, errors, warnings, rejected, vips, exhausted;
+	size_t kept;          /* broken files whose last good version was used */
 };
+
+/*
+ * Last good content per ServiceEntry file, for the daemon: a file that no
+ * longer parses or validates keeps its last good version in effect (nothing
+ * lost, no VIP released) until a good version replaces it; a removed file
+ * drops out. Owned by the daemon; loader_cache_free releases it.
+ */
+struct loader_cache {
+	char **paths;
+	char **bufs;
+	size_t *lens;
+	size_t n;
+};
+void loader_cache_free(struct loader_cache *c);
 
 /* Loads the given paths into set and prints diagnostics ("error: ..." /
  * "warning: ...") to diag. */
 void loader_read(struct se_set *set, char *const *paths, size_t npaths, FILE *diag);
+/* Same, through a last-good cache (may be NULL = plain loader_read). */
+void loader_read_cached(struct se_set *set, char *const *paths, size_t npaths, struct loader_cache *cache,
+    FILE *diag, struct load_summary *sum);
 
 /* Reads cfg's sources, builds a registry and, when vs is writable
  * (allocate=true), assigns VIPs; with allocate=false looks them up only.
  * Returns NULL on out-of-memory or store failure (reason in err). */
 struct registry *loader_build(const struct config *cfg, struct vipstore *vs, bool allocate,
+    time_t now, FILE *diag, struct load_summary *sum, char *err, size_t errlen);
+/* loader_build with a last-good cache. */
+struct registry *loader_build_cached(const struct config *cfg, struct vipstore *vs, struct loader_cache *cache,
     time_t now, FILE *diag, struct load_summary *sum, char *err, size_t errlen);
 
 /* Opens the VIP store described by cfg. */

@@ -26,31 +26,63 @@
 
 #define NT_MAX_SUFFIXES 16
 
-struct nt_entry {
-	const char *name;               /* host name (registry's string) */
-	const struct reg_host *host;
+struct nt_addrs {
 	struct netaddr v4[REG_MAX_ADDRS];
 	size_t n4;
 	struct netaddr v6[REG_MAX_ADDRS];
 	size_t n6;
 };
 
+/* spec.addresses of the entries of one namespace, when a host is declared
+ * in several namespaces with different addresses: a client of that
+ * namespace is answered with these. */
+struct nt_variant {
+	const char *ns;
+	struct nt_addrs addrs;
+};
+
+struct nt_entry {
+	const char *name;               /* host name (registry's string) */
+	const struct reg_host *host;
+	struct nt_addrs addrs;          /* merged answer */
+	struct nt_variant *variants;    /* may be NULL */
+	size_t nvariants;
+};
+
 struct nametable;
 
 struct nt_result {
 	const struct nt_entry *entry;
+	const struct nt_addrs *addrs;   /* what to answer (entry's or a
+	                                   namespace variant) */
 	bool via_cname;                 /* answer = CNAME qname -> entry->name,
 	                                   then entry's records */
 	bool via_wildcard;              /* records owned by the query name */
 };
 
-/* Takes ownership of reg. suffixes are copied. NULL on out of memory. */
+struct workloads;
+
+/* Takes ownership of reg and of wl (may be NULL: no namespace views).
+ * suffixes are copied. NULL on out of memory (ownership stays with the
+ * caller then). */
 struct nametable *nametable_build(struct registry *reg, const char *cluster_domain,
-    char *const *extra_suffixes, size_t nextra);
+    char *const *extra_suffixes, size_t nextra, struct workloads *wl);
 void nametable_free(struct nametable *nt);
 
-/* Client namespace: NULL = no namespace view (everything visible). */
+/* Lookup without a namespace view: every host is visible. */
 bool nametable_lookup(const struct nametable *nt, const char *qname, struct nt_result *res);
+/*
+ * Lookup as seen by a client. Without workloads this is nametable_lookup.
+ * With workloads: the client's namespace comes from its IP; a host is
+ * visible when one of its ServiceEntries is exported to that namespace
+ * (clients not in the list see only hosts exported to "*"); HOST.<ns>.svc
+ * expansions match only the client's own namespace; a host declared in
+ * several namespaces answers with the client's namespace's addresses.
+ * *ns_out (may be NULL) gets the namespace or NULL.
+ */
+bool nametable_lookup_client(const struct nametable *nt, const char *qname, const struct netaddr *client,
+    struct nt_result *res, const char **ns_out);
+bool nametable_has_workloads(const struct nametable *nt);
 /* Host name for a VIP (PTR), or NULL. */
 const char *nametable_ptr(const struct nametable *nt, const struct netaddr *a);
 const struct registry *nametable_registry(const struct nametable *nt);

@@ -1,8 +1,12 @@
 /*
  * serve — the daemon: owns the live config, VIP store, registry, name table,
- * listeners, forwarder and rule sync; reloads build new objects and swap.
+ * listeners, forwarder, endpoint resolver, rule sync, file watches and the
+ * HTTP endpoint. Reloads (SIGHUP, or a watched file changing) build new
+ * objects beside the live ones and swap them in; a broken input never
+ * replaces a good one.
  *
  * serve_run takes ownership of cfg and returns the process exit status.
+ * argv (the flags after "serve") is kept to re-read the config on SIGHUP.
  */
 #ifndef SEDNS_SERVE_H
 #define SEDNS_SERVE_H
@@ -13,6 +17,8 @@
 
 struct serve_opts {
 	bool reallocate;       /* pool changed: drop allocations */
+	int argc;              /* config arguments, re-read on SIGHUP */
+	char **argv;
 };
 
 int serve_run(struct config *cfg, const struct serve_opts *opts);

@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "forward.h"
+#include "metrics.h"
 #include "nametable.h"
 
 struct event_base;
@@ -33,6 +34,7 @@ struct server_stats {
 	uint64_t local, forwarded, nxdomain, servfail, refused, formerr, notimp, dropped, chaos;
 	uint64_t tcp_conns, tcp_accepted, tcp_refused_cap;
 	uint64_t udp_batches;
+	struct histo local_latency;
 };
 
 struct server *server_new(struct event_base *base, const struct config *cfg,
@@ -40,6 +42,7 @@ struct server *server_new(struct event_base *base, const struct config *cfg,
 void server_free(struct server *srv);
 
 struct nametable *server_set_table(struct server *srv, struct nametable *nt);
+struct nametable *server_table(struct server *srv);
 /* Reload: new config (allow_from, ttl, sizes) and upstreams. */
 void server_set_config(struct server *srv, const struct config *cfg, const struct config_endpoint *ups,
     size_t nups);

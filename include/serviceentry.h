@@ -135,6 +135,14 @@ bool se_load_path(struct se_set *set, const char *path);
 /* Loads YAML text; name is used as FILE in diagnostics. */
 void se_load_buffer(struct se_set *set, const char *name, const char *buf, size_t len);
 
+/* The files a path stands for: itself, or every *.yaml / *.yml regular
+ * file in the directory (hidden names skipped), sorted. *files is malloc'd
+ * (se_free_list). false with a reason in err when the path cannot be read. */
+bool se_list_path(const char *path, char ***files, size_t *nfiles, char *err, size_t errlen);
+void se_free_list(char **files, size_t n);
+/* Reads a whole file (at most SE_MAX_FILE_BYTES) into a malloc'd buffer. */
+bool se_read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen);
+
 const char *se_resolution_name(enum se_resolution r);
 
 const char *se_location_name(enum se_location l);

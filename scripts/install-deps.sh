@@ -6,7 +6,7 @@ PKGS=(
   build-essential pkg-config
   libldns-dev libevent-dev liblmdb-dev lmdb-utils libyaml-dev libcriterion-dev
   dnsutils knot-dnsutils ldnsutils nsd dnsperf
-  iproute2 iptables nftables procps netcat-openbsd curl
+  iproute2 iptables nftables procps netcat-openbsd curl python3-yaml systemd
 )
 missing=()
 for p in "${PKGS[@]}"; do

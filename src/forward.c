@@ -45,6 +45,7 @@ struct slot {
 	size_t done;                /* bytes written / read in the phase */
 	uint8_t *tcp_buf;
 	size_t tcp_len;
+	struct timespec start;
 };
 
 struct forwarder {
@@ -180,6 +181,10 @@ deliver(struct slot *s, uint8_t *reply, size_t len)
 	s->query[0] = (uint8_t)(s->client_id >> 8);
 	s->query[1] = (uint8_t)s->client_id;
 	if (reply) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		histo_observe(&f->st.latency, (double)(now.tv_sec - s->start.tv_sec) +
+		    (double)(now.tv_nsec - s->start.tv_nsec) / 1e9);
 		reply[0] = s->query[0];
 		reply[1] = s->query[1];
 		if (!s->client.tcp && len > s->client.limit)
@@ -458,6 +463,7 @@ forwarder_submit(struct forwarder *f, const uint8_t *pkt, size_t len, const stru
 	s->fd = -1;
 	s->io_added = false;
 	s->tcp_buf = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &s->start);
 	evtimer_assign(&s->ev_timer, f->base, timer_cb, s);
 	make_order(f, s);
 	f->st.pending++;

@@ -1,21 +1,148 @@
 /* loader — see include/loader.h. */
 #include "loader.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "forward.h"
 #include "log.h"
+
+static void print_diags(const struct se_set *set, size_t from, FILE *diag);
 
 void
 loader_read(struct se_set *set, char *const *paths, size_t npaths, FILE *diag)
 {
 	for (size_t i = 0; i < npaths; i++)
 		se_load_path(set, paths[i]);
+	print_diags(set, 0, diag);
+}
+
+static void
+print_diags(const struct se_set *set, size_t from, FILE *diag)
+{
 	if (diag == NULL)
 		return;
-	for (size_t i = 0; i < set->ndiags; i++)
+	for (size_t i = from; i < set->ndiags; i++)
 		fprintf(diag, "%s: %s\n", set->diags[i].severity == SE_ERROR ? "error" : "warning",
 		    set->diags[i].message);
+}
+
+void
+loader_cache_free(struct loader_cache *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		free(c->paths[i]);
+		free(c->bufs[i]);
+	}
+	free(c->paths);
+	free(c->bufs);
+	free(c->lens);
+	memset(c, 0, sizeof(*c));
+}
+
+static ssize_t
+cache_find(const struct loader_cache *c, const char *path)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->paths[i], path) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+/* Builds the next cache generation: entries for the files seen now. */
+static void
+cache_put(struct loader_cache *next, const char *path, const char *buf, size_t len)
+{
+	char **np = realloc(next->paths, (next->n + 1) * sizeof(*np));
+	if (np == NULL)
+		return;
+	next->paths = np;
+	char **nb = realloc(next->bufs, (next->n + 1) * sizeof(*nb));
+	if (nb == NULL)
+		return;
+	next->bufs = nb;
+	size_t *nl = realloc(next->lens, (next->n + 1) * sizeof(*nl));
+	if (nl == NULL)
+		return;
+	next->lens = nl;
+	char *p = strdup(path), *b = malloc(len + 1);
+	if (p == NULL || b == NULL) {
+		free(p);
+		free(b);
+		return;
+	}
+	memcpy(b, buf, len);
+	b[len] = '\0';
+	next->paths[next->n] = p;
+	next->bufs[next->n] = b;
+	next->lens[next->n] = len;
+	next->n++;
+}
+
+void
+loader_read_cached(struct se_set *set, char *const *paths, size_t npaths, struct loader_cache *cache, FILE *diag,
+    struct load_summary *sum)
+{
+	if (cache == NULL) {
+		loader_read(set, paths, npaths, diag);
+		return;
+	}
+	struct loader_cache next;
+	memset(&next, 0, sizeof(next));
+	size_t extra_errors = 0, kept = 0;
+	for (size_t p = 0; p < npaths; p++) {
+		char **files;
+		size_t nfiles;
+		char err[256];
+		if (!se_list_path(paths[p], &files, &nfiles, err, sizeof(err))) {
+			se_load_path(set, paths[p]); /* records the error */
+			continue;
+		}
+		for (size_t i = 0; i < nfiles; i++) {
+			char *buf;
+			size_t len;
+			ssize_t ci = cache_find(cache, files[i]);
+			if (!se_read_file(files[i], &buf, &len, err, sizeof(err))) {
+				if (diag)
+					fprintf(diag, "error: %s:1:1: %s\n", files[i], err);
+				extra_errors++;
+				if (ci >= 0) {
+					kept++;
+					se_load_buffer(set, files[i], cache->bufs[ci], cache->lens[ci]);
+					cache_put(&next, files[i], cache->bufs[ci], cache->lens[ci]);
+				}
+				continue;
+			}
+			struct se_set trial;
+			se_set_init(&trial);
+			se_load_buffer(&trial, files[i], buf, len);
+			if (trial.nerrors == 0 || ci < 0) {
+				/* good, or broken with nothing better: take what is valid */
+				se_load_buffer(set, files[i], buf, len);
+				set->nfiles++;
+				if (trial.nerrors == 0)
+					cache_put(&next, files[i], buf, len);
+			} else {
+				print_diags(&trial, 0, diag);
+				extra_errors += trial.nerrors;
+				kept++;
+				log_warnx("file=%s has errors: keeping its last good version in effect", files[i]);
+				se_load_buffer(set, files[i], cache->bufs[ci], cache->lens[ci]);
+				set->nfiles++;
+				cache_put(&next, files[i], cache->bufs[ci], cache->lens[ci]);
+			}
+			se_set_free(&trial);
+			free(buf);
+		}
+		se_free_list(files, nfiles);
+	}
+	print_diags(set, 0, diag);
+	loader_cache_free(cache);
+	*cache = next;
+	if (sum) {
+		sum->errors += extra_errors;
+		sum->kept = kept;
+	}
 }
 
 struct vipstore *
@@ -33,18 +160,35 @@ loader_open_store(const struct config *cfg, bool readonly, bool reallocate, char
 	return vipstore_open(&o, err, errlen);
 }
 
+static struct registry *build(const struct config *cfg, struct vipstore *vs, bool allocate,
+    struct loader_cache *cache, time_t now, FILE *diag, struct load_summary *sum, char *err, size_t errlen);
+
 struct registry *
 loader_build(const struct config *cfg, struct vipstore *vs, bool allocate, time_t now, FILE *diag,
     struct load_summary *sum, char *err, size_t errlen)
 {
+	return build(cfg, vs, allocate, NULL, now, diag, sum, err, errlen);
+}
+
+struct registry *
+loader_build_cached(const struct config *cfg, struct vipstore *vs, struct loader_cache *cache, time_t now,
+    FILE *diag, struct load_summary *sum, char *err, size_t errlen)
+{
+	return build(cfg, vs, true, cache, now, diag, sum, err, errlen);
+}
+
+static struct registry *
+build(const struct config *cfg, struct vipstore *vs, bool allocate, struct loader_cache *cache, time_t now,
+    FILE *diag, struct load_summary *sum, char *err, size_t errlen)
+{
 	struct se_set set;
 	se_set_init(&set);
-	loader_read(&set, cfg->serviceentries, cfg->nserviceentries, diag);
 	struct load_summary s;
 	memset(&s, 0, sizeof(s));
+	loader_read_cached(&set, cfg->serviceentries, cfg->nserviceentries, cache, diag, &s);
 	s.files = set.nfiles;
 	s.entries = set.nentries;
-	s.errors = set.nerrors;
+	s.errors += set.nerrors;
 	s.warnings = set.nwarnings;
 	s.rejected = set.nrejected;
 	struct registry *reg = registry_build(&set);

@@ -309,6 +309,8 @@ cmd_serve(int argc, char **argv)
 {
 	bool check_only = take_flag(&argc, argv, "-n", "--check-config");
 	struct serve_opts opts = { .reallocate = take_flag(&argc, argv, "--reallocate", NULL) };
+	opts.argc = argc;
+	opts.argv = argv;
 	int status = 2;
 	struct config *cfg = load_config(argc, argv, NULL, NULL, &status);
 	if (cfg == NULL)

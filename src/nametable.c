@@ -1,6 +1,8 @@
 /* nametable — see include/nametable.h. */
 #include "nametable.h"
 
+#include "workloads.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@ struct ptr_slot {
 
 struct nametable {
 	struct registry *reg;
+	struct workloads *wl;
 	struct nt_entry *entries;
 	size_t nentries;
 	struct slot *exact;             /* names and "*.x" keys both live here */
@@ -71,8 +74,55 @@ hash_addr(const struct netaddr *a)
 	return hash_str((const char *)a->a, a->family == AF_INET ? 4 : 16);
 }
 
+static void
+split_addrs(struct nt_addrs *out, const struct netaddr *a, size_t n)
+{
+	for (size_t j = 0; j < n; j++) {
+		if (a[j].family == AF_INET && out->n4 < REG_MAX_ADDRS)
+			out->v4[out->n4++] = a[j];
+		else if (a[j].family == AF_INET6 && out->n6 < REG_MAX_ADDRS)
+			out->v6[out->n6++] = a[j];
+	}
+}
+
+/* Per-namespace spec.addresses for hosts declared in several namespaces. */
+static bool
+build_variants(struct nt_entry *e)
+{
+	const struct reg_host *h = e->host;
+	if (h->answer != REG_ADDRESSES || h->nentries < 2)
+		return true;
+	e->variants = calloc(h->nentries, sizeof(*e->variants));
+	if (e->variants == NULL)
+		return false;
+	for (size_t i = 0; i < h->nentries; i++) {
+		const struct serviceentry *se = h->entries[i];
+		struct nt_variant *v = NULL;
+		for (size_t k = 0; k < e->nvariants; k++)
+			if (strcmp(e->variants[k].ns, se->namespace) == 0)
+				v = &e->variants[k];
+		if (v == NULL) {
+			v = &e->variants[e->nvariants++];
+			v->ns = se->namespace;
+		}
+		for (size_t j = 0; j < se->naddresses; j++) {
+			struct netprefix p;
+			if (netprefix_parse(se->addresses[j], false, &p) &&
+			    p.len == (p.addr.family == AF_INET ? 32u : 128u))
+				split_addrs(&v->addrs, &p.addr, 1);
+		}
+	}
+	if (e->nvariants < 2) {
+		free(e->variants);
+		e->variants = NULL;
+		e->nvariants = 0;
+	}
+	return true;
+}
+
 struct nametable *
-nametable_build(struct registry *reg, const char *cluster_domain, char *const *extra, size_t nextra)
+nametable_build(struct registry *reg, const char *cluster_domain, char *const *extra, size_t nextra,
+    struct workloads *wl)
 {
 	struct nametable *nt = calloc(1, sizeof(*nt));
 	if (nt == NULL)
@@ -99,12 +149,9 @@ nametable_build(struct registry *reg, const char *cluster_domain, char *const *e
 		struct nt_entry *e = &nt->entries[nt->nentries++];
 		e->name = h->name;
 		e->host = h;
-		for (size_t j = 0; j < h->naddrs; j++) {
-			if (h->addrs[j].family == AF_INET)
-				e->v4[e->n4++] = h->addrs[j];
-			else
-				e->v6[e->n6++] = h->addrs[j];
-		}
+		split_addrs(&e->addrs, h->addrs, h->naddrs);
+		if (!build_variants(e))
+			goto fail;
 		uint32_t hv = hash_str(e->name, strlen(e->name));
 		size_t mask = nt->exact_cap - 1;
 		size_t k = hv & mask;
@@ -144,6 +191,7 @@ nametable_build(struct registry *reg, const char *cluster_domain, char *const *e
 		if (l > 1 && nt->suffixes[i][l - 1] == '.')
 			nt->suffixes[i][l - 1] = '\0';
 	}
+	nt->wl = wl;
 	return nt;
 fail:
 	nt->reg = NULL; /* the caller keeps ownership on failure */
@@ -157,6 +205,9 @@ nametable_free(struct nametable *nt)
 	if (nt == NULL)
 		return;
 	registry_free(nt->reg);
+	workloads_free(nt->wl);
+	for (size_t i = 0; i < nt->nentries; i++)
+		free(nt->entries[i].variants);
 	free(nt->entries);
 	free(nt->exact);
 	free(nt->ptrs);
@@ -204,36 +255,102 @@ ends_with(const char *s, size_t len, const char *suf, size_t *cut)
 	return true;
 }
 
-bool
-nametable_lookup(const struct nametable *nt, const char *qname, struct nt_result *res)
+/* ns_mode: 0 = no view; 1 = client namespace ns; 2 = client unknown
+ * (only hosts exported to "*"). */
+static bool
+visible(const struct nt_entry *e, int ns_mode, const char *ns)
+{
+	if (ns_mode == 0)
+		return true;
+	const struct reg_host *h = e->host;
+	for (size_t i = 0; i < h->nentries; i++) {
+		const struct serviceentry *se = h->entries[i];
+		if (ns_mode == 1 && registry_exported_to(se, ns))
+			return true;
+		if (ns_mode == 2) {
+			if (se->nexport_to == 0)
+				return true;
+			for (size_t k = 0; k < se->nexport_to; k++)
+				if (strcmp(se->export_to[k], "*") == 0)
+					return true;
+		}
+	}
+	return false;
+}
+
+static bool
+direct_visible(const struct nametable *nt, const char *name, size_t len, int ns_mode, const char *ns,
+    struct nt_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	return lookup_direct(nt, name, len, res) && visible(res->entry, ns_mode, ns);
+}
+
+static bool
+lookup_ns(const struct nametable *nt, const char *qname, int ns_mode, const char *ns, struct nt_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	size_t len = strlen(qname);
 	if (len == 0 || nt->nentries == 0)
 		return false;
-	if (lookup_direct(nt, qname, len, res))
-		return true;
+	if (direct_visible(nt, qname, len, ns_mode, ns, res))
+		goto found;
 	size_t cut;
 	if (ends_with(qname, len, nt->svc_suffix, &cut)) {
 		/* NAME.svc.<cd>, then NAME.<ns>.svc.<cd> */
-		if (lookup_direct(nt, qname, cut, res))
+		if (direct_visible(nt, qname, cut, ns_mode, ns, res))
 			goto cname;
 		for (size_t i = cut; i > 0; i--) {
-			if (qname[i - 1] == '.') {
-				if (i - 1 > 0 && lookup_direct(nt, qname, i - 1, res))
-					goto cname;
-				break;
-			}
+			if (qname[i - 1] != '.')
+				continue;
+			/* with a namespace view, only the client's own namespace */
+			bool ns_ok = ns_mode != 1 || (cut - i == strlen(ns) && memcmp(qname + i, ns, cut - i) == 0);
+			if (ns_ok && i - 1 > 0 && direct_visible(nt, qname, i - 1, ns_mode, ns, res))
+				goto cname;
+			break;
 		}
 	}
 	for (size_t s = 0; s < nt->nsuffixes; s++)
-		if (ends_with(qname, len, nt->suffixes[s], &cut) && lookup_direct(nt, qname, cut, res))
+		if (ends_with(qname, len, nt->suffixes[s], &cut) && direct_visible(nt, qname, cut, ns_mode, ns, res))
 			goto cname;
 	memset(res, 0, sizeof(*res));
 	return false;
 cname:
 	res->via_cname = true;
+found:
+	res->addrs = &res->entry->addrs;
+	if (ns_mode == 1) {
+		for (size_t i = 0; i < res->entry->nvariants; i++)
+			if (strcmp(res->entry->variants[i].ns, ns) == 0)
+				res->addrs = &res->entry->variants[i].addrs;
+	}
 	return true;
+}
+
+bool
+nametable_lookup(const struct nametable *nt, const char *qname, struct nt_result *res)
+{
+	return lookup_ns(nt, qname, 0, NULL, res);
+}
+
+bool
+nametable_lookup_client(const struct nametable *nt, const char *qname, const struct netaddr *client,
+    struct nt_result *res, const char **ns_out)
+{
+	if (ns_out)
+		*ns_out = NULL;
+	if (nt->wl == NULL)
+		return lookup_ns(nt, qname, 0, NULL, res);
+	const char *ns = workloads_namespace(nt->wl, client);
+	if (ns_out)
+		*ns_out = ns;
+	return lookup_ns(nt, qname, ns ? 1 : 2, ns, res);
+}
+
+bool
+nametable_has_workloads(const struct nametable *nt)
+{
+	return nt->wl != NULL;
 }
 
 const char *

@@ -2,6 +2,7 @@
 #include "serve.h"
 
 #include <errno.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,37 +13,65 @@
 
 #include "endpoints.h"
 #include "forward.h"
+#include "http.h"
 #include "loader.h"
 #include "log.h"
+#include "metrics.h"
 #include "nametable.h"
+#include "notify.h"
 #include "rulesync.h"
 #include "server.h"
+#include "vipstore.h"
+#include "watch.h"
+#include "workloads.h"
 
 struct daemon {
 	struct config *cfg;
+	const struct serve_opts *opts;
 	struct vipstore *vs;
 	struct event_base *base;
 	struct server *srv;
 	struct endpoints *ep;
 	struct rulesync *rs;
+	struct watch *watch;
+	struct http *http;
+	struct event *watchdog;
+	struct loader_cache cache;
 	struct config_endpoint ups[CONFIG_MAX_LIST];
 	size_t nups;
+	struct load_summary sum;
 	uint64_t reloads_ok, reloads_failed;
+	double start_time;
+	bool ready;
 };
 
 static struct nametable *
 build_table(struct daemon *d, struct load_summary *sum)
 {
 	char err[512];
-	struct registry *reg = loader_build(d->cfg, d->vs, true, time(NULL), stderr, sum, err, sizeof(err));
+	struct registry *reg = loader_build_cached(d->cfg, d->vs, &d->cache, time(NULL), stderr, sum, err,
+	    sizeof(err));
 	if (reg == NULL) {
 		log_error("load failed: %s", err);
 		return NULL;
 	}
+	struct workloads *wl = NULL;
+	if (d->cfg->nworkloads) {
+		size_t npods = 0, nerr = 0;
+		wl = workloads_load(d->cfg->workloads, d->cfg->nworkloads, stderr, &npods, &nerr);
+		if (wl == NULL) {
+			registry_free(reg);
+			log_error("load failed: out of memory reading workloads");
+			return NULL;
+		}
+		sum->errors += nerr;
+		log_info("workloads pods=%zu ips=%zu errors=%zu", npods, workloads_count(wl), nerr);
+	}
 	struct nametable *nt = nametable_build(reg, d->cfg->cluster_domain, d->cfg->search_suffixes,
-	    d->cfg->nsearch_suffixes);
+	    d->cfg->nsearch_suffixes, wl);
 	if (nt == NULL) {
 		registry_free(reg);
+		workloads_free(wl);
 		log_error("load failed: out of memory building the name table");
 	}
 	return nt;
@@ -68,19 +97,104 @@ endpoints_changed(void *arg)
 }
 
 static void
-reload(struct daemon *d)
+watch_paths(struct daemon *d)
 {
+	if (d->watch == NULL)
+		return;
+	watch_clear(d->watch);
+	for (size_t i = 0; i < d->cfg->nserviceentries; i++)
+		watch_add(d->watch, d->cfg->serviceentries[i]);
+	for (size_t i = 0; i < d->cfg->nworkloads; i++)
+		watch_add(d->watch, d->cfg->workloads[i]);
+	if (d->cfg->nupstreams == 0)
+		watch_add(d->watch, d->cfg->resolv_conf);
+	if (d->cfg->config_file)
+		watch_add(d->watch, d->cfg->config_file);
+}
+
+/* Options that only take effect at start: a reload keeps the running ones
+ * (and says so) instead of half-applying them. */
+static void
+keep_start_only(const struct config *old, struct config *nc)
+{
+	bool listen_changed = old->nlisten != nc->nlisten ||
+	    memcmp(old->listen, nc->listen, old->nlisten * sizeof(old->listen[0])) != 0;
+	if (listen_changed)
+		log_warnx("reload: listen changed; it takes effect at the next restart");
+	memcpy(nc->listen, old->listen, sizeof(old->listen));
+	nc->nlisten = old->nlisten;
+	if (strcmp(old->state_dir, nc->state_dir) != 0 || memcmp(&old->vip_pool, &nc->vip_pool, sizeof(old->vip_pool)) ||
+	    old->vip_pool6_on != nc->vip_pool6_on)
+		log_warnx("reload: state_dir / vip_pool changes take effect at the next restart");
+	char *sd = strdup(old->state_dir);
+	if (sd) {
+		free(nc->state_dir);
+		nc->state_dir = sd;
+	}
+	nc->vip_pool = old->vip_pool;
+	nc->vip_pool6 = old->vip_pool6;
+	nc->vip_pool6_on = old->vip_pool6_on;
+	nc->vip_hold_ms = old->vip_hold_ms;
+	nc->max_pending = old->max_pending;
+	nc->upstream_timeout_ms = old->upstream_timeout_ms;
+	char *m = strdup(old->metrics);
+	if (m) {
+		if (strcmp(old->metrics, nc->metrics) != 0)
+			log_warnx("reload: metrics address changes take effect at the next restart");
+		free(nc->metrics);
+		nc->metrics = m;
+	}
+}
+
+static void
+reload(struct daemon *d, bool reread_config)
+{
+	notify_reloading();
+	struct config *oldcfg = NULL;
+	if (reread_config && d->opts->argv) {
+		char **argv = calloc((size_t)d->opts->argc + 1, sizeof(*argv));
+		struct config *nc = NULL;
+		if (argv) {
+			memcpy(argv, d->opts->argv, (size_t)d->opts->argc * sizeof(*argv));
+			nc = config_load(d->opts->argc, argv, stderr, NULL, NULL, NULL);
+			free(argv);
+		}
+		if (nc == NULL) {
+			log_error("reload: the config has errors (above); keeping the running config");
+			d->reloads_failed++;
+		} else {
+			keep_start_only(d->cfg, nc);
+			oldcfg = d->cfg;
+			d->cfg = nc;
+			d->nups = loader_upstreams(nc, d->ups);
+			server_set_config(d->srv, nc, d->ups, d->nups);
+			endpoints_set_upstreams(d->ep, d->ups, d->nups);
+			rulesync_set_config(d->rs, nc);
+		}
+	} else if (d->cfg->nupstreams == 0) {
+		/* resolv.conf may have changed */
+		d->nups = loader_upstreams(d->cfg, d->ups);
+		server_set_config(d->srv, d->cfg, d->ups, d->nups);
+		endpoints_set_upstreams(d->ep, d->ups, d->nups);
+	}
 	struct load_summary sum;
+	memset(&sum, 0, sizeof(sum));
 	struct nametable *nt = build_table(d, &sum);
 	if (nt == NULL) {
 		d->reloads_failed++;
 		log_error("reload failed; still serving the previous table");
-		return;
+	} else {
+		install_table(d, nt);
+		d->sum = sum;
+		d->reloads_ok++;
+		log_info("reloaded files=%zu entries=%zu hosts=%zu vips=%zu errors=%zu warnings=%zu kept_last_good=%zu",
+		    sum.files, sum.entries, sum.hosts, sum.vips, sum.errors, sum.warnings, sum.kept);
 	}
-	install_table(d, nt);
-	d->reloads_ok++;
-	log_info("reloaded files=%zu entries=%zu hosts=%zu vips=%zu errors=%zu warnings=%zu", sum.files, sum.entries,
-	    sum.hosts, sum.vips, sum.errors, sum.warnings);
+	if (oldcfg) {
+		watch_paths(d);
+		config_free(oldcfg);
+	}
+	notify_send("READY=1");
 }
 
 static void
@@ -88,12 +202,267 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
 	if (sig == SIGHUP) {
-		log_info("SIGHUP: reloading");
-		reload(d);
+		log_info("SIGHUP: reloading config and ServiceEntries");
+		reload(d, true);
 		return;
 	}
 	log_info("signal %d: stopping", (int)sig);
+	notify_send("STOPPING=1");
 	event_base_loopexit(d->base, NULL);
+}
+
+static void
+files_changed(void *arg)
+{
+	struct daemon *d = arg;
+	log_info("watched files changed: reloading");
+	reload(d, true);
+}
+
+static void
+watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	/* sent from the event loop: a stuck loop stops the pings */
+	notify_send("WATCHDOG=1");
+}
+
+/* --- HTTP handlers -------------------------------------------------------- */
+
+static void
+snapshot(void *arg, struct metrics_snapshot *m)
+{
+	struct daemon *d = arg;
+	memset(m, 0, sizeof(*m));
+	struct server_stats ss;
+	server_stats(d->srv, &ss);
+	m->q_a = ss.qtype_a;
+	m->q_aaaa = ss.qtype_aaaa;
+	m->q_ptr = ss.qtype_ptr;
+	m->q_other = ss.qtype_other;
+	m->local = ss.local;
+	m->forwarded = ss.forwarded;
+	m->nxdomain = ss.nxdomain;
+	m->servfail = ss.servfail;
+	m->refused = ss.refused;
+	m->formerr = ss.formerr;
+	m->notimp = ss.notimp;
+	m->dropped = ss.dropped;
+	m->chaos = ss.chaos;
+	m->local_latency = ss.local_latency;
+	m->tcp_conns = ss.tcp_conns;
+	m->tcp_accepted = ss.tcp_accepted;
+	m->tcp_cap_reached = ss.tcp_refused_cap;
+	struct forwarder *f = server_forwarder(d->srv);
+	struct fwd_stats fs;
+	forwarder_stats(f, &fs);
+	m->pending = fs.pending;
+	m->pending_full = fs.pending_full;
+	m->tcp_retries = fs.tcp_retries;
+	m->spoofed = fs.spoofed;
+	m->upstream_latency = fs.latency;
+	struct fwd_upstream_stats us[METRICS_MAX_UPSTREAMS];
+	size_t nu = forwarder_upstream_stats(f, us, METRICS_MAX_UPSTREAMS);
+	for (size_t i = 0; i < nu; i++) {
+		char a[NETADDR_STRLEN];
+		netaddr_fmt(&us[i].addr, a, sizeof(a));
+		snprintf(m->upstreams[i].addr, sizeof(m->upstreams[i].addr), us[i].addr.family == AF_INET6 ? "[%s]:%u" :
+		    "%s:%u", a, us[i].port);
+		m->upstreams[i].requests = us[i].requests;
+		m->upstreams[i].failures = us[i].failures;
+		m->upstreams[i].timeouts = us[i].timeouts;
+		m->upstreams[i].healthy = us[i].healthy;
+	}
+	m->nupstreams = nu;
+	struct vipstore_stats vst;
+	if (vipstore_stats(d->vs, &vst)) {
+		m->pool_size = vst.pool_size;
+		m->vips_active = vst.active;
+		m->vips_held = vst.held;
+	}
+	m->vips_exhausted = d->sum.exhausted;
+	m->serviceentries = d->sum.entries;
+	m->serviceentries_rejected = d->sum.rejected;
+	m->hosts = d->sum.hosts;
+	m->files_kept = d->sum.kept;
+	m->reloads_ok = d->reloads_ok;
+	m->reloads_failed = d->reloads_failed;
+	struct rulesync_stats rs;
+	rulesync_stats(d->rs, &rs);
+	m->rule_syncs_ok = rs.syncs_ok;
+	m->rule_syncs_failed = rs.syncs_failed;
+	m->rule_sync_seconds = rs.last_duration_s;
+	m->rule_render_seconds = rs.last_render_s;
+	m->rules_last_ok = rs.last_ok;
+	struct endpoints_stats es;
+	endpoints_stats(d->ep, &es);
+	m->endpoint_names = es.names;
+	m->endpoint_resolutions = es.resolutions;
+	m->endpoint_failures = es.failures;
+	m->endpoint_changes = es.changes;
+	m->version = SEDNS_VERSION;
+	m->start_time = d->start_time;
+}
+
+static bool
+ready(void *arg, char *why, size_t len)
+{
+	struct daemon *d = arg;
+	struct rulesync_stats rs;
+	rulesync_stats(d->rs, &rs);
+	if (!d->ready) {
+		snprintf(why, len, "starting: table not loaded or listeners not bound");
+		return false;
+	}
+	if (d->cfg->rules_apply && !rs.last_ok && (rs.syncs_ok || rs.syncs_failed)) {
+		snprintf(why, len, "last rule sync failed (%llu failures)", (unsigned long long)rs.syncs_failed);
+		return false;
+	}
+	return true;
+}
+
+static void
+json_str(struct evbuffer *out, const char *s)
+{
+	evbuffer_add(out, "\"", 1);
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			evbuffer_add_printf(out, "\\%c", c);
+		else if (c < 0x20)
+			evbuffer_add_printf(out, "\\u%04x", c);
+		else
+			evbuffer_add(out, s, 1);
+	}
+	evbuffer_add(out, "\"", 1);
+}
+
+static const char *
+answer_name(enum reg_answer a)
+{
+	switch (a) {
+	case REG_ADDRESSES:
+		return "spec.addresses";
+	case REG_STATUS:
+		return "status.addresses";
+	case REG_VIP:
+		return "vip";
+	case REG_FORWARD:
+		break;
+	}
+	return "forward";
+}
+
+static void
+host_json(struct daemon *d, const struct reg_host *h, struct evbuffer *out)
+{
+	char a[NETADDR_STRLEN];
+	evbuffer_add_printf(out, "{\"host\": ");
+	json_str(out, h->name);
+	evbuffer_add_printf(out, ", \"answer\": \"%s\", \"resolution\": \"%s\", \"vip_exhausted\": %s, \"addresses\": [",
+	    answer_name(h->answer), se_resolution_name(h->resolution), h->vip_exhausted ? "true" : "false");
+	for (size_t i = 0; i < h->naddrs; i++)
+		evbuffer_add_printf(out, "%s\"%s\"", i ? ", " : "", netaddr_fmt(&h->addrs[i], a, sizeof(a)));
+	evbuffer_add_printf(out, "], \"serviceentries\": [");
+	for (size_t i = 0; i < h->nentries; i++) {
+		const struct serviceentry *se = h->entries[i];
+		evbuffer_add_printf(out, "%s{\"namespace\": ", i ? ", " : "");
+		json_str(out, se->namespace);
+		evbuffer_add_printf(out, ", \"name\": ");
+		json_str(out, se->name);
+		evbuffer_add_printf(out, ", \"file\": ");
+		json_str(out, se->file);
+		evbuffer_add_printf(out, ", \"line\": %d, \"exportTo\": [", se->line);
+		for (size_t k = 0; k < se->nexport_to; k++) {
+			evbuffer_add_printf(out, "%s", k ? ", " : "");
+			json_str(out, se->export_to[k]);
+		}
+		evbuffer_add_printf(out, "]}");
+	}
+	evbuffer_add_printf(out, "], \"ports\": [");
+	for (size_t p = 0; p < h->nports; p++) {
+		const struct reg_port *rp = &h->ports[p];
+		evbuffer_add_printf(out, "%s{\"port\": %u, \"protocol\": ", p ? ", " : "", rp->number);
+		json_str(out, rp->protocol ? rp->protocol : "");
+		evbuffer_add_printf(out, ", \"transport\": \"%s\", \"endpoints\": [", rp->udp ? "udp" : "tcp");
+		size_t k = 0;
+		for (size_t e = 0; e < rp->neps; e++) {
+			const struct reg_endpoint *ep = &rp->eps[e];
+			if (ep->is_ip) {
+				evbuffer_add_printf(out, "%s{\"address\": \"%s\", \"port\": %u, \"weight\": %u}", k++ ? ", " : "",
+				    netaddr_fmt(&ep->ip, a, sizeof(a)), ep->port, ep->weight);
+				continue;
+			}
+			struct netaddr res[EP_MAX_ADDRS];
+			size_t nr = endpoints_lookup(d->ep, ep->address, res, EP_MAX_ADDRS);
+			evbuffer_add_printf(out, "%s{\"hostname\": ", k++ ? ", " : "");
+			json_str(out, ep->address);
+			evbuffer_add_printf(out, ", \"port\": %u, \"weight\": %u, \"resolved\": [", ep->port, ep->weight);
+			for (size_t r = 0; r < nr; r++)
+				evbuffer_add_printf(out, "%s\"%s\"", r ? ", " : "", netaddr_fmt(&res[r], a, sizeof(a)));
+			evbuffer_add_printf(out, "]}");
+		}
+		if (rp->resolve_host) {
+			struct netaddr res[EP_MAX_ADDRS];
+			size_t nr = endpoints_lookup(d->ep, h->name, res, EP_MAX_ADDRS);
+			evbuffer_add_printf(out, "%s{\"hostname\": ", k++ ? ", " : "");
+			json_str(out, h->name);
+			evbuffer_add_printf(out, ", \"port\": %u, \"resolved\": [", rp->number);
+			for (size_t r = 0; r < nr; r++)
+				evbuffer_add_printf(out, "%s\"%s\"", r ? ", " : "", netaddr_fmt(&res[r], a, sizeof(a)));
+			evbuffer_add_printf(out, "]}");
+		}
+		evbuffer_add_printf(out, "]}");
+	}
+	evbuffer_add_printf(out, "]}");
+}
+
+static void
+debug_hosts(void *arg, struct evbuffer *out)
+{
+	struct daemon *d = arg;
+	struct nametable *nt = server_table(d->srv);
+	const struct registry *reg = nametable_registry(nt);
+	evbuffer_add_printf(out, "[");
+	for (size_t i = 0; i < reg->nhosts; i++) {
+		evbuffer_add_printf(out, "%s\n  ", i ? "," : "");
+		host_json(d, &reg->hosts[i], out);
+	}
+	evbuffer_add_printf(out, "\n]\n");
+}
+
+static bool
+debug_resolve(void *arg, const char *host, struct evbuffer *out)
+{
+	struct daemon *d = arg;
+	struct nametable *nt = server_table(d->srv);
+	char name[256];
+	size_t l = 0;
+	for (; host[l] && l < sizeof(name) - 1; l++)
+		name[l] = (char)(host[l] >= 'A' && host[l] <= 'Z' ? host[l] - 'A' + 'a' : host[l]);
+	name[l] = '\0';
+	if (l > 0 && name[l - 1] == '.')
+		name[--l] = '\0';
+	const struct reg_host *h = registry_find(nametable_registry(nt), name);
+	struct nt_result r;
+	bool local = nametable_lookup(nt, name, &r);
+	if (h == NULL && local)
+		h = r.entry->host;
+	if (h == NULL)
+		return false;
+	char a[NETADDR_STRLEN];
+	evbuffer_add_printf(out, "{\"query\": ");
+	json_str(out, name);
+	evbuffer_add_printf(out, ", \"local\": %s, \"via\": \"%s\", \"a\": [", local ? "true" : "false",
+	    !local ? "forward" : r.via_cname ? "search-path" : r.via_wildcard ? "wildcard" : "exact");
+	for (size_t i = 0; local && i < r.addrs->n4; i++)
+		evbuffer_add_printf(out, "%s\"%s\"", i ? ", " : "", netaddr_fmt(&r.addrs->v4[i], a, sizeof(a)));
+	evbuffer_add_printf(out, "], \"aaaa\": [");
+	for (size_t i = 0; local && i < r.addrs->n6; i++)
+		evbuffer_add_printf(out, "%s\"%s\"", i ? ", " : "", netaddr_fmt(&r.addrs->v6[i], a, sizeof(a)));
+	evbuffer_add_printf(out, "], \"host\": ");
+	host_json(d, h, out);
+	evbuffer_add_printf(out, "}\n");
+	return true;
 }
 
 int
@@ -102,6 +471,8 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	struct daemon d;
 	memset(&d, 0, sizeof(d));
 	d.cfg = cfg;
+	d.opts = opts;
+	d.start_time = (double)time(NULL);
 	char err[512];
 	signal(SIGPIPE, SIG_IGN);
 	if (mkdir(cfg->state_dir, 0750) < 0 && errno != EEXIST)
@@ -110,8 +481,7 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	if (d.vs == NULL)
 		fatalx("%s", err);
 	d.nups = loader_upstreams(cfg, d.ups);
-	struct load_summary sum;
-	struct nametable *nt = build_table(&d, &sum);
+	struct nametable *nt = build_table(&d, &d.sum);
 	if (nt == NULL)
 		fatalx("cannot build the first name table");
 	d.base = event_base_new();
@@ -126,11 +496,26 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	if (d.ep == NULL || d.rs == NULL)
 		fatalx("out of memory");
 	install_table(&d, nt);
+	d.watch = watch_new(d.base, cfg->reload_debounce_ms, files_changed, &d);
+	watch_paths(&d);
+	if (cfg->metrics[0]) {
+		struct http_handlers h = { .arg = &d, .snapshot = snapshot, .ready = ready, .debug_hosts = debug_hosts,
+			.debug_resolve = debug_resolve };
+		d.http = http_start(d.base, cfg->metrics, &h, err, sizeof(err));
+		if (d.http == NULL)
+			fatalx("%s", err);
+	}
 	struct event *sigs[3];
 	int signums[3] = { SIGHUP, SIGTERM, SIGINT };
 	for (int i = 0; i < 3; i++) {
 		sigs[i] = evsignal_new(d.base, signums[i], signal_cb, &d);
 		event_add(sigs[i], NULL);
+	}
+	uint64_t wd = notify_watchdog_usec();
+	if (wd) {
+		d.watchdog = event_new(d.base, -1, EV_PERSIST, watchdog_cb, &d);
+		struct timeval tv = { (time_t)(wd / 2 / 1000000), (suseconds_t)((wd / 2) % 1000000) };
+		event_add(d.watchdog, &tv);
 	}
 	char la[NETADDR_STRLEN], ua[256] = "";
 	for (size_t i = 0; i < d.nups; i++) {
@@ -139,20 +524,29 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 		snprintf(ua + l, sizeof(ua) - l, "%s%s:%u", i ? "," : "", netaddr_fmt(&d.ups[i].addr, a, sizeof(a)),
 		    d.ups[i].port);
 	}
+	d.ready = true;
 	log_info("sedns %s serving listen=%s:%u%s files=%zu entries=%zu hosts=%zu vips=%zu errors=%zu warnings=%zu "
-	    "upstreams=%s", SEDNS_VERSION, netaddr_fmt(&cfg->listen[0].addr, la, sizeof(la)), cfg->listen[0].port,
-	    cfg->nlisten > 1 ? ",..." : "", sum.files, sum.entries, sum.hosts, sum.vips, sum.errors, sum.warnings,
-	    d.nups ? ua : "none");
+	    "upstreams=%s metrics=%s", SEDNS_VERSION, netaddr_fmt(&cfg->listen[0].addr, la, sizeof(la)),
+	    cfg->listen[0].port, cfg->nlisten > 1 ? ",..." : "", d.sum.files, d.sum.entries, d.sum.hosts, d.sum.vips,
+	    d.sum.errors, d.sum.warnings, d.nups ? ua : "none", cfg->metrics[0] ? cfg->metrics : "off");
+	char status[256];
+	snprintf(status, sizeof(status), "READY=1\nSTATUS=serving %zu hosts, %zu VIPs", d.sum.hosts, d.sum.vips);
+	notify_send(status);
 	event_base_dispatch(d.base);
 	for (int i = 0; i < 3; i++)
 		event_free(sigs[i]);
+	if (d.watchdog)
+		event_free(d.watchdog);
+	http_free(d.http);
+	watch_free(d.watch);
 	rulesync_free(d.rs);
 	endpoints_free(d.ep);
 	nametable_free(server_set_table(d.srv, NULL));
 	server_free(d.srv);
 	event_base_free(d.base);
 	vipstore_close(d.vs);
-	config_free(cfg);
+	loader_cache_free(&d.cache);
+	config_free(d.cfg);
 	log_info("stopped");
 	return 0;
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dnswire.h"
@@ -206,6 +207,8 @@ handle_query(struct server *srv, const uint8_t *pkt, size_t len, const struct ne
     uint8_t *out, size_t cap, size_t *outlen, uint16_t *limit_out)
 {
 	struct dns_query q;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	enum dns_verdict v = dnswire_parse_query(pkt, len, &q);
 	uint16_t our = (uint16_t)srv->cfg->edns_udp_size;
 	*limit_out = q.client_limit ? q.client_limit : 512;
@@ -258,15 +261,15 @@ handle_query(struct server *srv, const uint8_t *pkt, size_t len, const struct ne
 	ans.ttl = (uint32_t)srv->cfg->ttl;
 	if (q.qtype == DNS_TYPE_A || q.qtype == DNS_TYPE_AAAA) {
 		struct nt_result r;
-		if (!nametable_lookup(srv->nt, q.name, &r))
+		if (!nametable_lookup_client(srv->nt, q.name, client, &r, NULL))
 			return ACT_FORWARD;
 		const struct nt_entry *e = r.entry;
 		if (q.qtype == DNS_TYPE_A) {
-			ans.addrs = e->v4;
-			ans.naddrs = e->n4;
+			ans.addrs = r.addrs->v4;
+			ans.naddrs = r.addrs->n4;
 		} else {
-			ans.addrs = e->v6;
-			ans.naddrs = e->n6;
+			ans.addrs = r.addrs->v6;
+			ans.naddrs = r.addrs->n6;
 		}
 		ans.rotate = (size_t)srv->rr++;
 		ans.cname = r.via_cname ? e->name : NULL;
@@ -283,6 +286,10 @@ handle_query(struct server *srv, const uint8_t *pkt, size_t len, const struct ne
 	if (*outlen == 0)
 		return ACT_DROP;
 	srv->st.local++;
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	histo_observe(&srv->st.local_latency,
+	    (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	if (srv->cfg->log_queries) {
 		char c[NETADDR_STRLEN];
 		log_info("query client=%s name=%s type=%u answer=local", netaddr_fmt(client, c, sizeof(c)), q.name,
@@ -797,6 +804,12 @@ void
 server_stats(const struct server *srv, struct server_stats *st)
 {
 	*st = srv->st;
+}
+
+struct nametable *
+server_table(struct server *srv)
+{
+	return srv->nt;
 }
 
 struct forwarder *

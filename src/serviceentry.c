@@ -81,7 +81,6 @@ static void process_doc(struct se_set *, const char *, const struct ynode *,
 static void load_serviceentry(struct se_set *, const char *,
     const struct ynode *);
 static void entry_free(struct serviceentry *);
-static bool load_file(struct se_set *, const char *, bool);
 
 static const char *const api_versions[] = {
 	"networking.istio.io/v1",
@@ -768,18 +767,18 @@ se_load_buffer(struct se_set *set, const char *name, const char *buf,
 	load_text(set, name, (const unsigned char *)buf, len);
 }
 
-/* Reads and loads one file. top: the path was named by the caller. */
-static bool
-load_file(struct se_set *set, const char *path, bool top)
+bool
+se_read_file(const char *path, char **out, size_t *outlen, char *err, size_t errlen)
 {
 	int fd;
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
 	ssize_t r;
 
+	*out = NULL;
+	*outlen = 0;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		sdiag(set, SE_ERROR, path, 1, 1, "cannot open: %s",
-		    strerror(errno));
+		snprintf(err, errlen, "cannot open: %s", strerror(errno));
 		return false;
 	}
 	for (;;) {
@@ -788,18 +787,14 @@ load_file(struct se_set *set, const char *path, bool top)
 			if (ncap > (size_t)SE_MAX_FILE_BYTES + 1)
 				ncap = (size_t)SE_MAX_FILE_BYTES + 1;
 			if (len == ncap) {
-				sdiag(set, SE_ERROR, path, 1, 1, "file is too "
-				    "large (more than %u bytes)",
-				    SE_MAX_FILE_BYTES);
+				snprintf(err, errlen, "file is too large (more than %u bytes)", SE_MAX_FILE_BYTES);
 				free(buf);
 				close(fd);
-				set->nfiles++;
-				return true;
+				return false;
 			}
 			char *nb = realloc(buf, ncap);
 			if (nb == NULL) {
-				sdiag(set, SE_ERROR, path, 1, 1,
-				    "out of memory reading file");
+				snprintf(err, errlen, "out of memory reading file");
 				free(buf);
 				close(fd);
 				return false;
@@ -811,21 +806,40 @@ load_file(struct se_set *set, const char *path, bool top)
 		if (r == -1) {
 			if (errno == EINTR)
 				continue;
-			sdiag(set, SE_ERROR, path, 1, 1, "cannot read: %s",
-			    strerror(errno));
+			snprintf(err, errlen, "cannot read: %s", strerror(errno));
 			free(buf);
 			close(fd);
-			return !top;
+			return false;
 		}
 		if (r == 0)
 			break;
 		len += (size_t)r;
 	}
 	close(fd);
-	set->nfiles++;
-	load_text(set, path, (const unsigned char *)(buf ? buf : ""), len);
-	free(buf);
+	if (buf == NULL && (buf = malloc(1)) == NULL) {
+		snprintf(err, errlen, "out of memory reading file");
+		return false;
+	}
+	*out = buf;
+	*outlen = len;
 	return true;
+}
+
+/* Reads and loads one file. */
+static void
+load_file(struct se_set *set, const char *path)
+{
+	char *buf;
+	size_t len;
+	char err[256];
+
+	if (!se_read_file(path, &buf, &len, err, sizeof(err))) {
+		sdiag(set, SE_ERROR, path, 1, 1, "%s", err);
+		return;
+	}
+	set->nfiles++;
+	load_text(set, path, (const unsigned char *)buf, len);
+	free(buf);
 }
 
 static int
@@ -842,18 +856,41 @@ has_yaml_suffix(const char *n)
 	    (l > 4 && strcmp(n + l - 4, ".yml") == 0);
 }
 
-static bool
-load_dir(struct se_set *set, const char *path)
+void
+se_free_list(char **files, size_t n)
 {
+	for (size_t i = 0; i < n; i++)
+		free(files[i]);
+	free(files);
+}
+
+bool
+se_list_path(const char *path, char ***files, size_t *nfiles, char *err, size_t errlen)
+{
+	struct stat st;
 	DIR *d;
 	struct dirent *de;
 	char **names = NULL;
 	size_t n = 0;
-	bool ok = true;
 
+	*files = NULL;
+	*nfiles = 0;
+	if (stat(path, &st) == -1) {
+		snprintf(err, errlen, "cannot read: %s", strerror(errno));
+		return false;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		if ((names = calloc(1, sizeof(*names))) == NULL || (names[0] = strdup(path)) == NULL) {
+			free(names);
+			snprintf(err, errlen, "out of memory");
+			return false;
+		}
+		*files = names;
+		*nfiles = 1;
+		return true;
+	}
 	if ((d = opendir(path)) == NULL) {
-		sdiag(set, SE_ERROR, path, 1, 1, "cannot open directory: %s",
-		    strerror(errno));
+		snprintf(err, errlen, "cannot open directory: %s", strerror(errno));
 		return false;
 	}
 	while ((de = readdir(d)) != NULL) {
@@ -867,42 +904,41 @@ load_dir(struct se_set *set, const char *path)
 				s = NULL;
 		}
 		if (s == NULL) {
-			sdiag(set, SE_ERROR, path, 1, 1, "out of memory");
-			ok = false;
-			break;
+			closedir(d);
+			se_free_list(names, n);
+			snprintf(err, errlen, "out of memory");
+			return false;
+		}
+		/* stat follows ConfigMap symlinks; skip what is not a file */
+		if (stat(s, &st) == 0 && !S_ISREG(st.st_mode)) {
+			free(s);
+			continue;
 		}
 		names[n++] = s;
 	}
 	closedir(d);
 	if (n > 0)
 		qsort(names, n, sizeof(*names), cmp_str);
-	for (size_t i = 0; i < n; i++) {
-		struct stat st;
-		/* stat follows ConfigMap symlinks; skip what is not a file */
-		if (stat(names[i], &st) == 0 && S_ISREG(st.st_mode))
-			load_file(set, names[i], false);
-		else if (stat(names[i], &st) == -1)
-			sdiag(set, SE_ERROR, names[i], 1, 1, "cannot stat: %s",
-			    strerror(errno));
-		free(names[i]);
-	}
-	free(names);
-	return ok;
+	*files = names;
+	*nfiles = n;
+	return true;
 }
 
 bool
 se_load_path(struct se_set *set, const char *path)
 {
-	struct stat st;
+	char **files;
+	size_t n;
+	char err[256];
 
-	if (stat(path, &st) == -1) {
-		sdiag(set, SE_ERROR, path, 1, 1, "cannot read: %s",
-		    strerror(errno));
+	if (!se_list_path(path, &files, &n, err, sizeof(err))) {
+		sdiag(set, SE_ERROR, path, 1, 1, "%s", err);
 		return false;
 	}
-	if (S_ISDIR(st.st_mode))
-		return load_dir(set, path);
-	return load_file(set, path, true);
+	for (size_t i = 0; i < n; i++)
+		load_file(set, files[i]);
+	se_free_list(files, n);
+	return true;
 }
 
 /* ----------------------------------------------------------- documents */

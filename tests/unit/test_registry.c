@@ -191,7 +191,7 @@ table(const char *yaml)
 		netaddr_parse(a, &h->addrs[0]);
 	}
 	char *extra[] = { (char *)"corp.example" };
-	struct nametable *nt = nametable_build(reg, "cluster.local", extra, 1);
+	struct nametable *nt = nametable_build(reg, "cluster.local", extra, 1, NULL);
 	cr_assert_not_null(nt);
 	return nt;
 }
@@ -210,8 +210,8 @@ Test(nametable, exact_and_missing)
 	cr_assert(nametable_lookup(nt, "api.stripe.com", &r));
 	cr_assert_str_eq(r.entry->name, "api.stripe.com");
 	cr_assert_not(r.via_cname);
-	cr_assert_eq(r.entry->n4, 1);
-	cr_assert_eq(r.entry->n6, 0);
+	cr_assert_eq(r.addrs->n4, 1);
+	cr_assert_eq(r.addrs->n6, 0);
 	cr_assert_not(nametable_lookup(nt, "stripe.com", &r));
 	cr_assert_not(nametable_lookup(nt, "x.api.stripe.com", &r));
 	cr_assert_not(nametable_lookup(nt, "", &r));
@@ -229,7 +229,7 @@ Test(nametable, wildcard_most_specific_wins_apex_excluded)
 	cr_assert_str_eq(r.entry->name, "*.example.com");
 	cr_assert(nametable_lookup(nt, "a.deep.example.com", &r));
 	cr_assert_str_eq(r.entry->name, "*.deep.example.com");
-	cr_assert_eq(r.entry->n6, 1);
+	cr_assert_eq(r.addrs->n6, 1);
 	cr_assert(nametable_lookup(nt, "deep.example.com", &r), "deep.example.com is under *.example.com");
 	cr_assert_str_eq(r.entry->name, "*.example.com");
 	cr_assert_not(nametable_lookup(nt, "example.com", &r));
@@ -272,7 +272,7 @@ Test(nametable, empty_registry)
 	struct se_set set;
 	se_set_init(&set);
 	struct registry *reg = registry_build(&set);
-	struct nametable *nt = nametable_build(reg, "cluster.local", NULL, 0);
+	struct nametable *nt = nametable_build(reg, "cluster.local", NULL, 0, NULL);
 	struct nt_result r;
 	cr_assert_not(nametable_lookup(nt, "api.stripe.com", &r));
 	struct netaddr a;
