@@ -103,6 +103,9 @@ bool registry_assign_vips(struct registry *reg, struct vipstore *vs, time_t now,
 /* Same, read-only: looks VIPs up without allocating (for `sedns rules`). */
 void registry_lookup_vips(struct registry *reg, struct vipstore *vs);
 
+/* "vip", "spec.addresses", "status.addresses" or "forward". */
+const char *registry_answer_name(enum reg_answer a);
+
 /* True when the entry is visible from namespace ns per exportTo
  * (no exportTo = "*"). */
 bool registry_exported_to(const struct serviceentry *se, const char *ns);

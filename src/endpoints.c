@@ -21,6 +21,7 @@ struct ep_name {
 	size_t naddrs;
 	bool resolved;
 	bool wanted;                /* mark for set_names */
+	unsigned fails;             /* consecutive failed resolutions */
 	/* in-flight query */
 	int fd;
 	uint16_t id;
@@ -101,6 +102,9 @@ resolved(struct ep_name *n, struct netaddr *addrs, size_t cnt, uint32_t ttl)
 		log_info("endpoint resolved name=%s addrs=%zu first=%s ttl=%u", n->name, cnt, first, ttl);
 	}
 	n->resolved = true;
+	if (n->fails)
+		log_info("endpoint resolution recovered name=%s after %u failures", n->name, n->fails);
+	n->fails = 0;
 	uint64_t ms = (uint64_t)ttl * 1000;
 	if (ms < ep->min_ttl_ms)
 		ms = ep->min_ttl_ms;
@@ -116,9 +120,19 @@ failed(struct ep_name *n)
 {
 	struct endpoints *ep = n->owner;
 	ep->st.failures++;
-	log_warnx("endpoint resolution failed name=%s keeping=%zu addresses (%s)", n->name, n->naddrs,
-	    n->resolved ? "last known" : "never resolved");
-	schedule(n, ep->min_ttl_ms);
+	/* say it once per outage, then retry with backoff up to max_ttl */
+	if (n->fails == 0)
+		log_warnx("endpoint resolution failed name=%s keeping=%zu addresses (%s)", n->name, n->naddrs,
+		    n->resolved ? "last known" : "never resolved");
+	else
+		log_debug("endpoint resolution failed again name=%s fails=%u", n->name, n->fails + 1);
+	uint64_t ms = ep->min_ttl_ms;
+	for (unsigned i = 0; i < n->fails && ms < ep->max_ttl_ms; i++)
+		ms *= 2;
+	if (ms > ep->max_ttl_ms)
+		ms = ep->max_ttl_ms;
+	n->fails++;
+	schedule(n, ms);
 }
 
 static void

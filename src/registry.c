@@ -474,3 +474,19 @@ registry_exported_to(const struct serviceentry *se, const char *ns)
 	}
 	return false;
 }
+
+const char *
+registry_answer_name(enum reg_answer a)
+{
+	switch (a) {
+	case REG_ADDRESSES:
+		return "spec.addresses";
+	case REG_STATUS:
+		return "status.addresses";
+	case REG_VIP:
+		return "vip";
+	case REG_FORWARD:
+		break;
+	}
+	return "forward";
+}

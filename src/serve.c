@@ -321,60 +321,28 @@ ready(void *arg, char *why, size_t len)
 }
 
 static void
-json_str(struct evbuffer *out, const char *s)
-{
-	evbuffer_add(out, "\"", 1);
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			evbuffer_add_printf(out, "\\%c", c);
-		else if (c < 0x20)
-			evbuffer_add_printf(out, "\\u%04x", c);
-		else
-			evbuffer_add(out, s, 1);
-	}
-	evbuffer_add(out, "\"", 1);
-}
-
-static const char *
-answer_name(enum reg_answer a)
-{
-	switch (a) {
-	case REG_ADDRESSES:
-		return "spec.addresses";
-	case REG_STATUS:
-		return "status.addresses";
-	case REG_VIP:
-		return "vip";
-	case REG_FORWARD:
-		break;
-	}
-	return "forward";
-}
-
-static void
 host_json(struct daemon *d, const struct reg_host *h, struct evbuffer *out)
 {
 	char a[NETADDR_STRLEN];
 	evbuffer_add_printf(out, "{\"host\": ");
-	json_str(out, h->name);
+	http_json_string(out, h->name);
 	evbuffer_add_printf(out, ", \"answer\": \"%s\", \"resolution\": \"%s\", \"vip_exhausted\": %s, \"addresses\": [",
-	    answer_name(h->answer), se_resolution_name(h->resolution), h->vip_exhausted ? "true" : "false");
+	    registry_answer_name(h->answer), se_resolution_name(h->resolution), h->vip_exhausted ? "true" : "false");
 	for (size_t i = 0; i < h->naddrs; i++)
 		evbuffer_add_printf(out, "%s\"%s\"", i ? ", " : "", netaddr_fmt(&h->addrs[i], a, sizeof(a)));
 	evbuffer_add_printf(out, "], \"serviceentries\": [");
 	for (size_t i = 0; i < h->nentries; i++) {
 		const struct serviceentry *se = h->entries[i];
 		evbuffer_add_printf(out, "%s{\"namespace\": ", i ? ", " : "");
-		json_str(out, se->namespace);
+		http_json_string(out, se->namespace);
 		evbuffer_add_printf(out, ", \"name\": ");
-		json_str(out, se->name);
+		http_json_string(out, se->name);
 		evbuffer_add_printf(out, ", \"file\": ");
-		json_str(out, se->file);
+		http_json_string(out, se->file);
 		evbuffer_add_printf(out, ", \"line\": %d, \"exportTo\": [", se->line);
 		for (size_t k = 0; k < se->nexport_to; k++) {
 			evbuffer_add_printf(out, "%s", k ? ", " : "");
-			json_str(out, se->export_to[k]);
+			http_json_string(out, se->export_to[k]);
 		}
 		evbuffer_add_printf(out, "]}");
 	}
@@ -382,7 +350,7 @@ host_json(struct daemon *d, const struct reg_host *h, struct evbuffer *out)
 	for (size_t p = 0; p < h->nports; p++) {
 		const struct reg_port *rp = &h->ports[p];
 		evbuffer_add_printf(out, "%s{\"port\": %u, \"protocol\": ", p ? ", " : "", rp->number);
-		json_str(out, rp->protocol ? rp->protocol : "");
+		http_json_string(out, rp->protocol ? rp->protocol : "");
 		evbuffer_add_printf(out, ", \"transport\": \"%s\", \"endpoints\": [", rp->udp ? "udp" : "tcp");
 		size_t k = 0;
 		for (size_t e = 0; e < rp->neps; e++) {
@@ -395,7 +363,7 @@ host_json(struct daemon *d, const struct reg_host *h, struct evbuffer *out)
 			struct netaddr res[EP_MAX_ADDRS];
 			size_t nr = endpoints_lookup(d->ep, ep->address, res, EP_MAX_ADDRS);
 			evbuffer_add_printf(out, "%s{\"hostname\": ", k++ ? ", " : "");
-			json_str(out, ep->address);
+			http_json_string(out, ep->address);
 			evbuffer_add_printf(out, ", \"port\": %u, \"weight\": %u, \"resolved\": [", ep->port, ep->weight);
 			for (size_t r = 0; r < nr; r++)
 				evbuffer_add_printf(out, "%s\"%s\"", r ? ", " : "", netaddr_fmt(&res[r], a, sizeof(a)));
@@ -405,7 +373,7 @@ host_json(struct daemon *d, const struct reg_host *h, struct evbuffer *out)
 			struct netaddr res[EP_MAX_ADDRS];
 			size_t nr = endpoints_lookup(d->ep, h->name, res, EP_MAX_ADDRS);
 			evbuffer_add_printf(out, "%s{\"hostname\": ", k++ ? ", " : "");
-			json_str(out, h->name);
+			http_json_string(out, h->name);
 			evbuffer_add_printf(out, ", \"port\": %u, \"resolved\": [", rp->number);
 			for (size_t r = 0; r < nr; r++)
 				evbuffer_add_printf(out, "%s\"%s\"", r ? ", " : "", netaddr_fmt(&res[r], a, sizeof(a)));
@@ -451,7 +419,7 @@ debug_resolve(void *arg, const char *host, struct evbuffer *out)
 		return false;
 	char a[NETADDR_STRLEN];
 	evbuffer_add_printf(out, "{\"query\": ");
-	json_str(out, name);
+	http_json_string(out, name);
 	evbuffer_add_printf(out, ", \"local\": %s, \"via\": \"%s\", \"a\": [", local ? "true" : "false",
 	    !local ? "forward" : r.via_cname ? "search-path" : r.via_wildcard ? "wildcard" : "exact");
 	for (size_t i = 0; local && i < r.addrs->n4; i++)

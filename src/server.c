@@ -89,22 +89,6 @@ server_client_allowed(const struct netprefix *allow, size_t nallow, const struct
 
 enum action { ACT_DROP, ACT_REPLY, ACT_FORWARD };
 
-static const char *
-answer_kind(enum reg_answer a)
-{
-	switch (a) {
-	case REG_ADDRESSES:
-		return "spec.addresses";
-	case REG_STATUS:
-		return "status.addresses";
-	case REG_VIP:
-		return "vip";
-	case REG_FORWARD:
-		break;
-	}
-	return "forward";
-}
-
 /* TXT lines describing what sedns knows about a name (CH TXT introspection). */
 static size_t
 introspect(struct server *srv, const char *qname)
@@ -139,7 +123,7 @@ introspect(struct server *srv, const char *qname)
 		size_t l = strlen(addrs);
 		snprintf(addrs + l, sizeof(addrs) - l, "%s%s", i ? "," : "", netaddr_fmt(&h->addrs[i], a, sizeof(a)));
 	}
-	LINE("host=%s%s answer=%s addrs=%s resolution=%s%s", h->name, via, answer_kind(h->answer),
+	LINE("host=%s%s answer=%s addrs=%s resolution=%s%s", h->name, via, registry_answer_name(h->answer),
 	    h->naddrs ? addrs : "-", se_resolution_name(h->resolution),
 	    h->vip_exhausted ? " vip=EXHAUSTED(pool full)" : "");
 	for (size_t i = 0; i < h->nentries; i++) {
