@@ -1,0 +1,34 @@
+# Helpers for the integration tests (sourced after tests/lib.sh): builds
+# tests/tools/fakeupstream.c into build/tools (cached) and starts it.
+
+# fu_build: sets FU to the fakeupstream binary; returns 1 when it cannot be built.
+fu_build() {
+	local src=$ROOT/tests/tools/fakeupstream.c dir=$ROOT/build/tools
+	FU=$dir/fakeupstream
+	if [ ! -x "$FU" ] || [ "$src" -nt "$FU" ]; then
+		mkdir -p "$dir" || return 1
+		cc -O2 -Wall -Werror -o "$FU.tmp.$$" "$src" || { rm -f "$FU.tmp.$$"; return 1; }
+		mv -f "$FU.tmp.$$" "$FU"
+	fi
+}
+
+# fu_start PORT ARGS...: starts fakeupstream on 127.0.0.1:PORT (exits by
+# itself after 120 s), sets FU_PID, waits until its UDP socket is bound.
+fu_start() {
+	local port=$1; shift
+	"$FU" -p "$port" -t 120 "$@" &
+	FU_PID=$!
+	T_PIDS+=("$FU_PID")
+	local i
+	for i in $(seq 1 50); do
+		ss -Hlnu "sport = :$port" | grep -q . && ss -Hlnt "sport = :$port" | grep -q . && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# rq ARGS...: the raw client (fakeupstream -c) against sedns on $PORT.
+rq() { "$FU" -c "${SEDNS_ADDR:-127.0.0.1}:$PORT" "$@"; }
+
+# ms_since START_NS: milliseconds since a date +%s%N value
+ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
