@@ -167,16 +167,45 @@ firewall_run(char *const argv[], const char *in, size_t inlen, char **out, char 
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* Whether payload declares ":NAME " in any table. */
-static bool
-declares(const char *payload, const char *name)
+static int
+cmp_strp(const void *a, const void *b)
 {
-	size_t nl = strlen(name);
-	for (const char *p = payload; (p = strchr(p, ':')) != NULL; p++) {
-		if ((p == payload || p[-1] == '\n') && strncmp(p + 1, name, nl) == 0 && p[1 + nl] == ' ')
-			return true;
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The chain names a payload declares (":NAME ..." lines), sorted; they
+ * point into *copy, which the caller frees after the array. */
+static char **
+declared_chains(const char *payload, size_t *n, char **copy)
+{
+	*n = 0;
+	*copy = strdup(payload);
+	if (*copy == NULL)
+		return NULL;
+	size_t cap = 64;
+	char **v = malloc(cap * sizeof(*v));
+	if (v == NULL)
+		return NULL;
+	char *save = NULL;
+	for (char *line = strtok_r(*copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] != ':')
+			continue;
+		char *sp = strchr(line, ' ');
+		if (sp)
+			*sp = '\0';
+		if (*n == cap) {
+			char **nv = realloc(v, cap * 2 * sizeof(*v));
+			if (nv == NULL) {
+				free(v);
+				return NULL;
+			}
+			v = nv;
+			cap *= 2;
+		}
+		v[(*n)++] = line + 1;
 	}
-	return false;
+	qsort(v, *n, sizeof(*v), cmp_strp);
+	return v;
 }
 
 char *
@@ -184,17 +213,28 @@ firewall_add_stale_deletions(const char *payload, const char *const *existing, s
 {
 	const char *nat = strstr(payload, "*nat\n");
 	const char *commit = nat ? strstr(nat, "\nCOMMIT\n") : NULL;
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
+	char *buf = NULL, *copy = NULL;
+	size_t len = 0, cap = 0, ndecl = 0;
 	if (commit == NULL) {
 		append(&buf, &len, &cap, payload, strlen(payload));
 		return buf;
 	}
+	char **decl = declared_chains(payload, &ndecl, &copy);
+	bool *stale = calloc(nexisting ? nexisting : 1, sizeof(*stale));
+	if (decl == NULL || stale == NULL) {
+		free(decl);
+		free(copy);
+		free(stale);
+		return NULL;
+	}
+	/* bsearch: a payload can declare tens of thousands of chains */
+	for (size_t i = 0; i < nexisting; i++)
+		stale[i] = bsearch(&existing[i], decl, ndecl, sizeof(*decl), cmp_strp) == NULL;
 	/* declarations go right after "*nat\n", deletions right before COMMIT */
 	size_t head = (size_t)(nat - payload) + 5;
 	append(&buf, &len, &cap, payload, head);
 	for (size_t i = 0; i < nexisting; i++) {
-		if (declares(payload, existing[i]))
+		if (!stale[i])
 			continue;
 		append(&buf, &len, &cap, ":", 1);
 		append(&buf, &len, &cap, existing[i], strlen(existing[i]));
@@ -203,13 +243,16 @@ firewall_add_stale_deletions(const char *payload, const char *const *existing, s
 	size_t mid = (size_t)(commit - payload) + 1;
 	append(&buf, &len, &cap, payload + head, mid - head);
 	for (size_t i = 0; i < nexisting; i++) {
-		if (declares(payload, existing[i]))
+		if (!stale[i])
 			continue;
 		append(&buf, &len, &cap, "-X ", 3);
 		append(&buf, &len, &cap, existing[i], strlen(existing[i]));
 		append(&buf, &len, &cap, "\n", 1);
 	}
 	append(&buf, &len, &cap, payload + mid, strlen(payload + mid));
+	free(stale);
+	free(decl);
+	free(copy);
 	return buf;
 }
 

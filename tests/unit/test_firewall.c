@@ -1,0 +1,62 @@
+/* Unit tests for the pure part of firewall: stale chain deletion. */
+#include <criterion/criterion.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "firewall.h"
+
+static const char payload[] =
+    "*nat\n:SEDNS-SERVICES - [0:0]\n:SEDNS-SVC-AAAA - [0:0]\n-A SEDNS-SERVICES -j SEDNS-SVC-AAAA\nCOMMIT\n"
+    "*filter\n:SEDNS-FILTER - [0:0]\nCOMMIT\n";
+
+Test(firewall, stale_chains_are_flushed_and_deleted_in_the_same_nat_transaction)
+{
+	const char *existing[] = { "SEDNS-SERVICES", "SEDNS-SVC-OLD1", "SEDNS-SVC-AAAA", "SEDNS-SEP-OLD2" };
+	char *out = firewall_add_stale_deletions(payload, existing, 4);
+	cr_assert_not_null(out);
+	cr_assert_str_eq(out,
+	    "*nat\n:SEDNS-SVC-OLD1 - [0:0]\n:SEDNS-SEP-OLD2 - [0:0]\n:SEDNS-SERVICES - [0:0]\n:SEDNS-SVC-AAAA - [0:0]\n"
+	    "-A SEDNS-SERVICES -j SEDNS-SVC-AAAA\n-X SEDNS-SVC-OLD1\n-X SEDNS-SEP-OLD2\nCOMMIT\n"
+	    "*filter\n:SEDNS-FILTER - [0:0]\nCOMMIT\n");
+	free(out);
+}
+
+Test(firewall, nothing_stale_leaves_the_payload_unchanged)
+{
+	const char *existing[] = { "SEDNS-SERVICES", "SEDNS-SVC-AAAA" };
+	char *out = firewall_add_stale_deletions(payload, existing, 2);
+	cr_assert_str_eq(out, payload);
+	free(out);
+	out = firewall_add_stale_deletions(payload, NULL, 0);
+	cr_assert_str_eq(out, payload);
+	free(out);
+}
+
+Test(firewall, run_captures_output_and_status)
+{
+	char *out = NULL, err[256];
+	char *const ok[] = { (char *)"cat", NULL };
+	cr_assert_eq(firewall_run(ok, "hello", 5, &out, err, sizeof(err)), 0);
+	cr_assert_str_eq(out, "hello");
+	free(out);
+	char *const bad[] = { (char *)"sh", (char *)"-c", (char *)"echo oops >&2; exit 3", NULL };
+	cr_assert_eq(firewall_run(bad, NULL, 0, NULL, err, sizeof(err)), 3);
+	cr_assert_str_eq(err, "oops");
+	char *const missing[] = { (char *)"/nonexistent/tool", NULL };
+	cr_assert_eq(firewall_run(missing, NULL, 0, NULL, err, sizeof(err)), 127);
+	cr_assert(strstr(err, "cannot run /nonexistent/tool"), "%s", err);
+}
+
+Test(firewall, run_feeds_large_stdin_without_deadlock)
+{
+	size_t n = 4 * 1024 * 1024;
+	char *big = malloc(n);
+	memset(big, 'x', n);
+	char *out = NULL, err[64];
+	char *const wc[] = { (char *)"wc", (char *)"-c", NULL };
+	cr_assert_eq(firewall_run(wc, big, n, &out, err, sizeof(err)), 0);
+	cr_assert_eq(strtoul(out, NULL, 10), n);
+	free(out);
+	free(big);
+}
