@@ -14,13 +14,20 @@ run_dnat_suite() {
 	local fmt=$1 other h vip
 	[ "$fmt" = nft ] && other=iptables || other=nft
 	netns_require
-	check "[$fmt] tools compile" netns_build_tools || finish
-	check "[$fmt] namespaces and veths set up" netns_setup || finish
+	# setup failures end the script: nothing after them could pass
+	fatal() { notok "$1"; finish; }
+	netns_build_tools && ok "[$fmt] tools compile, sedns binary copied" || fatal "[$fmt] tools compile, sedns binary copied"
+	netns_setup && ok "[$fmt] namespaces and veths set up" || fatal "[$fmt] namespaces and veths set up"
 	netns_write_serviceentries
 	netns_start_endpoints
 	sedns_args "$fmt"
-	check "[$fmt] sedns serves DNS in the node namespace" start_node_sedns || { cat "$SEDNS_LOG"; finish; }
-	check "[$fmt] rules applied (DNS endpoint resolved, DNAT to 198.18.1.21)" wait_rules "$fmt"
+	if ! start_node_sedns; then
+		cat "$SEDNS_LOG"
+		fatal "[$fmt] sedns serves DNS in the node namespace"
+	fi
+	ok "[$fmt] sedns serves DNS in the node namespace"
+	wait_rules "$fmt" && ok "[$fmt] rules applied (DNS endpoint resolved, DNAT to 198.18.1.21)" ||
+		fatal "[$fmt] rules applied (DNS endpoint resolved, DNAT to 198.18.1.21)"
 	if [ "$fmt" = nft ]; then
 		expect_eq "[$fmt] no iptables SEDNS chains with format nft" "" "$(in_node iptables-save | grep SEDNS)"
 	else
@@ -35,7 +42,7 @@ run_dnat_suite() {
 	expect_match "[$fmt] static3 resolves to a VIP in the pod" '^240\.240\.[0-9]+\.[0-9]+$' "$static_vip"
 	expect_match "[$fmt] ... the VIP sedns vips lists for it" "static3\.e2e\.internal.*$static_vip([^0-9]|$)|$static_vip[^0-9].*static3\.e2e\.internal" "$vips"
 	declare -A VIP
-	for h in weighted portmap failover noep udpsvc; do
+	for h in weighted portmap failover noep udpsvc multi; do
 		VIP[$h]=$(pod_resolve $h.e2e.internal)
 		expect_match "[$fmt] $h resolves to a VIP" '^240\.240\.[0-9]+\.[0-9]+$' "${VIP[$h]}"
 	done
@@ -94,7 +101,7 @@ run_dnat_suite() {
 	# --- DNS resolution failover: db.e2e.test A → B
 	r=$(pod_conn "${VIP[failover]}:5432" 3)
 	expect_eq "[$fmt] failover: VIP:5432 reaches dbA (198.18.1.21)" 3 "$(count_of "$r" dbA:5432)"
-	echo "db.e2e.test 198.18.1.22" >"$ZONE.new" && mv "$ZONE.new" "$ZONE"
+	zone_set db.e2e.test 198.18.1.22
 	local t0 t1 seen=""
 	t0=$(date +%s%N)
 	for _ in $(seq 1 40); do
@@ -114,6 +121,106 @@ run_dnat_suite() {
 	in_range "[$fmt] failover: switched within 10 s (ms)" $(((t1 - t0) / 1000000)) 0 10000
 	r=$(pod_conn "${VIP[failover]}:5432" 10)
 	expect_eq "[$fmt] failover: then every connection reaches dbB" 10 "$(count_of "$r" dbB:5432)"
+
+	# --- the host itself resolved upstream (no endpoints), A → B
+	local self_vip
+	self_vip=$(pod_resolve self.e2e.test)
+	expect_match "[$fmt] self.e2e.test (DNS, no endpoints) resolves to a VIP, not the upstream's address" '^240\.240\.' "$self_vip"
+	r=$(pod_conn "$self_vip:5432" 3)
+	expect_eq "[$fmt] self: VIP:5432 reaches the host's own upstream address (dbA)" 3 "$(count_of "$r" dbA:5432)"
+	zone_set self.e2e.test 198.18.1.22
+	seen=""
+	t0=$(date +%s%N)
+	for _ in $(seq 1 40); do
+		r=$(pod_conn "$self_vip:5432" 1)
+		[ "$(count_of "$r" dbB:5432)" = 1 ] && { seen=1; break; }
+		sleep 0.25
+	done
+	t1=$(date +%s%N)
+	expect_eq "[$fmt] self: follows the upstream to dbB within 10 s ($(((t1 - t0) / 1000000)) ms)" 1 "${seen:-0}"
+
+	# --- several A records: every address is an endpoint
+	r=$(pod_conn "${VIP[multi]}:5432" 60)
+	in_range "[$fmt] multi (2 A records): dbA gets some of 60" "$(count_of "$r" dbA:5432)" 10 50
+	in_range "[$fmt] multi (2 A records): dbB gets some of 60" "$(count_of "$r" dbB:5432)" 10 50
+
+	# --- a failing re-resolution keeps the last known addresses
+	zone_set db.e2e.test servfail
+	sleep 3 # several TTL (1 s) cycles
+	r=$(pod_conn "${VIP[failover]}:5432" 5)
+	expect_eq "[$fmt] upstream SERVFAIL for db.e2e.test: connections still reach dbB" 5 "$(count_of "$r" dbB:5432)"
+	zone_set db.e2e.test drop
+	sleep 3
+	r=$(pod_conn "${VIP[failover]}:5432" 5)
+	expect_eq "[$fmt] upstream silent for db.e2e.test: connections still reach dbB" 5 "$(count_of "$r" dbB:5432)"
+	zone_set db.e2e.test 198.18.1.22
+
+	# --- the node itself (nat OUTPUT / filter OUTPUT)
+	r=$(in_node timeout 20 "$TOOLS/tcpecho" -c "$static_vip:80" -n 30 -w 2000)
+	expect_eq "[$fmt] from the node: 30 connections to VIP:80 reach an endpoint" 30 \
+		$(($(count_of "$r" ep1:80) + $(count_of "$r" ep2:80) + $(count_of "$r" ep3:80)))
+	r=$(in_node timeout 20 "$TOOLS/tcpecho" -c "${VIP[udpsvc]}:9953" -n 3 -u -w 2000)
+	expect_eq "[$fmt] from the node: UDP VIP:9953 answered by ep3" 3 "$(count_of "$r" ep3:9953)"
+	r=$(in_node timeout 20 "$TOOLS/tcpecho" -c "$static_vip:81" -n 2 -w 2000)
+	expect_match "[$fmt] from the node: undeclared port refused" '^2 ERR Connection refused' "$r"
+	ms=$(echo "$r" | awk '/^MAXMS/ {print $2}')
+	in_range "[$fmt] from the node: refused within 1000 ms" "${ms:-99999}" 0 999
+
+	# --- reload: a ServiceEntry added at runtime, then removed
+	local nchains_before late_vip
+	nchains_before=$(firewall_state "$fmt" | grep -cE 'SEDNS-S(VC|EP)-|chain s(vc|ep)_')
+	cat >"$SE_DIR/late.yaml" <<'EOF'
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: late, namespace: ns1}
+spec:
+  hosts: [late.e2e.internal]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports:
+  - {number: 82, name: tcp-late, protocol: TCP}
+  endpoints:
+  - address: 198.18.1.12
+EOF
+	late_reachable() {
+		local i
+		for i in $(seq 1 "$1"); do
+			late_vip=$(pod_resolve late.e2e.internal)
+			if [[ "$late_vip" == 240.240.* ]]; then
+				r=$(pod_conn "$late_vip:82" 1)
+				[ "$(count_of "$r" ep2:82)" = 1 ] && return 0
+			fi
+			sleep 0.25
+		done
+		return 1
+	}
+	late_gone() {
+		local i
+		for i in $(seq 1 "$1"); do
+			firewall_state "$fmt" | grep -q late.e2e.internal || return 0
+			sleep 0.25
+		done
+		return 1
+	}
+	if late_reachable 24; then
+		ok "[$fmt] reload (file watch): a ServiceEntry added at runtime is reachable through its VIP within 6 s"
+	else
+		notok "[$fmt] reload (file watch): a ServiceEntry added at runtime is not reachable after 6 s"
+		kill -HUP "$SEDNS_PID"
+		check "[$fmt] reload (SIGHUP): a ServiceEntry added at runtime is reachable through its VIP" late_reachable 24
+	fi
+	rm -f "$SE_DIR/late.yaml"
+	if late_gone 24; then
+		ok "[$fmt] reload (file watch): its rules are gone within 6 s of the file's removal"
+	else
+		notok "[$fmt] reload (file watch): its rules are still there 6 s after the file's removal"
+		kill -HUP "$SEDNS_PID"
+		check "[$fmt] reload (SIGHUP): its rules are gone" late_gone 24
+	fi
+	expect_eq "[$fmt] reload: no stale service/endpoint chains left" "$nchains_before" \
+		"$(firewall_state "$fmt" | grep -cE 'SEDNS-S(VC|EP)-|chain s(vc|ep)_')"
+	r=$(pod_conn "$static_vip:80" 10)
+	expect_eq "[$fmt] reload: other VIPs unaffected" 10 $(($(count_of "$r" ep1:80) + $(count_of "$r" ep2:80) + $(count_of "$r" ep3:80)))
 
 	# --- restart: an open connection survives; rules and VIPs identical
 	local before_fw before_vips after_fw after_vips persist_pid persist_out=$T_TMP/persist.out

@@ -38,6 +38,7 @@ bg_in() {
 }
 
 netns_cleanup() {
+	[ -n "${E2E_KEEP_LOG:-}" ] && cp "$SEDNS_LOG" "$E2E_KEEP_LOG" 2>/dev/null
 	local p ns
 	for p in "${E2E_PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${E2E_PIDS[@]}"; do wait "$p" 2>/dev/null; done
@@ -78,8 +79,17 @@ netns_require() {
 	done
 }
 
+# Works on a private copy of the sedns binary, so a rebuild while the test
+# runs does not pull it away.
 netns_build_tools() {
 	mkdir -p "$TOOLS"
+	local i
+	for i in $(seq 1 60); do # a rebuild may be replacing it right now
+		[ -x "$SEDNS" ] && break
+		sleep 1
+	done
+	cp "$SEDNS" "$TOOLS/sedns" || return 1
+	SEDNS=$TOOLS/sedns
 	cc -O1 -o "$TOOLS/tcpecho" "$ROOT/tests/tools/tcpecho.c" &&
 		cc -O1 -o "$TOOLS/e2edns" "$ROOT/tests/tools/e2edns.c"
 }
@@ -194,18 +204,47 @@ spec:
   - {number: 9953, name: udp-echo, protocol: UDP}
   endpoints:
   - address: 198.18.1.13
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: selfdns, namespace: ns1}
+spec:
+  hosts: [self.e2e.test]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports:
+  - {number: 5432, name: tcp-pg, protocol: TCP}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: multi, namespace: ns1}
+spec:
+  hosts: [multi.e2e.internal]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports:
+  - {number: 5432, name: tcp-pg, protocol: TCP}
+  endpoints:
+  - address: multi.e2e.test
 EOF
-	echo "db.e2e.test 198.18.1.21" >"$ZONE"
+	printf '%s\n' "db.e2e.test 198.18.1.21" "self.e2e.test 198.18.1.21" \
+		"multi.e2e.test 198.18.1.21 198.18.1.22" >"$ZONE"
 }
 
 netns_start_endpoints() {
 	local l=() p x
-	for p in 80 81 9090 9091 9092 9953; do
+	for p in 80 81 82 9090 9091 9092 9953; do
 		for x in 1 2 3; do l+=(-l "ep$x=198.18.1.1$x:$p"); done
 	done
 	l+=(-l "dbA=198.18.1.21:5432" -l "dbB=198.18.1.22:5432")
 	bg_in "$EXT" "$TOOLS/tcpecho" -t 150 "${l[@]}"
 	bg_in "$NODE" "$TOOLS/e2edns" -a 127.0.0.1 -p 5300 -z "$ZONE" -T 1 -t 150
+}
+
+# zone_set NAME ANSWER...: replaces NAME's line in the upstream's zone.
+zone_set() {
+	local name=$1; shift
+	{ grep -v "^$name " "$ZONE"; echo "$name $*"; } >"$ZONE.new" && mv "$ZONE.new" "$ZONE"
 }
 
 # sedns_args FORMAT: the serve flags every scenario uses.

@@ -7,7 +7,8 @@
  * The zone file is re-read for every query; each line is
  * "NAME IPV4 [IPV4...]" (NAME without trailing dot, case-insensitive).
  * A query for a listed name: A records with TTL -T (default 1) for type A,
- * NOERROR/NODATA for other types. Any other name: NXDOMAIN. Exits after -t
+ * NOERROR/NODATA for other types. "NAME servfail" answers SERVFAIL and
+ * "NAME drop" never answers. Any other name: NXDOMAIN. Exits after -t
  * seconds (default 120).
  */
 #include <arpa/inet.h>
@@ -26,7 +27,8 @@
 static const char *zonefile;
 static unsigned ttl = 1;
 
-/* Addresses for name from the zone file; returns count, -1 if not listed. */
+/* Addresses for name from the zone file; returns count, -1 if not listed,
+ * -2 for servfail, -3 for drop. */
 static int
 lookup(const char *name, struct in_addr *out, int max)
 {
@@ -34,16 +36,22 @@ lookup(const char *name, struct in_addr *out, int max)
 	if (f == NULL)
 		return -1;
 	char line[1024];
-	int found = -1;
-	while (found < 0 && fgets(line, sizeof(line), f)) {
+	int found = -1, matched = 0;
+	while (!matched && fgets(line, sizeof(line), f)) {
 		char *save = NULL;
 		char *tok = strtok_r(line, " \t\r\n", &save);
 		if (tok == NULL || tok[0] == '#' || strcasecmp(tok, name) != 0)
 			continue;
+		matched = 1;
 		found = 0;
-		while ((tok = strtok_r(NULL, " \t\r\n", &save)) != NULL && found < max)
-			if (inet_pton(AF_INET, tok, &out[found]) == 1)
+		while ((tok = strtok_r(NULL, " \t\r\n", &save)) != NULL && found >= 0 && found < max) {
+			if (strcasecmp(tok, "servfail") == 0)
+				found = -2;
+			else if (strcasecmp(tok, "drop") == 0)
+				found = -3;
+			else if (inet_pton(AF_INET, tok, &out[found]) == 1)
 				found++;
+		}
 	}
 	fclose(f);
 	return found;
@@ -109,9 +117,11 @@ main(int argc, char **argv)
 		uint16_t qtype = (uint16_t)(q[off + 1] << 8 | q[off + 2]);
 		struct in_addr addrs[16];
 		int cnt = lookup(name, addrs, 16);
+		if (cnt == -3)
+			continue;
 		memcpy(r, q, qend);
 		r[2] = 0x84 | (q[2] & 0x01); /* QR AA RD */
-		r[3] = 0x80 | (cnt < 0 ? 3 : 0); /* RA, rcode */
+		r[3] = 0x80 | (cnt == -1 ? 3 : cnt == -2 ? 2 : 0); /* RA, rcode */
 		r[4] = 0;
 		r[5] = 1;
 		memset(r + 6, 0, 6);
