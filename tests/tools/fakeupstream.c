@@ -6,7 +6,8 @@
  *   UDP and TCP on ADDR:PORT (default 127.0.0.1). Exits after -t seconds
  *   (default 300). -m: normal (default), drop (never answer), spoof (before
  *   every answer, send a reply with the right ID but A 203.0.113.66 from a
- *   different source port). Every query is logged to LOGFILE as
+ *   different source port), plain (every name, whatever its first label,
+ *   gets A 192.0.2.N; other types NODATA). Every query is logged to LOGFILE as
  *   "PROTO NAME TYPE" (name as received).
  *   Behaviour by the first label of the query name (case-insensitive):
  *     delay-MS   answer after MS milliseconds
@@ -53,7 +54,7 @@
 #define MAXCONN 64
 #define MAXDELAY 512
 
-enum mode { M_NORMAL, M_DROP, M_SPOOF };
+enum mode { M_NORMAL, M_DROP, M_SPOOF, M_PLAIN };
 
 static FILE *logf;
 static enum mode mode = M_NORMAL;
@@ -516,6 +517,16 @@ handle(const uint8_t *b, size_t n, int tcp, int cidx, const struct sockaddr_stor
 	}
 	if (mode == M_DROP)
 		return;
+	if (mode == M_PLAIN) {
+		begin_reply(&p, &q, q.id, 0, 1);
+		if (q.qtype == 1) {
+			rr_a(&p, 192, 0, 2, name_hash(q.lname));
+			set16(&p, 6, 1);
+		}
+		add_opt(&p, &q, NULL);
+		send_reply(tcp, cidx, peer, plen, p.b, p.n);
+		return;
+	}
 	const char *l = q.lname;
 	long long delay = 0;
 	if (strncmp(l, "drop.", 5) == 0)
@@ -885,7 +896,7 @@ client(const char *server, int tcp, int wait_ms, const char *src, int edns, int 
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: fakeupstream -p PORT [-a ADDR] [-l LOG] [-t SECONDS] [-m normal|drop|spoof]\n"
+	fprintf(stderr, "usage: fakeupstream -p PORT [-a ADDR] [-l LOG] [-t SECONDS] [-m normal|drop|spoof|plain]\n"
 			"       fakeupstream -c ADDR:PORT [-T] [-I] [-w MS] [-b SRC] [-e SIZE] QUERY...\n");
 	exit(2);
 }
@@ -917,6 +928,8 @@ main(int argc, char **argv)
 				mode = M_DROP;
 			else if (strcmp(optarg, "spoof") == 0)
 				mode = M_SPOOF;
+			else if (strcmp(optarg, "plain") == 0)
+				mode = M_PLAIN;
 			else
 				usage();
 			break;

@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# sedns serve forwarding to misbehaving upstreams (tests/tools/fakeupstream.c):
+# truncation, TCP retry, EDNS relay, failover, dead upstreams, spoofing,
+# relayed error codes, the pending cap, and refusing itself as upstream.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/fu.sh"
+cd "$ROOT"
+SE=config/serviceentries
+
+fu_build || { notok "fakeupstream builds"; finish; }
+
+# up PORTVAR LOG ARGS...: a fakeupstream on a free port
+up() {
+	local var=$1 log=$2; shift 2
+	local p
+	p=$(free_port) || return 1
+	printf -v "$var" %s "$p"
+	fu_start "$p" -l "$log" "$@"
+}
+
+# sd NAME ARGS...: a sedns instance on a free port (sets PORT, SEDNS_PID)
+sd() {
+	local name=$1; shift
+	PORT=$(free_port)
+	if ! start_sedns "$T_TMP/$name.log" --listen "127.0.0.1:$PORT" --state-dir "$T_TMP/state-$name" \
+		--serviceentries "$SE" "$@"; then
+		notok "sedns ($name) starts: $(tail -3 "$T_TMP/$name.log")"
+		finish
+	fi
+}
+
+D() { dig @127.0.0.1 -p "$PORT" +time=3 +tries=1 "$@" 2>&1; }
+
+up UP1 "$T_TMP/up1.log" || { notok "fakeupstream starts"; finish; }
+up UP2 "$T_TMP/up2.log" -m plain || { notok "fakeupstream (plain) starts"; finish; }
+up DROP1 "$T_TMP/drop1.log" -m drop || { notok "fakeupstream (drop) starts"; finish; }
+up DROP2 "$T_TMP/drop2.log" -m drop || { notok "fakeupstream (drop) starts"; finish; }
+up SPOOF "$T_TMP/spoof.log" -m spoof || { notok "fakeupstream (spoof) starts"; finish; }
+CLOSED1=$(free_port)
+CLOSED2=$(free_port)
+
+# --- A: one well-behaved upstream ------------------------------------------------
+sd a --upstream "127.0.0.1:$UP1" --upstream-timeout 300ms
+
+out=$(D +noedns +ignore big.test A)
+expect_match "big answer to a 512-byte client: TC=1" 'flags: qr[a-z ]* tc' "$out"
+n=$(echo "$out" | grep -c '^big\.test\..*IN[[:space:]]A')
+check "the truncated UDP reply fits 512 bytes (fewer than 64 records: $n)" test "$n" -lt 64
+out=$(D +noedns big.test A)
+expect_eq "dig retries over TCP and gets all 64 records" 64 "$(echo "$out" | grep -c '^big\.test\..*IN[[:space:]]A')"
+expect_match "the retry was over TCP" '\(TCP\)' "$out"
+out=$(D +bufsize=600 +ignore big.test A)
+expect_match "big answer to an EDNS-600 client: TC=1" 'flags: qr[a-z ]* tc' "$out"
+expect_match "the truncated EDNS reply keeps OPT" 'EDNS: version: 0' "$out"
+out=$(D +bufsize=4096 big.test A)
+expect_eq "an EDNS-4096 client gets all 64 records over UDP" 64 "$(echo "$out" | grep -c '^big\.test\..*IN[[:space:]]A')"
+check "... without TC" test -z "$(echo "$out" | grep -E 'flags: qr[a-z ]* tc')"
+
+: >"$T_TMP/up1.log"
+out=$(D +bufsize=4096 +ignore tc.test A)
+expect_eq "upstream TC: sedns retries over TCP, client gets 3 records" 3 "$(echo "$out" | grep -c '^tc\.test\..*IN[[:space:]]A[[:space:]]192\.0\.2\.10[012]')"
+check "... and the client's reply is not truncated" test -z "$(echo "$out" | grep -E 'flags: qr[a-z ]* tc')"
+expect_match "the upstream saw the query over UDP then TCP" $'udp tc.test 1\ntcp tc.test 1' "$(cat "$T_TMP/up1.log")"
+
+out=$(D +nocookie +ednsopt=65001:abcd +short echo-edns.test TXT)
+expect_match "EDNS option 65001=abcd reaches the upstream intact" 'opts=fde90002abcd"' "$out"
+out=$(D +nocookie +ednsopt=65001:abcd +ednsopt=65002:0102030405 +short echo-edns.test TXT)
+expect_match "two EDNS options reach the upstream intact, in order" 'opts=fde90002abcdfdea00050102030405"' "$out"
+out=$(D +noedns +short echo-edns.test TXT)
+expect_match "a query without EDNS reaches the upstream without OPT" 'edns=none' "$out"
+
+t0=$(date +%s%N)
+out=$(D nx.test A)
+el=$(ms_since "$t0")
+expect_match "upstream NXDOMAIN is relayed" 'status: NXDOMAIN' "$out"
+t0=$(date +%s%N)
+out=$(D servfail.test A)
+el=$(ms_since "$t0")
+expect_match "upstream SERVFAIL is relayed" 'status: SERVFAIL' "$out"
+expect_match "... it is the upstream's own reply (its EDE text)" 'fakeupstream servfail' "$out"
+check "... at once, not after a failover timeout (${el} ms)" test "$el" -lt 250
+out=$(D +short refused.test A; D refused.test A | grep -o 'status: [A-Z]*')
+expect_match "upstream REFUSED is relayed" 'status: REFUSED' "$out"
+
+for i in 1 2 3; do
+	out=$(D +short "wrongid.w$i.test" A)
+	expect_match "wrong-ID reply ignored, the correct reply that follows is used ($i)" '^192\.0\.2\.[0-9]+$' "$out"
+done
+out=$(D "wrongidonly.test" A)
+expect_match "only a wrong-ID reply from the only upstream: SERVFAIL" 'status: SERVFAIL' "$out"
+out=$(D "wrongq.test" A)
+expect_match "a reply to another question from the only upstream: SERVFAIL" 'status: SERVFAIL' "$out"
+check "... never the other question's data" test -z "$(echo "$out" | grep 203.0.113.66)"
+out=$(D "garbage.test" A)
+expect_match "random bytes from the only upstream: SERVFAIL" 'status: SERVFAIL' "$out"
+check "sedns (a) is still running" kill -0 "$SEDNS_PID"
+stop_pid "$SEDNS_PID"
+
+# --- B: a misbehaving first upstream, a good second one ------------------------------
+sd b --upstream "127.0.0.1:$UP1" --upstream "127.0.0.1:$UP2" --upstream-timeout 300ms
+for n in wrongq.b1.test wrongidonly.b2.test garbage.b3.test wrongq.b4.test; do
+	out=$(D "$n" A)
+	expect_match "$n: failed over, client gets the good upstream's answer" $'\n'"${n//./\\.}"'\.[[:space:]]+[0-9]+[[:space:]]+IN[[:space:]]+A[[:space:]]+192\.0\.2\.[0-9]+' "$out"
+	check "$n: never the spoofed data" test -z "$(echo "$out" | grep 203.0.113.66)"
+done
+check "the good upstream saw the failed-over queries" grep -q 'wrongq.b1.test' "$T_TMP/up2.log"
+stop_pid "$SEDNS_PID"
+
+# --- C: spoofed replies from a wrong source port --------------------------------
+sd c --upstream "127.0.0.1:$SPOOF" --upstream-timeout 1s
+bad=0
+for i in $(seq 1 8); do
+	out=$(D +short "host$i.spoof.test" A)
+	if ! [[ "$out" =~ ^192\.0\.2\.[0-9]+$ ]]; then bad=$((bad + 1)); echo "# spoof $i: $out"; fi
+done
+expect_eq "8 queries, each racing a right-ID reply from another port: all get the real answer" 0 "$bad"
+expect_eq "the spoofing upstream saw the 8 queries" 8 "$(grep -c 'spoof.test' "$T_TMP/spoof.log")"
+stop_pid "$SEDNS_PID"
+
+# --- D: every upstream dead ------------------------------------------------------
+sd d --upstream "127.0.0.1:$DROP1" --upstream "127.0.0.1:$DROP2" --upstream-timeout 300ms
+t0=$(date +%s%N)
+out=$(D host1.test A)
+el=$(ms_since "$t0")
+expect_match "two silent upstreams: SERVFAIL" 'status: SERVFAIL' "$out"
+check "... within ~2x the upstream timeout (${el} ms, want 500..2000)" test "$el" -ge 500 -a "$el" -lt 2000
+check "both silent upstreams were asked" grep -q host1.test "$T_TMP/drop2.log"
+out=$(D +tcp host2.test A)
+expect_match "two silent upstreams, TCP client: SERVFAIL" 'status: SERVFAIL' "$out"
+stop_pid "$SEDNS_PID"
+
+sd e --upstream "127.0.0.1:$CLOSED1" --upstream "127.0.0.1:$CLOSED2" --upstream-timeout 300ms
+t0=$(date +%s%N)
+out=$(D host1.test A)
+el=$(ms_since "$t0")
+expect_match "two closed upstream ports: SERVFAIL" 'status: SERVFAIL' "$out"
+check "... within 2 s (${el} ms)" test "$el" -lt 2000
+stop_pid "$SEDNS_PID"
+
+# --- F: one dead of two ----------------------------------------------------------
+sd f --upstream "127.0.0.1:$DROP1" --upstream "127.0.0.1:$UP1" --upstream-timeout 300ms
+t0=$(date +%s%N)
+out=$(D +short host1.test A)
+el=$(ms_since "$t0")
+expect_match "first upstream silent: the second answers" '^192\.0\.2\.[0-9]+$' "$out"
+check "... after about one timeout (${el} ms)" test "$el" -lt 1500
+slow=0
+for i in $(seq 1 5); do
+	t0=$(date +%s%N)
+	out=$(D +short "host$i.f.test" A)
+	el=$(ms_since "$t0")
+	if ! [[ "$out" =~ ^192\.0\.2\.[0-9]+$ ]] || [ "$el" -ge 200 ]; then slow=$((slow + 1)); echo "# query $i: ${el} ms '$out'"; fi
+done
+expect_eq "once the first is known dead, 5 queries each answer in < 200 ms" 0 "$slow"
+stop_pid "$SEDNS_PID"
+
+# --- G: pending cap -------------------------------------------------------------
+sd g --upstream "127.0.0.1:$UP1" --upstream-timeout 3s --max-pending 2
+pids=()
+for i in $(seq 1 10); do
+	(
+		s=$(date +%s%N)
+		o=$(dig @127.0.0.1 -p "$PORT" +time=5 +tries=1 "drop.p$i.test" A 2>&1)
+		echo "$(ms_since "$s") $(echo "$o" | grep -o 'status: [A-Z]*' | head -1)" >"$T_TMP/pc.$i"
+	) &
+	pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p"; done
+quick=$(cat "$T_TMP"/pc.* | awk '$1 < 1000 && $3 == "SERVFAIL"' | wc -l)
+check "--max-pending 2, 10 concurrent never-answered queries: >= 5 get SERVFAIL at once ($quick)" test "$quick" -ge 5
+check "... and at most 8 ($quick)" test "$quick" -le 8
+out=$(D +short host1.test A)
+expect_match "after the cap episode, queries are forwarded again" '^192\.0\.2\.[0-9]+$' "$out"
+stop_pid "$SEDNS_PID"
+
+# --- own listen address as upstream --------------------------------------------
+P=$(free_port)
+timeout 3 "$SEDNS" serve --listen "127.0.0.1:$P" --upstream "127.0.0.1:$P" --state-dir "$T_TMP/state-self" \
+	--serviceentries "$SE" >"$T_TMP/self.log" 2>&1
+rc=$?
+expect_match "own listen address as upstream is logged clearly" 'own listen address' "$(cat "$T_TMP/self.log")"
+expect_eq "explicit --upstream equal to --listen is a config error (exit 2)" 2 "$rc"
+
+finish
