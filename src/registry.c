@@ -187,7 +187,8 @@ merge_ports(struct registry *reg, struct reg_host *h)
 				rp->resolve_host = true;
 		}
 	}
-	qsort(h->ports, h->nports, sizeof(*h->ports), port_cmp);
+	if (h->nports > 1)
+		qsort(h->ports, h->nports, sizeof(*h->ports), port_cmp);
 	return true;
 }
 
