@@ -42,7 +42,7 @@ run_dnat_suite() {
 	expect_match "[$fmt] static3 resolves to a VIP in the pod" '^240\.240\.[0-9]+\.[0-9]+$' "$static_vip"
 	expect_match "[$fmt] ... the VIP sedns vips lists for it" "static3\.e2e\.internal.*$static_vip([^0-9]|$)|$static_vip[^0-9].*static3\.e2e\.internal" "$vips"
 	declare -A VIP
-	for h in weighted portmap failover noep udpsvc multi; do
+	for h in weighted portmap failover noep udpsvc multi peer; do
 		VIP[$h]=$(pod_resolve $h.e2e.internal)
 		expect_match "[$fmt] $h resolves to a VIP" '^240\.240\.[0-9]+\.[0-9]+$' "${VIP[$h]}"
 	done
@@ -258,6 +258,47 @@ EOF
 	expect_eq "[$fmt] restart: static3 still resolves to the same VIP" "$static_vip" "$(pod_resolve static3.e2e.internal)"
 	r=$(pod_conn "$static_vip:80" 20)
 	expect_eq "[$fmt] restart: new connections still DNATed" 20 $(($(count_of "$r" ep1:80) + $(count_of "$r" ep2:80) + $(count_of "$r" ep3:80)))
+
+	# --- client address: kept by default; masquerade on, then off again
+	r=$(pod_conn "${VIP[peer]}:83" 2)
+	expect_eq "[$fmt] no masquerade: the endpoint sees the pod's address" 2 "$(count_of "$r" "peer:83 from $POD_ADDR")"
+	local applied
+	restart_sedns() { # restart_sedns EXTRA-FLAGS...: waits for a new "rules applied"
+		applied=$(grep -c 'rules applied' "$SEDNS_LOG")
+		stop_node_sedns
+		sedns_args "$fmt"
+		SEDNS_ARGS+=("$@")
+		start_node_sedns || return 1
+		local i
+		for i in $(seq 1 50); do
+			[ "$(grep -c 'rules applied' "$SEDNS_LOG")" -gt "$applied" ] && return 0
+			sleep 0.1
+		done
+		return 1
+	}
+	check "[$fmt] masquerade: restart with --rules-masquerade true applies rules" restart_sedns --rules-masquerade true
+	r=$(pod_conn "${VIP[peer]}:83" 2)
+	expect_eq "[$fmt] masquerade: the endpoint sees the node's address" 2 "$(count_of "$r" "peer:83 from 198.18.0.5")"
+	in_ext ip route del 198.18.0.0/24 via 198.18.0.5
+	r=$(pod_conn 198.18.1.11:80 1 -w 1000)
+	expect_match "[$fmt] masquerade: control: ext has no route back to the pod now" '^1 ERR' "$r"
+	r=$(pod_conn "$static_vip:80" 10)
+	expect_eq "[$fmt] masquerade: VIP connections work although ext cannot route to the pod" 10 \
+		$(($(count_of "$r" ep1:80) + $(count_of "$r" ep2:80) + $(count_of "$r" ep3:80)))
+	in_ext ip route add 198.18.0.0/24 via 198.18.0.5
+	check "[$fmt] masquerade off: restart without it applies rules" restart_sedns
+	r=$(pod_conn "${VIP[peer]}:83" 2)
+	expect_eq "[$fmt] masquerade off: the endpoint sees the pod's address again" 2 "$(count_of "$r" "peer:83 from $POD_ADDR")"
+	if [ "$fmt" = nft ]; then
+		expect_eq "[$fmt] masquerade off: no masquerade left in table ip sedns" "" "$(firewall_state nft | grep -i masq)"
+	else
+		expect_eq "[$fmt] masquerade off: no SEDNS masquerade chain or jump left" "" "$(firewall_state iptables | grep -E 'MASQ|POSTROUTING')"
+	fi
+	if grep -qiE 'rules.*(fail|error)' "$SEDNS_LOG"; then
+		notok "[$fmt] sedns logged no rule apply failure: $(grep -iE 'rules.*(fail|error)' "$SEDNS_LOG" | tail -2)"
+	else
+		ok "[$fmt] sedns logged no rule apply failure"
+	fi
 
 	# --- cleanup
 	stop_node_sedns

@@ -226,6 +226,18 @@ spec:
   - {number: 5432, name: tcp-pg, protocol: TCP}
   endpoints:
   - address: multi.e2e.test
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: peer, namespace: ns1}
+spec:
+  hosts: [peer.e2e.internal]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports:
+  - {number: 83, name: tcp-peer, protocol: TCP}
+  endpoints:
+  - address: 198.18.1.13
 EOF
 	printf '%s\n' "db.e2e.test 198.18.1.21" "self.e2e.test 198.18.1.21" \
 		"multi.e2e.test 198.18.1.21 198.18.1.22" >"$ZONE"
@@ -238,6 +250,7 @@ netns_start_endpoints() {
 	done
 	l+=(-l "dbA=198.18.1.21:5432" -l "dbB=198.18.1.22:5432")
 	bg_in "$EXT" "$TOOLS/tcpecho" -t 150 "${l[@]}"
+	bg_in "$EXT" "$TOOLS/tcpecho" -t 150 -p -l peer=198.18.1.13:83
 	bg_in "$NODE" "$TOOLS/e2edns" -a 127.0.0.1 -p 5300 -z "$ZONE" -T 1 -t 150
 }
 

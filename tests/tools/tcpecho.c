@@ -1,11 +1,11 @@
 /*
  * tcpecho — endpoint server and client for the sedns e2e (netns) tests.
  *
- * Server:  tcpecho -l IDENT=ADDR:PORT [-l ...] [-t SECONDS]
+ * Server:  tcpecho -l IDENT=ADDR:PORT [-l ...] [-t SECONDS] [-p]
  *   For each -l, TCP and UDP on ADDR:PORT. A TCP connection is greeted with
  *   "IDENT:PORT\n" and then everything it sends is echoed back. A UDP
- *   datagram is answered with "IDENT:PORT\n". Exits after -t seconds
- *   (default 120).
+ *   datagram is answered with "IDENT:PORT\n". With -p the greeting is
+ *   "IDENT:PORT from CLIENTIP". Exits after -t seconds (default 120).
  *
  * Client:  tcpecho -c ADDR:PORT [-u] [-n N] [-w MS]
  *   N (default 1) sequential connections (or datagrams with -u), each
@@ -70,6 +70,20 @@ struct listener {
 	int tfd, ufd;
 };
 
+static bool show_peer;
+
+/* The greeting for one client. */
+static const char *
+greeting(const struct listener *l, const struct sockaddr_in *peer, char *buf, size_t len)
+{
+	if (!show_peer)
+		return l->greet;
+	char ip[INET_ADDRSTRLEN] = "?";
+	inet_ntop(AF_INET, &peer->sin_addr, ip, sizeof(ip));
+	snprintf(buf, len, "%.*s from %s\n", (int)strcspn(l->greet, "\n"), l->greet, ip);
+	return buf;
+}
+
 static int
 server(struct listener *ls, int nl, int secs)
 {
@@ -89,9 +103,13 @@ server(struct listener *ls, int nl, int secs)
 			continue;
 		for (int i = 0; i < nl; i++) {
 			if (p[2 * i].revents & POLLIN) {
-				int c = accept(ls[i].tfd, NULL, NULL);
+				struct sockaddr_in peer;
+				socklen_t pl = sizeof(peer);
+				char g[160];
+				int c = accept(ls[i].tfd, (struct sockaddr *)&peer, &pl);
 				if (c >= 0) {
-					if (write(c, ls[i].greet, strlen(ls[i].greet)) < 0 || nc >= MAXC)
+					const char *gr = greeting(&ls[i], &peer, g, sizeof(g));
+					if (write(c, gr, strlen(gr)) < 0 || nc >= MAXC)
 						close(c);
 					else
 						conns[nc++] = c;
@@ -102,8 +120,10 @@ server(struct listener *ls, int nl, int secs)
 				struct sockaddr_in from;
 				socklen_t fl = sizeof(from);
 				ssize_t r = recvfrom(ls[i].ufd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+				char g[160];
+				const char *gr = greeting(&ls[i], &from, g, sizeof(g));
 				if (r >= 0)
-					sendto(ls[i].ufd, ls[i].greet, strlen(ls[i].greet), 0, (struct sockaddr *)&from, fl);
+					sendto(ls[i].ufd, gr, strlen(gr), 0, (struct sockaddr *)&from, fl);
 			}
 		}
 		for (int i = 2 * nl; i < np; i++) {
@@ -261,7 +281,7 @@ main(int argc, char **argv)
 	bool udp = false;
 	const char *target = NULL;
 	int c;
-	while ((c = getopt(argc, argv, "l:t:c:un:w:P:")) != -1) {
+	while ((c = getopt(argc, argv, "l:t:c:un:w:P:p")) != -1) {
 		switch (c) {
 		case 'l': {
 			if (nl >= MAXL)
@@ -291,6 +311,7 @@ main(int argc, char **argv)
 		case 'n': n = atoi(optarg); break;
 		case 'w': wait_ms = atoi(optarg); break;
 		case 'P': psecs = atoi(optarg); break;
+		case 'p': show_peer = true; break;
 		default:
 			fprintf(stderr, "usage: see tcpecho.c\n");
 			return 2;
