@@ -26,11 +26,12 @@
  *   MX 10 mail.NAME / TXT "fakeupstream NAME" (N from a hash of the name);
  *   every other name is NXDOMAIN.
  *
- * Client:  fakeupstream -c ADDR:PORT [-T] [-w MS] [-b SRCADDR] [-e SIZE] Q...
+ * Client:  fakeupstream -c ADDR:PORT [-T] [-H] [-w MS] [-b SRCADDR] [-e SIZE] Q...
  *   Q is "hex:BYTES" (sent as is) or NAME[/TYPE] (a query with RD, an OPT
  *   record with -e). UDP: each query in turn, waiting -w ms (default 1000)
  *   for its reply. TCP (-T): all queries written back to back on one
- *   connection, then the replies are read. Prints per reply:
+ *   connection (-H: then shut down the write side), then the replies are
+ *   read. Prints per reply:
  *   "REPLY id=.. qr=.. opcode=.. aa=.. tc=.. rd=.. ra=.. rcode=.. qd=.. an=..
  *   ns=.. ar=.. len=.. hex=..", or "NOREPLY". With -I (TCP, no queries):
  *   connects, sends nothing, prints "CLOSED MS" when the server closes or
@@ -794,6 +795,8 @@ parse_hostport(const char *s, struct sockaddr_in *sin)
 	return inet_pton(AF_INET, buf, &sin->sin_addr) == 1 ? 0 : -1;
 }
 
+static int halfclose;
+
 static int
 client(const char *server, int tcp, int wait_ms, const char *src, int edns, int idle, char **qs, int nq)
 {
@@ -857,6 +860,8 @@ client(const char *server, int tcp, int wait_ms, const char *src, int edns, int 
 	}
 	if (on && write(fd, out, on) != (ssize_t)on)
 		die("write: %s", strerror(errno));
+	if (halfclose)
+		shutdown(fd, SHUT_WR);
 	size_t have = 0;
 	int replies = 0;
 	long long end = start + wait_ms;
@@ -897,7 +902,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: fakeupstream -p PORT [-a ADDR] [-l LOG] [-t SECONDS] [-m normal|drop|spoof|plain]\n"
-			"       fakeupstream -c ADDR:PORT [-T] [-I] [-w MS] [-b SRC] [-e SIZE] QUERY...\n");
+			"       fakeupstream -c ADDR:PORT [-T] [-I] [-H] [-w MS] [-b SRC] [-e SIZE] QUERY...\n");
 	exit(2);
 }
 
@@ -907,7 +912,7 @@ main(int argc, char **argv)
 	const char *addr = "127.0.0.1", *logpath = NULL, *server = NULL, *src = NULL;
 	int port = 0, seconds = 300, tcp = 0, wait_ms = 1000, edns = 0, idle = 0, c;
 	srand((unsigned)(time(NULL) ^ getpid()));
-	while ((c = getopt(argc, argv, "p:a:l:t:m:c:TIw:b:e:")) != -1) {
+	while ((c = getopt(argc, argv, "p:a:l:t:m:c:TIHw:b:e:")) != -1) {
 		switch (c) {
 		case 'p':
 			port = atoi(optarg);
@@ -941,6 +946,9 @@ main(int argc, char **argv)
 			break;
 		case 'I':
 			idle = 1;
+			break;
+		case 'H':
+			halfclose = 1;
 			break;
 		case 'w':
 			wait_ms = atoi(optarg);
