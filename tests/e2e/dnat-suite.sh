@@ -155,6 +155,26 @@ run_dnat_suite() {
 	expect_eq "[$fmt] upstream silent for db.e2e.test: connections still reach dbB" 5 "$(count_of "$r" dbB:5432)"
 	zone_set db.e2e.test 198.18.1.22
 
+	# --- `sedns rules` prints what the daemon applied (same inputs, same
+	# upstream answers), and the jumps exist once each
+	local rules_file=$STATE/rules.$fmt printed
+	printed=$(in_node timeout 20 "$SEDNS" rules --format "$fmt" --state-dir "$STATE" --serviceentries "$SE_DIR" \
+		--upstream 127.0.0.1:5300 2>/dev/null)
+	if [ -s "$rules_file" ] && [ "$printed" == "$(cat "$rules_file")" ]; then
+		ok "[$fmt] sedns rules prints exactly the daemon's $rules_file"
+	else
+		notok "[$fmt] sedns rules differs from the daemon's $rules_file"
+		diff <(echo "$printed") "$rules_file" | head -10
+	fi
+	if [ "$fmt" = iptables ]; then
+		expect_eq "[$fmt] jumps to SEDNS-SERVICES: nat PREROUTING and OUTPUT, once each" \
+			"-A OUTPUT -m comment --comment sedns -j SEDNS-SERVICES,-A PREROUTING -m comment --comment sedns -j SEDNS-SERVICES" \
+			"$(in_node iptables-save -t nat | grep -- '-j SEDNS-SERVICES' | sort | paste -sd,)"
+		expect_eq "[$fmt] jumps to SEDNS-FILTER: filter FORWARD, INPUT and OUTPUT, once each" \
+			"-A FORWARD -m comment --comment sedns -j SEDNS-FILTER,-A INPUT -m comment --comment sedns -j SEDNS-FILTER,-A OUTPUT -m comment --comment sedns -j SEDNS-FILTER" \
+			"$(in_node iptables-save -t filter | grep -- '-j SEDNS-FILTER' | sort | paste -sd,)"
+	fi
+
 	# --- the node itself (nat OUTPUT / filter OUTPUT)
 	r=$(in_node timeout 20 "$TOOLS/tcpecho" -c "$static_vip:80" -n 30 -w 2000)
 	expect_eq "[$fmt] from the node: 30 connections to VIP:80 reach an endpoint" 30 \
@@ -217,6 +237,8 @@ EOF
 		kill -HUP "$SEDNS_PID"
 		check "[$fmt] reload (SIGHUP): its rules are gone" late_gone 24
 	fi
+	r=$(pod_conn "$late_vip:82" 1 -w 1500)
+	echo "# removed host's (held) VIP $late_vip:82 now gives: $(echo $r)"
 	expect_eq "[$fmt] reload: no stale service/endpoint chains left" "$nchains_before" \
 		"$(firewall_state "$fmt" | grep -cE 'SEDNS-S(VC|EP)-|chain s(vc|ep)_')"
 	r=$(pod_conn "$static_vip:80" 10)
