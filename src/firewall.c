@@ -318,6 +318,14 @@ firewall_apply(int format, const char *payload, size_t len, bool masquerade, cha
 		snprintf(err, errlen, "out of memory");
 		return false;
 	}
+	if (!masquerade) {
+		/* masquerade was switched off: its chain is about to be deleted
+		 * as stale, which the kernel refuses while POSTROUTING jumps in */
+		char e2[256];
+		for (size_t i = 0; i < sizeof(jumps) / sizeof(jumps[0]); i++)
+			for (int k = 0; jumps[i].masq_only && k < 16 && jump_cmd(&jumps[i], "-C", e2, sizeof(e2)) == 0; k++)
+				jump_cmd(&jumps[i], "-D", e2, sizeof(e2));
+	}
 	size_t n = list_chains("nat", existing, MAX_CHAINS);
 	char *full = firewall_add_stale_deletions(payload, (const char *const *)existing, n);
 	for (size_t i = 0; i < n; i++)

@@ -38,6 +38,8 @@ struct tcp_conn {
 	struct netaddr peer;
 	size_t npending;
 	bool paused;
+	bool eof;                      /* the client half-closed: answer what
+	                                  it asked, then close */
 	struct tcp_conn *prev, *next;
 };
 
@@ -467,23 +469,34 @@ tcp_queue_reply(struct tcp_conn *c, const uint8_t *buf, size_t len)
 	}
 }
 
-static void
-tcp_read_cb(struct bufferevent *bev, void *arg)
+/* After a half-close, the connection lives until its answers are out. */
+static bool
+tcp_maybe_finish(struct tcp_conn *c)
 {
-	struct tcp_conn *c = arg;
+	if (c->eof && c->npending == 0 && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		tcp_close(c);
+		return true;
+	}
+	return false;
+}
+
+/* Handles every complete query in the input; false when c was closed. */
+static bool
+tcp_drain(struct tcp_conn *c)
+{
 	struct server *srv = c->srv;
-	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer *in = bufferevent_get_input(c->bev);
 	while (!c->paused) {
 		uint8_t hdr[2];
 		if (evbuffer_copyout(in, hdr, 2) < 2)
-			return;
+			return true;
 		size_t len = DNS_GET16(hdr);
 		if (len == 0) {
 			tcp_close(c);
-			return;
+			return false;
 		}
 		if (evbuffer_get_length(in) < len + 2)
-			return;
+			return true;
 		evbuffer_drain(in, 2);
 		evbuffer_remove(in, srv->tcpq, len);
 		size_t outlen = 0;
@@ -498,10 +511,13 @@ tcp_read_cb(struct bufferevent *bev, void *arg)
 			fc.tcp = true;
 			fc.conn = c;
 			fc.limit = 65535;
-			if (forwarder_submit(srv->fwd, srv->tcpq, len, &fc)) {
-				c->npending++;
-				srv->st.forwarded++;
-			} else {
+			/* counted first: the forwarder may answer synchronously
+			 * (no usable upstream) and decrement it */
+			c->npending++;
+			srv->st.forwarded++;
+			if (!forwarder_submit(srv->fwd, srv->tcpq, len, &fc)) {
+				c->npending--;
+				srv->st.forwarded--;
 				struct dns_query q;
 				dnswire_parse_query(srv->tcpq, len, &q);
 				outlen = dnswire_build_error(srv->tcpq, len, &q, DNS_RCODE_SERVFAIL,
@@ -512,16 +528,25 @@ tcp_read_cb(struct bufferevent *bev, void *arg)
 			}
 		}
 	}
+	return true;
+}
+
+static void
+tcp_read_cb(struct bufferevent *bev, void *arg)
+{
+	tcp_drain(arg);
 }
 
 static void
 tcp_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct tcp_conn *c = arg;
+	if (tcp_maybe_finish(c))
+		return;
 	if (c->paused && evbuffer_get_length(bufferevent_get_output(bev)) <= TCP_MAX_OUT / 2) {
 		c->paused = false;
 		bufferevent_enable(bev, EV_READ);
-		tcp_read_cb(bev, c);
+		tcp_drain(c);
 	}
 }
 
@@ -571,7 +596,16 @@ tcp_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct tcp_conn *c = arg;
 	if ((what & BEV_EVENT_TIMEOUT) && c->npending > 0) {
 		/* answers are still on their way: not idle */
-		bufferevent_enable(bev, EV_READ);
+		bufferevent_enable(bev, EV_READ | EV_WRITE);
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING) && !c->eof) {
+		/* half-close (RFC 7766 allows it): finish the queries already read */
+		c->eof = true;
+		if (!tcp_drain(c))
+			return;
+		bufferevent_disable(bev, EV_READ);
+		tcp_maybe_finish(c);
 		return;
 	}
 	tcp_close(c);
@@ -659,6 +693,7 @@ fwd_reply(void *arg, const struct fwd_client *c, const uint8_t *reply, size_t le
 		struct tcp_conn *conn = c->conn;
 		conn->npending--;
 		tcp_queue_reply(conn, reply, len);
+		tcp_maybe_finish(conn);
 	} else {
 		udp_send_one(c->fd, &c->peer, c->peerlen, &c->local, c->ifindex, reply, len);
 	}
