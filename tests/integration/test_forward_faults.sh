@@ -15,18 +15,24 @@ up() {
 	local p
 	p=$(free_port) || return 1
 	printf -v "$var" %s "$p"
-	fu_start "$p" -l "$log" "$@"
+	fu_start "$p" -l "$log" "$@" || return 1
+	printf -v "${var}_PID" %s "$FU_PID"
 }
 
 # sd NAME ARGS...: a sedns instance on a free port (sets PORT, SEDNS_PID)
+# (a port taken between free_port and bind: another try on another port)
 sd() {
-	local name=$1; shift
-	PORT=$(free_port)
-	if ! start_sedns "$T_TMP/$name.log" --listen "127.0.0.1:$PORT" --state-dir "$T_TMP/state-$name" \
-		--serviceentries "$SE" "$@"; then
-		notok "sedns ($name) starts: $(tail -3 "$T_TMP/$name.log")"
-		finish
-	fi
+	local name=$1 try; shift
+	for try in 1 2 3; do
+		PORT=$(free_port)
+		if start_sedns "$T_TMP/$name.log" --listen "127.0.0.1:$PORT" --state-dir "$T_TMP/state-$name" \
+			--serviceentries "$SE" "$@"; then
+			return 0
+		fi
+		stop_pid "$SEDNS_PID"
+	done
+	notok "sedns ($name) starts: $(tail -3 "$T_TMP/$name.log")"
+	finish
 }
 
 D() { dig @127.0.0.1 -p "$PORT" +time=3 +tries=1 "$@" 2>&1; }
@@ -109,10 +115,10 @@ out=$(rq -T -H -w 2000 api.stripe.com)
 expect_match "TCP client that half-closes after its query: local answer still sent" '^REPLY .* rcode=0 .* an=1 ' "$out"
 got=0
 for i in 1 2 3 4; do
-	out=$(rq -T -H -w 1000 "host$i.half.test")
+	out=$(rq -T -H -w 1000 "delay-100.h$i.half.test")
 	[[ "$out" =~ ^REPLY\ .*\ rcode=0\ .*\ an=1\  ]] && got=$((got + 1))
 done
-expect_eq "TCP clients that half-close after their query: forwarded answers still sent (4 tries)" 4 "$got"
+expect_eq "TCP clients that half-close after their query: forwarded answers (100 ms upstream delay) still sent (4 tries)" 4 "$got"
 check "sedns (a) is still running" kill -0 "$SEDNS_PID"
 stop_pid "$SEDNS_PID"
 
@@ -194,6 +200,30 @@ check "... and at most 8 ($quick)" test "$quick" -le 8
 out=$(D +short host1.test A)
 expect_match "after the cap episode, queries are forwarded again" '^192\.0\.2\.[0-9]+$' "$out"
 stop_pid "$SEDNS_PID"
+
+# --- H: wildcard listen address: replies leave from the address queried ----------
+up_h=0
+for try in 1 2 3; do
+	PORT=$(free_port)
+	"$SEDNS" serve --listen "0.0.0.0:$PORT" --state-dir "$T_TMP/state-h" --serviceentries "$SE" \
+		--upstream "127.0.0.1:$UP1" >"$T_TMP/h.log" 2>&1 &
+	SEDNS_PID=$!
+	T_PIDS+=("$SEDNS_PID")
+	if wait_dns 127.0.0.2 "$PORT"; then up_h=1; break; fi
+	stop_pid "$SEDNS_PID"
+done
+if [ "$up_h" = 1 ]; then
+	out=$(dig @127.0.0.2 -p "$PORT" +time=2 +tries=1 api.stripe.com A 2>&1)
+	expect_match "listen 0.0.0.0, query to 127.0.0.2: local answer comes from 127.0.0.2" 'status: NOERROR.*SERVER: 127\.0\.0\.2#' "$(echo "$out" | tr '\n' ' ')"
+	out=$(dig @127.0.0.2 -p "$PORT" +time=2 +tries=1 host1.test A 2>&1)
+	expect_match "listen 0.0.0.0, query to 127.0.0.2: forwarded answer comes from 127.0.0.2" 'status: NOERROR.*SERVER: 127\.0\.0\.2#' "$(echo "$out" | tr '\n' ' ')"
+	check "... no reply from an unexpected source" test -z "$(echo "$out" | grep -i 'unexpected source')"
+else
+	notok "sedns listening on 0.0.0.0:$PORT answers on 127.0.0.2 ($(tail -3 "$T_TMP/h.log"))"
+fi
+stop_pid "$SEDNS_PID"
+
+check "the fakeupstream instances are all still running" kill -0 "$UP1_PID" "$UP2_PID" "$DROP1_PID" "$DROP2_PID" "$SPOOF_PID"
 
 # --- own listen address as upstream --------------------------------------------
 P=$(free_port)

@@ -166,6 +166,8 @@ out=$(rq -w 1000 -e 1232 api.stripe.com)
 expect_match "EDNS query (local) gets OPT back" '^REPLY .* aa=1 .* rcode=0 .* an=1 ns=0 ar=1 ' "$out"
 out=$(rq -w 1000 api.stripe.com)
 expect_match "query without EDNS gets no OPT" '^REPLY .* an=1 ns=0 ar=0 ' "$out"
+out=$("${D[@]}" +edns=1 +noednsnegotiation api.stripe.com A 2>&1)
+expect_match "EDNS version 1 gets BADVERS" 'status: BADVERS' "$out"
 out=$("${D[@]}" -b 127.0.0.5 www.example.test A 2>&1)
 expect_match "client outside --allow-from gets REFUSED" 'status: REFUSED' "$out"
 out=$("${D[@]}" -b 127.0.0.5 api.stripe.com A 2>&1)

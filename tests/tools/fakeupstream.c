@@ -43,6 +43,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -912,6 +913,7 @@ main(int argc, char **argv)
 	const char *addr = "127.0.0.1", *logpath = NULL, *server = NULL, *src = NULL;
 	int port = 0, seconds = 300, tcp = 0, wait_ms = 1000, edns = 0, idle = 0, c;
 	srand((unsigned)(time(NULL) ^ getpid()));
+	signal(SIGPIPE, SIG_IGN); /* a peer that went away must not kill us */
 	while ((c = getopt(argc, argv, "p:a:l:t:m:c:TIHw:b:e:")) != -1) {
 		switch (c) {
 		case 'p':
