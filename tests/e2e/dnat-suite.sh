@@ -11,6 +11,7 @@ in_range() {
 }
 
 run_dnat_suite() {
+	SECONDS=0
 	local fmt=$1 other h vip
 	[ "$fmt" = nft ] && other=iptables || other=nft
 	netns_require
@@ -35,6 +36,7 @@ run_dnat_suite() {
 	fi
 
 	# --- resolution from the pod: search list + ndots:5 through sedns
+	echo "# t=${SECONDS}s: resolution from the pod: search list + ndots:5 through sedns"
 	local vips
 	vips=$(timeout 10 "$SEDNS" vips --state-dir "$STATE" --serviceentries "$SE_DIR" 2>&1)
 	local static_vip
@@ -48,12 +50,14 @@ run_dnat_suite() {
 	done
 
 	# --- control: traffic to a VIP no rule knows is black-holed (so the
+	echo "# t=${SECONDS}s: control: traffic to a VIP no rule knows is black-holed (so the"
 	# fast failures below are sedns's doing, not routing's)
 	local r
 	r=$(in_pod timeout 10 "$TOOLS/tcpecho" -c 240.240.255.254:80 -n 1 -w 1000)
 	expect_match "[$fmt] control: unknown 240.240.255.254:80 times out" 'ERR connect timeout' "$r"
 
 	# --- STATIC, three endpoints, 300 connections
+	echo "# t=${SECONDS}s: STATIC, three endpoints, 300 connections"
 	local h300 c1 c2 c3
 	h300=$(pod_conn "$static_vip:80" 300)
 	c1=$(count_of "$h300" ep1:80)
@@ -65,6 +69,7 @@ run_dnat_suite() {
 	in_range "[$fmt] static3: ep3 share % in [20,47]" "$(pct "$c3" 300)" 20 47
 
 	# --- weights 80/20 over 500 connections
+	echo "# t=${SECONDS}s: weights 80/20 over 500 connections"
 	local h500 w1 w2
 	h500=$(pod_conn "${VIP[weighted]}:81" 500)
 	w1=$(count_of "$h500" ep1:81)
@@ -74,16 +79,19 @@ run_dnat_suite() {
 	in_range "[$fmt] weighted: ep2 (weight 20) share % in [12,28]" "$(pct "$w2" 500)" 12 28
 
 	# --- port remapping
+	echo "# t=${SECONDS}s: port remapping"
 	r=$(pod_conn "${VIP[portmap]}:8080" 5)
 	expect_eq "[$fmt] portmap: VIP:8080 lands on endpoints[].ports http=9091 (not targetPort 9090)" 5 "$(count_of "$r" ep1:9091)"
 	r=$(pod_conn "${VIP[portmap]}:8081" 5)
 	expect_eq "[$fmt] portmap: VIP:8081 lands on targetPort 9092" 5 "$(count_of "$r" ep1:9092)"
 
 	# --- UDP
+	echo "# t=${SECONDS}s: UDP"
 	r=$(pod_conn "${VIP[udpsvc]}:9953" 5 -u)
 	expect_eq "[$fmt] udp: 5 datagrams to VIP:9953 answered by ep3:9953" 5 "$(count_of "$r" ep3:9953)"
 
 	# --- fast failures: no endpoints, undeclared TCP and UDP ports
+	echo "# t=${SECONDS}s: fast failures: no endpoints, undeclared TCP and UDP ports"
 	local ms
 	r=$(pod_conn "${VIP[noep]}:7000" 3)
 	expect_match "[$fmt] noep (NXDOMAIN endpoint): connection refused" '^3 ERR Connection refused' "$r"
@@ -99,6 +107,7 @@ run_dnat_suite() {
 	in_range "[$fmt] undeclared UDP port: refused within 1000 ms" "${ms:-99999}" 0 999
 
 	# --- DNS resolution failover: db.e2e.test A → B
+	echo "# t=${SECONDS}s: DNS resolution failover: db.e2e.test A → B"
 	r=$(pod_conn "${VIP[failover]}:5432" 3)
 	expect_eq "[$fmt] failover: VIP:5432 reaches dbA (198.18.1.21)" 3 "$(count_of "$r" dbA:5432)"
 	zone_set db.e2e.test 198.18.1.22
@@ -123,6 +132,7 @@ run_dnat_suite() {
 	expect_eq "[$fmt] failover: then every connection reaches dbB" 10 "$(count_of "$r" dbB:5432)"
 
 	# --- the host itself resolved upstream (no endpoints), A → B
+	echo "# t=${SECONDS}s: the host itself resolved upstream (no endpoints), A → B"
 	local self_vip
 	self_vip=$(pod_resolve self.e2e.test)
 	expect_match "[$fmt] self.e2e.test (DNS, no endpoints) resolves to a VIP, not the upstream's address" '^240\.240\.' "$self_vip"
@@ -140,11 +150,13 @@ run_dnat_suite() {
 	expect_eq "[$fmt] self: follows the upstream to dbB within 10 s ($(((t1 - t0) / 1000000)) ms)" 1 "${seen:-0}"
 
 	# --- several A records: every address is an endpoint
+	echo "# t=${SECONDS}s: several A records: every address is an endpoint"
 	r=$(pod_conn "${VIP[multi]}:5432" 60)
 	in_range "[$fmt] multi (2 A records): dbA gets some of 60" "$(count_of "$r" dbA:5432)" 10 50
 	in_range "[$fmt] multi (2 A records): dbB gets some of 60" "$(count_of "$r" dbB:5432)" 10 50
 
 	# --- a failing re-resolution keeps the last known addresses
+	echo "# t=${SECONDS}s: a failing re-resolution keeps the last known addresses"
 	zone_set db.e2e.test servfail
 	sleep 3 # several TTL (1 s) cycles
 	r=$(pod_conn "${VIP[failover]}:5432" 5)
@@ -156,6 +168,7 @@ run_dnat_suite() {
 	zone_set db.e2e.test 198.18.1.22
 
 	# --- `sedns rules` prints what the daemon applied (same inputs, same
+	echo "# t=${SECONDS}s: sedns rules prints what the daemon applied (same inputs, same"
 	# upstream answers), and the jumps exist once each
 	local rules_file=$STATE/rules.$fmt printed
 	printed=$(in_node timeout 20 "$SEDNS" rules --format "$fmt" --state-dir "$STATE" --serviceentries "$SE_DIR" \
@@ -176,6 +189,7 @@ run_dnat_suite() {
 	fi
 
 	# --- the node itself (nat OUTPUT / filter OUTPUT)
+	echo "# t=${SECONDS}s: the node itself (nat OUTPUT / filter OUTPUT)"
 	r=$(in_node timeout 20 "$TOOLS/tcpecho" -c "$static_vip:80" -n 30 -w 2000)
 	expect_eq "[$fmt] from the node: 30 connections to VIP:80 reach an endpoint" 30 \
 		$(($(count_of "$r" ep1:80) + $(count_of "$r" ep2:80) + $(count_of "$r" ep3:80)))
@@ -187,6 +201,7 @@ run_dnat_suite() {
 	in_range "[$fmt] from the node: refused within 1000 ms" "${ms:-99999}" 0 999
 
 	# --- reload: a ServiceEntry added at runtime, then removed
+	echo "# t=${SECONDS}s: reload: a ServiceEntry added at runtime, then removed"
 	local nchains_before late_vip
 	nchains_before=$(firewall_state "$fmt" | grep -cE 'SEDNS-S(VC|EP)-|chain s(vc|ep)_')
 	cat >"$SE_DIR/late.yaml" <<'EOF'
@@ -245,6 +260,7 @@ EOF
 	expect_eq "[$fmt] reload: other VIPs unaffected" 10 $(($(count_of "$r" ep1:80) + $(count_of "$r" ep2:80) + $(count_of "$r" ep3:80)))
 
 	# --- restart: an open connection survives; rules and VIPs identical
+	echo "# t=${SECONDS}s: restart: an open connection survives; rules and VIPs identical"
 	local before_fw before_vips after_fw after_vips persist_pid persist_out=$T_TMP/persist.out
 	before_fw=$(firewall_state "$fmt")
 	local applied_before
@@ -282,6 +298,7 @@ EOF
 	expect_eq "[$fmt] restart: new connections still DNATed" 20 $(($(count_of "$r" ep1:80) + $(count_of "$r" ep2:80) + $(count_of "$r" ep3:80)))
 
 	# --- client address: kept by default; masquerade on, then off again
+	echo "# t=${SECONDS}s: client address: kept by default; masquerade on, then off again"
 	r=$(pod_conn "${VIP[peer]}:83" 2)
 	expect_eq "[$fmt] no masquerade: the endpoint sees the pod's address" 2 "$(count_of "$r" "peer:83 from $POD_ADDR")"
 	local applied
@@ -323,6 +340,7 @@ EOF
 	fi
 
 	# --- cleanup
+	echo "# t=${SECONDS}s: cleanup"
 	stop_node_sedns
 	r=$(in_node timeout 20 "$SEDNS" rules --format "$fmt" --cleanup --state-dir "$STATE" --serviceentries "$SE_DIR" 2>&1)
 	expect_eq "[$fmt] sedns rules --cleanup exits 0" "0" "$?"
