@@ -180,6 +180,16 @@ for i in $(seq 1 5); do
 done
 expect_eq "the dead upstream is not asked again for the next 5 queries" "" "$(grep 'f\.test' "$T_TMP/drop1.log")"
 expect_eq "once the first is known dead, 5 queries each answer in < 200 ms" 0 "$slow"
+kill -HUP "$SEDNS_PID"
+for _ in $(seq 1 30); do grep -q reloaded "$T_TMP/f.log" && break; sleep 0.1; done
+check "SIGHUP reload done" grep -q reloaded "$T_TMP/f.log"
+: >"$T_TMP/drop1.log"
+t0=$(date +%s%N)
+out=$(rq -w 2000 host9.f.test)
+el=$(ms_since "$t0")
+expect_match "after a reload with the same upstreams: answered" '^REPLY .* rcode=0 .* an=1 ' "$out"
+expect_eq "... and the upstream known dead is not asked first again (health kept across reload)" "" "$(grep 'f\.test' "$T_TMP/drop1.log")"
+check "... quickly (${el} ms)" test "$el" -lt 200
 stop_pid "$SEDNS_PID"
 
 # --- G: pending cap -------------------------------------------------------------
