@@ -61,6 +61,7 @@ struct config {
 	bool rules_masquerade;
 	uint64_t rules_masq_mark;
 	uint64_t rules_min_sync_ms;
+	uint64_t rules_apply_timeout_ms;
 	uint64_t endpoint_min_ttl_ms;       /* re-resolution bounds for DNS */
 	uint64_t endpoint_max_ttl_ms;       /* resolution endpoints */
 	char *workloads[CONFIG_MAX_LIST];   /* Pod list YAML: IP -> namespace */

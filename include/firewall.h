@@ -20,7 +20,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define FIREWALL_TIMEOUT_S 30
+#define FIREWALL_TIMEOUT_S 300   /* default; rules.apply_timeout */
+
+/* Longest a child tool may run (iptables-restore of 10k services takes
+ * minutes on some kernels). */
+void firewall_set_timeout(unsigned seconds);
 
 /* format: enum rules_format. err receives the failing tool's stderr. */
 bool firewall_apply(int format, const char *payload, size_t len, bool masquerade, char *err, size_t errlen);

@@ -19,7 +19,10 @@ echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# nsd's package starts a system instance on port 53; the tests run their own.
-if [[ " ${missing[*]} " == *" nsd "* ]] && command -v systemctl >/dev/null; then
-  $SUDO systemctl disable --now nsd >/dev/null 2>&1 || true
-fi
+# nsd's and unbound's packages start system instances on port 53; the tests
+# and benchmarks run their own on loopback ports.
+for svc in nsd unbound; do
+  if [[ " ${missing[*]} " == *" $svc "* ]] && command -v systemctl >/dev/null; then
+    $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  fi
+done

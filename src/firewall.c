@@ -43,6 +43,14 @@ append(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
 	(*buf)[*len] = '\0';
 }
 
+static unsigned run_timeout_s = FIREWALL_TIMEOUT_S;
+
+void
+firewall_set_timeout(unsigned seconds)
+{
+	run_timeout_s = seconds ? seconds : FIREWALL_TIMEOUT_S;
+}
+
 int
 firewall_run(char *const argv[], const char *in, size_t inlen, char **out, char *err, size_t errlen)
 {
@@ -89,7 +97,7 @@ firewall_run(char *const argv[], const char *in, size_t inlen, char **out, char 
 	}
 	char *obuf = NULL;
 	size_t olen = 0, ocap = 0, elen = 0;
-	time_t deadline = time(NULL) + FIREWALL_TIMEOUT_S;
+	time_t deadline = time(NULL) + (time_t)run_timeout_s;
 	bool out_open = true, err_open = true;
 	bool timed_out = false;
 	while (out_open || err_open || pin[1] >= 0) {
@@ -150,7 +158,7 @@ firewall_run(char *const argv[], const char *in, size_t inlen, char **out, char 
 	close(perr[0]);
 	if (timed_out) {
 		kill(pid, SIGKILL);
-		snprintf(err, errlen, "%s timed out after %ds", argv[0], FIREWALL_TIMEOUT_S);
+		snprintf(err, errlen, "%s timed out after %us (rules.apply_timeout)", argv[0], run_timeout_s);
 	}
 	int status;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)

@@ -73,14 +73,22 @@ mono_now(void)
 	return ts.tv_sec;
 }
 
+/* Installs a new upstream list; an upstream that was already known keeps
+ * its counters and health (a reload must not forget that one is dead). */
 static void
 set_upstreams(struct forwarder *f, const struct config_endpoint *ups, size_t nups)
 {
+	struct upstream old[FWD_MAX_UPSTREAMS];
+	size_t nold = f->nups;
+	memcpy(old, f->ups, nold * sizeof(old[0]));
 	if (nups > FWD_MAX_UPSTREAMS)
 		nups = FWD_MAX_UPSTREAMS;
 	for (size_t i = 0; i < nups; i++) {
 		struct upstream *u = &f->ups[i];
 		memset(u, 0, sizeof(*u));
+		for (size_t k = 0; k < nold; k++)
+			if (netaddr_equal(&old[k].addr, &ups[i].addr) && old[k].port == ups[i].port)
+				*u = old[k];
 		u->addr = ups[i].addr;
 		u->port = ups[i].port;
 		u->sslen = netaddr_to_sockaddr(&u->addr, u->port, &u->ss);

@@ -255,6 +255,7 @@ cmd_rules(int argc, char **argv)
 		}
 	}
 	char err[4096];
+	firewall_set_timeout((unsigned)(cfg->rules_apply_timeout_ms / 1000));
 	if (cleanup) {
 		bool ok = firewall_cleanup((int)cfg->rules_format, err, sizeof(err));
 		if (!ok)

@@ -156,6 +156,7 @@ start_apply(struct rulesync *rs, const char *text, size_t len)
 		/* child: blocking work is fine here; report errors on the pipe */
 		char err[4000];
 		signal(SIGPIPE, SIG_DFL);
+		firewall_set_timeout((unsigned)(rs->cfg->rules_apply_timeout_ms / 1000));
 		bool ok = firewall_apply((int)rs->cfg->rules_format, text, len, rs->cfg->rules_masquerade, err,
 		    sizeof(err));
 		if (!ok) {

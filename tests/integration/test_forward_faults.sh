@@ -233,6 +233,40 @@ else
 fi
 stop_pid "$SEDNS_PID"
 
+# --- I: TCP connection cap --------------------------------------------------------
+sd i --upstream "127.0.0.1:$UP1" --tcp-max-connections 2 --tcp-idle-timeout 1s
+rq -T -I -w 5000 >"$T_TMP/idle1" &
+i1=$!
+rq -T -I -w 5000 >"$T_TMP/idle2" &
+i2=$!
+sleep 0.3
+t0=$(date +%s%N)
+out=$(dig @127.0.0.1 -p "$PORT" +tcp +time=4 +tries=1 api.stripe.com A 2>&1)
+el=$(ms_since "$t0")
+wait "$i1" "$i2"
+expect_match "a third TCP client at --tcp-max-connections 2 is served once an idle one is closed" 'status: NOERROR' "$out"
+check "... after waiting for the idle timeout (${el} ms, want 400..3000)" test "$el" -ge 400 -a "$el" -lt 3000
+expect_match "the idle connections were closed by the server" '^CLOSED' "$(cat "$T_TMP/idle1" "$T_TMP/idle2" | sort -u)"
+out=$(dig @127.0.0.1 -p "$PORT" +tcp +time=2 +tries=1 +short host1.test A 2>&1)
+expect_match "after the cap episode TCP queries are answered at once" '^192\.0\.2\.[0-9]+$' "$out"
+stop_pid "$SEDNS_PID"
+
+# --- J: a short load run ---------------------------------------------------------
+if command -v dnsperf >/dev/null; then
+	sd j --upstream "127.0.0.1:$UP1" --upstream-timeout 1s
+	for i in $(seq 1 100); do
+		echo "host$i.test A"; echo "api.stripe.com A"; echo "nope$i.invalid A"; echo "big.test A"
+		echo "api.stripe.com.svc.cluster.local AAAA"
+	done >"$T_TMP/perf.txt"
+	out=$(dnsperf -s 127.0.0.1 -p "$PORT" -d "$T_TMP/perf.txt" -l 2 -c 4 -q 100 2>&1)
+	expect_match "dnsperf 2 s, mixed local/forwarded/NXDOMAIN/big: every query completed" 'Queries lost:[[:space:]]+0 ' "$out"
+	expect_match "... with the expected mix (80% NOERROR, 20% NXDOMAIN)" 'NOERROR [0-9]+ \(80\.00%\), NXDOMAIN [0-9]+ \(20\.00%\)' "$out"
+	check "sedns (j) survived the load run" kill -0 "$SEDNS_PID"
+	stop_pid "$SEDNS_PID"
+else
+	notok "dnsperf is installed (scripts/install-deps.sh)"
+fi
+
 check "the fakeupstream instances are all still running" kill -0 "$UP1_PID" "$UP2_PID" "$DROP1_PID" "$DROP2_PID" "$SPOOF_PID"
 
 # --- own listen address as upstream --------------------------------------------
