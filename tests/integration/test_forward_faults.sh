@@ -105,7 +105,7 @@ t0=$(date +%s%N)
 out=$(rq -T -w 3000 delay-200.p.test host1.test api.stripe.com)
 el=$(ms_since "$t0")
 expect_eq "3 pipelined TCP queries (slow forwarded, fast forwarded, local): 3 replies" 3 "$(echo "$out" | grep -c '^REPLY .* rcode=0 .* an=1 ')"
-expect_match "the slow one comes last: no head-of-line blocking" "hex=[0-9a-f]*$(printf delay-200 | xxd -p)[0-9a-f]*\$" "$(echo "$out" | tail -1)"
+expect_match "the slow one comes last: no head-of-line blocking" "hex=[0-9a-f]*$(printf delay-200 | od -An -tx1 | tr -d ' \n')[0-9a-f]*\$" "$(echo "$out" | tail -1)"
 check "... all within ~1 upstream delay (${el} ms)" test "$el" -lt 1500
 out=$(rq -T -w 100 delay-250.gone.test)
 sleep 0.7
