@@ -289,6 +289,21 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Reads toward want bytes of buf (s->done so far). True once complete;
+ * false to wait for more, or after failing the attempt on EOF/error. */
+static bool
+tcp_read_some(struct slot *s, int fd, uint8_t *buf, size_t want)
+{
+	ssize_t n = recv(fd, buf + s->done, want - s->done, MSG_DONTWAIT);
+	if (n <= 0) {
+		if (!(n < 0 && (errno == EAGAIN || errno == EINTR)))
+			fail_attempt(s, false);
+		return false;
+	}
+	s->done += (size_t)n;
+	return s->done >= want;
+}
+
 static void
 tcp_io_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -330,15 +345,7 @@ tcp_io_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (s->phase == TCP_READ_LEN) {
-		ssize_t n = recv(fd, s->lenbuf + s->done, 2 - s->done, MSG_DONTWAIT);
-		if (n <= 0) {
-			if (n < 0 && (errno == EAGAIN || errno == EINTR))
-				return;
-			fail_attempt(s, false);
-			return;
-		}
-		s->done += (size_t)n;
-		if (s->done < 2)
+		if (!tcp_read_some(s, fd, s->lenbuf, 2))
 			return;
 		s->tcp_len = DNS_GET16(s->lenbuf);
 		if (s->tcp_len < DNS_HDR_LEN || (s->tcp_buf = malloc(s->tcp_len)) == NULL) {
@@ -349,15 +356,7 @@ tcp_io_cb(evutil_socket_t fd, short what, void *arg)
 		s->done = 0;
 	}
 	if (s->phase == TCP_READ_BODY) {
-		ssize_t n = recv(fd, s->tcp_buf + s->done, s->tcp_len - s->done, MSG_DONTWAIT);
-		if (n <= 0) {
-			if (n < 0 && (errno == EAGAIN || errno == EINTR))
-				return;
-			fail_attempt(s, false);
-			return;
-		}
-		s->done += (size_t)n;
-		if (s->done < s->tcp_len)
+		if (!tcp_read_some(s, fd, s->tcp_buf, s->tcp_len))
 			return;
 		if (check_reply(s, s->tcp_buf, s->tcp_len) != 1) {
 			fail_attempt(s, false);
@@ -369,6 +368,17 @@ tcp_io_cb(evutil_socket_t fd, short what, void *arg)
 		deliver(s, buf, s->tcp_len);
 		free(buf);
 	}
+}
+
+/* The attempt could not even be sent (refused at connect/send). */
+static void
+upstream_failed_now(struct upstream *u, struct slot *s)
+{
+	u->failures++;
+	u->consecutive++;
+	u->last_fail = mono_now();
+	close(s->fd);
+	s->fd = -1;
 }
 
 static void
@@ -396,21 +406,13 @@ start_attempt(struct slot *s)
 		evtimer_assign(&s->ev_timer, f->base, timer_cb, s);
 		if (!s->tcp) {
 			if (r < 0 || send(fd, s->query, s->qlen, 0) != (ssize_t)s->qlen) {
-				u->failures++;
-				u->consecutive++;
-				u->last_fail = mono_now();
-				close(fd);
-				s->fd = -1;
+				upstream_failed_now(u, s);
 				continue;
 			}
 			event_assign(&s->ev_io, f->base, fd, EV_READ | EV_PERSIST, udp_read_cb, s);
 		} else {
 			if (r < 0 && errno != EINPROGRESS) {
-				u->failures++;
-				u->consecutive++;
-				u->last_fail = mono_now();
-				close(fd);
-				s->fd = -1;
+				upstream_failed_now(u, s);
 				continue;
 			}
 			s->phase = TCP_CONNECTING;
