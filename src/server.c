@@ -189,15 +189,14 @@ answer_chaos(struct server *srv, const uint8_t *pkt, const struct dns_query *q, 
 
 /* Decides what to do with one query; fills out when replying. */
 static enum action
-handle_query(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr *client, bool tcp,
-    uint8_t *out, size_t cap, size_t *outlen, uint16_t *limit_out)
+decide(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr *client, bool tcp,
+    uint8_t *out, size_t cap, size_t *outlen, uint16_t *limit_out, struct dns_query *qp)
 {
-	struct dns_query q;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	enum dns_verdict v = dnswire_parse_query(pkt, len, &q);
+	enum dns_verdict v = dnswire_parse_query(pkt, len, qp);
 	uint16_t our = (uint16_t)srv->cfg->edns_udp_size;
-	*limit_out = q.client_limit ? q.client_limit : 512;
+	*limit_out = qp->client_limit ? qp->client_limit : 512;
 	if (v == DNS_Q_DROP) {
 		srv->st.dropped++;
 		return ACT_DROP;
@@ -218,11 +217,11 @@ handle_query(struct server *srv, const uint8_t *pkt, size_t len, const struct ne
 		srv->st.formerr++;
 	}
 	if (rcode) {
-		*outlen = dnswire_build_error(pkt, len, &q, rcode, our, out, cap);
+		*outlen = dnswire_build_error(pkt, len, qp, rcode, our, out, cap);
 		return *outlen ? ACT_REPLY : ACT_DROP;
 	}
-	size_t limit = tcp ? 65535 : (q.client_limit < cap ? q.client_limit : cap);
-	switch (q.qtype) {
+	size_t limit = tcp ? 65535 : (qp->client_limit < cap ? qp->client_limit : cap);
+	switch (qp->qtype) {
 	case DNS_TYPE_A:
 		srv->st.qtype_a++;
 		break;
@@ -235,22 +234,22 @@ handle_query(struct server *srv, const uint8_t *pkt, size_t len, const struct ne
 	default:
 		srv->st.qtype_other++;
 	}
-	if (q.qclass == DNS_CLASS_CH) {
-		*outlen = answer_chaos(srv, pkt, &q, limit, out, cap);
+	if (qp->qclass == DNS_CLASS_CH) {
+		*outlen = answer_chaos(srv, pkt, qp, limit, out, cap);
 		return *outlen ? ACT_REPLY : ACT_DROP;
 	}
-	if (q.qclass != DNS_CLASS_IN || !q.name_plain || srv->nt == NULL)
+	if (qp->qclass != DNS_CLASS_IN || !qp->name_plain || srv->nt == NULL)
 		return ACT_FORWARD;
 	struct dns_answer ans;
 	memset(&ans, 0, sizeof(ans));
 	ans.aa = true;
 	ans.ttl = (uint32_t)srv->cfg->ttl;
-	if (q.qtype == DNS_TYPE_A || q.qtype == DNS_TYPE_AAAA) {
+	if (qp->qtype == DNS_TYPE_A || qp->qtype == DNS_TYPE_AAAA) {
 		struct nt_result r;
-		if (!nametable_lookup_client(srv->nt, q.name, client, &r, NULL))
+		if (!nametable_lookup_client(srv->nt, qp->name, client, &r, NULL))
 			return ACT_FORWARD;
 		const struct nt_entry *e = r.entry;
-		if (q.qtype == DNS_TYPE_A) {
+		if (qp->qtype == DNS_TYPE_A) {
 			ans.addrs = r.addrs->v4;
 			ans.naddrs = r.addrs->n4;
 		} else {
@@ -259,16 +258,16 @@ handle_query(struct server *srv, const uint8_t *pkt, size_t len, const struct ne
 		}
 		ans.rotate = (size_t)srv->rr++;
 		ans.cname = r.via_cname ? e->name : NULL;
-	} else if (q.qtype == DNS_TYPE_PTR) {
+	} else if (qp->qtype == DNS_TYPE_PTR) {
 		struct netaddr a;
 		const char *target;
-		if (!dnswire_ptr_to_addr(q.name, &a) || (target = nametable_ptr(srv->nt, &a)) == NULL)
+		if (!dnswire_ptr_to_addr(qp->name, &a) || (target = nametable_ptr(srv->nt, &a)) == NULL)
 			return ACT_FORWARD;
 		ans.ptr = target;
 	} else {
 		return ACT_FORWARD;
 	}
-	*outlen = dnswire_build_answer(pkt, &q, &ans, our, limit, out, cap);
+	*outlen = dnswire_build_answer(pkt, qp, &ans, our, limit, out, cap);
 	if (*outlen == 0)
 		return ACT_DROP;
 	srv->st.local++;
@@ -276,12 +275,25 @@ handle_query(struct server *srv, const uint8_t *pkt, size_t len, const struct ne
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	histo_observe(&srv->st.local_latency,
 	    (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	return ACT_REPLY;
+}
+
+/* Decides what to do with one query; fills out when replying. With
+ * log_queries, one line per query says who asked what and what happened. */
+static enum action
+handle_query(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr *client, bool tcp,
+    uint8_t *out, size_t cap, size_t *outlen, uint16_t *limit_out)
+{
+	struct dns_query q;
+	enum action a = decide(srv, pkt, len, client, tcp, out, cap, outlen, limit_out, &q);
 	if (srv->cfg->log_queries) {
 		char c[NETADDR_STRLEN];
-		log_info("query client=%s name=%s type=%u answer=local", netaddr_fmt(client, c, sizeof(c)), q.name,
-		    q.qtype);
+		unsigned rcode = a == ACT_REPLY && *outlen >= DNS_HDR_LEN ? dnswire_rcode(out) : 0;
+		log_info("query client=%s proto=%s name=%s type=%u class=%u action=%s rcode=%u",
+		    netaddr_fmt(client, c, sizeof(c)), tcp ? "tcp" : "udp", q.qname_len ? q.name : "-", q.qtype,
+		    q.qclass, a == ACT_REPLY ? "local" : a == ACT_FORWARD ? "forward" : "drop", rcode);
 	}
-	return ACT_REPLY;
+	return a;
 }
 
 /* --- UDP ---------------------------------------------------------------- */

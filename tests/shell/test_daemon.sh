@@ -201,4 +201,17 @@ expect_eq "search expansion in another namespace is not local" "" "$(qb 127.0.0.
 sed -i 's/namespace: team-b}/namespace: team-a}/' "$T_TMP/pods.yaml"; sleep 0.6
 expect_eq "a changed pod list moves the client to its new namespace" "198.18.9.1" "$(qb 127.0.0.12 db.internal)"
 stop_pid "$SEDNS_PID"
+
+# --- per-query log (off by default) ----------------------------------------------
+start_sedns "$T_TMP/sedns4.log" --listen 127.0.0.1:$PORT --state-dir "$T_TMP/state4" --serviceentries "$SE" \
+	--upstream 127.0.0.1:9 --upstream-timeout 200ms
+q api.stripe.com >/dev/null
+stop_pid "$SEDNS_PID"
+expect_eq "no per-query lines by default" 0 "$(grep -c '^info query ' "$T_TMP/sedns4.log")"
+start_sedns "$T_TMP/sedns5.log" --listen 127.0.0.1:$PORT --state-dir "$T_TMP/state4" --serviceentries "$SE" \
+	--upstream 127.0.0.1:9 --upstream-timeout 200ms --log-queries
+q api.stripe.com >/dev/null; q nothing.example >/dev/null
+stop_pid "$SEDNS_PID"
+expect_match "--log-queries: one key=value line per local answer" 'query client=127.0.0.1 proto=udp name=api.stripe.com type=1 class=1 action=local rcode=0' "$(cat "$T_TMP/sedns5.log")"
+expect_match "--log-queries: and per forwarded query" 'name=nothing.example type=1 class=1 action=forward' "$(cat "$T_TMP/sedns5.log")"
 finish
