@@ -271,11 +271,13 @@ sedns_args() {
 
 # start_node_sedns: runs sedns in the node namespace, waits for DNS on :53.
 start_node_sedns() {
+	local t0=$(date +%s%N) i
+	echo "--- start $(date +%T.%N)" >>"$SEDNS_LOG"
 	bg_in "$NODE" "$SEDNS" serve "${SEDNS_ARGS[@]}" >>"$SEDNS_LOG" 2>&1
 	SEDNS_PID=$LAST_PID
-	local i
 	for i in $(seq 1 50); do
 		if in_node dig @$NODE_ADDR +time=1 +tries=1 CH TXT version.bind >/dev/null 2>&1; then
+			echo "# sedns answered $((($(date +%s%N) - t0) / 1000000)) ms after start"
 			return 0
 		fi
 		sleep 0.1
@@ -284,8 +286,11 @@ start_node_sedns() {
 }
 
 stop_node_sedns() {
+	local t0=$(date +%s%N)
 	kill "$SEDNS_PID" 2>/dev/null
 	wait "$SEDNS_PID" 2>/dev/null
+	echo "# sedns stopped $((($(date +%s%N) - t0) / 1000000)) ms after SIGTERM"
+	echo "--- stopped $(date +%T.%N)" >>"$SEDNS_LOG"
 }
 
 # pod_resolve NAME: first IPv4 address glibc in the pod gets for NAME.
