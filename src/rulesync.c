@@ -102,6 +102,10 @@ child_done(struct rulesync *rs, bool ok)
 		    "iptables", dur * 1000);
 	} else {
 		rs->st.syncs_failed++;
+		/* one event, one log line: the tools' stderr spans several */
+		for (size_t i = 0; i < rs->child_errlen; i++)
+			if (rs->child_err[i] == '\n' || rs->child_err[i] == '\r')
+				rs->child_err[i] = i + 1 < rs->child_errlen ? ';' : ' ';
 		free(rs->pending_text);
 		rs->pending_text = NULL;
 		rs->backoff_ms = rs->backoff_ms ? rs->backoff_ms * 2 : 1000;
