@@ -96,7 +96,7 @@ for n in "${SIZES[@]}"; do
 		if [ "$fmt" = iptables ]; then
 			cnt=$(ip netns exec "$ns" iptables-save 2>/dev/null | grep -c '^-A SEDNS-')
 		else
-			cnt=$(ip netns exec "$ns" nft list table ip sedns 2>/dev/null | grep -c 'dnat to')
+			cnt=$(ip netns exec "$ns" nft list table ip sedns 2>/dev/null | grep -c 'dnat \(ip \)\?to')
 		fi
 		row "$n" "$fmt" "  rules in kernel (SEDNS -A / dnat)" "$cnt"
 		row "$n" "$fmt" "apply again, no change" "$(timed ip netns exec "$ns" "$SEDNS" rules "${F[@]}" "${ARGS[@]}" --apply)"

@@ -562,7 +562,7 @@ nft_port(struct ctx *c, const struct reg_host *h, const struct reg_port *p,
     const struct netaddr *vips, size_t nvips)
 {
 	const char *proto = p->udp ? "udp" : "tcp";
-	char ipt[NAMELEN], svc[NAMELEN], sep[NAMELEN], a[NETADDR_STRLEN];
+	char ipt[NAMELEN], svc[NAMELEN], a[NETADDR_STRLEN];
 	uint64_t total = 0, at = 0;
 
 	if (c->neps == 0)
@@ -589,23 +589,31 @@ nft_port(struct ctx *c, const struct reg_host *h, const struct reg_port *p,
 	}
 	for (size_t i = 0; i < c->neps; i++)
 		total += c->eps[i].weight;
-	buf_printf(&c->chains, "\tchain %s {\n\t\t", svc);
+	/*
+	 * One rule per service chain, no per-endpoint chains: the kernel's
+	 * cost of loading the table grows with the number of chains, and a
+	 * dnat whose address . port comes from an anonymous numgen map picks
+	 * the endpoint just as the numgen vmap of gotos did.
+	 */
+	buf_printf(&c->chains, "\tchain %s {\n\t\tmeta l4proto %s ", svc, proto);
+	if (c->o->masquerade)
+		buf_printf(&c->chains, "meta mark set meta mark or 0x%x ", c->mark);
 	if (c->neps == 1) {
-		rules_sep_chain(h->name, p->number, proto, &c->eps[0].ip, c->eps[0].port, ipt, sizeof(ipt));
-		nft_name(ipt, sep, sizeof(sep));
-		buf_printf(&c->chains, "goto %s", sep);
+		buf_printf(&c->chains, "dnat to %s:%u", ip4_fmt(&c->eps[0].ip, a, sizeof(a)),
+		    c->eps[0].port);
 	} else {
-		buf_printf(&c->chains, "numgen random mod %llu vmap { ", (unsigned long long)total);
+		buf_printf(&c->chains, "dnat ip to numgen random mod %llu map { ",
+		    (unsigned long long)total);
 		for (size_t i = 0; i < c->neps; i++) {
 			const struct ep *e = &c->eps[i];
-			rules_sep_chain(h->name, p->number, proto, &e->ip, e->port, ipt, sizeof(ipt));
-			nft_name(ipt, sep, sizeof(sep));
 			if (e->weight == 1)
-				buf_printf(&c->chains, "%s%llu : goto %s", i ? ", " : "",
-				    (unsigned long long)at, sep);
+				buf_printf(&c->chains, "%s%llu", i ? ", " : "",
+				    (unsigned long long)at);
 			else
-				buf_printf(&c->chains, "%s%llu-%llu : goto %s", i ? ", " : "",
-				    (unsigned long long)at, (unsigned long long)(at + e->weight - 1), sep);
+				buf_printf(&c->chains, "%s%llu-%llu", i ? ", " : "",
+				    (unsigned long long)at,
+				    (unsigned long long)(at + e->weight - 1));
+			buf_printf(&c->chains, " : %s . %u", ip4_fmt(&e->ip, a, sizeof(a)), e->port);
 			at += e->weight;
 		}
 		buf_puts(&c->chains, " }");
@@ -613,18 +621,6 @@ nft_port(struct ctx *c, const struct reg_host *h, const struct reg_port *p,
 	buf_puts(&c->chains, " comment ");
 	put_comment(&c->chains, h->name, p->number, NULL, COMMENT_MAX_NFT);
 	buf_puts(&c->chains, "\n\t}\n");
-	for (size_t i = 0; i < c->neps; i++) {
-		const struct ep *e = &c->eps[i];
-		rules_sep_chain(h->name, p->number, proto, &e->ip, e->port, ipt, sizeof(ipt));
-		nft_name(ipt, sep, sizeof(sep));
-		buf_printf(&c->chains, "\tchain %s {\n", sep);
-		if (c->o->masquerade)
-			buf_printf(&c->chains, "\t\tmeta mark set meta mark or 0x%x\n", c->mark);
-		buf_printf(&c->chains, "\t\tmeta l4proto %s dnat to %s:%u comment ", proto,
-		    ip4_fmt(&e->ip, a, sizeof(a)), e->port);
-		put_comment(&c->chains, h->name, p->number, NULL, COMMENT_MAX_NFT);
-		buf_puts(&c->chains, "\n\t}\n");
-	}
 }
 
 static int

@@ -167,8 +167,8 @@ if in_ns nft -f "$TMP/seed.nft" 2>"$TMP/err" && in_ns nft -f "$TMP/seedm.nft" 2>
 else
 	notok "nft table replaces itself atomically: $(head -3 "$TMP/err")"
 fi
-n=$(in_ns nft list table ip sedns 2>/dev/null | grep -c 'dnat to')
-want=$(grep -c 'dnat to' "$TMP/seed.nft")
+n=$(in_ns nft list table ip sedns 2>/dev/null | grep -c 'dnat \(ip \)\?to')
+want=$(grep -c 'dnat \(ip \)\?to' "$TMP/seed.nft")
 if [ "$n" = "$want" ] && [ "$n" -gt 0 ]; then
 	ok "nft table holds the rendered endpoints ($n)"
 else
