@@ -323,7 +323,7 @@ wait_rules() {
 	local i
 	for i in $(seq 1 100); do
 		if [ "$1" = nft ]; then
-			firewall_state nft | grep -q 'dnat to 198.18.1.21:5432' && return 0
+			firewall_state nft | grep -qE 'dnat to 198\.18\.1\.21:5432|198\.18\.1\.21 \. 5432' && return 0
 		else
 			firewall_state iptables | grep -q -- '--to-destination 198.18.1.21:5432' && return 0
 		fi
