@@ -68,6 +68,10 @@ struct rules_opts {
 	 */
 	const char *const *existing_chains;
 	size_t nexisting;
+	/* VIPs on hold (their host was removed): rejected like an undeclared
+	 * port, so clients with a cached answer fail at once. Borrowed. */
+	const struct netaddr *held;
+	size_t nheld;
 };
 
 /*

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "netaddr.h"
 
 struct event_base;
 struct endpoints;
@@ -39,6 +40,8 @@ void rulesync_set_config(struct rulesync *rs, const struct config *cfg);
 /* Something changed (new registry, or NULL = same registry, endpoints moved). */
 void rulesync_mark(struct rulesync *rs, const struct registry *reg);
 void rulesync_stats(const struct rulesync *rs, struct rulesync_stats *st);
+/* VIPs on hold (copied): rejected by the rules until they are released. */
+void rulesync_set_held(struct rulesync *rs, const struct netaddr *held, size_t n);
 
 /* Writes data to path atomically (temp file in the same directory, fsync,
  * rename). Returns false with errno set. */

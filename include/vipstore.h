@@ -114,6 +114,10 @@ bool vipstore_list(struct vipstore *vs,
 
 bool vipstore_stats(struct vipstore *vs, struct vipstore_stats *st);
 
+/* Every VIP currently on hold (v4 and v6), malloc'd into *out (caller
+ * frees). Returns the count; 0 with *out NULL when none or on failure. */
+size_t vipstore_held(struct vipstore *vs, struct netaddr **out);
+
 /* Pure: the preferred offset for host inside a pool of `size` addresses
  * (exposed for unit tests). */
 uint64_t vipstore_preferred_slot(const char *host, uint64_t size);

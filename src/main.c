@@ -270,9 +270,12 @@ cmd_rules(int argc, char **argv)
 		return 1;
 	}
 	struct registry *reg = loader_build(cfg, vs, false, time(NULL), stderr, NULL, err, sizeof(err));
+	struct netaddr *held = NULL;
+	size_t nheld = vipstore_held(vs, &held);
 	vipstore_close(vs);
 	if (reg == NULL) {
 		fprintf(stderr, "sedns: %s\n", err);
+		free(held);
 		config_free(cfg);
 		return 1;
 	}
@@ -284,6 +287,8 @@ cmd_rules(int argc, char **argv)
 	o.format = (enum rules_format)cfg->rules_format;
 	o.masquerade = cfg->rules_masquerade;
 	o.masq_mark = (uint32_t)cfg->rules_masq_mark;
+	o.held = held;
+	o.nheld = nheld;
 	struct rules_buf b;
 	memset(&b, 0, sizeof(b));
 	int rc = 0;
@@ -300,6 +305,7 @@ cmd_rules(int argc, char **argv)
 		fwrite(b.data, 1, b.len, stdout);
 	}
 	rules_buf_free(&b);
+	free(held);
 	registry_free(reg);
 	config_free(cfg);
 	return rc;

@@ -80,6 +80,7 @@ static uint64_t gcd64(uint64_t, uint64_t);
 static void normalize_weights(struct ctx *, uint64_t);
 static bool track_name(struct ctx *, const char *);
 static void render_host(struct ctx *, const struct reg_host *);
+static void reject_vip(struct ctx *, const char *, const struct netaddr *);
 static void ipt_port(struct ctx *, const struct reg_host *, const struct reg_port *,
     const struct netaddr *, size_t);
 static void nft_port(struct ctx *, const struct reg_host *, const struct reg_port *,
@@ -708,12 +709,41 @@ nft_assemble(struct ctx *c, struct rules_buf *out)
 
 /* ---- driver ---- */
 
+/* Whatever still goes to this VIP after DNAT had its chance is rejected:
+ * nft collects it in @vips, iptables gets two SEDNS-FILTER rules. */
+static void
+reject_vip(struct ctx *c, const char *name, const struct netaddr *vip)
+{
+	char a[NETADDR_STRLEN];
+
+	if (c->o->format == RULES_FMT_NFT) {
+		if (c->nvips == c->vipcap) {
+			size_t cap = c->vipcap ? c->vipcap * 2 : 64;
+			uint32_t *n = realloc(c->vips, cap * sizeof(*n));
+			if (n == NULL) {
+				c->oom = true;
+				return;
+			}
+			c->vips = n;
+			c->vipcap = cap;
+		}
+		memcpy(&c->vips[c->nvips++], vip->a, 4);
+		return;
+	}
+	ip4_fmt(vip, a, sizeof(a));
+	buf_printf(&c->filt, "-A " RULES_CHAIN_FILTER " -d %s/32 -p tcp -m comment --comment ", a);
+	put_comment(&c->filt, name, 0, NULL, COMMENT_MAX_IPT);
+	buf_puts(&c->filt, " -j REJECT --reject-with tcp-reset\n");
+	buf_printf(&c->filt, "-A " RULES_CHAIN_FILTER " -d %s/32 -m comment --comment ", a);
+	put_comment(&c->filt, name, 0, NULL, COMMENT_MAX_IPT);
+	buf_puts(&c->filt, " -j REJECT --reject-with icmp-port-unreachable\n");
+}
+
 static void
 render_host(struct ctx *c, const struct reg_host *h)
 {
 	struct netaddr vips[REG_MAX_ADDRS];
 	size_t nvips = 0;
-	char a[NETADDR_STRLEN];
 
 	if (h->answer != REG_VIP)
 		return;
@@ -732,31 +762,8 @@ render_host(struct ctx *c, const struct reg_host *h)
 		else
 			ipt_port(c, h, p, vips, nvips);
 	}
-	if (c->o->format == RULES_FMT_NFT) {
-		for (size_t v = 0; v < nvips; v++) {
-			if (c->nvips == c->vipcap) {
-				size_t cap = c->vipcap ? c->vipcap * 2 : 64;
-				uint32_t *n = realloc(c->vips, cap * sizeof(*n));
-				if (n == NULL) {
-					c->oom = true;
-					return;
-				}
-				c->vips = n;
-				c->vipcap = cap;
-			}
-			memcpy(&c->vips[c->nvips++], vips[v].a, 4);
-		}
-		return;
-	}
-	for (size_t v = 0; v < nvips; v++) {
-		ip4_fmt(&vips[v], a, sizeof(a));
-		buf_printf(&c->filt, "-A " RULES_CHAIN_FILTER " -d %s/32 -p tcp -m comment --comment ", a);
-		put_comment(&c->filt, h->name, 0, NULL, COMMENT_MAX_IPT);
-		buf_puts(&c->filt, " -j REJECT --reject-with tcp-reset\n");
-		buf_printf(&c->filt, "-A " RULES_CHAIN_FILTER " -d %s/32 -m comment --comment ", a);
-		put_comment(&c->filt, h->name, 0, NULL, COMMENT_MAX_IPT);
-		buf_puts(&c->filt, " -j REJECT --reject-with icmp-port-unreachable\n");
-	}
+	for (size_t v = 0; v < nvips; v++)
+		reject_vip(c, h->name, &vips[v]);
 }
 
 static void
@@ -799,6 +806,11 @@ rules_render(const struct registry *reg, const struct rules_opts *o,
 	c.track_names = o->format == RULES_FMT_IPTABLES && o->nexisting > 0;
 	for (size_t i = 0; reg && i < reg->nhosts && !c.oom; i++)
 		render_host(&c, &reg->hosts[i]);
+	/* a removed host's VIP is held, not routed: refuse it at once instead
+	 * of letting cached answers hang on an unroutable address */
+	for (size_t i = 0; i < o->nheld && !c.oom; i++)
+		if (o->held[i].family == AF_INET)
+			reject_vip(&c, "held VIP of a removed host", &o->held[i]);
 	if (!c.oom) {
 		if (o->format == RULES_FMT_NFT)
 			nft_assemble(&c, out);

@@ -38,6 +38,8 @@ struct rulesync {
 	char child_err[4096];
 	size_t child_errlen;
 	uint64_t backoff_ms;
+	struct netaddr *held;
+	size_t nheld;
 	struct rulesync_stats st;
 };
 
@@ -196,6 +198,8 @@ sync_now(struct rulesync *rs)
 	o.format = (enum rules_format)rs->cfg->rules_format;
 	o.masquerade = rs->cfg->rules_masquerade;
 	o.masq_mark = (uint32_t)rs->cfg->rules_masq_mark;
+	o.held = rs->held;
+	o.nheld = rs->nheld;
 	struct rules_buf b;
 	memset(&b, 0, sizeof(b));
 	double t0 = now_s();
@@ -284,7 +288,21 @@ rulesync_free(struct rulesync *rs)
 	event_free(rs->timer);
 	free(rs->applied);
 	free(rs->pending_text);
+	free(rs->held);
 	free(rs);
+}
+
+void
+rulesync_set_held(struct rulesync *rs, const struct netaddr *held, size_t n)
+{
+	struct netaddr *copy = n ? malloc(n * sizeof(*copy)) : NULL;
+	if (n && copy == NULL)
+		return; /* keep the previous list: rejecting too much is harmless */
+	if (n)
+		memcpy(copy, held, n * sizeof(*copy));
+	free(rs->held);
+	rs->held = copy;
+	rs->nheld = n;
 }
 
 void

@@ -84,6 +84,10 @@ install_table(struct daemon *d, struct nametable *nt)
 {
 	struct nametable *old = server_set_table(d->srv, nt);
 	const struct registry *reg = nametable_registry(nt);
+	struct netaddr *held = NULL;
+	size_t nheld = vipstore_held(d->vs, &held);
+	rulesync_set_held(d->rs, held, nheld);
+	free(held);
 	endpoints_track_registry(d->ep, reg);
 	rulesync_mark(d->rs, reg);
 	nametable_free(old);

@@ -1111,3 +1111,47 @@ vipstore_close(struct vipstore *vs)
 	mdb_env_close(vs->env);
 	free(vs);
 }
+
+struct held_ctx {
+	struct netaddr *v;
+	size_t n, cap;
+	bool oom;
+};
+
+static bool
+collect_held(const struct vip_record *r, void *arg)
+{
+	struct held_ctx *h = arg;
+	if (r->state != VIP_HELD)
+		return true;
+	for (int k = 0; k < 2; k++) {
+		if (!(k ? r->has_v6 : r->has_v4))
+			continue;
+		if (h->n == h->cap) {
+			size_t nc = h->cap ? h->cap * 2 : 16;
+			struct netaddr *nv = realloc(h->v, nc * sizeof(*nv));
+			if (nv == NULL) {
+				h->oom = true;
+				return false;
+			}
+			h->v = nv;
+			h->cap = nc;
+		}
+		h->v[h->n++] = k ? r->v6 : r->v4;
+	}
+	return true;
+}
+
+size_t
+vipstore_held(struct vipstore *vs, struct netaddr **out)
+{
+	struct held_ctx h = { NULL, 0, 0, false };
+	char err[128];
+	*out = NULL;
+	if (!vipstore_list(vs, collect_held, &h, err, sizeof(err)) || h.oom) {
+		free(h.v);
+		return 0;
+	}
+	*out = h.v;
+	return h.n;
+}

@@ -253,7 +253,7 @@ EOF
 		check "[$fmt] reload (SIGHUP): its rules are gone" late_gone 24
 	fi
 	r=$(pod_conn "$late_vip:82" 1 -w 1500)
-	echo "# removed host's (held) VIP $late_vip:82 now gives: $(echo $r)"
+	expect_match "[$fmt] a removed host's held VIP is refused at once, not black-holed" '^1 ERR Connection refused' "$r"
 	expect_eq "[$fmt] reload: no stale service/endpoint chains left" "$nchains_before" \
 		"$(firewall_state "$fmt" | grep -cE 'SEDNS-S(VC|EP)-|chain s(vc|ep)_')"
 	r=$(pod_conn "$static_vip:80" 10)

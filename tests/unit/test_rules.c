@@ -798,3 +798,27 @@ Test(rules, perf_10k_ports)
 	}
 	tb_free(t);
 }
+
+Test(rules, held_vips_are_rejected)
+{
+	struct netaddr held[2];
+	netaddr_parse("240.240.9.9", &held[0]);
+	netaddr_parse("2001:2::9", &held[1]);
+	struct rules_opts o;
+	memset(&o, 0, sizeof(o));
+	o.held = held;
+	o.nheld = 2;
+	struct rules_buf b;
+	memset(&b, 0, sizeof(b));
+	cr_assert(rules_render(NULL, &o, NULL, NULL, &b));
+	cr_assert_not_null(strstr(b.data, "-A SEDNS-FILTER -d 240.240.9.9/32 -p tcp -m comment --comment "
+	    "\"held VIP of a removed host\" -j REJECT --reject-with tcp-reset\n"), "%s", b.data);
+	cr_assert_not_null(strstr(b.data, "-A SEDNS-FILTER -d 240.240.9.9/32 -m comment --comment "
+	    "\"held VIP of a removed host\" -j REJECT --reject-with icmp-port-unreachable\n"), "%s", b.data);
+	cr_assert_null(strstr(b.data, "2001:2::9"), "IPv6 is not rendered");
+	o.format = RULES_FMT_NFT;
+	cr_assert(rules_render(NULL, &o, NULL, NULL, &b));
+	cr_assert_not_null(strstr(b.data, "set vips {\n\t\ttype ipv4_addr\n\t\telements = {\n\t\t\t240.240.9.9\n"), "%s",
+	    b.data);
+	rules_buf_free(&b);
+}
