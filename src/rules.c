@@ -697,9 +697,13 @@ nft_assemble(struct ctx *c, struct rules_buf *out)
 		buf_puts(out, "\t\tmasquerade\n\t}\n");
 	}
 	/* see the comment at the top: only un-DNATed VIP traffic gets here */
-	for (int i = 0; i < 2; i++) {
+	/* output, forward and input: the same hooks the iptables applier uses */
+	static const char *const fchains[][2] = {
+		{ "filter_out", "output" }, { "filter_fwd", "forward" }, { "filter_in", "input" },
+	};
+	for (size_t i = 0; i < sizeof(fchains) / sizeof(fchains[0]); i++) {
 		buf_printf(out, "\tchain %s {\n\t\ttype filter hook %s priority 0; policy accept;\n",
-		    i ? "filter_fwd" : "filter_out", i ? "forward" : "output");
+		    fchains[i][0], fchains[i][1]);
 		buf_puts(out, "\t\tip daddr @vips meta l4proto tcp reject with tcp reset\n"
 		    "\t\tip daddr @vips reject\n\t}\n");
 	}
