@@ -697,9 +697,9 @@ config_load(int argc, char **argv, FILE *errf, char ***rest, int *nrest, bool *h
 		free(cfg->rules_file);
 		cfg->rules_file = strdup(buf);
 	}
-	log_set_level((enum log_level)cfg->log_level);
 	if (!validate(cfg, errf))
 		goto fail;
+	/* the caller decides when a new config's log level takes effect */
 	return cfg;
 fail:
 	config_free(cfg);

@@ -75,13 +75,23 @@ firewall_run(char *const argv[], const char *in, size_t inlen, char **out, char 
 	}
 	pid_t pid = fork();
 	if (pid < 0) {
-		snprintf(err, errlen, "fork: %s", strerror(errno));
+		if (err && errlen)
+			snprintf(err, errlen, "fork: %s", strerror(errno));
+		int fds[] = { pin[0], pin[1], pout[0], pout[1], perr[0], perr[1] };
+		for (size_t i = 0; i < 6; i++)
+			close(fds[i]);
 		return -1;
 	}
 	if (pid == 0) {
-		dup2(pin[0], 0);
-		dup2(pout[1], 1);
-		dup2(perr[1], 2);
+		/* a pipe end that already is 0/1/2 (the daemon started with
+		 * stdio closed) only needs its close-on-exec flag cleared */
+		int from[3] = { pin[0], pout[1], perr[1] };
+		for (int k = 0; k < 3; k++) {
+			if (from[k] == k)
+				fcntl(k, F_SETFD, 0);
+			else
+				dup2(from[k], k);
+		}
 		execvp(argv[0], argv);
 		fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
@@ -158,7 +168,8 @@ firewall_run(char *const argv[], const char *in, size_t inlen, char **out, char 
 	close(perr[0]);
 	if (timed_out) {
 		kill(pid, SIGKILL);
-		snprintf(err, errlen, "%s timed out after %us (rules.apply_timeout)", argv[0], run_timeout_s);
+		if (err && errlen)
+			snprintf(err, errlen, "%s timed out after %us (rules.apply_timeout)", argv[0], run_timeout_s);
 	}
 	int status;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)

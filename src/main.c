@@ -71,6 +71,8 @@ load_config(int argc, char **argv, char ***rest, int *nrest, int *status)
 {
 	bool help = false;
 	struct config *cfg = config_load(argc, argv, stderr, rest, nrest, &help);
+	if (cfg != NULL)
+		log_set_level((enum log_level)cfg->log_level);
 	if (cfg == NULL) {
 		if (help) {
 			usage(stdout);

@@ -19,6 +19,7 @@
 #include "rules.h"
 
 #define BACKOFF_MAX_MS 60000
+#define RULESYNC_STOP_WAIT_MS 5000
 
 struct rulesync {
 	struct event_base *base;
@@ -119,7 +120,7 @@ child_done(struct rulesync *rs, bool ok)
 		rs->force = true;
 	}
 	if (rs->dirty)
-		schedule(rs, ok ? 0 : rs->backoff_ms);
+		schedule(rs, ok ? rs->cfg->rules_min_sync_ms : rs->backoff_ms);
 }
 
 static void
@@ -161,7 +162,17 @@ start_apply(struct rulesync *rs, const char *text, size_t len)
 	if (pid == 0) {
 		/* child: blocking work is fine here; report errors on the pipe */
 		char err[4000];
+		/* libevent's handlers forward signals to the parent's loop: the
+		 * child takes the defaults, and a group of its own so the daemon
+		 * can stop it and its iptables-restore together */
+		setpgid(0, 0);
+		sigset_t all;
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
 		signal(SIGPIPE, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
 		firewall_set_timeout((unsigned)(rs->cfg->rules_apply_timeout_ms / 1000));
 		bool ok = firewall_apply((int)rs->cfg->rules_format, text, len, rs->cfg->rules_masquerade, err,
 		    sizeof(err));
@@ -208,6 +219,8 @@ sync_now(struct rulesync *rs)
 		log_error("rules render failed: %s", why ? why : "out of memory");
 		rules_buf_free(&b);
 		rs->st.last_ok = false;
+		rs->dirty = true;
+		schedule(rs, BACKOFF_MAX_MS);
 		return;
 	}
 	rs->st.renders++;
@@ -218,9 +231,18 @@ sync_now(struct rulesync *rs)
 		return;
 	}
 	rs->force = false;
-	if (!rulesync_write_atomic(rs->cfg->rules_file, b.data, b.len)) {
+	bool written = rulesync_write_atomic(rs->cfg->rules_file, b.data, b.len);
+	if (!written) {
 		rs->st.writes_failed++;
 		log_warn("cannot write rules file %s", rs->cfg->rules_file);
+	}
+	if (!rs->cfg->rules_apply && !written) {
+		/* dry run and the file is the product: try again later */
+		rules_buf_free(&b);
+		rs->dirty = true;
+		rs->force = true;
+		schedule(rs, BACKOFF_MAX_MS / 4);
+		return;
 	}
 	if (!rs->cfg->rules_apply) {
 		/* dry run: the file is the product */
@@ -276,10 +298,18 @@ rulesync_free(struct rulesync *rs)
 	if (rs == NULL)
 		return;
 	if (rs->child) {
-		/* let a running apply finish: a half-killed iptables-restore
-		 * would be worse than waiting a moment */
+		/* give a running apply a moment to finish; then stop it: the
+		 * restore is one transaction, so killing it before COMMIT leaves
+		 * the previous rules whole */
 		int status;
-		waitpid(rs->child, &status, 0);
+		pid_t r = 0;
+		for (int i = 0; i < RULESYNC_STOP_WAIT_MS / 50 && (r = waitpid(rs->child, &status, WNOHANG)) == 0; i++)
+			usleep(50000);
+		if (r == 0) {
+			log_warnx("stopping: rule apply still running after %dms; killing it", RULESYNC_STOP_WAIT_MS);
+			kill(-rs->child, SIGKILL);
+			waitpid(rs->child, &status, 0);
+		}
 	}
 	if (rs->child_ev) {
 		event_free(rs->child_ev);

@@ -135,12 +135,28 @@ keep_start_only(const struct config *old, struct config *nc)
 		free(nc->state_dir);
 		nc->state_dir = sd;
 	}
+	if (strcmp(old->state_dir, nc->state_dir) != 0) {
+		/* a default rules_file was derived from the new state_dir */
+		char *rf = strdup(old->rules_file);
+		if (rf) {
+			free(nc->rules_file);
+			nc->rules_file = rf;
+		}
+	}
+	if (old->vip_hold_ms != nc->vip_hold_ms || old->max_pending != nc->max_pending ||
+	    old->upstream_timeout_ms != nc->upstream_timeout_ms || old->endpoint_min_ttl_ms != nc->endpoint_min_ttl_ms ||
+	    old->endpoint_max_ttl_ms != nc->endpoint_max_ttl_ms || old->reload_debounce_ms != nc->reload_debounce_ms)
+		log_warnx("reload: vip_hold, max_pending, upstream_timeout, endpoint_min_ttl/max_ttl and "
+		    "reload_debounce take effect at the next restart");
 	nc->vip_pool = old->vip_pool;
 	nc->vip_pool6 = old->vip_pool6;
 	nc->vip_pool6_on = old->vip_pool6_on;
 	nc->vip_hold_ms = old->vip_hold_ms;
 	nc->max_pending = old->max_pending;
 	nc->upstream_timeout_ms = old->upstream_timeout_ms;
+	nc->endpoint_min_ttl_ms = old->endpoint_min_ttl_ms;
+	nc->endpoint_max_ttl_ms = old->endpoint_max_ttl_ms;
+	nc->reload_debounce_ms = old->reload_debounce_ms;
 	char *m = strdup(old->metrics);
 	if (m) {
 		if (strcmp(old->metrics, nc->metrics) != 0)
@@ -150,14 +166,28 @@ keep_start_only(const struct config *old, struct config *nc)
 	}
 }
 
+static double
+mono_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Re-reads the config (when asked) and every source, builds the new table
+ * with the new config, and only when that worked puts config and table live
+ * together; otherwise everything running stays as it was.
+ */
 static void
 reload(struct daemon *d, bool reread_config)
 {
+	double t0 = mono_seconds();
 	notify_reloading();
-	struct config *oldcfg = NULL;
+	struct config *nc = NULL;
+	bool config_failed = false;
 	if (reread_config && d->opts->argv) {
 		char **argv = calloc((size_t)d->opts->argc + 1, sizeof(*argv));
-		struct config *nc = NULL;
 		if (argv) {
 			memcpy(argv, d->opts->argv, (size_t)d->opts->argc * sizeof(*argv));
 			nc = config_load(d->opts->argc, argv, stderr, NULL, NULL, NULL);
@@ -165,39 +195,47 @@ reload(struct daemon *d, bool reread_config)
 		}
 		if (nc == NULL) {
 			log_error("reload: the config has errors (above); keeping the running config");
-			d->reloads_failed++;
+			config_failed = true;
 		} else {
 			keep_start_only(d->cfg, nc);
-			oldcfg = d->cfg;
-			d->cfg = nc;
-			d->nups = loader_upstreams(nc, d->ups);
-			server_set_config(d->srv, nc, d->ups, d->nups);
-			endpoints_set_upstreams(d->ep, d->ups, d->nups);
-			rulesync_set_config(d->rs, nc);
 		}
-	} else if (d->cfg->nupstreams == 0) {
-		/* resolv.conf may have changed */
-		d->nups = loader_upstreams(d->cfg, d->ups);
-		server_set_config(d->srv, d->cfg, d->ups, d->nups);
-		endpoints_set_upstreams(d->ep, d->ups, d->nups);
 	}
+	log_set_level((enum log_level)(nc ? nc : d->cfg)->log_level);
+	struct config *live = d->cfg;
+	if (nc)
+		d->cfg = nc; /* build_table reads d->cfg; undone below on failure */
 	struct load_summary sum;
 	memset(&sum, 0, sizeof(sum));
 	struct nametable *nt = build_table(d, &sum);
 	if (nt == NULL) {
+		d->cfg = live;
+		log_set_level((enum log_level)live->log_level);
+		config_free(nc);
 		d->reloads_failed++;
-		log_error("reload failed; still serving the previous table");
-	} else {
-		install_table(d, nt);
-		d->sum = sum;
+		log_error("reload failed; still serving the previous config and table");
+		notify_send("READY=1");
+		return;
+	}
+	if (nc || d->cfg->nupstreams == 0) {
+		/* new config, or resolv.conf may have changed */
+		d->nups = loader_upstreams(d->cfg, d->ups);
+		server_set_config(d->srv, d->cfg, d->ups, d->nups);
+		endpoints_set_upstreams(d->ep, d->ups, d->nups);
+		rulesync_set_config(d->rs, d->cfg);
+	}
+	install_table(d, nt);
+	d->sum = sum;
+	if (config_failed)
+		d->reloads_failed++;
+	else
 		d->reloads_ok++;
-		log_info("reloaded files=%zu entries=%zu hosts=%zu vips=%zu errors=%zu warnings=%zu kept_last_good=%zu",
-		    sum.files, sum.entries, sum.hosts, sum.vips, sum.errors, sum.warnings, sum.kept);
-	}
-	if (oldcfg) {
-		watch_paths(d);
-		config_free(oldcfg);
-	}
+	/* re-arm: a watched directory may have been replaced or created */
+	watch_paths(d);
+	if (nc)
+		config_free(live);
+	log_info("reloaded files=%zu entries=%zu hosts=%zu vips=%zu errors=%zu warnings=%zu kept_last_good=%zu "
+	    "duration_ms=%.1f", sum.files, sum.entries, sum.hosts, sum.vips, sum.errors, sum.warnings, sum.kept,
+	    (mono_seconds() - t0) * 1000);
 	notify_send("READY=1");
 }
 
@@ -317,7 +355,11 @@ ready(void *arg, char *why, size_t len)
 		snprintf(why, len, "starting: table not loaded or listeners not bound");
 		return false;
 	}
-	if (d->cfg->rules_apply && !rs.last_ok && (rs.syncs_ok || rs.syncs_failed)) {
+	if (d->cfg->rules_apply && rs.syncs_ok == 0 && rs.syncs_failed == 0) {
+		snprintf(why, len, "rules not applied yet");
+		return false;
+	}
+	if (d->cfg->rules_apply && !rs.last_ok) {
 		snprintf(why, len, "last rule sync failed (%llu failures)", (unsigned long long)rs.syncs_failed);
 		return false;
 	}

@@ -47,6 +47,10 @@ relevant(const struct watch *w, const struct inotify_event *ie)
 		const struct wd *d = &w->wds[i];
 		if (d->wd != ie->wd)
 			continue;
+		/* the watched directory itself went away or was replaced: the
+		 * reload re-arms the watches on whatever is there now */
+		if (ie->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))
+			return true;
 		if (ie->len == 0 || ie->name[0] == '.')
 			continue;
 		if (d->file == NULL || strcmp(d->file, ie->name) == 0)
@@ -139,13 +143,16 @@ watch_add(struct watch *w, const char *path)
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
 		snprintf(dir, sizeof(dir), "%s", path);
 	} else {
+		/* a file, or a directory that does not exist yet: watch the
+		 * parent for that name, so creation and replacement are seen */
 		char tmp[PATH_MAX];
 		snprintf(tmp, sizeof(tmp), "%s", path);
 		snprintf(dir, sizeof(dir), "%s", dirname(tmp));
 		snprintf(file, sizeof(file), "%s", path);
 		d->file = strdup(basename(file));
 	}
-	uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB;
+	uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB |
+	    IN_DELETE_SELF | IN_MOVE_SELF;
 	d->wd = inotify_add_watch(w->fd, dir, mask);
 	if (d->wd < 0) {
 		log_warn("cannot watch %s", dir);

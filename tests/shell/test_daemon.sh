@@ -99,6 +99,11 @@ held=$("$SEDNS" vips --state-dir "$T_TMP/state" | awk '$1=="api.stripe.com"{prin
 expect_eq "its VIP goes on hold, not to anyone else" "$VIP held" "$held"
 mv "$T_TMP/payments.yaml.off" "$SE/payments.yaml"; sleep 0.6
 expect_eq "re-added: same VIP back" "$VIP" "$(q api.stripe.com)"
+# the whole directory replaced (ConfigMap-style swap): watches are re-armed
+mv "$SE" "$SE.old"; mkdir "$SE"; cp "$SE.old"/*.yaml "$SE/"; sleep 0.6
+sed -i 's/198.18.7.10/198.18.7.11/; s/resolution: STATIK/resolution: STATIC/' "$SE/new.yaml"; sleep 0.6
+expect_eq "after the directory is replaced, edits in the new one are still picked up" "198.18.7.11" "$(q newdb.example.net)"
+rm -rf "$SE.old"
 wait "$LOADPID"
 n_ok=$(grep -c "^NOERROR $VIP\$" "$LOAD"); n_fwd=$(grep -c "^SERVFAIL none\$" "$LOAD")
 check "steady load: 400 queries sent ($(wc -l < "$LOAD") lines)" test "$(wc -l < "$LOAD")" -eq 400
