@@ -60,6 +60,7 @@ struct fwd_upstream_stats {
 struct fwd_stats {
 	uint64_t forwarded, replies, servfail, pending_full, tcp_retries, spoofed;
 	uint64_t pending;
+	uint64_t socket_errors;     /* upstream sockets that could not open */
 	struct histo latency;       /* submit -> reply relayed */
 };
 

@@ -58,6 +58,10 @@ struct nt_result {
 	bool via_cname;                 /* answer = CNAME qname -> entry->name,
 	                                   then entry's records */
 	bool via_wildcard;              /* records owned by the query name */
+	size_t target_len;              /* the name the records belong to is
+	                                   qname[0..target_len): the query name
+	                                   itself, or (via_cname) the name left
+	                                   after the search suffix; never "*" */
 };
 
 struct workloads;

@@ -60,6 +60,7 @@ struct forwarder {
 	fwd_reply_fn cb;
 	void *cb_arg;
 	struct fwd_stats st;
+	time_t last_socket_log;
 	uint8_t rbuf[65536];        /* every UDP reply is read here */
 };
 
@@ -201,10 +202,15 @@ deliver(struct slot *s, uint8_t *reply, size_t len)
 	} else {
 		f->st.servfail++;
 	}
+	/* the slot is free before the callback runs: the callback may submit
+	 * new queries or close the client (detaching its other slots), and
+	 * must not find this one still in use */
 	struct fwd_client c = s->client;
-	/* the callback may submit or detach; hand it copies it may keep */
-	f->cb(f->cb_arg, &c, reply, reply ? len : 0, s->query, s->qlen);
+	uint8_t query[FWD_MAX_QUERY];
+	size_t qlen = s->qlen;
+	memcpy(query, s->query, qlen);
 	slot_release(s);
+	f->cb(f->cb_arg, &c, reply, reply ? len : 0, query, qlen);
 }
 
 static void
@@ -244,6 +250,11 @@ check_reply(struct slot *s, const uint8_t *buf, size_t n)
 		s->f->st.spoofed++;
 		return 0;
 	}
+	/* a server that does not understand the query (e.g. its EDNS) may
+	 * answer FORMERR/NOTIMP without a question: that is its answer */
+	if ((buf[2] & 0x80) && dnswire_qdcount(buf) == 0 && dnswire_rcode(buf) != DNS_RCODE_NOERROR &&
+	    dnswire_rcode(buf) != DNS_RCODE_SERVFAIL)
+		return 1;
 	if (!dnswire_is_response(buf, n) || !dnswire_same_question(s->query, s->qlen, buf, n))
 		return -1;
 	return 1;
@@ -396,7 +407,14 @@ start_attempt(struct slot *s)
 		s->query[1] = (uint8_t)s->up_id;
 		int fd = socket(u->ss.ss_family, (s->tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
-			log_warn("forward: socket");
+			/* out of descriptors under load: say so once a minute */
+			time_t now = mono_now();
+			f->st.socket_errors++;
+			if (now - f->last_socket_log >= 60) {
+				log_warn("forward: cannot open an upstream socket (%llu so far)",
+				    (unsigned long long)f->st.socket_errors);
+				f->last_socket_log = now;
+			}
 			continue;
 		}
 		s->fd = fd;
@@ -433,13 +451,22 @@ make_order(struct forwarder *f, struct slot *s)
 	time_t now = mono_now();
 	size_t k = 0;
 	/* healthy (or due for a re-check) in configured order, then the rest,
-	 * longest-failed first */
-	for (size_t i = 0; i < f->nups; i++)
-		if (f->ups[i].consecutive == 0 || now - f->ups[i].last_fail >= RECHECK_SECONDS)
+	 * longest-failed first. One query probes a failed upstream per
+	 * period: the re-check restarts its clock. */
+	bool taken[FWD_MAX_UPSTREAMS] = { false };
+	for (size_t i = 0; i < f->nups; i++) {
+		if (f->ups[i].consecutive == 0) {
 			s->order[k++] = (uint8_t)i;
+			taken[i] = true;
+		} else if (now - f->ups[i].last_fail >= RECHECK_SECONDS) {
+			f->ups[i].last_fail = now;
+			s->order[k++] = (uint8_t)i;
+			taken[i] = true;
+		}
+	}
 	size_t first_bad = k;
 	for (size_t i = 0; i < f->nups; i++)
-		if (!(f->ups[i].consecutive == 0 || now - f->ups[i].last_fail >= RECHECK_SECONDS))
+		if (!taken[i])
 			s->order[k++] = (uint8_t)i;
 	for (size_t i = first_bad + 1; i < k; i++) {
 		uint8_t v = s->order[i];

@@ -283,6 +283,7 @@ direct_visible(const struct nametable *nt, const char *name, size_t len, int ns_
     struct nt_result *res)
 {
 	memset(res, 0, sizeof(*res));
+	res->target_len = len;
 	return lookup_direct(nt, name, len, res) && visible(res->entry, ns_mode, ns);
 }
 

@@ -22,6 +22,7 @@
 #define UDP_BUDGET 8           /* batches per wakeup before yielding */
 #define UDP_BUF 4096           /* per message: our EDNS size is <= 4096 */
 #define TCP_MAX_OUT (256 * 1024)
+#define TCP_MAX_PENDING 64      /* forwarded queries in flight per TCP client */
 #define MAX_LISTENERS CONFIG_MAX_LIST
 #define TXT_MAX 48
 
@@ -37,7 +38,8 @@ struct tcp_conn {
 	struct bufferevent *bev;
 	struct netaddr peer;
 	size_t npending;
-	bool paused;
+	bool paused;                   /* output over TCP_MAX_OUT */
+	bool full;                     /* TCP_MAX_PENDING queries in flight */
 	bool eof;                      /* the client half-closed: answer what
 	                                  it asked, then close */
 	struct tcp_conn *prev, *next;
@@ -241,6 +243,7 @@ decide(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr 
 	if (qp->qclass != DNS_CLASS_IN || !qp->name_plain || srv->nt == NULL)
 		return ACT_FORWARD;
 	struct dns_answer ans;
+	char cname[256];
 	memset(&ans, 0, sizeof(ans));
 	ans.aa = true;
 	ans.ttl = (uint32_t)srv->cfg->ttl;
@@ -248,7 +251,6 @@ decide(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr 
 		struct nt_result r;
 		if (!nametable_lookup_client(srv->nt, qp->name, client, &r, NULL))
 			return ACT_FORWARD;
-		const struct nt_entry *e = r.entry;
 		if (qp->qtype == DNS_TYPE_A) {
 			ans.addrs = r.addrs->v4;
 			ans.naddrs = r.addrs->n4;
@@ -257,7 +259,14 @@ decide(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr 
 			ans.naddrs = r.addrs->n6;
 		}
 		ans.rotate = (size_t)srv->rr++;
-		ans.cname = r.via_cname ? e->name : NULL;
+		/* the CNAME points at the name the client meant (for a wildcard
+		 * host that is the stripped query name, never "*.domain") */
+		if (r.via_cname) {
+			size_t tl = r.target_len < sizeof(cname) ? r.target_len : sizeof(cname) - 1;
+			memcpy(cname, qp->name, tl);
+			cname[tl] = '\0';
+			ans.cname = cname;
+		}
 	} else if (qp->qtype == DNS_TYPE_PTR) {
 		struct netaddr a;
 		const char *target;
@@ -485,7 +494,11 @@ tcp_queue_reply(struct tcp_conn *c, const uint8_t *buf, size_t len)
 static bool
 tcp_maybe_finish(struct tcp_conn *c)
 {
-	if (c->eof && c->npending == 0 && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	uint8_t hdr[2];
+	bool complete_frame = evbuffer_copyout(in, hdr, 2) == 2 && evbuffer_get_length(in) >= (size_t)DNS_GET16(hdr) + 2;
+	if (c->eof && c->npending == 0 && !complete_frame &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
 		tcp_close(c);
 		return true;
 	}
@@ -498,7 +511,7 @@ tcp_drain(struct tcp_conn *c)
 {
 	struct server *srv = c->srv;
 	struct evbuffer *in = bufferevent_get_input(c->bev);
-	while (!c->paused) {
+	while (!c->paused && !c->full) {
 		uint8_t hdr[2];
 		if (evbuffer_copyout(in, hdr, 2) < 2)
 			return true;
@@ -527,6 +540,11 @@ tcp_drain(struct tcp_conn *c)
 			 * (no usable upstream) and decrement it */
 			c->npending++;
 			srv->st.forwarded++;
+			if (c->npending >= TCP_MAX_PENDING && !c->full) {
+				/* one client must not take every forward slot */
+				c->full = true;
+				bufferevent_disable(c->bev, EV_READ);
+			}
 			if (!forwarder_submit(srv->fwd, srv->tcpq, len, &fc)) {
 				c->npending--;
 				srv->st.forwarded--;
@@ -549,16 +567,31 @@ tcp_read_cb(struct bufferevent *bev, void *arg)
 	tcp_drain(arg);
 }
 
+/* Reading resumes only when neither cap holds and the client has not
+ * half-closed; false when c was closed. */
+static bool
+tcp_resume(struct tcp_conn *c)
+{
+	if (c->paused || c->full || c->eof)
+		return true;
+	bufferevent_enable(c->bev, EV_READ);
+	return tcp_drain(c);
+}
+
 static void
 tcp_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct tcp_conn *c = arg;
-	if (tcp_maybe_finish(c))
-		return;
 	if (c->paused && evbuffer_get_length(bufferevent_get_output(bev)) <= TCP_MAX_OUT / 2) {
 		c->paused = false;
-		bufferevent_enable(bev, EV_READ);
-		tcp_drain(c);
+		if (!tcp_resume(c))
+			return;
+	}
+	if (c->eof) {
+		/* half-closed: finish what was read, then go */
+		if (!tcp_drain(c))
+			return;
+		tcp_maybe_finish(c);
 	}
 }
 
@@ -606,9 +639,11 @@ static void
 tcp_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct tcp_conn *c = arg;
-	if ((what & BEV_EVENT_TIMEOUT) && c->npending > 0) {
-		/* answers are still on their way: not idle */
-		bufferevent_enable(bev, EV_READ | EV_WRITE);
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && c->npending > 0) {
+		/* answers are still on their way: not idle (a client that does
+		 * not read its answers times out on writing and is closed) */
+		if (!c->paused && !c->full && !c->eof)
+			bufferevent_enable(bev, EV_READ);
 		return;
 	}
 	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING) && !c->eof) {
@@ -705,7 +740,16 @@ fwd_reply(void *arg, const struct fwd_client *c, const uint8_t *reply, size_t le
 		struct tcp_conn *conn = c->conn;
 		conn->npending--;
 		tcp_queue_reply(conn, reply, len);
-		tcp_maybe_finish(conn);
+		if (conn->full && conn->npending <= TCP_MAX_PENDING / 2) {
+			conn->full = false;
+			if (!tcp_resume(conn))
+				return;
+		}
+		if (conn->eof) {
+			if (!tcp_drain(conn))
+				return;
+			tcp_maybe_finish(conn);
+		}
 	} else {
 		udp_send_one(c->fd, &c->peer, c->peerlen, &c->local, c->ifindex, reply, len);
 	}
@@ -774,6 +818,11 @@ server_new(struct event_base *base, const struct config *cfg, const struct confi
 		l->fd = fd;
 		l->family = ep->addr.family;
 		l->ev = event_new(base, fd, EV_READ | EV_PERSIST, udp_read_cb, l);
+		if (l->ev == NULL) {
+			snprintf(err, errlen, "out of memory");
+			server_free(srv);
+			return NULL;
+		}
 		event_add(l->ev, NULL);
 
 		struct sockaddr_storage ss;
@@ -829,6 +878,8 @@ server_set_config(struct server *srv, const struct config *cfg, const struct con
 {
 	srv->cfg = cfg;
 	forwarder_set_upstreams(srv->fwd, ups, nups);
+	if (srv->nconns < cfg->tcp_max_connections && !event_pending(srv->resume_ev, EV_TIMEOUT, NULL))
+		tcp_resume_accept(srv);
 }
 
 void

@@ -211,6 +211,18 @@ out=$(D +short host1.test A)
 expect_match "after the cap episode, queries are forwarded again" '^192\.0\.2\.[0-9]+$' "$out"
 stop_pid "$SEDNS_PID"
 
+# --- G2: one TCP client cannot take every forward slot ------------------------------
+sd g2 --upstream "127.0.0.1:$UP1" --upstream-timeout 3s --max-pending 100
+names=(); for i in $(seq 1 200); do names+=("delay-500.t$i.flood.test"); done
+rq -T -w 10000 "${names[@]}" > "$T_TMP/flood.out" &
+FLOOD=$!; T_PIDS+=("$FLOOD")
+sleep 0.2
+out=$(D host3.test A)
+expect_match "200 slow queries pipelined on one TCP connection (pending cap 100): another client is still served" 'status: NOERROR' "$out"
+wait "$FLOOD"
+expect_eq "... and the TCP client still gets all 200 answers, in batches" 200 "$(grep -c '^REPLY .* rcode=0 ' "$T_TMP/flood.out")"
+stop_pid "$SEDNS_PID"
+
 # --- H: wildcard listen address: replies leave from the address queried ----------
 up_h=0
 for try in 1 2 3; do

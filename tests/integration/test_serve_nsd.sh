@@ -130,6 +130,8 @@ for n in a.wild.test x.y.wild.test; do
 	out=$("${D[@]}" "$n" A)
 	expect_match "wildcard *.wild.test answers $n with its address, owned by $n" $'\n'"${n//./\\.}"'\.[[:space:]]+17[[:space:]]+IN[[:space:]]+A[[:space:]]+198\.18\.5\.5' "$out"
 done
+out=$("${D[@]}" +noall +answer a.wild.test.ns1.svc.cluster.local A)
+expect_match "search expansion of a wildcard name: CNAME to the name meant, never to *" $'CNAME[[:space:]]+a\\.wild\\.test\\.\n'"a\\.wild\\.test\\.[[:space:]]+17[[:space:]]+IN[[:space:]]+A[[:space:]]+198\\.18\\.5\\.5" "$out"
 out=$("${D[@]}" +short wild.test A)
 expect_eq "the wildcard's apex wild.test is forwarded (nsd's answer)" 192.0.2.55 "$out"
 out=$("${D[@]}" +short -x "$VIP")

@@ -53,7 +53,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAXCONN 64
+#define MAXCONN 512
 #define MAXDELAY 512
 
 enum mode { M_NORMAL, M_DROP, M_SPOOF, M_PLAIN };
@@ -599,7 +599,7 @@ serve(const char *addr, int port, int seconds)
 	int one = 1;
 	setsockopt(tfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (udp_fd < 0 || tfd < 0 || bind(udp_fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
-	    bind(tfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(tfd, 64) < 0)
+	    bind(tfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(tfd, 1024) < 0)
 		die("cannot listen on %s:%d: %s", addr, port, strerror(errno));
 	if (mode == M_SPOOF) {
 		struct sockaddr_in s2 = sin;

@@ -280,3 +280,19 @@ Test(nametable, empty_registry)
 	cr_assert_null(nametable_ptr(nt, &a));
 	nametable_free(nt);
 }
+
+Test(nametable, expansion_of_a_wildcard_targets_the_stripped_name_not_the_star)
+{
+	struct nametable *nt = table(HOSTS);
+	struct nt_result r;
+	const char *q = "foo.example.com.ns1.svc.cluster.local";
+	cr_assert(nametable_lookup(nt, q, &r));
+	cr_assert(r.via_cname);
+	cr_assert_str_eq(r.entry->name, "*.example.com");
+	cr_assert_eq(r.target_len, strlen("foo.example.com"), "CNAME target is foo.example.com, never *.example.com");
+	cr_assert(nametable_lookup(nt, "api.stripe.com.svc.cluster.local", &r));
+	cr_assert_eq(r.target_len, strlen("api.stripe.com"));
+	cr_assert(nametable_lookup(nt, "a.example.com", &r));
+	cr_assert_eq(r.target_len, strlen("a.example.com"), "direct hits own the query name");
+	nametable_free(nt);
+}
