@@ -97,6 +97,8 @@ expect_match "only a wrong-ID reply from the only upstream: SERVFAIL" 'status: S
 out=$(D "wrongq.test" A)
 expect_match "a reply to another question from the only upstream: SERVFAIL" 'status: SERVFAIL' "$out"
 check "... never the other question's data" test -z "$(echo "$out" | grep 203.0.113.66)"
+out=$(D "formerr-noq.test" A)
+expect_match "an upstream FORMERR without a question is relayed (its answer), not turned into SERVFAIL" 'status: FORMERR' "$out"
 out=$(D "garbage.test" A)
 expect_match "random bytes from the only upstream: SERVFAIL" 'status: SERVFAIL' "$out"
 

@@ -20,6 +20,7 @@
  *     garbage    40 random bytes
  *     nx         NXDOMAIN
  *     servfail   SERVFAIL (with EDE "fakeupstream servfail" when EDNS)
+ *     formerr-noq FORMERR with no question section (an EDNS-unaware server)
  *     refused    REFUSED
  *     echo-edns  TXT "edns=none" or "edns=SIZE opts=HEX" (options received)
  *   Otherwise names under .test get A 192.0.2.N / AAAA 2001:db8::N /
@@ -324,6 +325,18 @@ build_answer(const struct query *q, int tcp, struct pkt *p)
 	if (strncmp(l, "servfail.", 9) == 0) {
 		begin_reply(p, q, q->id, 2, 0);
 		add_opt(p, q, "fakeupstream servfail");
+		return 1;
+	}
+	if (strncmp(l, "formerr-noq.", 12) == 0) {
+		/* what a server that does not understand the query may send:
+		 * FORMERR with the header only, no question */
+		p->n = 0;
+		put16(p, q->id);
+		put16(p, 0x8000 | (q->flags & 0x0100) | 0x0080 | 1);
+		put16(p, 0);
+		put16(p, 0);
+		put16(p, 0);
+		put16(p, 0);
 		return 1;
 	}
 	if (strncmp(l, "refused.", 8) == 0) {
