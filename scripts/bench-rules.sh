@@ -33,7 +33,7 @@ for t in ip iptables-restore nft dig; do command -v "$t" >/dev/null || die "$t m
 free_port() {
 	local p
 	for _ in $(seq 1 100); do
-		p=$((20000 + RANDOM % 30000))
+		p=$((10000 + RANDOM % 22000))  # below the ephemeral range
 		ss -Hlnu "sport = :$p" | grep -q . || { echo "$p"; return 0; }
 	done
 	return 1

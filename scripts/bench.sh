@@ -43,7 +43,7 @@ done
 free_port() {
 	local p
 	for _ in $(seq 1 100); do
-		p=$((20000 + RANDOM % 30000))
+		p=$((10000 + RANDOM % 22000))  # below the ephemeral range
 		if ! ss -Hlnu "sport = :$p" | grep -q . && ! ss -Hlnt "sport = :$p" | grep -q .; then
 			echo "$p"; return 0
 		fi

@@ -39,11 +39,14 @@ finish() {
 	exit $?
 }
 
-# A free port on loopback (UDP and TCP both unused right now).
+# A free port on loopback (UDP and TCP both unused right now), below the
+# kernel's ephemeral range so an outgoing socket cannot take it meanwhile.
 free_port() {
-	local p
+	local p lo
+	lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+	[ -n "$lo" ] && [ "$lo" -gt 11000 ] || lo=32768
 	for _ in $(seq 1 50); do
-		p=$((20000 + RANDOM % 30000))
+		p=$((10000 + RANDOM % (lo - 10000)))
 		if ! ss -Hlnu "sport = :$p" | grep -q . && ! ss -Hlnt "sport = :$p" | grep -q .; then
 			echo "$p"
 			return 0

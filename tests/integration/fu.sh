@@ -21,7 +21,10 @@ fu_start() {
 	T_PIDS+=("$FU_PID")
 	local i
 	for i in $(seq 1 50); do
-		ss -Hlnu "sport = :$port" | grep -q . && ss -Hlnt "sport = :$port" | grep -q . && return 0
+		# it must be our process that holds the port, not someone else
+		kill -0 "$FU_PID" 2>/dev/null || return 1
+		ss -Hlnu "sport = :$port" | grep -q . && ss -Hlnt "sport = :$port" | grep -q . &&
+			kill -0 "$FU_PID" 2>/dev/null && return 0
 		sleep 0.1
 	done
 	return 1

@@ -11,12 +11,17 @@ fu_build || { notok "fakeupstream builds"; finish; }
 
 # up PORTVAR LOG ARGS...: a fakeupstream on a free port
 up() {
-	local var=$1 log=$2; shift 2
+	local var=$1 log=$2 try; shift 2
 	local p
-	p=$(free_port) || return 1
-	printf -v "$var" %s "$p"
-	fu_start "$p" -l "$log" "$@" || return 1
-	printf -v "${var}_PID" %s "$FU_PID"
+	for try in 1 2 3; do
+		p=$(free_port) || return 1
+		printf -v "$var" %s "$p"
+		if fu_start "$p" -l "$log" "$@"; then
+			printf -v "${var}_PID" %s "$FU_PID"
+			return 0
+		fi
+	done
+	return 1
 }
 
 # sd NAME ARGS...: a sedns instance on a free port (sets PORT, SEDNS_PID)
