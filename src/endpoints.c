@@ -13,6 +13,7 @@
 
 #include "dnswire.h"
 #include "log.h"
+#include "monotime.h"
 #include "registry.h"
 
 struct ep_name {
@@ -46,13 +47,6 @@ struct endpoints {
 static void start_query(struct ep_name *n);
 
 static void
-ms_to_tv(uint64_t ms, struct timeval *tv)
-{
-	tv->tv_sec = (time_t)(ms / 1000);
-	tv->tv_usec = (suseconds_t)((ms % 1000) * 1000);
-}
-
-static void
 close_query(struct ep_name *n)
 {
 	if (n->io_added) {
@@ -68,8 +62,7 @@ close_query(struct ep_name *n)
 static void
 schedule(struct ep_name *n, uint64_t ms)
 {
-	struct timeval tv;
-	ms_to_tv(ms, &tv);
+	struct timeval tv = monotime_tv(ms);
 	evtimer_add(&n->ev_timer, &tv);
 	n->timer_added = true;
 }
@@ -200,8 +193,7 @@ start_query(struct ep_name *n)
 		}
 		n->fd = fd;
 		event_assign(&n->ev_io, ep->base, fd, EV_READ | EV_PERSIST, io_cb, n);
-		struct timeval tv;
-		ms_to_tv(ep->timeout_ms, &tv);
+		struct timeval tv = monotime_tv(ep->timeout_ms);
 		event_add(&n->ev_io, &tv);
 		n->io_added = true;
 		return;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "monotime.h"
 
 #define RECHECK_SECONDS 30      /* a failed upstream is tried first again after this */
 
@@ -45,7 +46,7 @@ struct slot {
 	size_t done;                /* bytes written / read in the phase */
 	uint8_t *tcp_buf;
 	size_t tcp_len;
-	struct timespec start;
+	double start;               /* monotime_now() at submit */
 };
 
 struct forwarder {
@@ -69,9 +70,7 @@ static void start_attempt(struct slot *s);
 static time_t
 mono_now(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
+	return (time_t)monotime_now();
 }
 
 /* Installs a new upstream list; an upstream that was already known keeps
@@ -190,10 +189,7 @@ deliver(struct slot *s, uint8_t *reply, size_t len)
 	s->query[0] = (uint8_t)(s->client_id >> 8);
 	s->query[1] = (uint8_t)s->client_id;
 	if (reply) {
-		struct timespec now;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		histo_observe(&f->st.latency, (double)(now.tv_sec - s->start.tv_sec) +
-		    (double)(now.tv_nsec - s->start.tv_nsec) / 1e9);
+		histo_observe(&f->st.latency, monotime_now() - s->start);
 		reply[0] = s->query[0];
 		reply[1] = s->query[1];
 		if (!s->client.tcp && len > s->client.limit)
@@ -420,7 +416,7 @@ start_attempt(struct slot *s)
 		s->fd = fd;
 		u->requests++;
 		int r = connect(fd, (struct sockaddr *)&u->ss, u->sslen);
-		struct timeval tv = { (time_t)(f->timeout_ms / 1000), (suseconds_t)((f->timeout_ms % 1000) * 1000) };
+		struct timeval tv = monotime_tv(f->timeout_ms);
 		evtimer_assign(&s->ev_timer, f->base, timer_cb, s);
 		if (!s->tcp) {
 			if (r < 0 || send(fd, s->query, s->qlen, 0) != (ssize_t)s->qlen) {
@@ -500,7 +496,7 @@ forwarder_submit(struct forwarder *f, const uint8_t *pkt, size_t len, const stru
 	s->fd = -1;
 	s->io_added = false;
 	s->tcp_buf = NULL;
-	clock_gettime(CLOCK_MONOTONIC, &s->start);
+	s->start = monotime_now();
 	evtimer_assign(&s->ev_timer, f->base, timer_cb, s);
 	make_order(f, s);
 	f->st.pending++;

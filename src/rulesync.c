@@ -15,6 +15,7 @@
 #include "endpoints.h"
 #include "firewall.h"
 #include "log.h"
+#include "monotime.h"
 #include "registry.h"
 #include "rules.h"
 
@@ -29,7 +30,7 @@ struct rulesync {
 	bool dirty;
 	bool force;                 /* apply even if the text did not change */
 	struct event *timer;
-	struct timespec last_start;
+	double last_start;          /* monotime_now() of the last sync */
 	bool started_once;
 	char *applied;              /* text of the last successful apply */
 	char *pending_text;         /* text the running child applies */
@@ -43,14 +44,6 @@ struct rulesync {
 	size_t nheld;
 	struct rulesync_stats st;
 };
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 bool
 rulesync_write_atomic(const char *path, const char *data, size_t len)
@@ -91,7 +84,7 @@ static void schedule(struct rulesync *rs, uint64_t ms);
 static void
 child_done(struct rulesync *rs, bool ok)
 {
-	double dur = now_s() - ((double)rs->last_start.tv_sec + (double)rs->last_start.tv_nsec / 1e9);
+	double dur = monotime_now() - rs->last_start;
 	rs->st.last_duration_s = dur;
 	rs->st.in_progress = false;
 	rs->st.last_ok = ok;
@@ -152,7 +145,7 @@ start_apply(struct rulesync *rs, const char *text, size_t len)
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return false;
-	clock_gettime(CLOCK_MONOTONIC, &rs->last_start);
+	rs->last_start = monotime_now();
 	pid_t pid = fork();
 	if (pid < 0) {
 		close(p[0]);
@@ -203,7 +196,7 @@ sync_now(struct rulesync *rs)
 	if (rs->reg == NULL)
 		return;
 	rs->dirty = false;
-	clock_gettime(CLOCK_MONOTONIC, &rs->last_start);
+	rs->last_start = monotime_now();
 	struct rules_opts o;
 	memset(&o, 0, sizeof(o));
 	o.format = (enum rules_format)rs->cfg->rules_format;
@@ -213,7 +206,7 @@ sync_now(struct rulesync *rs)
 	o.nheld = rs->nheld;
 	struct rules_buf b;
 	memset(&b, 0, sizeof(b));
-	double t0 = now_s();
+	double t0 = monotime_now();
 	if (!rules_render(rs->reg, &o, rs->ep ? endpoints_lookup : NULL, rs->ep, &b)) {
 		const char *why = rules_opts_problem(&o);
 		log_error("rules render failed: %s", why ? why : "out of memory");
@@ -224,7 +217,7 @@ sync_now(struct rulesync *rs)
 		return;
 	}
 	rs->st.renders++;
-	rs->st.last_render_s = now_s() - t0;
+	rs->st.last_render_s = monotime_now() - t0;
 	bool changed = rs->applied == NULL || strcmp(rs->applied, b.data) != 0;
 	if (!changed && !rs->force) {
 		rules_buf_free(&b);
@@ -269,7 +262,7 @@ schedule(struct rulesync *rs, uint64_t ms)
 {
 	if (evtimer_pending(rs->timer, NULL))
 		return;
-	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+	struct timeval tv = monotime_tv(ms);
 	evtimer_add(rs->timer, &tv);
 }
 
@@ -349,13 +342,10 @@ rulesync_mark(struct rulesync *rs, const struct registry *reg)
 		rs->reg = reg;
 	rs->dirty = true;
 	/* batch: at most one sync per min_sync_period */
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	uint64_t since = (uint64_t)(now.tv_sec - rs->last_start.tv_sec) * 1000 +
-	    (uint64_t)((now.tv_nsec - rs->last_start.tv_nsec) / 1000000);
+	double since_ms = (monotime_now() - rs->last_start) * 1000;
 	uint64_t wait = 0;
-	if (rs->started_once && since < rs->cfg->rules_min_sync_ms)
-		wait = rs->cfg->rules_min_sync_ms - since;
+	if (rs->started_once && since_ms < (double)rs->cfg->rules_min_sync_ms)
+		wait = rs->cfg->rules_min_sync_ms - (uint64_t)since_ms;
 	rs->started_once = true;
 	if (!rs->child)
 		schedule(rs, wait);

@@ -16,6 +16,7 @@
 #include "http.h"
 #include "loader.h"
 #include "log.h"
+#include "monotime.h"
 #include "metrics.h"
 #include "nametable.h"
 #include "notify.h"
@@ -166,14 +167,6 @@ keep_start_only(const struct config *old, struct config *nc)
 	}
 }
 
-static double
-mono_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /*
  * Re-reads the config (when asked) and every source, builds the new table
  * with the new config, and only when that worked puts config and table live
@@ -182,7 +175,7 @@ mono_seconds(void)
 static void
 reload(struct daemon *d, bool reread_config)
 {
-	double t0 = mono_seconds();
+	double t0 = monotime_now();
 	notify_reloading();
 	struct config *nc = NULL;
 	bool config_failed = false;
@@ -235,7 +228,7 @@ reload(struct daemon *d, bool reread_config)
 		config_free(live);
 	log_info("reloaded files=%zu entries=%zu hosts=%zu vips=%zu errors=%zu warnings=%zu kept_last_good=%zu "
 	    "duration_ms=%.1f", sum.files, sum.entries, sum.hosts, sum.vips, sum.errors, sum.warnings, sum.kept,
-	    (mono_seconds() - t0) * 1000);
+	    (monotime_now() - t0) * 1000);
 	notify_send("READY=1");
 }
 
@@ -528,7 +521,7 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	uint64_t wd = notify_watchdog_usec();
 	if (wd) {
 		d.watchdog = event_new(d.base, -1, EV_PERSIST, watchdog_cb, &d);
-		struct timeval tv = { (time_t)(wd / 2 / 1000000), (suseconds_t)((wd / 2) % 1000000) };
+		struct timeval tv = monotime_tv(wd / 2 / 1000);
 		event_add(d.watchdog, &tv);
 	}
 	char la[NETADDR_STRLEN], ua[256] = "";

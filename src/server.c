@@ -16,6 +16,7 @@
 
 #include "dnswire.h"
 #include "log.h"
+#include "monotime.h"
 #include "vipstore.h"
 
 #define UDP_BATCH 32           /* messages per recvmmsg */
@@ -194,8 +195,7 @@ static enum action
 decide(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr *client, bool tcp,
     uint8_t *out, size_t cap, size_t *outlen, uint16_t *limit_out, struct dns_query *qp)
 {
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	double t0 = monotime_now();
 	enum dns_verdict v = dnswire_parse_query(pkt, len, qp);
 	uint16_t our = (uint16_t)srv->cfg->edns_udp_size;
 	*limit_out = qp->client_limit ? qp->client_limit : 512;
@@ -280,10 +280,7 @@ decide(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr 
 	if (*outlen == 0)
 		return ACT_DROP;
 	srv->st.local++;
-	struct timespec t1;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	histo_observe(&srv->st.local_latency,
-	    (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	histo_observe(&srv->st.local_latency, monotime_now() - t0);
 	return ACT_REPLY;
 }
 
@@ -686,8 +683,7 @@ accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, i
 	bufferevent_setcb(c->bev, tcp_read_cb, tcp_write_cb, tcp_event_cb, c);
 	/* input is capped: one maximal query plus its length */
 	bufferevent_setwatermark(c->bev, EV_READ, 0, 65537 * 2);
-	struct timeval idle = { (time_t)(srv->cfg->tcp_idle_timeout_ms / 1000),
-		(suseconds_t)((srv->cfg->tcp_idle_timeout_ms % 1000) * 1000) };
+	struct timeval idle = monotime_tv(srv->cfg->tcp_idle_timeout_ms);
 	bufferevent_set_timeouts(c->bev, &idle, &idle);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	c->next = srv->conns;

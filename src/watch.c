@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "monotime.h"
 
 #define WATCH_MAX 64
 
@@ -80,7 +81,7 @@ read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (hit) {
 		/* restart the quiet period: one reload per burst */
-		struct timeval tv = { (time_t)(w->debounce_ms / 1000), (suseconds_t)((w->debounce_ms % 1000) * 1000) };
+		struct timeval tv = monotime_tv(w->debounce_ms);
 		evtimer_del(w->timer);
 		evtimer_add(w->timer, &tv);
 	}
