@@ -37,6 +37,8 @@ bool netaddr_parse_hostport(const char *s, uint16_t default_port,
     struct netaddr *out, uint16_t *port);
 
 bool netaddr_equal(const struct netaddr *x, const struct netaddr *y);
+/* FNV-1a over the address bytes, for open-addressing tables. */
+uint32_t netaddr_hash(const struct netaddr *a);
 bool netprefix_contains(const struct netprefix *p, const struct netaddr *a);
 /* Number of addresses in the prefix, saturated at UINT64_MAX. */
 uint64_t netprefix_size(const struct netprefix *p);

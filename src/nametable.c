@@ -68,12 +68,6 @@ find_len(const struct nametable *nt, const char *name, size_t len)
 	}
 }
 
-static uint32_t
-hash_addr(const struct netaddr *a)
-{
-	return hash_str((const char *)a->a, a->family == AF_INET ? 4 : 16);
-}
-
 static void
 split_addrs(struct nt_addrs *out, const struct netaddr *a, size_t n)
 {
@@ -162,7 +156,7 @@ nametable_build(struct registry *reg, const char *cluster_domain, char *const *e
 		if (h->answer != REG_VIP)
 			continue;
 		for (size_t j = 0; j < h->naddrs; j++) {
-			size_t pm = nt->ptr_cap - 1, p = hash_addr(&h->addrs[j]) & pm;
+			size_t pm = nt->ptr_cap - 1, p = netaddr_hash(&h->addrs[j]) & pm;
 			while (nt->ptrs[p].name)
 				p = (p + 1) & pm;
 			nt->ptrs[p].addr = h->addrs[j];
@@ -358,7 +352,7 @@ const char *
 nametable_ptr(const struct nametable *nt, const struct netaddr *a)
 {
 	size_t pm = nt->ptr_cap - 1;
-	for (size_t p = hash_addr(a) & pm;; p = (p + 1) & pm) {
+	for (size_t p = netaddr_hash(a) & pm;; p = (p + 1) & pm) {
 		if (nt->ptrs[p].name == NULL)
 			return NULL;
 		if (netaddr_equal(&nt->ptrs[p].addr, a))

@@ -143,6 +143,17 @@ netaddr_equal(const struct netaddr *x, const struct netaddr *y)
 	return memcmp(x->a, y->a, x->family == AF_INET ? 4 : 16) == 0;
 }
 
+uint32_t
+netaddr_hash(const struct netaddr *a)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < (a->family == AF_INET ? 4u : 16u); i++) {
+		h ^= a->a[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+
 bool
 netprefix_contains(const struct netprefix *p, const struct netaddr *a)
 {
@@ -181,14 +192,15 @@ netprefix_nth(const struct netprefix *p, uint64_t idx, struct netaddr *out)
 uint64_t
 netprefix_offset(const struct netprefix *p, const struct netaddr *a)
 {
+	/* the low 64 bits are enough: every VIP is netprefix_nth() of its pool
+	 * with a 64-bit index */
 	unsigned bytes = a->family == AF_INET ? 4 : 16;
-	uint64_t off = 0;
 	unsigned start = bytes > 8 ? bytes - 8 : 0;
-	for (unsigned i = start; i < bytes; i++)
-		off = (off << 8) | (uint8_t)(a->a[i] - 0); /* base has zero host bits */
-	uint64_t base = 0;
-	for (unsigned i = start; i < bytes; i++)
+	uint64_t off = 0, base = 0;
+	for (unsigned i = start; i < bytes; i++) {
+		off = (off << 8) | a->a[i];
 		base = (base << 8) | p->addr.a[i];
+	}
 	return off - base;
 }
 

@@ -17,17 +17,6 @@ struct workloads {
 	size_t cap, n;              /* cap: power of two */
 };
 
-static uint32_t
-hash_ip(const struct netaddr *a)
-{
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < (a->family == AF_INET ? 4u : 16u); i++) {
-		h ^= a->a[i];
-		h *= 16777619u;
-	}
-	return h;
-}
-
 static bool
 grow(struct workloads *w)
 {
@@ -38,7 +27,7 @@ grow(struct workloads *w)
 	for (size_t i = 0; i < w->cap; i++) {
 		if (w->tab[i].ns == NULL)
 			continue;
-		size_t k = hash_ip(&w->tab[i].ip) & (nc - 1);
+		size_t k = netaddr_hash(&w->tab[i].ip) & (nc - 1);
 		while (nt[k].ns)
 			k = (k + 1) & (nc - 1);
 		nt[k] = w->tab[i];
@@ -54,7 +43,7 @@ put(struct workloads *w, const struct netaddr *ip, const char *ns)
 {
 	if ((w->n + 1) * 2 > w->cap && !grow(w))
 		return false;
-	size_t k = hash_ip(ip) & (w->cap - 1);
+	size_t k = netaddr_hash(ip) & (w->cap - 1);
 	while (w->tab[k].ns) {
 		if (netaddr_equal(&w->tab[k].ip, ip))
 			return true; /* first pod listed keeps the IP */
@@ -74,7 +63,7 @@ workloads_namespace(const struct workloads *w, const struct netaddr *ip)
 {
 	if (w == NULL || w->cap == 0)
 		return NULL;
-	for (size_t k = hash_ip(ip) & (w->cap - 1);; k = (k + 1) & (w->cap - 1)) {
+	for (size_t k = netaddr_hash(ip) & (w->cap - 1);; k = (k + 1) & (w->cap - 1)) {
 		if (w->tab[k].ns == NULL)
 			return NULL;
 		if (netaddr_equal(&w->tab[k].ip, ip))
