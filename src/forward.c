@@ -73,22 +73,31 @@ mono_now(void)
 	return (time_t)monotime_now();
 }
 
+#define NO_UPSTREAM 0xff       /* an order[] entry whose upstream was removed */
+
 /* Installs a new upstream list; an upstream that was already known keeps
- * its counters and health (a reload must not forget that one is dead). */
+ * its counters and health (a reload must not forget that one is dead).
+ * map (may be NULL) receives, per old index, the new index or NO_UPSTREAM. */
 static void
-set_upstreams(struct forwarder *f, const struct config_endpoint *ups, size_t nups)
+set_upstreams(struct forwarder *f, const struct config_endpoint *ups, size_t nups, uint8_t *map)
 {
 	struct upstream old[FWD_MAX_UPSTREAMS];
 	size_t nold = f->nups;
 	memcpy(old, f->ups, nold * sizeof(old[0]));
+	if (map)
+		memset(map, NO_UPSTREAM, FWD_MAX_UPSTREAMS);
 	if (nups > FWD_MAX_UPSTREAMS)
 		nups = FWD_MAX_UPSTREAMS;
 	for (size_t i = 0; i < nups; i++) {
 		struct upstream *u = &f->ups[i];
 		memset(u, 0, sizeof(*u));
-		for (size_t k = 0; k < nold; k++)
-			if (netaddr_equal(&old[k].addr, &ups[i].addr) && old[k].port == ups[i].port)
+		for (size_t k = 0; k < nold; k++) {
+			if (netaddr_equal(&old[k].addr, &ups[i].addr) && old[k].port == ups[i].port) {
 				*u = old[k];
+				if (map)
+					map[k] = (uint8_t)i;
+			}
+		}
 		u->addr = ups[i].addr;
 		u->port = ups[i].port;
 		u->sslen = netaddr_to_sockaddr(&u->addr, u->port, &u->ss);
@@ -119,7 +128,7 @@ forwarder_new(struct event_base *base, const struct config_endpoint *ups, size_t
 		f->slots[i].fd = -1;
 		f->free_idx[f->nfree++] = (uint32_t)(max_pending - 1 - i);
 	}
-	set_upstreams(f, ups, nups);
+	set_upstreams(f, ups, nups, NULL);
 	return f;
 }
 
@@ -167,17 +176,17 @@ forwarder_free(struct forwarder *f)
 bool
 forwarder_set_upstreams(struct forwarder *f, const struct config_endpoint *ups, size_t nups)
 {
-	/* in-flight slots keep indices; they only matter for health accounting */
-	set_upstreams(f, ups, nups);
+	uint8_t map[FWD_MAX_UPSTREAMS];
+	set_upstreams(f, ups, nups, map);
+	/* queries in flight keep their order and position (s->attempt), with
+	 * each entry renumbered; a removed upstream is skipped and no longer
+	 * credited or blamed */
 	for (size_t i = 0; i < f->nslots; i++) {
 		struct slot *s = &f->slots[i];
-		if (s->used) {
-			size_t k = 0;
-			for (size_t j = 0; j < s->norder; j++)
-				if (s->order[j] < nups)
-					s->order[k++] = s->order[j];
-			s->norder = k;
-		}
+		if (!s->used)
+			continue;
+		for (size_t j = 0; j < s->norder; j++)
+			s->order[j] = s->order[j] < FWD_MAX_UPSTREAMS ? map[s->order[j]] : NO_UPSTREAM;
 	}
 	return true;
 }

@@ -199,6 +199,24 @@ expect_eq "... and the upstream known dead is not asked first again (health kept
 check "... quickly (${el} ms)" test "$el" -lt 200
 stop_pid "$SEDNS_PID"
 
+# --- F2: upstream list changed while a query is in flight -------------------------
+# The in-flight query times out on the silent upstream after the reload: the
+# blame must land on that upstream, not on whichever now has its old index.
+MP=$(free_port)
+printf 'upstreams: ["127.0.0.1:%s"]\nupstream_timeout: 1500ms\nmetrics: "127.0.0.1:%s"\n' "$DROP1" "$MP" > "$T_TMP/f2.yaml"
+sd f2 -c "$T_TMP/f2.yaml"
+rq -w 4000 "late.f2.test" > "$T_TMP/f2.out" &
+F2Q=$!
+sleep 0.3
+printf 'upstreams: ["127.0.0.1:%s", "127.0.0.1:%s"]\nupstream_timeout: 1500ms\nmetrics: "127.0.0.1:%s"\n' "$UP1" "$DROP1" "$MP" > "$T_TMP/f2.yaml"
+kill -HUP "$SEDNS_PID"
+wait "$F2Q"
+m=$(curl -s "127.0.0.1:$MP/metrics")
+expect_match "after a reload mid-query, the silent upstream takes the timeout" "sedns_upstream_timeouts_total\{upstream=\"127.0.0.1:$DROP1\"\} 1" "$m"
+expect_match "... and the newly first upstream is not blamed" "sedns_upstream_failures_total\{upstream=\"127.0.0.1:$UP1\"\} 0" "$m"
+expect_match "... and stays healthy" "sedns_upstream_healthy\{upstream=\"127.0.0.1:$UP1\"\} 1" "$m"
+stop_pid "$SEDNS_PID"
+
 # --- G: pending cap -------------------------------------------------------------
 sd g --upstream "127.0.0.1:$UP1" --upstream-timeout 3s --max-pending 2
 pids=()
