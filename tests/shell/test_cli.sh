@@ -108,4 +108,21 @@ out=$(timeout 5 "$SEDNS" serve --state-dir "$T_TMP/s1" --vip-pool 10.99.0.0/16 -
 expect_eq "changing the pool against an existing store is refused" 1 "$rc"
 expect_match "the refusal names both pools" '240\.240\.0\.0/16.*10\.99\.0\.0/16|10\.99\.0\.0/16.*240\.240\.0\.0/16' "$out"
 
+# --reallocate accepts the changed pool and moves every host into it
+PORT=$(free_port)
+start_sedns "$T_TMP/realloc.log" --listen 127.0.0.1:$PORT --state-dir "$T_TMP/s1" --vip-pool 10.99.0.0/16 \
+	--reallocate --upstream 127.0.0.1:9 "${fwd[@]}"
+expect_match "serve --reallocate moves the hosts into the new pool" '^10\.99\.' "$(dig @127.0.0.1 -p $PORT +short api.stripe.com)"
+stop_pid "$SEDNS_PID"
+expect_eq "vips shows only the new pool afterwards" "" "$("$SEDNS" vips --state-dir "$T_TMP/s1" | awk 'NR>1 && $2 ~ /^240\./')"
+
+# extra search suffixes and our EDNS size
+PORT=$(free_port)
+start_sedns "$T_TMP/suffix.log" --listen 127.0.0.1:$PORT --state-dir "$T_TMP/s3" --upstream 127.0.0.1:9 \
+	--search-suffix corp.example --edns-udp-size 1400 "${fwd[@]}"
+out=$(dig @127.0.0.1 -p $PORT +noall +answer api.stripe.com.corp.example)
+expect_match "--search-suffix: HOST.corp.example answers CNAME HOST. plus its A" $'CNAME[[:space:]]+api\\.stripe\\.com\\.\n'"api\\.stripe\\.com\\." "$out"
+expect_match "--edns-udp-size is what we advertise" 'udp: 1400' "$(dig @127.0.0.1 -p $PORT +bufsize=4096 api.stripe.com)"
+stop_pid "$SEDNS_PID"
+
 finish

@@ -219,4 +219,25 @@ q api.stripe.com >/dev/null; q nothing.example >/dev/null
 stop_pid "$SEDNS_PID"
 expect_match "--log-queries: one key=value line per local answer" 'query client=127.0.0.1 proto=udp name=api.stripe.com type=1 class=1 action=local rcode=0' "$(cat "$T_TMP/sedns5.log")"
 expect_match "--log-queries: and per forwarded query" 'name=nothing.example type=1 class=1 action=forward' "$(cat "$T_TMP/sedns5.log")"
+# --- upstreams from resolv.conf, followed by inotify ------------------------------
+# A second sedns on 127.0.0.77:53 plays the upstream (resolv.conf has no port).
+if [ "$(id -u)" -eq 0 ] && ! ss -Hlnu 'sport = :53' | grep -qE '127\.0\.0\.(77|1):53 |0\.0\.0\.0:53 |\*:53 '; then
+	mkdir -p "$T_TMP/up-se"
+	sed 's/api.stripe.com/upstream-only.example/' config/serviceentries/payments.yaml > "$T_TMP/up-se/p.yaml"
+	"$SEDNS" serve --listen 127.0.0.77:53 --state-dir "$T_TMP/up-state" --serviceentries "$T_TMP/up-se" \
+		--upstream 127.0.0.1:9 >"$T_TMP/up.log" 2>&1 &
+	UPS=$!; T_PIDS+=("$UPS")
+	printf 'nameserver 127.0.0.78\nnameserver 127.0.0.1\n' > "$T_TMP/resolv.conf"
+	start_sedns "$T_TMP/sedns6.log" --listen 127.0.0.1:53 --listen 127.0.0.1:$PORT --state-dir "$T_TMP/state6" \
+		--serviceentries "$SE" --resolv-conf "$T_TMP/resolv.conf" --upstream-timeout 200ms --reload-debounce 100ms
+	expect_match "resolv.conf naming our own listen address: refused as an upstream, with the reason" \
+		'upstream refused: 127.0.0.1 port 53 .* is our own listen address' "$(cat "$T_TMP/sedns6.log")"
+	expect_eq "only the dead nameserver left: the upstream-only name is not resolved" "" "$(q upstream-only.example)"
+	printf '# rewritten\nnameserver 127.0.0.77\n' > "$T_TMP/resolv.conf.new"
+	mv "$T_TMP/resolv.conf.new" "$T_TMP/resolv.conf"; sleep 0.6
+	expect_match "a rewritten resolv.conf is picked up by inotify: forwarded to the new nameserver" '^240\.240\.' "$(q upstream-only.example)"
+	stop_pid "$SEDNS_PID"; stop_pid "$UPS"
+else
+	ok "# SKIP resolv.conf test needs root and a free 127.0.0.77:53"
+fi
 finish
