@@ -61,10 +61,10 @@ struct rules_opts {
 	bool masquerade;             /* rules.masquerade */
 	uint32_t masq_mark;          /* one bit; 0 = RULES_DEFAULT_MASQ_MARK */
 	/*
-	 * iptables only, optional: sedns chains that currently exist in the nat
-	 * table (from iptables-save, filtered with rules_is_own_chain). Those
-	 * this render does not produce are flushed and deleted (-X) in the same
-	 * transaction. Borrowed for the duration of the call.
+	 * rules_render_cleanup only (iptables): sedns chains that exist in the
+	 * nat table, from iptables-save. Stale chains of a normal apply are
+	 * added to the payload by firewall_add_stale_deletions, which sees the
+	 * kernel. Borrowed for the duration of the call.
 	 */
 	const char *const *existing_chains;
 	size_t nexisting;

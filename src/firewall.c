@@ -248,7 +248,8 @@ firewall_add_stale_deletions(const char *payload, const char *const *existing, s
 	}
 	/* bsearch: a payload can declare tens of thousands of chains */
 	for (size_t i = 0; i < nexisting; i++)
-		stale[i] = bsearch(&existing[i], decl, ndecl, sizeof(*decl), cmp_strp) == NULL;
+		stale[i] = rules_is_own_chain(existing[i]) &&
+		    bsearch(&existing[i], decl, ndecl, sizeof(*decl), cmp_strp) == NULL;
 	/* declarations go right after "*nat\n", deletions right before COMMIT */
 	size_t head = (size_t)(nat - payload) + 5;
 	append(&buf, &len, &cap, payload, head);

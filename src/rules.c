@@ -42,7 +42,6 @@ struct svc_elem {               /* nft map element */
 	char chain[NAMELEN];
 };
 
-struct name { char s[NAMELEN]; };
 
 struct ctx {
 	const struct rules_opts *o;
@@ -59,9 +58,6 @@ struct ctx {
 	/* scratch */
 	struct ep *eps;
 	size_t neps, epcap;
-	struct name *names;         /* rendered chains, when pruning stale */
-	size_t nnames, namecap;
-	bool track_names;
 	bool oom;
 };
 
@@ -78,7 +74,6 @@ static void collect_eps(struct ctx *, const struct reg_host *, const struct reg_
 static int ep_cmp(const void *, const void *);
 static uint64_t gcd64(uint64_t, uint64_t);
 static void normalize_weights(struct ctx *, uint64_t);
-static bool track_name(struct ctx *, const char *);
 static void render_host(struct ctx *, const struct reg_host *);
 static void reject_vip(struct ctx *, const char *, const struct netaddr *);
 static void ipt_port(struct ctx *, const struct reg_host *, const struct reg_port *,
@@ -91,7 +86,6 @@ static void ctx_free(struct ctx *);
 static void nft_name(const char *, char *, size_t);
 static bool dns_resolution(enum se_resolution);
 static uint16_t host_target_port(const struct reg_port *);
-static int name_cmp(const void *, const void *);
 static int elem_cmp(const void *, const void *);
 static int u32_cmp(const void *, const void *);
 static void out_reset(struct rules_buf *);
@@ -424,25 +418,6 @@ normalize_weights(struct ctx *c, uint64_t limit)
 	}
 }
 
-static bool
-track_name(struct ctx *c, const char *s)
-{
-	if (!c->track_names)
-		return true;
-	if (c->nnames == c->namecap) {
-		size_t cap = c->namecap ? c->namecap * 2 : 64;
-		struct name *n = realloc(c->names, cap * sizeof(*n));
-		if (n == NULL) {
-			c->oom = true;
-			return false;
-		}
-		c->names = n;
-		c->namecap = cap;
-	}
-	snprintf(c->names[c->nnames++].s, NAMELEN, "%s", s);
-	return true;
-}
-
 /* ---- iptables ---- */
 
 static void
@@ -465,7 +440,6 @@ ipt_port(struct ctx *c, const struct reg_host *h, const struct reg_port *p,
 	}
 	normalize_weights(c, UINT64_MAX / 2);
 	rules_svc_chain(h->name, p->number, proto, svc, sizeof(svc));
-	track_name(c, svc);
 	buf_printf(&c->decl, ":%s - [0:0]\n", svc);
 	for (size_t v = 0; v < nvips; v++) {
 		buf_printf(&c->svcs, "-A " RULES_CHAIN_SERVICES " -d %s/32 -p %s -m %s --dport %u -m comment --comment ",
@@ -478,7 +452,6 @@ ipt_port(struct ctx *c, const struct reg_host *h, const struct reg_port *p,
 	for (size_t i = 0; i < c->neps; i++) {
 		const struct ep *e = &c->eps[i];
 		rules_sep_chain(h->name, p->number, proto, &e->ip, e->port, sep, sizeof(sep));
-		track_name(c, sep);
 		buf_printf(&c->decl, ":%s - [0:0]\n", sep);
 		buf_printf(&c->chains, "-A %s -m comment --comment ", svc);
 		put_comment(&c->chains, h->name, p->number, NULL, COMMENT_MAX_IPT);
@@ -503,12 +476,6 @@ ipt_port(struct ctx *c, const struct reg_host *h, const struct reg_port *p,
 	}
 }
 
-static int
-name_cmp(const void *x, const void *y)
-{
-	return strcmp(((const struct name *)x)->s, ((const struct name *)y)->s);
-}
-
 static void
 ipt_assemble(struct ctx *c, struct rules_buf *out)
 {
@@ -528,29 +495,6 @@ ipt_assemble(struct ctx *c, struct rules_buf *out)
 	}
 	buf_append(out, &c->svcs);
 	buf_append(out, &c->chains);
-	if (c->track_names && !c->oom) {
-		/* stale chains: declared (= flushed) first, then deleted, so
-		 * jumps between two stale chains do not block the -X */
-		track_name(c, RULES_CHAIN_SERVICES);
-		track_name(c, RULES_CHAIN_FILTER);
-		if (c->o->masquerade) {
-			track_name(c, RULES_CHAIN_MARK_MASQ);
-			track_name(c, RULES_CHAIN_POSTROUTING);
-		}
-		if (!c->oom)
-			qsort(c->names, c->nnames, sizeof(*c->names), name_cmp);
-		for (int pass = 0; pass < 2 && !c->oom; pass++)
-			for (size_t i = 0; i < c->o->nexisting; i++) {
-				const char *s = c->o->existing_chains[i];
-				struct name key;
-				if (!rules_is_own_chain(s) || strlen(s) >= NAMELEN)
-					continue;
-				snprintf(key.s, sizeof(key.s), "%s", s);
-				if (bsearch(&key, c->names, c->nnames, sizeof(*c->names), name_cmp))
-					continue;
-				buf_printf(out, pass == 0 ? ":%s - [0:0]\n" : "-X %s\n", s);
-			}
-	}
 	buf_puts(out, "COMMIT\n*filter\n:" RULES_CHAIN_FILTER " - [0:0]\n");
 	buf_append(out, &c->filt);
 	buf_puts(out, "COMMIT\n");
@@ -780,7 +724,6 @@ ctx_free(struct ctx *c)
 	free(c->elems);
 	free(c->vips);
 	free(c->eps);
-	free(c->names);
 }
 
 static void
@@ -807,7 +750,6 @@ rules_render(const struct registry *reg, const struct rules_opts *o,
 	c.mark = o->masq_mark ? o->masq_mark : RULES_DEFAULT_MASQ_MARK;
 	c.resolve = resolve;
 	c.arg = arg;
-	c.track_names = o->format == RULES_FMT_IPTABLES && o->nexisting > 0;
 	for (size_t i = 0; reg && i < reg->nhosts && !c.oom; i++)
 		render_host(&c, &reg->hosts[i]);
 	/* a removed host's VIP is held, not routed: refuse it at once instead

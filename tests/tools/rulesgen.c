@@ -24,6 +24,7 @@
 
 #include "netaddr.h"
 #include "registry.h"
+#include "firewall.h"
 #include "rules.h"
 #include "serviceentry.h"
 
@@ -138,8 +139,16 @@ main(int argc, char **argv)
 		next++;
 	}
 	bool ok = rules_render(reg, &o, fake_resolve, NULL, &b);
-	if (ok)
+	if (ok && nexisting > 0 && o.format == RULES_FMT_IPTABLES) {
+		/* what the applier does with the chains the kernel has */
+		char *full = firewall_add_stale_deletions(b.data, (const char *const *)existing, nexisting);
+		ok = full != NULL;
+		if (ok)
+			fputs(full, stdout);
+		free(full);
+	} else if (ok) {
 		fputs(b.data, stdout);
+	}
 	else
 		fprintf(stderr, "rulesgen: render failed: %s\n",
 		    rules_opts_problem(&o) ? rules_opts_problem(&o) : "out of memory");
