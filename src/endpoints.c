@@ -21,7 +21,6 @@ struct ep_name {
 	struct netaddr addrs[EP_MAX_ADDRS];
 	size_t naddrs;
 	bool resolved;
-	bool wanted;                /* mark for set_names */
 	unsigned fails;             /* consecutive failed resolutions */
 	/* in-flight query */
 	int fd;
@@ -40,7 +39,7 @@ struct endpoints {
 	void (*changed)(void *);
 	void *arg;
 	struct ep_name **names;
-	size_t nnames, cap;
+	size_t nnames;              /* sorted by name */
 	struct endpoints_stats st;
 };
 
@@ -254,17 +253,26 @@ endpoints_set_upstreams(struct endpoints *ep, const struct config_endpoint *ups,
 {
 	if (nups > CONFIG_MAX_LIST)
 		nups = CONFIG_MAX_LIST;
-	memcpy(ep->ups, ups, nups * sizeof(*ups));
+	if (nups)
+		memcpy(ep->ups, ups, nups * sizeof(*ups));
 	ep->nups = nups;
 }
 
+static int
+name_key_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, (*(struct ep_name *const *)elem)->name);
+}
+
+/* names[] is kept sorted by name: lookups are a bsearch (the rule renderer
+ * asks once per hostname endpoint). */
 static struct ep_name *
 find(const struct endpoints *ep, const char *name)
 {
-	for (size_t i = 0; i < ep->nnames; i++)
-		if (strcmp(ep->names[i]->name, name) == 0)
-			return ep->names[i];
-	return NULL;
+	if (ep->nnames == 0)
+		return NULL;
+	struct ep_name **n = bsearch(name, ep->names, ep->nnames, sizeof(*ep->names), name_key_cmp);
+	return n ? *n : NULL;
 }
 
 size_t
@@ -299,49 +307,89 @@ endpoints_names(const struct registry *reg, void (*cb)(void *arg, const char *na
 	}
 }
 
+struct wanted {
+	const char **v;             /* borrowed from the registry */
+	size_t n, cap;
+	bool oom;
+};
+
 static void
 want_name(void *arg, const char *name)
 {
-	struct endpoints *ep = arg;
-	struct ep_name *n = find(ep, name);
-	if (n) {
-		n->wanted = true;
-		return;
-	}
-	if (ep->nnames == ep->cap) {
-		size_t nc = ep->cap ? ep->cap * 2 : 16;
-		struct ep_name **nn = realloc(ep->names, nc * sizeof(*nn));
-		if (nn == NULL)
+	struct wanted *w = arg;
+	if (w->n == w->cap) {
+		size_t nc = w->cap ? w->cap * 2 : 64;
+		const char **nv = realloc(w->v, nc * sizeof(*nv));
+		if (nv == NULL) {
+			w->oom = true;
 			return;
-		ep->names = nn;
-		ep->cap = nc;
+		}
+		w->v = nv;
+		w->cap = nc;
 	}
-	n = calloc(1, sizeof(*n));
+	w->v[w->n++] = name;
+}
+
+static int
+str_cmp(const void *x, const void *y)
+{
+	return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+static struct ep_name *
+name_new(struct endpoints *ep, const char *name)
+{
+	struct ep_name *n = calloc(1, sizeof(*n));
 	if (n == NULL || (n->name = strdup(name)) == NULL) {
 		free(n);
-		return;
+		return NULL;
 	}
 	n->fd = -1;
 	n->owner = ep;
-	n->wanted = true;
 	evtimer_assign(&n->ev_timer, ep->base, timer_cb, n);
-	ep->names[ep->nnames++] = n;
-	start_query(n);
+	return n;
 }
 
 bool
 endpoints_track_registry(struct endpoints *ep, const struct registry *reg)
 {
-	for (size_t i = 0; i < ep->nnames; i++)
-		ep->names[i]->wanted = false;
-	endpoints_names(reg, want_name, ep);
-	size_t k = 0;
-	for (size_t i = 0; i < ep->nnames; i++) {
-		if (ep->names[i]->wanted)
-			ep->names[k++] = ep->names[i];
-		else
-			name_free(ep->names[i]);
+	struct wanted w = { NULL, 0, 0, false };
+	endpoints_names(reg, want_name, &w);
+	struct ep_name **next = calloc(w.n ? w.n : 1, sizeof(*next));
+	if (w.oom || next == NULL) {
+		free(w.v);
+		free(next);
+		log_warnx("endpoints: out of memory; keeping the names tracked so far");
+		return false;
 	}
+	if (w.n > 1)
+		qsort(w.v, w.n, sizeof(*w.v), str_cmp);
+	/* merge two sorted lists: keep the names still wanted (with their
+	 * addresses and timers), start the new ones, drop the rest */
+	size_t i = 0, k = 0;
+	for (size_t j = 0; j < w.n; j++) {
+		if (j > 0 && strcmp(w.v[j], w.v[j - 1]) == 0)
+			continue;
+		while (i < ep->nnames && strcmp(ep->names[i]->name, w.v[j]) < 0)
+			name_free(ep->names[i++]);
+		struct ep_name *n;
+		bool fresh = false;
+		if (i < ep->nnames && strcmp(ep->names[i]->name, w.v[j]) == 0) {
+			n = ep->names[i++];
+		} else if ((n = name_new(ep, w.v[j])) != NULL) {
+			fresh = true;
+		} else {
+			continue;
+		}
+		next[k++] = n;
+		if (fresh)
+			start_query(n);
+	}
+	while (i < ep->nnames)
+		name_free(ep->names[i++]);
+	free(ep->names);
+	free(w.v);
+	ep->names = next;
 	ep->nnames = k;
 	ep->st.names = k;
 	return true;
