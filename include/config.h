@@ -27,6 +27,17 @@ struct config_endpoint {
 	uint16_t port;
 };
 
+#define CONFIG_MAX_ZONES 32
+#define CONFIG_MAX_ZONE_UPS 8
+
+/* A forward zone (stub domain): queries at or under name go to ups. */
+struct config_zone {
+	char name[256];                     /* lower-case, no trailing dot; ""
+	                                       is the root "." */
+	struct config_endpoint ups[CONFIG_MAX_ZONE_UPS];
+	size_t nups;
+};
+
 
 struct config {
 	char *config_file;                  /* NULL when only defaults/flags */
@@ -39,6 +50,9 @@ struct config {
 	struct config_endpoint upstreams[CONFIG_MAX_LIST];
 	size_t nupstreams;                  /* 0: use /etc/resolv.conf */
 	char *resolv_conf;                  /* where to read nameservers */
+	struct config_zone forward_zones[CONFIG_MAX_ZONES];
+	size_t nforward_zones;              /* "." among them replaces
+	                                       upstreams/resolv.conf */
 	uint64_t upstream_timeout_ms;
 	uint64_t ttl;
 	char *cluster_domain;
@@ -67,6 +81,11 @@ struct config {
 	char *workloads[CONFIG_MAX_LIST];   /* Pod list YAML: IP -> namespace */
 	size_t nworkloads;
 	uint64_t reload_debounce_ms;
+	bool listen_freebind;               /* IP_FREEBIND on non-loopback */
+	bool listen_reuseport;              /* SO_REUSEPORT on listeners */
+	uint64_t stop_timeout_ms;           /* drain deadline on SIGTERM */
+	char *debug_listen;                 /* "": /debug pages on the metrics
+	                                       listener if it is loopback */
 	uint64_t log_level;                 /* enum log_level */
 	bool log_queries;
 };
@@ -84,6 +103,12 @@ void config_free(struct config *cfg);
 void config_print(const struct config *cfg, FILE *out);
 /* Prints the option reference (flags, keys, defaults) used by --help. */
 void config_usage(FILE *out);
+
+/* Parses "ZONE=ADDR[:PORT][,ADDR[:PORT]...]" into z. "kube-dns" as an
+ * address means $KUBE_DNS_SERVICE_HOST port $KUBE_DNS_SERVICE_PORT_DNS
+ * (else $KUBE_DNS_SERVICE_PORT, else 53): what a pod in kube-system is
+ * given. On error writes the reason to err. */
+bool config_parse_zone(const char *val, struct config_zone *z, char *err, size_t errlen);
 
 /* Parses "1h", "30s", "250ms", "2m", "1d" or a plain number of seconds. */
 bool config_parse_duration_ms(const char *s, uint64_t *ms);

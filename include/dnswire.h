@@ -32,6 +32,8 @@
 #define DNS_TYPE_AAAA	28
 #define DNS_TYPE_SRV	33
 #define DNS_TYPE_OPT	41
+#define DNS_TYPE_SVCB	64
+#define DNS_TYPE_HTTPS	65
 #define DNS_TYPE_ANY	255
 
 #define DNS_CLASS_IN	1
@@ -139,6 +141,11 @@ struct dns_answer {
 					   most 255 bytes */
 	size_t ntxt;
 	uint32_t ttl;			/* TTL of every record */
+	bool soa;			/* NODATA: an SOA RR in the authority
+					   section, owned by the records' owner
+					   (query name or CNAME target), MNAME
+					   that owner, RNAME hostmaster.<owner>,
+					   TTL and MINIMUM = ttl (RFC 2308) */
 };
 
 /*

@@ -10,6 +10,10 @@
  * ID and the same question. TCP upstream reads allocate a buffer sized to the
  * reply (slow path).
  *
+ * Forward zones (stub domains): each zone has its own upstream list with its
+ * own health ordering and failover; a query goes to the zone with the
+ * longest name its QNAME is at or under, the root zone "" being the default.
+ *
  * Ownership: the forwarder borrows the event_base; fwd_client values are
  * copied into the slot. Results are delivered through the reply callback
  * exactly once per accepted submission, with reply == NULL when every
@@ -32,7 +36,8 @@ struct event_base;
 struct forwarder;
 
 #define FWD_MAX_QUERY 4096      /* larger client queries are refused */
-#define FWD_MAX_UPSTREAMS CONFIG_MAX_LIST
+#define FWD_MAX_UPSTREAMS CONFIG_MAX_LIST   /* per zone */
+#define FWD_MAX_ZONES (CONFIG_MAX_ZONES + 1)
 
 /* Who asked: enough to send the reply back. */
 struct fwd_client {
@@ -45,12 +50,31 @@ struct fwd_client {
 	struct netaddr local;       /* UDP: address the query was sent to */
 	int ifindex;
 	uint16_t limit;             /* UDP size the client accepts */
+	bool owned;                 /* the name is answered locally for A/AAAA:
+	                               an upstream NXDOMAIN becomes NODATA */
+};
+
+/* Where a forwarded query went, for logs (valid during the callback). */
+struct fwd_info {
+	const char *zone;           /* "" = the root zone */
+	bool have_upstream;         /* false: none was tried or all failed */
+	struct netaddr addr;        /* the upstream that answered */
+	uint16_t port;
+	double seconds;             /* submit -> reply */
 };
 
 typedef void (*fwd_reply_fn)(void *arg, const struct fwd_client *c, const uint8_t *reply, size_t len,
-    const uint8_t *query, size_t qlen);
+    const uint8_t *query, size_t qlen, const struct fwd_info *info);
+
+/* One zone handed to the forwarder; strings and arrays are copied. */
+struct fwd_zone_spec {
+	const char *name;           /* lower-case, no trailing dot, "" = root */
+	const struct config_endpoint *ups;
+	size_t nups;
+};
 
 struct fwd_upstream_stats {
+	char zone[256];             /* "." for the root zone */
 	struct netaddr addr;
 	uint16_t port;
 	uint64_t requests, failures, timeouts;
@@ -64,16 +88,34 @@ struct fwd_stats {
 	struct histo latency;       /* submit -> reply relayed */
 };
 
-struct forwarder *forwarder_new(struct event_base *base, const struct config_endpoint *ups, size_t nups,
+/* zones: at most FWD_MAX_ZONES; a root zone is added (with no upstreams:
+ * SERVFAIL) when none is given. */
+struct forwarder *forwarder_new(struct event_base *base, const struct fwd_zone_spec *zones, size_t nzones,
     uint64_t timeout_ms, size_t max_pending, fwd_reply_fn cb, void *arg);
 void forwarder_free(struct forwarder *f);
-/* Replaces the upstream list (reload); queries in flight finish on the old
- * addresses' order. */
-bool forwarder_set_upstreams(struct forwarder *f, const struct config_endpoint *ups, size_t nups);
+/* Replaces the zones (reload). An upstream kept in the same zone keeps its
+ * counters and health; queries in flight go on with their remaining
+ * upstreams that still exist. */
+bool forwarder_set_zones(struct forwarder *f, const struct fwd_zone_spec *zones, size_t nzones);
 
-/* Starts forwarding the client's query. Returns false when the pending table
- * is full or the query is too large (the caller answers SERVFAIL). */
-bool forwarder_submit(struct forwarder *f, const uint8_t *pkt, size_t len, const struct fwd_client *c);
+/* Starts forwarding the client's query; qname (lower-case presentation, as
+ * dnswire_parse_query writes it) picks the zone. Returns false when the
+ * pending table is full or the query is too large (the caller answers
+ * SERVFAIL). */
+bool forwarder_submit(struct forwarder *f, const uint8_t *pkt, size_t len, const char *qname,
+    const struct fwd_client *c);
+/* Fails every query in flight now (stop deadline): each gets its callback
+ * with reply == NULL. */
+void forwarder_fail_all(struct forwarder *f);
+size_t forwarder_pending(const struct forwarder *f);
+
+/* The zone a name would be forwarded to, and its upstreams as
+ * "ADDR:PORT,..." in health order (introspection). Returns the zone name. */
+const char *forwarder_describe(const struct forwarder *f, const char *qname, char *ups, size_t upslen);
+
+/* Pure: index of the longest zone name that qname is at or under ("" matches
+ * everything), or n when none does. Label-aligned, case as given. */
+size_t fwd_zone_match(const char *const *names, size_t n, const char *qname);
 /* A TCP client connection went away: its pending queries finish silently. */
 void forwarder_detach_conn(struct forwarder *f, void *conn);
 

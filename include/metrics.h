@@ -33,6 +33,7 @@ void histo_observe(struct histo *h, double seconds);
 #define METRICS_MAX_UPSTREAMS 64
 
 struct metrics_upstream {
+	char zone[256];                   /* forward zone, "." = default */
 	char addr[NETADDR_STRLEN + 8];    /* "ADDR:PORT" */
 	uint64_t requests, failures, timeouts;
 	bool healthy;
@@ -42,6 +43,7 @@ struct metrics_snapshot {
 	/* queries */
 	uint64_t q_a, q_aaaa, q_ptr, q_other;             /* by type */
 	uint64_t local, forwarded, nxdomain, servfail, refused, formerr, notimp, dropped, chaos;
+	uint64_t nxdomain_rewritten;
 	struct histo local_latency;                       /* parse → reply built */
 	struct histo upstream_latency;                    /* submit → reply relayed */
 	/* forwarding */

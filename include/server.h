@@ -32,20 +32,42 @@ struct server_stats {
 	uint64_t queries;           /* every packet that parsed as a query */
 	uint64_t qtype_a, qtype_aaaa, qtype_ptr, qtype_other;
 	uint64_t local, forwarded, nxdomain, servfail, refused, formerr, notimp, dropped, chaos;
+	uint64_t nxdomain_rewritten;        /* upstream NXDOMAIN for an owned
+	                                       name, answered NODATA */
 	uint64_t tcp_conns, tcp_accepted, tcp_refused_cap;
 	uint64_t udp_batches;
 	struct histo local_latency;
 };
 
-struct server *server_new(struct event_base *base, const struct config *cfg,
-    const struct config_endpoint *ups, size_t nups, char *err, size_t errlen);
+/* Listens on cfg->listen. listen_fds (may be empty) are sockets handed
+ * over by systemd (server_listen_fds): they are adopted, and only the
+ * configured addresses they do not cover are bound here (SO_REUSEPORT and,
+ * off loopback, IP_FREEBIND per the config). */
+struct server *server_new(struct event_base *base, const struct config *cfg, const struct fwd_zone_spec *zones,
+    size_t nzones, const int *listen_fds, size_t nlisten_fds, char *err, size_t errlen);
 void server_free(struct server *srv);
 
 struct nametable *server_set_table(struct server *srv, struct nametable *nt);
 struct nametable *server_table(struct server *srv);
-/* Reload: new config (allow_from, ttl, sizes) and upstreams. */
-void server_set_config(struct server *srv, const struct config *cfg, const struct config_endpoint *ups,
-    size_t nups);
+/* Reload: new config (allow_from, ttl, sizes) and forward zones. */
+void server_set_config(struct server *srv, const struct config *cfg, const struct fwd_zone_spec *zones,
+    size_t nzones);
+
+/* Socket activation: the descriptors systemd passed (LISTEN_PID/LISTEN_FDS,
+ * fds from 3), at most max; the variables are removed from the environment
+ * so that child processes do not see them. 0 when not activated. */
+size_t server_listen_fds(int *fds, size_t max);
+
+/* Stopping without a gap. server_drain stops taking new queries: a socket
+ * from systemd is left to the next instance (the kernel queues meanwhile),
+ * our own UDP sockets are connected to themselves (which takes them out of
+ * their SO_REUSEPORT group, so a second sedns gets the new queries) and
+ * still read what was queued, TCP listeners close and connections answer
+ * what they read, then close. server_drained: nothing left to answer.
+ * server_fail_inflight: the deadline passed; SERVFAIL what is upstream. */
+void server_drain(struct server *srv);
+bool server_drained(const struct server *srv);
+void server_fail_inflight(struct server *srv);
 
 void server_stats(const struct server *srv, struct server_stats *st);
 struct forwarder *server_forwarder(struct server *srv);

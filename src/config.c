@@ -21,6 +21,7 @@ enum opt_type {
 	OT_CIDR_OPT,       /* "" / off = disabled */
 	OT_BOOL,
 	OT_ENUM,
+	OT_ZONE_LIST,      /* ZONE=ADDR[,ADDR...]; YAML {zone, upstreams} */
 	OT_FLAG_ONLY,      /* -c handled before everything else */
 };
 
@@ -60,6 +61,10 @@ static const struct option_def options[] = {
 	{ "upstreams", "upstream", 'u', "ADDR[:PORT]", OT_ADDRPORT_LIST, "",
 	  "upstream resolver (repeatable; default: nameservers of resolv_conf)",
 	  OFF(upstreams), OFF(nupstreams), 0, 0, NULL, 53, 0 },
+	{ "forward_zones", "forward-zone", 0, "ZONE=ADDR[,ADDR...]", OT_ZONE_LIST, "",
+	  "stub domain: queries at or under ZONE go to these upstreams, longest zone wins, \".\" is the "
+	  "default (repeatable; ADDR kube-dns = $KUBE_DNS_SERVICE_HOST)",
+	  OFF(forward_zones), OFF(nforward_zones), 0, 0, NULL, 53, 0 },
 	{ "resolv_conf", "resolv-conf", 0, "FILE", OT_STR, "/etc/resolv.conf",
 	  "where to find upstreams when none are configured", OFF(resolv_conf), NOOFF, 0, 0, NULL, 0, 0 },
 	{ "upstream_timeout", "upstream-timeout", 0, "DURATION", OT_DURATION, "2s",
@@ -128,6 +133,18 @@ static const struct option_def options[] = {
 	{ "reload_debounce", "reload-debounce", 0, "DURATION", OT_DURATION, "250ms",
 	  "wait this long after a file change before reloading", OFF(reload_debounce_ms), NOOFF, 0, 60000, NULL,
 	  0, 0 },
+	{ "listen_freebind", "listen-freebind", 0, "BOOL", OT_BOOL, "true",
+	  "bind non-loopback listen addresses before they exist on an interface (IP_FREEBIND)",
+	  OFF(listen_freebind), NOOFF, 0, 0, NULL, 0, 0 },
+	{ "listen_reuseport", "listen-reuseport", 0, "BOOL", OT_BOOL, "true",
+	  "SO_REUSEPORT on listeners: a new sedns can serve beside the old one during a rollout",
+	  OFF(listen_reuseport), NOOFF, 0, 0, NULL, 0, 0 },
+	{ "stop_timeout", "stop-timeout", 0, "DURATION", OT_DURATION, "5s",
+	  "on SIGTERM: stop reading, answer what was received, SERVFAIL what is still upstream after this",
+	  OFF(stop_timeout_ms), NOOFF, 0, 600000, NULL, 0, 0 },
+	{ "debug_listen", "debug-listen", 0, "ADDR:PORT", OT_STR, "",
+	  "HTTP address for /debug/* pages (empty: on the metrics address, only when that is loopback)",
+	  OFF(debug_listen), NOOFF, 0, 0, NULL, 0, 0 },
 	{ "log_level", "log-level", 0, "LEVEL", OT_ENUM, "info",
 	  "error, warn, info or debug", OFF(log_level), NOOFF, 0, 0, log_levels, 0, 0 },
 	{ "log_queries", "log-queries", 0, "BOOL", OT_BOOL, "false",
@@ -197,6 +214,102 @@ parse_bool(const char *s, bool *out)
 		return true;
 	}
 	return false;
+}
+
+/* "kube-dns": the cluster DNS Service as the environment of a pod in
+ * kube-system describes it (enableServiceLinks). */
+static bool
+kube_dns_from_env(struct config_endpoint *ep, char *err, size_t errlen)
+{
+	const char *host = getenv("KUBE_DNS_SERVICE_HOST");
+	const char *port = getenv("KUBE_DNS_SERVICE_PORT_DNS");
+	if (port == NULL || *port == '\0')
+		port = getenv("KUBE_DNS_SERVICE_PORT");
+	if (host == NULL || *host == '\0') {
+		snprintf(err, errlen, "kube-dns: KUBE_DNS_SERVICE_HOST is not set (it is in a pod of kube-system; "
+		    "elsewhere give the kube-dns ClusterIP: kubectl -n kube-system get svc kube-dns)");
+		return false;
+	}
+	uint64_t p = 53;
+	if (port && *port && (!parse_uint(port, &p) || p == 0 || p > 65535)) {
+		snprintf(err, errlen, "kube-dns: KUBE_DNS_SERVICE_PORT \"%s\" is not a port", port);
+		return false;
+	}
+	if (!netaddr_parse(host, &ep->addr)) {
+		snprintf(err, errlen, "kube-dns: KUBE_DNS_SERVICE_HOST \"%s\" is not an address", host);
+		return false;
+	}
+	ep->port = (uint16_t)p;
+	return true;
+}
+
+bool
+config_parse_zone(const char *val, struct config_zone *z, char *err, size_t errlen)
+{
+	memset(z, 0, sizeof(*z));
+	const char *eq = strchr(val, '=');
+	if (eq == NULL || eq == val) {
+		snprintf(err, errlen, "\"%s\" is not ZONE=ADDR[,ADDR...]", val);
+		return false;
+	}
+	size_t zl = (size_t)(eq - val);
+	if (zl >= sizeof(z->name)) {
+		snprintf(err, errlen, "zone \"%.*s...\" is longer than a domain name", 40, val);
+		return false;
+	}
+	for (size_t i = 0; i < zl; i++) {
+		unsigned char ch = (unsigned char)val[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+		    ch == '_' || ch == '.')) {
+			snprintf(err, errlen, "zone \"%.*s\": only letters, digits, '-', '_' and '.'", (int)zl, val);
+			return false;
+		}
+		z->name[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+	}
+	if (zl > 1 && z->name[zl - 1] == '.')
+		zl--;
+	z->name[zl] = '\0';
+	if (strcmp(z->name, ".") == 0) {
+		z->name[0] = '\0';
+	} else if (z->name[0] == '.' || strstr(z->name, "..") != NULL) {
+		snprintf(err, errlen, "zone \"%s\" has an empty label", z->name);
+		return false;
+	} else {
+		for (const char *l = z->name; *l;) {
+			const char *dot = strchr(l, '.');
+			size_t ll = dot ? (size_t)(dot - l) : strlen(l);
+			if (ll > 63) {
+				snprintf(err, errlen, "zone \"%s\" has a label over 63 characters", z->name);
+				return false;
+			}
+			l += ll + (dot != NULL);
+		}
+	}
+	char buf[1024];
+	snprintf(buf, sizeof(buf), "%s", eq + 1);
+	char *save = NULL;
+	for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+		if (z->nups >= CONFIG_MAX_ZONE_UPS) {
+			snprintf(err, errlen, "zone \"%s\": more than %d upstreams", *z->name ? z->name : ".",
+			    CONFIG_MAX_ZONE_UPS);
+			return false;
+		}
+		struct config_endpoint *ep = &z->ups[z->nups];
+		if (strcmp(tok, "kube-dns") == 0) {
+			if (!kube_dns_from_env(ep, err, errlen))
+				return false;
+		} else if (!netaddr_parse_hostport(tok, 53, &ep->addr, &ep->port)) {
+			snprintf(err, errlen, "zone \"%s\": \"%s\" is not ADDR[:PORT] (IPv6 as [ADDR]:PORT) or kube-dns",
+			    *z->name ? z->name : ".", tok);
+			return false;
+		}
+		z->nups++;
+	}
+	if (z->nups == 0) {
+		snprintf(err, errlen, "zone \"%s\": no upstreams", *z->name ? z->name : ".");
+		return false;
+	}
+	return true;
 }
 
 static void
@@ -354,6 +467,27 @@ set_value(struct config *cfg, const struct option_def *o, const char *val, char 
 		snprintf(err, errlen, "%s: \"%s\" is not one of %s", o->key, val, list);
 		return false;
 	}
+	case OT_ZONE_LIST: {
+		struct config_zone *v = field(cfg, o->off);
+		if (*n >= CONFIG_MAX_ZONES) {
+			snprintf(err, errlen, "%s: more than %d zones", o->key, CONFIG_MAX_ZONES);
+			return false;
+		}
+		char why[400];
+		if (!config_parse_zone(val, &v[*n], why, sizeof(why))) {
+			snprintf(err, errlen, "%s: %s", o->key, why);
+			return false;
+		}
+		for (size_t i = 0; i < *n; i++) {
+			if (strcmp(v[i].name, v[*n].name) == 0) {
+				snprintf(err, errlen, "%s: zone \"%s\" is given twice", o->key,
+				    *v[i].name ? v[i].name : ".");
+				return false;
+			}
+		}
+		(*n)++;
+		return true;
+	}
 	case OT_FLAG_ONLY:
 		return true;
 	}
@@ -363,7 +497,8 @@ set_value(struct config *cfg, const struct option_def *o, const char *val, char 
 static bool
 is_list(const struct option_def *o)
 {
-	return o->type == OT_ADDRPORT_LIST || o->type == OT_STR_LIST || o->type == OT_CIDR_LIST;
+	return o->type == OT_ADDRPORT_LIST || o->type == OT_STR_LIST || o->type == OT_CIDR_LIST ||
+	    o->type == OT_ZONE_LIST;
 }
 
 static bool
@@ -417,6 +552,55 @@ yerr(FILE *errf, const char *file, const yaml_node_t *n, const char *msg)
 static bool load_mapping(struct config *cfg, yaml_document_t *doc, yaml_node_t *map, const char *prefix,
     const char *file, FILE *errf);
 
+/* {zone: Z, upstreams: [A, B]} -> "Z=A,B" (the flag's form). */
+static bool
+zone_item_text(yaml_document_t *doc, yaml_node_t *m, char *out, size_t cap, char *err, size_t errlen,
+    yaml_node_t **bad)
+{
+	*bad = m;
+	const char *zone = NULL;
+	char ups[900] = "";
+	bool have_ups = false;
+	for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(doc, p->value);
+		if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE) {
+			snprintf(err, errlen, "forward_zones: keys must be plain strings");
+			return false;
+		}
+		*bad = k;
+		const char *key = (const char *)k->data.scalar.value;
+		if (strcmp(key, "zone") == 0 && v->type == YAML_SCALAR_NODE) {
+			zone = (const char *)v->data.scalar.value;
+		} else if (strcmp(key, "upstreams") == 0 && v->type == YAML_SEQUENCE_NODE) {
+			have_ups = true;
+			for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+				yaml_node_t *e = yaml_document_get_node(doc, *it);
+				if (e == NULL || e->type != YAML_SCALAR_NODE) {
+					*bad = e ? e : v;
+					snprintf(err, errlen, "forward_zones: upstreams must be plain values");
+					return false;
+				}
+				size_t l = strlen(ups);
+				snprintf(ups + l, sizeof(ups) - l, "%s%s", l ? "," : "", (const char *)e->data.scalar.value);
+			}
+		} else if (strcmp(key, "upstreams") == 0 && v->type == YAML_SCALAR_NODE) {
+			have_ups = true;
+			snprintf(ups, sizeof(ups), "%s", (const char *)v->data.scalar.value);
+		} else {
+			snprintf(err, errlen, "forward_zones: unknown key \"%s\" (a zone has zone: and upstreams:)", key);
+			return false;
+		}
+	}
+	*bad = m;
+	if (zone == NULL || !have_ups) {
+		snprintf(err, errlen, "forward_zones: each item needs zone: and upstreams:");
+		return false;
+	}
+	snprintf(out, cap, "%s=%s", zone, ups);
+	return true;
+}
+
 static bool
 load_value(struct config *cfg, yaml_document_t *doc, const struct option_def *o, yaml_node_t *v,
     const char *file, FILE *errf)
@@ -429,6 +613,15 @@ load_value(struct config *cfg, yaml_document_t *doc, const struct option_def *o,
 		list_clear(cfg, o);
 		for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
 			yaml_node_t *e = yaml_document_get_node(doc, *it);
+			if (e != NULL && e->type == YAML_MAPPING_NODE && o->type == OT_ZONE_LIST) {
+				char zs[1024];
+				yaml_node_t *bad;
+				if (!zone_item_text(doc, e, zs, sizeof(zs), err, sizeof(err), &bad))
+					return yerr(errf, file, bad, err);
+				if (!set_value(cfg, o, zs, err, sizeof(err)))
+					return yerr(errf, file, e, err);
+				continue;
+			}
 			if (e == NULL || e->type != YAML_SCALAR_NODE)
 				return yerr(errf, file, e ? e : v, (snprintf(err, sizeof(err),
 				    "%s: list items must be plain values", o->key), err));
@@ -573,6 +766,27 @@ validate(const struct config *cfg, FILE *errf)
 	if (cfg->cluster_domain[0] == '\0' || cfg->cluster_domain[0] == '.') {
 		fprintf(errf, "%s: cluster_domain: \"%s\" is not a domain name\n", where, cfg->cluster_domain);
 		return false;
+	}
+	for (size_t z = 0; z < cfg->nforward_zones; z++) {
+		const struct config_zone *zn = &cfg->forward_zones[z];
+		if (zn->name[0] == '\0' && cfg->nupstreams) {
+			fprintf(errf, "%s: forward_zones: zone \".\" and upstreams both give the default upstreams; "
+			    "keep one\n", where);
+			return false;
+		}
+		for (size_t i = 0; i < zn->nups; i++) {
+			for (size_t j = 0; j < cfg->nlisten; j++) {
+				if (netaddr_equal(&zn->ups[i].addr, &cfg->listen[j].addr) &&
+				    zn->ups[i].port == cfg->listen[j].port) {
+					char a[NETADDR_STRLEN];
+					fprintf(errf, "%s: forward_zones: zone \"%s\": %s port %u is one of our own listen "
+					    "addresses; forwarding to ourselves would loop\n", where,
+					    *zn->name ? zn->name : ".", netaddr_fmt(&zn->ups[i].addr, a, sizeof(a)),
+					    zn->ups[i].port);
+					return false;
+				}
+			}
+		}
 	}
 	for (size_t i = 0; i < cfg->nupstreams; i++) {
 		for (size_t j = 0; j < cfg->nlisten; j++) {
@@ -755,6 +969,20 @@ print_value(const struct config *cfg, const struct option_def *o, FILE *out)
 		fprintf(out, n ? "\n" : " []\n");
 		for (size_t i = 0; i < n; i++)
 			fprintf(out, "  - \"%s\"\n", netprefix_fmt(&v[i], buf, sizeof(buf)));
+		break;
+	}
+	case OT_ZONE_LIST: {
+		size_t n = *(size_t *)field(c, o->count_off);
+		struct config_zone *v = field(c, o->off);
+		fprintf(out, n ? "\n" : " []\n");
+		for (size_t i = 0; i < n; i++) {
+			fprintf(out, "  - zone: \"%s\"\n    upstreams:\n", *v[i].name ? v[i].name : ".");
+			for (size_t k = 0; k < v[i].nups; k++) {
+				netaddr_fmt(&v[i].ups[k].addr, buf, sizeof(buf));
+				fprintf(out, v[i].ups[k].addr.family == AF_INET6 ? "      - \"[%s]:%u\"\n" :
+				    "      - \"%s:%u\"\n", buf, v[i].ups[k].port);
+			}
+		}
 		break;
 	}
 	case OT_STR:

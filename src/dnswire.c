@@ -481,15 +481,33 @@ dnswire_build_answer(const uint8_t *pkt, const struct dns_query *q,
 		ancount++;
 	}
 
+	uint16_t nscount = 0;
+	if (a->soa) {
+		/* MNAME = owner; RNAME = "hostmaster" + owner */
+		static const uint8_t hm[] = { 10, 'h', 'o', 's', 't', 'm', 'a', 's', 't', 'e', 'r' };
+		w_rrhdr(&w, owner, DNS_TYPE_SOA, q->qclass, a->ttl, 2 + sizeof(hm) + 2 + 20);
+		w_u16(&w, 0xc000 | owner);
+		w_bytes(&w, hm, sizeof(hm));
+		w_u16(&w, 0xc000 | owner);
+		w_u32(&w, 1);		/* serial */
+		w_u32(&w, 3600);	/* refresh */
+		w_u32(&w, 600);		/* retry */
+		w_u32(&w, 86400);	/* expire */
+		w_u32(&w, a->ttl);	/* minimum: the negative TTL */
+		nscount = 1;
+	}
+
 	if (w.len + optlen > limit) {
 		/* Too big for the client: question (+ OPT) only, TC=1. */
 		w.len = q->question_end;
 		w.over = false;
 		ancount = 0;
+		nscount = 0;
 		out[2] |= 0x02;
 	} else if (w.over || w.len + optlen > cap)
 		return 0;
 	put16(out + 6, ancount);
+	put16(out + 8, nscount);
 	if (q->has_edns) {
 		put16(out + 10, 1);
 		w_opt(&w, our_udp, a->rcode, q->edns_do);

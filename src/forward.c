@@ -26,12 +26,19 @@ struct upstream {
 	time_t last_fail;
 };
 
+struct zone {
+	char name[256];             /* "" = root */
+	struct upstream ups[FWD_MAX_UPSTREAMS];
+	size_t nups;
+};
+
 enum tcp_phase { TCP_CONNECTING, TCP_WRITING, TCP_READ_LEN, TCP_READ_BODY };
 
 struct slot {
 	struct forwarder *f;
 	bool used;
 	struct fwd_client client;
+	size_t zone;                /* index into f->zones */
 	uint8_t query[FWD_MAX_QUERY];
 	size_t qlen;
 	uint16_t client_id, up_id;
@@ -51,8 +58,9 @@ struct slot {
 
 struct forwarder {
 	struct event_base *base;
-	struct upstream ups[FWD_MAX_UPSTREAMS];
-	size_t nups;
+	struct zone *zones;
+	size_t nzones;
+	const char *znames[FWD_MAX_ZONES];
 	uint64_t timeout_ms;
 	struct slot *slots;
 	size_t nslots;
@@ -74,39 +82,91 @@ mono_now(void)
 }
 
 #define NO_UPSTREAM 0xff       /* an order[] entry whose upstream was removed */
+#define NO_ZONE ((size_t)-1)
 
-/* Installs a new upstream list; an upstream that was already known keeps
- * its counters and health (a reload must not forget that one is dead).
- * map (may be NULL) receives, per old index, the new index or NO_UPSTREAM. */
-static void
-set_upstreams(struct forwarder *f, const struct config_endpoint *ups, size_t nups, uint8_t *map)
+size_t
+fwd_zone_match(const char *const *names, size_t n, const char *qname)
 {
-	struct upstream old[FWD_MAX_UPSTREAMS];
-	size_t nold = f->nups;
-	memcpy(old, f->ups, nold * sizeof(old[0]));
-	if (map)
-		memset(map, NO_UPSTREAM, FWD_MAX_UPSTREAMS);
-	if (nups > FWD_MAX_UPSTREAMS)
-		nups = FWD_MAX_UPSTREAMS;
-	for (size_t i = 0; i < nups; i++) {
-		struct upstream *u = &f->ups[i];
-		memset(u, 0, sizeof(*u));
-		for (size_t k = 0; k < nold; k++) {
-			if (netaddr_equal(&old[k].addr, &ups[i].addr) && old[k].port == ups[i].port) {
-				*u = old[k];
-				if (map)
-					map[k] = (uint8_t)i;
+	size_t best = n, best_len = 0, ql = strlen(qname);
+	for (size_t i = 0; i < n; i++) {
+		size_t zl = strlen(names[i]);
+		bool match = zl == 0 || (ql == zl && memcmp(qname, names[i], zl) == 0) ||
+		    (ql > zl && qname[ql - zl - 1] == '.' && memcmp(qname + ql - zl, names[i], zl) == 0);
+		if (match && (best == n || zl > best_len)) {
+			best = i;
+			best_len = zl;
+		}
+	}
+	return best;
+}
+
+static struct upstream *
+zone_upstream(struct forwarder *f, const struct slot *s, size_t ui)
+{
+	if (s->zone >= f->nzones || ui >= f->zones[s->zone].nups)
+		return NULL;
+	return &f->zones[s->zone].ups[ui];
+}
+
+/* Installs new zones; an upstream already known in the same zone keeps its
+ * counters and health (a reload must not forget that one is dead).
+ * zmap gets, per old zone, the new zone index or NO_ZONE; umap[old zone]
+ * per old upstream index the new one or NO_UPSTREAM. */
+static bool
+set_zones(struct forwarder *f, const struct fwd_zone_spec *specs, size_t nspecs, size_t *zmap,
+    uint8_t (*umap)[FWD_MAX_UPSTREAMS])
+{
+	bool has_root = false;
+	for (size_t i = 0; i < nspecs; i++)
+		has_root |= specs[i].name[0] == '\0';
+	size_t nz = nspecs + !has_root;
+	if (nz > FWD_MAX_ZONES)
+		nz = FWD_MAX_ZONES;
+	struct zone *nzs = calloc(nz, sizeof(*nzs));
+	if (nzs == NULL)
+		return false;
+	for (size_t i = 0; i < f->nzones; i++) {
+		zmap[i] = NO_ZONE;
+		memset(umap[i], NO_UPSTREAM, FWD_MAX_UPSTREAMS);
+	}
+	for (size_t z = 0; z < nz; z++) {
+		struct zone *zn = &nzs[z];
+		const struct fwd_zone_spec *sp = z < nspecs ? &specs[z] : NULL;
+		snprintf(zn->name, sizeof(zn->name), "%s", sp ? sp->name : "");
+		size_t nups = sp ? sp->nups : 0;
+		if (nups > FWD_MAX_UPSTREAMS)
+			nups = FWD_MAX_UPSTREAMS;
+		struct zone *old = NULL;
+		for (size_t k = 0; k < f->nzones; k++) {
+			if (strcmp(f->zones[k].name, zn->name) == 0) {
+				old = &f->zones[k];
+				zmap[k] = z;
 			}
 		}
-		u->addr = ups[i].addr;
-		u->port = ups[i].port;
-		u->sslen = netaddr_to_sockaddr(&u->addr, u->port, &u->ss);
+		for (size_t i = 0; i < nups; i++) {
+			struct upstream *u = &zn->ups[i];
+			for (size_t k = 0; old && k < old->nups; k++) {
+				if (netaddr_equal(&old->ups[k].addr, &sp->ups[i].addr) && old->ups[k].port == sp->ups[i].port) {
+					*u = old->ups[k];
+					umap[old - f->zones][k] = (uint8_t)i;
+				}
+			}
+			u->addr = sp->ups[i].addr;
+			u->port = sp->ups[i].port;
+			u->sslen = netaddr_to_sockaddr(&u->addr, u->port, &u->ss);
+		}
+		zn->nups = nups;
 	}
-	f->nups = nups;
+	free(f->zones);
+	f->zones = nzs;
+	f->nzones = nz;
+	for (size_t z = 0; z < nz; z++)
+		f->znames[z] = nzs[z].name;
+	return true;
 }
 
 struct forwarder *
-forwarder_new(struct event_base *base, const struct config_endpoint *ups, size_t nups, uint64_t timeout_ms,
+forwarder_new(struct event_base *base, const struct fwd_zone_spec *zones, size_t nzones, uint64_t timeout_ms,
     size_t max_pending, fwd_reply_fn cb, void *arg)
 {
 	struct forwarder *f = calloc(1, sizeof(*f));
@@ -128,7 +188,12 @@ forwarder_new(struct event_base *base, const struct config_endpoint *ups, size_t
 		f->slots[i].fd = -1;
 		f->free_idx[f->nfree++] = (uint32_t)(max_pending - 1 - i);
 	}
-	set_upstreams(f, ups, nups, NULL);
+	size_t zmap[FWD_MAX_ZONES];
+	uint8_t umap[FWD_MAX_ZONES][FWD_MAX_UPSTREAMS];
+	if (!set_zones(f, zones, nzones, zmap, umap)) {
+		forwarder_free(f);
+		return NULL;
+	}
 	return f;
 }
 
@@ -170,24 +235,33 @@ forwarder_free(struct forwarder *f)
 	}
 	free(f->slots);
 	free(f->free_idx);
+	free(f->zones);
 	free(f);
 }
 
 bool
-forwarder_set_upstreams(struct forwarder *f, const struct config_endpoint *ups, size_t nups)
+forwarder_set_zones(struct forwarder *f, const struct fwd_zone_spec *zones, size_t nzones)
 {
-	uint8_t map[FWD_MAX_UPSTREAMS];
-	set_upstreams(f, ups, nups, map);
+	size_t zmap[FWD_MAX_ZONES];
+	uint8_t (*umap)[FWD_MAX_UPSTREAMS] = calloc(FWD_MAX_ZONES, sizeof(*umap));
+	if (umap == NULL || !set_zones(f, zones, nzones, zmap, umap)) {
+		free(umap);
+		return false;
+	}
 	/* queries in flight keep their order and position (s->attempt), with
-	 * each entry renumbered; a removed upstream is skipped and no longer
-	 * credited or blamed */
+	 * each entry renumbered; a removed upstream (or zone) is skipped and no
+	 * longer credited or blamed */
 	for (size_t i = 0; i < f->nslots; i++) {
 		struct slot *s = &f->slots[i];
 		if (!s->used)
 			continue;
+		size_t oz = s->zone;
+		s->zone = oz < FWD_MAX_ZONES ? zmap[oz] : NO_ZONE;
 		for (size_t j = 0; j < s->norder; j++)
-			s->order[j] = s->order[j] < FWD_MAX_UPSTREAMS ? map[s->order[j]] : NO_UPSTREAM;
+			s->order[j] = s->zone != NO_ZONE && s->order[j] < FWD_MAX_UPSTREAMS ? umap[oz][s->order[j]] :
+			    NO_UPSTREAM;
 	}
+	free(umap);
 	return true;
 }
 
@@ -195,10 +269,23 @@ static void
 deliver(struct slot *s, uint8_t *reply, size_t len)
 {
 	struct forwarder *f = s->f;
+	struct fwd_info info;
+	memset(&info, 0, sizeof(info));
+	char zname[256] = "";
+	if (s->zone < f->nzones)
+		snprintf(zname, sizeof(zname), "%s", f->zones[s->zone].name);
+	info.zone = zname;
+	info.seconds = monotime_now() - s->start;
+	const struct upstream *u = reply && s->attempt < s->norder ? zone_upstream(f, s, s->order[s->attempt]) : NULL;
+	if (u) {
+		info.have_upstream = true;
+		info.addr = u->addr;
+		info.port = u->port;
+	}
 	s->query[0] = (uint8_t)(s->client_id >> 8);
 	s->query[1] = (uint8_t)s->client_id;
 	if (reply) {
-		histo_observe(&f->st.latency, monotime_now() - s->start);
+		histo_observe(&f->st.latency, info.seconds);
 		reply[0] = s->query[0];
 		reply[1] = s->query[1];
 		if (!s->client.tcp && len > s->client.limit)
@@ -215,23 +302,23 @@ deliver(struct slot *s, uint8_t *reply, size_t len)
 	size_t qlen = s->qlen;
 	memcpy(query, s->query, qlen);
 	slot_release(s);
-	f->cb(f->cb_arg, &c, reply, reply ? len : 0, query, qlen);
+	f->cb(f->cb_arg, &c, reply, reply ? len : 0, query, qlen, &info);
 }
 
 static void
-mark_ok(struct forwarder *f, size_t ui)
+mark_ok(struct slot *s)
 {
-	if (ui < f->nups)
-		f->ups[ui].consecutive = 0;
+	struct upstream *u = zone_upstream(s->f, s, s->order[s->attempt]);
+	if (u)
+		u->consecutive = 0;
 }
 
 static void
 fail_attempt(struct slot *s, bool timeout)
 {
 	struct forwarder *f = s->f;
-	size_t ui = s->order[s->attempt];
-	if (ui < f->nups) {
-		struct upstream *u = &f->ups[ui];
+	struct upstream *u = zone_upstream(f, s, s->order[s->attempt]);
+	if (u) {
 		u->failures++;
 		u->timeouts += timeout;
 		u->consecutive++;
@@ -291,7 +378,7 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 			fail_attempt(s, false);
 			return;
 		}
-		mark_ok(f, s->order[s->attempt]);
+		mark_ok(s);
 		if (dnswire_tc(f->rbuf)) {
 			/* the answer did not fit: ask the same upstream over TCP */
 			f->st.tcp_retries++;
@@ -378,7 +465,7 @@ tcp_io_cb(evutil_socket_t fd, short what, void *arg)
 			fail_attempt(s, false);
 			return;
 		}
-		mark_ok(f, s->order[s->attempt]);
+		mark_ok(s);
 		uint8_t *buf = s->tcp_buf;
 		s->tcp_buf = NULL;
 		deliver(s, buf, s->tcp_len);
@@ -402,10 +489,9 @@ start_attempt(struct slot *s)
 {
 	struct forwarder *f = s->f;
 	for (; s->attempt < s->norder; s->attempt++, s->force_tcp = false) {
-		size_t ui = s->order[s->attempt];
-		if (ui >= f->nups)
+		struct upstream *u = zone_upstream(f, s, s->order[s->attempt]);
+		if (u == NULL)
 			continue;
-		struct upstream *u = &f->ups[ui];
 		s->tcp = s->client.tcp || s->force_tcp;
 		s->up_id = (uint16_t)arc4random();
 		s->query[0] = (uint8_t)(s->up_id >> 8);
@@ -455,28 +541,29 @@ make_order(struct forwarder *f, struct slot *s)
 {
 	time_t now = mono_now();
 	size_t k = 0;
+	struct zone *z = &f->zones[s->zone];
 	/* healthy (or due for a re-check) in configured order, then the rest,
 	 * longest-failed first. One query probes a failed upstream per
 	 * period: the re-check restarts its clock. */
 	bool taken[FWD_MAX_UPSTREAMS] = { false };
-	for (size_t i = 0; i < f->nups; i++) {
-		if (f->ups[i].consecutive == 0) {
+	for (size_t i = 0; i < z->nups; i++) {
+		if (z->ups[i].consecutive == 0) {
 			s->order[k++] = (uint8_t)i;
 			taken[i] = true;
-		} else if (now - f->ups[i].last_fail >= RECHECK_SECONDS) {
-			f->ups[i].last_fail = now;
+		} else if (now - z->ups[i].last_fail >= RECHECK_SECONDS) {
+			z->ups[i].last_fail = now;
 			s->order[k++] = (uint8_t)i;
 			taken[i] = true;
 		}
 	}
 	size_t first_bad = k;
-	for (size_t i = 0; i < f->nups; i++)
+	for (size_t i = 0; i < z->nups; i++)
 		if (!taken[i])
 			s->order[k++] = (uint8_t)i;
 	for (size_t i = first_bad + 1; i < k; i++) {
 		uint8_t v = s->order[i];
 		size_t j = i;
-		while (j > first_bad && f->ups[s->order[j - 1]].last_fail > f->ups[v].last_fail) {
+		while (j > first_bad && z->ups[s->order[j - 1]].last_fail > z->ups[v].last_fail) {
 			s->order[j] = s->order[j - 1];
 			j--;
 		}
@@ -486,7 +573,7 @@ make_order(struct forwarder *f, struct slot *s)
 }
 
 bool
-forwarder_submit(struct forwarder *f, const uint8_t *pkt, size_t len, const struct fwd_client *c)
+forwarder_submit(struct forwarder *f, const uint8_t *pkt, size_t len, const char *qname, const struct fwd_client *c)
 {
 	if (len > FWD_MAX_QUERY || len < DNS_HDR_LEN)
 		return false;
@@ -497,6 +584,9 @@ forwarder_submit(struct forwarder *f, const uint8_t *pkt, size_t len, const stru
 	struct slot *s = &f->slots[f->free_idx[--f->nfree]];
 	s->used = true;
 	s->client = *c;
+	s->zone = fwd_zone_match(f->znames, f->nzones, qname ? qname : "");
+	if (s->zone >= f->nzones)
+		s->zone = 0; /* unreachable: the root zone always matches */
 	memcpy(s->query, pkt, len);
 	s->qlen = len;
 	s->client_id = DNS_GET16(pkt);
@@ -512,6 +602,50 @@ forwarder_submit(struct forwarder *f, const uint8_t *pkt, size_t len, const stru
 	f->st.forwarded++;
 	start_attempt(s);
 	return true;
+}
+
+void
+forwarder_fail_all(struct forwarder *f)
+{
+	for (size_t i = 0; i < f->nslots; i++) {
+		struct slot *s = &f->slots[i];
+		if (s->used) {
+			slot_close_io(s);
+			s->attempt = s->norder;
+			deliver(s, NULL, 0);
+		}
+	}
+}
+
+size_t
+forwarder_pending(const struct forwarder *f)
+{
+	return (size_t)f->st.pending;
+}
+
+const char *
+forwarder_describe(const struct forwarder *f, const char *qname, char *ups, size_t upslen)
+{
+	size_t zi = fwd_zone_match(f->znames, f->nzones, qname);
+	if (zi >= f->nzones) {
+		snprintf(ups, upslen, "none");
+		return "";
+	}
+	const struct zone *z = &f->zones[zi];
+	size_t l = 0;
+	ups[0] = '\0';
+	for (size_t i = 0; i < z->nups && l < upslen; i++) {
+		char a[NETADDR_STRLEN];
+		netaddr_fmt(&z->ups[i].addr, a, sizeof(a));
+		int w = snprintf(ups + l, upslen - l, z->ups[i].addr.family == AF_INET6 ? "%s[%s]:%u%s" : "%s%s:%u%s",
+		    i ? "," : "", a, z->ups[i].port, z->ups[i].consecutive ? "(failing)" : "");
+		if (w < 0)
+			break;
+		l += (size_t)w;
+	}
+	if (z->nups == 0)
+		snprintf(ups, upslen, "none");
+	return z->name;
 }
 
 void
@@ -533,15 +667,19 @@ forwarder_stats(const struct forwarder *f, struct fwd_stats *st)
 size_t
 forwarder_upstream_stats(const struct forwarder *f, struct fwd_upstream_stats *out, size_t max)
 {
-	size_t n = f->nups < max ? f->nups : max;
-	for (size_t i = 0; i < n; i++) {
-		const struct upstream *u = &f->ups[i];
-		out[i].addr = u->addr;
-		out[i].port = u->port;
-		out[i].requests = u->requests;
-		out[i].failures = u->failures;
-		out[i].timeouts = u->timeouts;
-		out[i].healthy = u->consecutive == 0;
+	size_t n = 0;
+	for (size_t z = 0; z < f->nzones; z++) {
+		for (size_t i = 0; i < f->zones[z].nups && n < max; i++) {
+			const struct upstream *u = &f->zones[z].ups[i];
+			snprintf(out[n].zone, sizeof(out[n].zone), "%s", f->zones[z].name[0] ? f->zones[z].name : ".");
+			out[n].addr = u->addr;
+			out[n].port = u->port;
+			out[n].requests = u->requests;
+			out[n].failures = u->failures;
+			out[n].timeouts = u->timeouts;
+			out[n].healthy = u->consecutive == 0;
+			n++;
+		}
 	}
 	return n;
 }

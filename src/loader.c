@@ -247,7 +247,15 @@ loader_upstreams(const struct config *cfg, struct config_endpoint *out)
 	struct config_endpoint cand[CONFIG_MAX_LIST];
 	size_t n;
 	const char *src;
-	if (cfg->nupstreams) {
+	const struct config_zone *root = NULL;
+	for (size_t i = 0; i < cfg->nforward_zones; i++)
+		if (cfg->forward_zones[i].name[0] == '\0')
+			root = &cfg->forward_zones[i];
+	if (root) {
+		memcpy(cand, root->ups, root->nups * sizeof(cand[0]));
+		n = root->nups;
+		src = "forward_zones \".\"";
+	} else if (cfg->nupstreams) {
 		memcpy(cand, cfg->upstreams, cfg->nupstreams * sizeof(cand[0]));
 		n = cfg->nupstreams;
 		src = "config";

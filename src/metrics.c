@@ -200,6 +200,17 @@ sample_u(struct out *o, const char *name, const char *label, const char *value, 
 	out_printf(o, "%llu\n", (unsigned long long)v);
 }
 
+/* an upstream's sample: {upstream="ADDR:PORT",zone="ZONE"} */
+static void
+sample_up(struct out *o, const char *name, const struct metrics_upstream *u, uint64_t v)
+{
+	out_printf(o, "sedns_%s{upstream=\"", name);
+	out_escaped(o, u->addr);
+	out_str(o, "\",zone=\"");
+	out_escaped(o, u->zone[0] ? u->zone : ".");
+	out_printf(o, "\"} %llu\n", (unsigned long long)v);
+}
+
 static void
 sample_d(struct out *o, const char *name, const char *label, const char *value, double v)
 {
@@ -250,6 +261,7 @@ metrics_render(const struct metrics_snapshot *m, char **buf, size_t *len, size_t
 	sample_u(&o, "responses_total", "outcome", "local", m->local);
 	sample_u(&o, "responses_total", "outcome", "forwarded", m->forwarded);
 	sample_u(&o, "responses_total", "outcome", "nxdomain", m->nxdomain);
+	sample_u(&o, "responses_total", "outcome", "nxdomain_to_nodata", m->nxdomain_rewritten);
 	sample_u(&o, "responses_total", "outcome", "servfail", m->servfail);
 	sample_u(&o, "responses_total", "outcome", "refused", m->refused);
 	sample_u(&o, "responses_total", "outcome", "formerr", m->formerr);
@@ -264,20 +276,16 @@ metrics_render(const struct metrics_snapshot *m, char **buf, size_t *len, size_t
 
 	family(&o, "upstream_requests_total", "counter", "Queries sent to each upstream.");
 	for (i = 0; i < nup; i++)
-		sample_u(&o, "upstream_requests_total", "upstream", m->upstreams[i].addr,
-		    m->upstreams[i].requests);
+		sample_up(&o, "upstream_requests_total", &m->upstreams[i], m->upstreams[i].requests);
 	family(&o, "upstream_failures_total", "counter", "Failed exchanges with each upstream.");
 	for (i = 0; i < nup; i++)
-		sample_u(&o, "upstream_failures_total", "upstream", m->upstreams[i].addr,
-		    m->upstreams[i].failures);
+		sample_up(&o, "upstream_failures_total", &m->upstreams[i], m->upstreams[i].failures);
 	family(&o, "upstream_timeouts_total", "counter", "Timed-out queries to each upstream.");
 	for (i = 0; i < nup; i++)
-		sample_u(&o, "upstream_timeouts_total", "upstream", m->upstreams[i].addr,
-		    m->upstreams[i].timeouts);
+		sample_up(&o, "upstream_timeouts_total", &m->upstreams[i], m->upstreams[i].timeouts);
 	family(&o, "upstream_healthy", "gauge", "1 when the upstream is considered healthy.");
 	for (i = 0; i < nup; i++)
-		sample_u(&o, "upstream_healthy", "upstream", m->upstreams[i].addr,
-		    m->upstreams[i].healthy ? 1 : 0);
+		sample_up(&o, "upstream_healthy", &m->upstreams[i], m->upstreams[i].healthy ? 1 : 0);
 
 	family(&o, "forward_pending", "gauge", "Forwarded queries awaiting a reply.");
 	sample_u(&o, "forward_pending", NULL, NULL, m->pending);

@@ -44,7 +44,42 @@ struct daemon {
 	uint64_t reloads_ok, reloads_failed;
 	double start_time;
 	bool ready;
+	struct event *stop_ev;          /* polls the drain on SIGTERM */
+	double stop_deadline;
+	bool stopping;
 };
+
+/* The forward zones: the configured ones, plus the root zone with the
+ * default upstreams (config upstreams or resolv.conf) unless "." is
+ * configured. specs point into d->cfg and d->ups. */
+static size_t
+zone_specs(const struct daemon *d, struct fwd_zone_spec *specs)
+{
+	size_t n = 0;
+	bool root = false;
+	for (size_t i = 0; i < d->cfg->nforward_zones && n < FWD_MAX_ZONES; i++) {
+		const struct config_zone *z = &d->cfg->forward_zones[i];
+		specs[n].name = z->name;
+		if (z->name[0] == '\0') {
+			/* the root zone's list went through loader_upstreams'
+			 * own-address filter */
+			root = true;
+			specs[n].ups = d->ups;
+			specs[n].nups = d->nups;
+		} else {
+			specs[n].ups = z->ups;
+			specs[n].nups = z->nups;
+		}
+		n++;
+	}
+	if (!root && n < FWD_MAX_ZONES) {
+		specs[n].name = "";
+		specs[n].ups = d->ups;
+		specs[n].nups = d->nups;
+		n++;
+	}
+	return n;
+}
 
 static struct nametable *
 build_table(struct daemon *d, struct load_summary *sum)
@@ -212,7 +247,8 @@ reload(struct daemon *d, bool reread_config)
 	if (nc || d->cfg->nupstreams == 0) {
 		/* new config, or resolv.conf may have changed */
 		d->nups = loader_upstreams(d->cfg, d->ups);
-		server_set_config(d->srv, d->cfg, d->ups, d->nups);
+		struct fwd_zone_spec specs[FWD_MAX_ZONES];
+		server_set_config(d->srv, d->cfg, specs, zone_specs(d, specs));
 		endpoints_set_upstreams(d->ep, d->ups, d->nups);
 		rulesync_set_config(d->rs, d->cfg);
 	}
@@ -241,8 +277,37 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 		reload(d, true);
 		return;
 	}
-	log_info("signal %d: stopping", (int)sig);
+	if (d->stopping) {
+		log_info("signal %d again: stopping now", (int)sig);
+		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	log_info("signal %d: stopping; answering what was received (at most %llums)", (int)sig,
+	    (unsigned long long)d->cfg->stop_timeout_ms);
 	notify_send("STOPPING=1");
+	d->stopping = true;
+	d->ready = false;
+	d->stop_deadline = monotime_now() + (double)d->cfg->stop_timeout_ms / 1000;
+	server_drain(d->srv);
+	struct timeval tv = { 0, 0 };
+	event_add(d->stop_ev, &tv);
+}
+
+/* While stopping: exit once nothing is left to answer, or at the deadline
+ * after answering SERVFAIL to what is still upstream. */
+static void
+stop_poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	if (!server_drained(d->srv)) {
+		if (monotime_now() < d->stop_deadline) {
+			struct timeval tv = { 0, 10 * 1000 };
+			event_add(d->stop_ev, &tv);
+			return;
+		}
+		log_warnx("stop deadline: answering SERVFAIL to the queries still upstream");
+		server_fail_inflight(d->srv);
+	}
 	event_base_loopexit(d->base, NULL);
 }
 
@@ -277,6 +342,7 @@ snapshot(void *arg, struct metrics_snapshot *m)
 	m->local = ss.local;
 	m->forwarded = ss.forwarded;
 	m->nxdomain = ss.nxdomain;
+	m->nxdomain_rewritten = ss.nxdomain_rewritten;
 	m->servfail = ss.servfail;
 	m->refused = ss.refused;
 	m->formerr = ss.formerr;
@@ -299,6 +365,7 @@ snapshot(void *arg, struct metrics_snapshot *m)
 	size_t nu = forwarder_upstream_stats(f, us, METRICS_MAX_UPSTREAMS);
 	for (size_t i = 0; i < nu; i++) {
 		char a[NETADDR_STRLEN];
+		snprintf(m->upstreams[i].zone, sizeof(m->upstreams[i].zone), "%s", us[i].zone);
 		netaddr_fmt(&us[i].addr, a, sizeof(a));
 		snprintf(m->upstreams[i].addr, sizeof(m->upstreams[i].addr), us[i].addr.family == AF_INET6 ? "[%s]:%u" :
 		    "%s:%u", a, us[i].port);
@@ -494,7 +561,10 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	d.base = event_base_new();
 	if (d.base == NULL)
 		fatalx("event_base_new failed");
-	d.srv = server_new(d.base, cfg, d.ups, d.nups, err, sizeof(err));
+	int lfds[CONFIG_MAX_LIST];
+	size_t nlfds = server_listen_fds(lfds, CONFIG_MAX_LIST);
+	struct fwd_zone_spec specs[FWD_MAX_ZONES];
+	d.srv = server_new(d.base, cfg, specs, zone_specs(&d, specs), lfds, nlfds, err, sizeof(err));
 	if (d.srv == NULL)
 		fatalx("%s", err);
 	d.ep = endpoints_new(d.base, d.ups, d.nups, cfg->upstream_timeout_ms, cfg->endpoint_min_ttl_ms,
@@ -512,6 +582,9 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 		if (d.http == NULL)
 			fatalx("%s", err);
 	}
+	d.stop_ev = evtimer_new(d.base, stop_poll_cb, &d);
+	if (d.stop_ev == NULL)
+		fatalx("out of memory");
 	struct event *sigs[3];
 	int signums[3] = { SIGHUP, SIGTERM, SIGINT };
 	for (int i = 0; i < 3; i++) {
@@ -544,6 +617,7 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 		event_free(sigs[i]);
 	if (d.watchdog)
 		event_free(d.watchdog);
+	event_free(d.stop_ev);
 	http_free(d.http);
 	watch_free(d.watch);
 	rulesync_free(d.rs);

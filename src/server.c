@@ -2,6 +2,8 @@
 #include "server.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -31,6 +33,8 @@ struct udp_listener {
 	struct server *srv;
 	int fd;
 	int family;
+	bool adopted;                  /* from systemd (LISTEN_FDS): it keeps
+	                                  the socket open across our restart */
 	struct event *ev;
 };
 
@@ -63,6 +67,8 @@ struct server {
 	struct evconnlistener *tcp[MAX_LISTENERS];
 	size_t ntcp;
 	bool tcp_paused;
+	bool draining;                 /* stopping: no new queries read */
+	size_t nadopted;
 	struct event *resume_ev;
 	struct tcp_conn *conns;
 	size_t nconns;
@@ -118,8 +124,11 @@ introspect(struct server *srv, const char *qname)
 		h = r.entry->host;
 		via = r.via_cname ? " (search-path expansion)" : " (wildcard)";
 	}
+	char ups[256];
+	const char *zone = forwarder_describe(srv->fwd, qname, ups, sizeof(ups));
 	if (h == NULL) {
 		LINE("%s: not a ServiceEntry host; queries are forwarded upstream", qname);
+		LINE("forward zone=%s upstreams=%s", *zone ? zone : ".", ups);
 		return n;
 	}
 	char a[NETADDR_STRLEN];
@@ -154,6 +163,9 @@ introspect(struct server *srv, const char *qname)
 		    rp->name ? rp->name : "-",
 		    rp->neps ? eps : (rp->resolve_host ? "(host resolved upstream)" : "none (connections rejected)"));
 	}
+	if (h->naddrs)
+		LINE("owned: A/AAAA/PTR local, HTTPS/SVCB NODATA, other types forward zone=%s upstreams=%s "
+		    "(NXDOMAIN becomes NODATA)", *zone ? zone : ".", ups);
 #undef LINE
 	return n;
 }
@@ -193,8 +205,9 @@ answer_chaos(struct server *srv, const uint8_t *pkt, const struct dns_query *q, 
 /* Decides what to do with one query; fills out when replying. */
 static enum action
 decide(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr *client, bool tcp,
-    uint8_t *out, size_t cap, size_t *outlen, uint16_t *limit_out, struct dns_query *qp)
+    uint8_t *out, size_t cap, size_t *outlen, uint16_t *limit_out, struct dns_query *qp, bool *owned)
 {
+	*owned = false;
 	double t0 = monotime_now();
 	enum dns_verdict v = dnswire_parse_query(pkt, len, qp);
 	uint16_t our = (uint16_t)srv->cfg->edns_udp_size;
@@ -247,17 +260,32 @@ decide(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr 
 	memset(&ans, 0, sizeof(ans));
 	ans.aa = true;
 	ans.ttl = (uint32_t)srv->cfg->ttl;
-	if (qp->qtype == DNS_TYPE_A || qp->qtype == DNS_TYPE_AAAA) {
+	if (qp->qtype == DNS_TYPE_PTR) {
+		struct netaddr a;
+		const char *target;
+		if (!dnswire_ptr_to_addr(qp->name, &a) || (target = nametable_ptr(srv->nt, &a)) == NULL)
+			return ACT_FORWARD;
+		ans.ptr = target;
+	} else {
 		struct nt_result r;
 		if (!nametable_lookup_client(srv->nt, qp->name, client, &r, NULL))
 			return ACT_FORWARD;
+		/* a name answered locally is ours for every type */
 		if (qp->qtype == DNS_TYPE_A) {
 			ans.addrs = r.addrs->v4;
 			ans.naddrs = r.addrs->n4;
-		} else {
+		} else if (qp->qtype == DNS_TYPE_AAAA) {
 			ans.addrs = r.addrs->v6;
 			ans.naddrs = r.addrs->n6;
+		} else if (qp->qtype != DNS_TYPE_HTTPS && qp->qtype != DNS_TYPE_SVCB) {
+			/* MX, TXT, SRV...: the real zone may have them; an
+			 * NXDOMAIN from it becomes NODATA (RFC 8020) */
+			*owned = true;
+			return ACT_FORWARD;
 		}
+		/* HTTPS/SVCB: NODATA, never forwarded: their address hints
+		 * would bypass the VIP */
+		ans.soa = ans.naddrs == 0;
 		ans.rotate = (size_t)srv->rr++;
 		/* the CNAME points at the name the client meant (for a wildcard
 		 * host that is the stripped query name, never "*.domain") */
@@ -267,14 +295,6 @@ decide(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr 
 			cname[tl] = '\0';
 			ans.cname = cname;
 		}
-	} else if (qp->qtype == DNS_TYPE_PTR) {
-		struct netaddr a;
-		const char *target;
-		if (!dnswire_ptr_to_addr(qp->name, &a) || (target = nametable_ptr(srv->nt, &a)) == NULL)
-			return ACT_FORWARD;
-		ans.ptr = target;
-	} else {
-		return ACT_FORWARD;
 	}
 	*outlen = dnswire_build_answer(pkt, qp, &ans, our, limit, out, cap);
 	if (*outlen == 0)
@@ -284,20 +304,51 @@ decide(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr 
 	return ACT_REPLY;
 }
 
+static const char *
+type_name(uint16_t t, char *buf, size_t len)
+{
+	switch (t) {
+	case DNS_TYPE_A: return "A";
+	case DNS_TYPE_NS: return "NS";
+	case DNS_TYPE_CNAME: return "CNAME";
+	case DNS_TYPE_SOA: return "SOA";
+	case DNS_TYPE_PTR: return "PTR";
+	case DNS_TYPE_MX: return "MX";
+	case DNS_TYPE_TXT: return "TXT";
+	case DNS_TYPE_AAAA: return "AAAA";
+	case DNS_TYPE_SRV: return "SRV";
+	case DNS_TYPE_SVCB: return "SVCB";
+	case DNS_TYPE_HTTPS: return "HTTPS";
+	case DNS_TYPE_ANY: return "ANY";
+	default:
+		snprintf(buf, len, "TYPE%u", t);
+		return buf;
+	}
+}
+
+static const char *
+rcode_name(unsigned rc)
+{
+	static const char *const names[] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED" };
+	return rc < sizeof(names) / sizeof(names[0]) ? names[rc] : "OTHER";
+}
+
 /* Decides what to do with one query; fills out when replying. With
- * log_queries, one line per query says who asked what and what happened. */
+ * log_queries, one line per local answer or drop (forwarded queries are
+ * logged when their reply goes out, with the zone and upstream). */
 static enum action
 handle_query(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr *client, bool tcp,
-    uint8_t *out, size_t cap, size_t *outlen, uint16_t *limit_out)
+    uint8_t *out, size_t cap, size_t *outlen, uint16_t *limit_out, struct dns_query *q, bool *owned)
 {
-	struct dns_query q;
-	enum action a = decide(srv, pkt, len, client, tcp, out, cap, outlen, limit_out, &q);
-	if (srv->cfg->log_queries) {
-		char c[NETADDR_STRLEN];
+	enum action a = decide(srv, pkt, len, client, tcp, out, cap, outlen, limit_out, q, owned);
+	if (srv->cfg->log_queries && a != ACT_FORWARD) {
+		char c[NETADDR_STRLEN], tb[16];
 		unsigned rcode = a == ACT_REPLY && *outlen >= DNS_HDR_LEN ? dnswire_rcode(out) : 0;
-		log_info("query client=%s proto=%s name=%s type=%u class=%u action=%s rcode=%u",
-		    netaddr_fmt(client, c, sizeof(c)), tcp ? "tcp" : "udp", q.qname_len ? q.name : "-", q.qtype,
-		    q.qclass, a == ACT_REPLY ? "local" : a == ACT_FORWARD ? "forward" : "drop", rcode);
+		log_info("query client=%s proto=%s name=%s type=%s class=%u action=%s rcode=%s answers=%u",
+		    netaddr_fmt(client, c, sizeof(c)), tcp ? "tcp" : "udp", q->qname_len ? q->name : "-",
+		    type_name(q->qtype, tb, sizeof(tb)), q->qclass, a == ACT_REPLY ? "local" : "drop",
+		    a == ACT_REPLY ? rcode_name(rcode) : "-", a == ACT_REPLY && *outlen >= DNS_HDR_LEN ?
+		    dnswire_ancount(out) : 0);
 	}
 	return a;
 }
@@ -415,8 +466,10 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 			get_pktinfo(mh, &local, &ifindex);
 			size_t outlen = 0;
 			uint16_t limit = 512;
+			struct dns_query q;
+			bool owned;
 			enum action act = handle_query(srv, srv->inbuf[i], len, &client, false, srv->outbuf[nout], UDP_BUF,
-			    &outlen, &limit);
+			    &outlen, &limit, &q, &owned);
 			if (act == ACT_REPLY) {
 				struct msghdr *om = &srv->outmsg[nout].msg_hdr;
 				memset(om, 0, sizeof(*om));
@@ -441,9 +494,8 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 				c.local = local;
 				c.ifindex = ifindex;
 				c.limit = limit;
-				if (!forwarder_submit(srv->fwd, srv->inbuf[i], len, &c)) {
-					struct dns_query q;
-					dnswire_parse_query(srv->inbuf[i], len, &q);
+				c.owned = owned;
+				if (!forwarder_submit(srv->fwd, srv->inbuf[i], len, q.name, &c)) {
 					outlen = dnswire_build_error(srv->inbuf[i], len, &q, DNS_RCODE_SERVFAIL,
 					    (uint16_t)srv->cfg->edns_udp_size, srv->outbuf[nout], UDP_BUF);
 					srv->st.servfail++;
@@ -523,8 +575,10 @@ tcp_drain(struct tcp_conn *c)
 		evbuffer_remove(in, srv->tcpq, len);
 		size_t outlen = 0;
 		uint16_t limit;
+		struct dns_query q;
+		bool owned;
 		enum action act = handle_query(srv, srv->tcpq, len, &c->peer, true, srv->tcpout, sizeof(srv->tcpout),
-		    &outlen, &limit);
+		    &outlen, &limit, &q, &owned);
 		if (act == ACT_REPLY) {
 			tcp_queue_reply(c, srv->tcpout, outlen);
 		} else if (act == ACT_FORWARD) {
@@ -533,6 +587,7 @@ tcp_drain(struct tcp_conn *c)
 			fc.tcp = true;
 			fc.conn = c;
 			fc.limit = 65535;
+			fc.owned = owned;
 			/* counted first: the forwarder may answer synchronously
 			 * (no usable upstream) and decrement it */
 			c->npending++;
@@ -542,11 +597,9 @@ tcp_drain(struct tcp_conn *c)
 				c->full = true;
 				bufferevent_disable(c->bev, EV_READ);
 			}
-			if (!forwarder_submit(srv->fwd, srv->tcpq, len, &fc)) {
+			if (!forwarder_submit(srv->fwd, srv->tcpq, len, q.name, &fc)) {
 				c->npending--;
 				srv->st.forwarded--;
-				struct dns_query q;
-				dnswire_parse_query(srv->tcpq, len, &q);
 				outlen = dnswire_build_error(srv->tcpq, len, &q, DNS_RCODE_SERVFAIL,
 				    (uint16_t)srv->cfg->edns_udp_size, srv->tcpout, sizeof(srv->tcpout));
 				srv->st.servfail++;
@@ -716,13 +769,17 @@ accept_error_cb(struct evconnlistener *lis, void *arg)
 /* --- forwarder replies -------------------------------------------------- */
 
 static void
-fwd_reply(void *arg, const struct fwd_client *c, const uint8_t *reply, size_t len, const uint8_t *query, size_t qlen)
+fwd_reply(void *arg, const struct fwd_client *c, const uint8_t *reply, size_t len, const uint8_t *query, size_t qlen,
+    const struct fwd_info *info)
 {
 	struct server *srv = arg;
 	uint8_t buf[UDP_BUF];
+	struct dns_query q;
+	bool parsed = false;
+	bool rewritten = false;
 	if (reply == NULL) {
-		struct dns_query q;
 		dnswire_parse_query(query, qlen, &q);
+		parsed = true;
 		len = dnswire_build_error(query, qlen, &q, DNS_RCODE_SERVFAIL, (uint16_t)srv->cfg->edns_udp_size, buf,
 		    sizeof(buf));
 		reply = buf;
@@ -730,7 +787,47 @@ fwd_reply(void *arg, const struct fwd_client *c, const uint8_t *reply, size_t le
 		if (len == 0)
 			return;
 	} else if (len >= DNS_HDR_LEN && dnswire_rcode(reply) == DNS_RCODE_NXDOMAIN) {
-		srv->st.nxdomain++;
+		if (c->owned && dnswire_parse_query(query, qlen, &q) == DNS_Q_OK) {
+			/* the name exists here (A/AAAA answer it): the other
+			 * types are NODATA, not NXDOMAIN (RFC 8020) */
+			parsed = true;
+			struct dns_answer ans;
+			memset(&ans, 0, sizeof(ans));
+			ans.aa = true;
+			ans.ttl = (uint32_t)srv->cfg->ttl;
+			ans.soa = true;
+			size_t limit = c->tcp ? 65535 : c->limit;
+			size_t n = dnswire_build_answer(query, &q, &ans, (uint16_t)srv->cfg->edns_udp_size, limit, buf,
+			    sizeof(buf));
+			if (n) {
+				reply = buf;
+				len = n;
+				rewritten = true;
+				srv->st.nxdomain_rewritten++;
+			}
+		} else {
+			srv->st.nxdomain++;
+		}
+	}
+	if (srv->cfg->log_queries) {
+		char ca[NETADDR_STRLEN], ua[NETADDR_STRLEN], tb[16];
+		struct netaddr peer;
+		if (c->tcp)
+			peer = ((struct tcp_conn *)c->conn)->peer;
+		else if (!netaddr_from_sockaddr((const struct sockaddr *)&c->peer, &peer, NULL))
+			memset(&peer, 0, sizeof(peer));
+		if (!parsed)
+			dnswire_parse_query(query, qlen, &q);
+		char up[NETADDR_STRLEN + 8] = "none";
+		if (info->have_upstream)
+			snprintf(up, sizeof(up), info->addr.family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+			    netaddr_fmt(&info->addr, ua, sizeof(ua)), info->port);
+		log_info("query client=%s proto=%s name=%s type=%s class=%u action=forward zone=%s upstream=%s "
+		    "rcode=%s%s answers=%u duration_ms=%.1f", netaddr_fmt(&peer, ca, sizeof(ca)), c->tcp ? "tcp" : "udp",
+		    q.qname_len ? q.name : "-", type_name(q.qtype, tb, sizeof(tb)), q.qclass,
+		    *info->zone ? info->zone : ".", up,
+		    len >= DNS_HDR_LEN ? rcode_name(dnswire_rcode(reply)) : "-", rewritten ? "(was NXDOMAIN)" : "",
+		    len >= DNS_HDR_LEN ? dnswire_ancount(reply) : 0, info->seconds * 1000);
 	}
 	if (c->tcp) {
 		struct tcp_conn *conn = c->conn;
@@ -753,38 +850,144 @@ fwd_reply(void *arg, const struct fwd_client *c, const uint8_t *reply, size_t le
 
 /* --- setup -------------------------------------------------------------- */
 
+static bool
+is_loopback(const struct netaddr *a)
+{
+	static const uint8_t v6lo[16] = { [15] = 1 };
+	if (a->family == AF_INET)
+		return a->a[0] == 127;
+	return a->family == AF_INET6 && memcmp(a->a, v6lo, 16) == 0;
+}
+
+/* Options every listener gets, adopted or our own. */
+static void
+udp_sockopts(int fd, int family)
+{
+	int one = 1;
+	if (family == AF_INET) {
+		setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+	} else {
+		setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+	}
+	int rcv = 4 * 1024 * 1024;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+}
+
+/* A new socket bound to ep: SO_REUSEPORT so that a second sedns can serve
+ * beside us during a rollout; IP_FREEBIND for a non-loopback address that
+ * may not be on an interface yet (the dummy interface comes up late). */
 static int
-bind_udp(const struct config_endpoint *ep, char *err, size_t errlen)
+bind_one(const struct server *srv, const struct config_endpoint *ep, int type, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = netaddr_to_sockaddr(&ep->addr, ep->port, &ss);
 	char a[NETADDR_STRLEN];
-	int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	const char *proto = type == SOCK_DGRAM ? "udp" : "tcp";
+	int fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		snprintf(err, errlen, "udp socket: %s", strerror(errno));
+		snprintf(err, errlen, "%s socket: %s", proto, strerror(errno));
 		return -1;
 	}
 	int one = 1;
-	if (ss.ss_family == AF_INET) {
-		setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
-	} else {
-		setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (type == SOCK_STREAM)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (srv->cfg->listen_reuseport)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (srv->cfg->listen_freebind && !is_loopback(&ep->addr)) {
+		setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
+#ifdef IPV6_FREEBIND
+		if (ss.ss_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof(one));
+#endif
 	}
-	int rcv = 4 * 1024 * 1024;
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0) {
-		snprintf(err, errlen, "cannot listen on udp %s port %u: %s", netaddr_fmt(&ep->addr, a, sizeof(a)),
-		    ep->port, strerror(errno));
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || (type == SOCK_STREAM && listen(fd, 256) < 0)) {
+		int e = errno;
+		snprintf(err, errlen, "cannot listen on %s %s port %u: %s%s", proto, netaddr_fmt(&ep->addr, a, sizeof(a)),
+		    ep->port, strerror(e), e == EADDRINUSE && srv->cfg->listen_reuseport ?
+		    " (another program holds it without SO_REUSEPORT, or a sedns of another user)" : "");
 		close(fd);
 		return -1;
 	}
+	if (type == SOCK_DGRAM)
+		udp_sockopts(fd, ss.ss_family);
 	return fd;
 }
 
+static bool
+add_udp(struct server *srv, int fd, int family, bool adopted, char *err, size_t errlen)
+{
+	if (srv->nudp >= MAX_LISTENERS) {
+		snprintf(err, errlen, "more than %d UDP listeners", MAX_LISTENERS);
+		close(fd);
+		return false;
+	}
+	struct udp_listener *l = &srv->udp[srv->nudp++];
+	l->srv = srv;
+	l->fd = fd;
+	l->family = family;
+	l->adopted = adopted;
+	l->ev = event_new(srv->base, fd, EV_READ | EV_PERSIST, udp_read_cb, l);
+	if (l->ev == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return false;
+	}
+	event_add(l->ev, NULL);
+	return true;
+}
+
+static bool
+add_tcp(struct server *srv, int fd, char *err, size_t errlen)
+{
+	if (srv->ntcp >= MAX_LISTENERS) {
+		snprintf(err, errlen, "more than %d TCP listeners", MAX_LISTENERS);
+		close(fd);
+		return false;
+	}
+	/* backlog 0: the socket already listens */
+	struct evconnlistener *tl = evconnlistener_new(srv->base, accept_cb, srv, LEV_OPT_CLOSE_ON_FREE, 0, fd);
+	if (tl == NULL) {
+		snprintf(err, errlen, "out of memory");
+		close(fd);
+		return false;
+	}
+	evconnlistener_set_error_cb(tl, accept_error_cb);
+	srv->tcp[srv->ntcp++] = tl;
+	return true;
+}
+
+/* Does an adopted socket of this type already serve ep? */
+static bool
+adopted_covers(const int *fds, const int *types, const struct netaddr *addrs, const uint16_t *ports, size_t n,
+    const struct config_endpoint *ep, int type)
+{
+	for (size_t i = 0; i < n; i++)
+		if (types[i] == type && ports[i] == ep->port && netaddr_equal(&addrs[i], &ep->addr) && fds[i] >= 0)
+			return true;
+	return false;
+}
+
+size_t
+server_listen_fds(int *fds, size_t max)
+{
+	/* sd_listen_fds(3): LISTEN_PID must be us; fds start at 3 */
+	const char *pid = getenv("LISTEN_PID"), *nfds = getenv("LISTEN_FDS");
+	if (pid == NULL || nfds == NULL || strtol(pid, NULL, 10) != (long)getpid())
+		return 0;
+	long n = strtol(nfds, NULL, 10);
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	size_t k = 0;
+	for (long i = 0; i < n && k < max; i++)
+		fds[k++] = 3 + (int)i;
+	return k;
+}
+
 struct server *
-server_new(struct event_base *base, const struct config *cfg, const struct config_endpoint *ups, size_t nups,
-    char *err, size_t errlen)
+server_new(struct event_base *base, const struct config *cfg, const struct fwd_zone_spec *zones, size_t nzones,
+    const int *listen_fds, size_t nlisten_fds, char *err, size_t errlen)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
 	if (srv == NULL) {
@@ -796,45 +999,74 @@ server_new(struct event_base *base, const struct config *cfg, const struct confi
 	srv->inbuf = calloc(UDP_BATCH, UDP_BUF);
 	srv->outbuf = calloc(UDP_BATCH, UDP_BUF);
 	srv->resume_ev = evtimer_new(base, resume_cb, srv);
-	srv->fwd = forwarder_new(base, ups, nups, cfg->upstream_timeout_ms, (size_t)cfg->max_pending, fwd_reply, srv);
+	srv->fwd = forwarder_new(base, zones, nzones, cfg->upstream_timeout_ms, (size_t)cfg->max_pending, fwd_reply, srv);
 	if (srv->inbuf == NULL || srv->outbuf == NULL || srv->resume_ev == NULL || srv->fwd == NULL) {
 		snprintf(err, errlen, "out of memory");
 		server_free(srv);
 		return NULL;
 	}
+	/* sockets handed over by systemd (socket activation): they stay open
+	 * in systemd while we restart, so the kernel queues queries meanwhile */
+	int fds[MAX_LISTENERS], types[MAX_LISTENERS];
+	struct netaddr addrs[MAX_LISTENERS];
+	uint16_t ports[MAX_LISTENERS];
+	size_t nfds = 0;
+	for (size_t i = 0; i < nlisten_fds && nfds < MAX_LISTENERS; i++) {
+		int fd = listen_fds[i], type = 0, acc = 0;
+		socklen_t tl = sizeof(type), al = sizeof(acc);
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
+		    !netaddr_from_sockaddr((struct sockaddr *)&ss, &addrs[nfds], &ports[nfds]) ||
+		    (type != SOCK_DGRAM && type != SOCK_STREAM)) {
+			snprintf(err, errlen, "LISTEN_FDS: descriptor %d is not a UDP or TCP socket", fd);
+			server_free(srv);
+			return NULL;
+		}
+		if (type == SOCK_STREAM && (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) < 0 || !acc)) {
+			snprintf(err, errlen, "LISTEN_FDS: TCP descriptor %d is not listening", fd);
+			server_free(srv);
+			return NULL;
+		}
+		int fl = fcntl(fd, F_GETFL);
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		fds[nfds] = fd;
+		types[nfds] = type;
+		nfds++;
+		bool ok;
+		if (type == SOCK_DGRAM) {
+			udp_sockopts(fd, ss.ss_family);
+			ok = add_udp(srv, fd, ss.ss_family, true, err, errlen);
+		} else {
+			ok = add_tcp(srv, fd, err, errlen);
+		}
+		if (!ok) {
+			server_free(srv);
+			return NULL;
+		}
+		srv->nadopted++;
+		char a[NETADDR_STRLEN];
+		log_info("listening on %s %s port %u (socket from systemd)", type == SOCK_DGRAM ? "udp" : "tcp",
+		    netaddr_fmt(&addrs[nfds - 1], a, sizeof(a)), ports[nfds - 1]);
+	}
+	/* every configured address not covered by an adopted socket: our own */
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		const struct config_endpoint *ep = &cfg->listen[i];
-		int fd = bind_udp(ep, err, errlen);
-		if (fd < 0) {
-			server_free(srv);
-			return NULL;
+		if (!adopted_covers(fds, types, addrs, ports, nfds, ep, SOCK_DGRAM)) {
+			int fd = bind_one(srv, ep, SOCK_DGRAM, err, errlen);
+			if (fd < 0 || !add_udp(srv, fd, ep->addr.family, false, err, errlen)) {
+				server_free(srv);
+				return NULL;
+			}
 		}
-		struct udp_listener *l = &srv->udp[srv->nudp++];
-		l->srv = srv;
-		l->fd = fd;
-		l->family = ep->addr.family;
-		l->ev = event_new(base, fd, EV_READ | EV_PERSIST, udp_read_cb, l);
-		if (l->ev == NULL) {
-			snprintf(err, errlen, "out of memory");
-			server_free(srv);
-			return NULL;
+		if (!adopted_covers(fds, types, addrs, ports, nfds, ep, SOCK_STREAM)) {
+			int fd = bind_one(srv, ep, SOCK_STREAM, err, errlen);
+			if (fd < 0 || !add_tcp(srv, fd, err, errlen)) {
+				server_free(srv);
+				return NULL;
+			}
 		}
-		event_add(l->ev, NULL);
-
-		struct sockaddr_storage ss;
-		socklen_t sl = netaddr_to_sockaddr(&ep->addr, ep->port, &ss);
-		struct evconnlistener *tl = evconnlistener_new_bind(base, accept_cb, srv,
-		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 256, (struct sockaddr *)&ss,
-		    (int)sl);
-		if (tl == NULL) {
-			char a[NETADDR_STRLEN];
-			snprintf(err, errlen, "cannot listen on tcp %s port %u: %s", netaddr_fmt(&ep->addr, a, sizeof(a)),
-			    ep->port, strerror(errno));
-			server_free(srv);
-			return NULL;
-		}
-		evconnlistener_set_error_cb(tl, accept_error_cb);
-		srv->tcp[srv->ntcp++] = tl;
 	}
 	return srv;
 }
@@ -849,16 +1081,90 @@ server_free(struct server *srv)
 	for (size_t i = 0; i < srv->nudp; i++) {
 		if (srv->udp[i].ev)
 			event_free(srv->udp[i].ev);
-		close(srv->udp[i].fd);
+		if (srv->udp[i].fd >= 0)
+			close(srv->udp[i].fd);
 	}
 	for (size_t i = 0; i < srv->ntcp; i++)
-		evconnlistener_free(srv->tcp[i]);
+		if (srv->tcp[i])
+			evconnlistener_free(srv->tcp[i]);
 	forwarder_free(srv->fwd);
 	if (srv->resume_ev)
 		event_free(srv->resume_ev);
 	free(srv->inbuf);
 	free(srv->outbuf);
 	free(srv);
+}
+
+void
+server_drain(struct server *srv)
+{
+	if (srv->draining)
+		return;
+	srv->draining = true;
+	for (size_t i = 0; i < srv->nudp; i++) {
+		struct udp_listener *l = &srv->udp[i];
+		if (l->adopted) {
+			/* systemd keeps it: what arrives now is the next
+			 * instance's to answer */
+			event_del(l->ev);
+			continue;
+		}
+		/* connected, the socket leaves its SO_REUSEPORT group's
+		 * selection: new queries go to the other sedns, while the ones
+		 * already queued here are still read and answered */
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		struct netaddr self;
+		uint16_t port;
+		if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) == 0 &&
+		    netaddr_from_sockaddr((struct sockaddr *)&ss, &self, &port)) {
+			bool any = true;
+			for (size_t b = 0; b < 16; b++)
+				any &= self.a[b] == 0;
+			if (any)
+				netaddr_parse(self.family == AF_INET ? "127.0.0.1" : "::1", &self);
+			sl = netaddr_to_sockaddr(&self, port, &ss);
+			if (connect(l->fd, (struct sockaddr *)&ss, sl) < 0)
+				log_debug("drain: connect udp listener: %s", strerror(errno));
+		}
+	}
+	/* TCP: no new connections (systemd's listening socket stays open);
+	 * open connections answer what they hold, then close */
+	for (size_t i = 0; i < srv->ntcp; i++) {
+		evconnlistener_free(srv->tcp[i]);
+		srv->tcp[i] = NULL;
+	}
+	srv->ntcp = 0;
+	for (struct tcp_conn *c = srv->conns, *next; c; c = next) {
+		next = c->next;
+		c->eof = true;
+		bufferevent_disable(c->bev, EV_READ);
+		if (tcp_drain(c))
+			tcp_maybe_finish(c);
+	}
+}
+
+bool
+server_drained(const struct server *srv)
+{
+	if (forwarder_pending(srv->fwd) > 0 || srv->conns != NULL)
+		return false;
+	for (size_t i = 0; i < srv->nudp; i++) {
+		int n = 0;
+		if (!srv->udp[i].adopted && ioctl(srv->udp[i].fd, FIONREAD, &n) == 0 && n > 0)
+			return false;
+	}
+	return true;
+}
+
+void
+server_fail_inflight(struct server *srv)
+{
+	forwarder_fail_all(srv->fwd);
+	for (struct tcp_conn *c = srv->conns, *next; c; c = next) {
+		next = c->next;
+		tcp_close(c);
+	}
 }
 
 struct nametable *
@@ -870,10 +1176,11 @@ server_set_table(struct server *srv, struct nametable *nt)
 }
 
 void
-server_set_config(struct server *srv, const struct config *cfg, const struct config_endpoint *ups, size_t nups)
+server_set_config(struct server *srv, const struct config *cfg, const struct fwd_zone_spec *zones, size_t nzones)
 {
 	srv->cfg = cfg;
-	forwarder_set_upstreams(srv->fwd, ups, nups);
+	if (!forwarder_set_zones(srv->fwd, zones, nzones))
+		log_error("reload: out of memory setting forward zones; keeping the previous ones");
 	if (srv->nconns < cfg->tcp_max_connections && !event_pending(srv->resume_ev, EV_TIMEOUT, NULL))
 		tcp_resume_accept(srv);
 }

@@ -39,7 +39,7 @@ expect_match "metrics count local answers" 'sedns_responses_total\{outcome="loca
 expect_match "metrics has the local latency histogram" 'sedns_local_answer_duration_seconds_count [1-9]' "$m"
 expect_match "metrics has VIP pool gauges" 'sedns_vip_active 6' "$m"
 expect_match "metrics counts the SIGHUP reload" 'sedns_reloads_total\{result="ok"\} 1' "$m"
-expect_match "metrics names the upstream" 'sedns_upstream_requests_total\{upstream="127.0.0.1:9"\}' "$m"
+expect_match "metrics names the upstream" 'sedns_upstream_requests_total\{upstream="127.0.0.1:9",zone="\."\}' "$m"
 expect_match "build info" 'sedns_build_info\{version="[^"]+"\} 1' "$m"
 r=$(curl -s "127.0.0.1:$MPORT/debug/resolve?host=Api.Stripe.com.")
 expect_match "/debug/resolve answers from which ServiceEntry with which VIP" "\"a\": \\[\"$VIP\"\\].*\"namespace\": \"payments\", \"name\": \"stripe-api\"" "$r"
@@ -217,8 +217,8 @@ start_sedns "$T_TMP/sedns5.log" --listen 127.0.0.1:$PORT --state-dir "$T_TMP/sta
 	--upstream 127.0.0.1:9 --upstream-timeout 200ms --log-queries
 q api.stripe.com >/dev/null; q nothing.example >/dev/null
 stop_pid "$SEDNS_PID"
-expect_match "--log-queries: one key=value line per local answer" 'query client=127.0.0.1 proto=udp name=api.stripe.com type=1 class=1 action=local rcode=0' "$(cat "$T_TMP/sedns5.log")"
-expect_match "--log-queries: and per forwarded query" 'name=nothing.example type=1 class=1 action=forward' "$(cat "$T_TMP/sedns5.log")"
+expect_match "--log-queries: one key=value line per local answer" 'query client=127.0.0.1 proto=udp name=api.stripe.com type=A class=1 action=local rcode=NOERROR' "$(cat "$T_TMP/sedns5.log")"
+expect_match "--log-queries: and per forwarded query" 'name=nothing.example type=A class=1 action=forward zone=\. upstream=(127.0.0.1:9|none) rcode=SERVFAIL' "$(cat "$T_TMP/sedns5.log")"
 # --- upstreams from resolv.conf, followed by inotify ------------------------------
 # A second sedns on 127.0.0.77:53 plays the upstream (resolv.conf has no port).
 if [ "$(id -u)" -eq 0 ] && ! ss -Hlnu 'sport = :53' | grep -qE '127\.0\.0\.(77|1):53 |0\.0\.0\.0:53 |\*:53 '; then

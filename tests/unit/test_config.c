@@ -192,3 +192,103 @@ Test(server, allow_from)
 	cr_assert_not(server_client_allowed(allow, 2, &a));
 	cr_assert_not(server_client_allowed(allow, 0, &a));
 }
+
+Test(config, forward_zones_flags_and_file)
+{
+	const char *p = write_tmp("forward_zones:\n"
+	                          "  - zone: Cluster.Local.\n"
+	                          "    upstreams: [10.96.0.10, \"10.96.0.11:5353\"]\n"
+	                          "  - zone: in-addr.arpa\n"
+	                          "    upstreams: [10.96.0.10]\n"
+	                          "  - \"ip6.arpa=[fd00::10]:53\"\n");
+	const char *argv[] = { "-c", p };
+	struct config *c = load(2, argv);
+	cr_assert_not_null(c, "%s", errbuf);
+	cr_assert_eq(c->nforward_zones, 3);
+	cr_assert_str_eq(c->forward_zones[0].name, "cluster.local");
+	cr_assert_eq(c->forward_zones[0].nups, 2);
+	cr_assert_eq(c->forward_zones[0].ups[0].port, 53);
+	cr_assert_eq(c->forward_zones[0].ups[1].port, 5353);
+	cr_assert_str_eq(c->forward_zones[2].name, "ip6.arpa");
+	cr_assert_eq(c->forward_zones[2].ups[0].addr.family, AF_INET6);
+	config_free(c);
+
+	/* the flag replaces the file's list; "." is the default zone */
+	const char *argv2[] = { "-c", p, "--forward-zone", ".=127.0.0.1:5300", "--forward-zone=corp=10.1.1.1,10.1.1.2" };
+	c = load(5, argv2);
+	cr_assert_not_null(c, "%s", errbuf);
+	cr_assert_eq(c->nforward_zones, 2);
+	cr_assert_str_eq(c->forward_zones[0].name, "");
+	cr_assert_str_eq(c->forward_zones[1].name, "corp");
+	cr_assert_eq(c->forward_zones[1].nups, 2);
+	config_free(c);
+	unlink(p);
+}
+
+Test(config, forward_zones_errors)
+{
+	struct {
+		const char *flag;
+		const char *want;
+	} cases[] = {
+		{ "cluster.local", "is not ZONE=ADDR" },
+		{ "cluster.local=", "no upstreams" },
+		{ "cluster..local=10.0.0.1", "empty label" },
+		{ "clu ster=10.0.0.1", "only letters" },
+		{ "cluster.local=nothost", "is not ADDR[:PORT]" },
+		{ "=10.0.0.1", "is not ZONE=ADDR" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *argv[] = { "--forward-zone", cases[i].flag };
+		struct config *c = load(2, argv);
+		cr_assert_null(c, "%s accepted", cases[i].flag);
+		cr_assert(strstr(errbuf, cases[i].want), "%s: %s", cases[i].flag, errbuf);
+	}
+	const char *dup[] = { "--forward-zone", "a.b=10.0.0.1", "--forward-zone", "A.B.=10.0.0.2" };
+	cr_assert_null(load(4, dup));
+	cr_assert(strstr(errbuf, "given twice"), "%s", errbuf);
+	const char *both[] = { "--forward-zone", ".=10.0.0.1", "--upstream", "10.0.0.2" };
+	cr_assert_null(load(4, both));
+	cr_assert(strstr(errbuf, "keep one"), "%s", errbuf);
+	const char *loop[] = { "--listen", "127.0.0.1:5353", "--forward-zone", "x=127.0.0.1:5353" };
+	cr_assert_null(load(4, loop));
+	cr_assert(strstr(errbuf, "would loop"), "%s", errbuf);
+	const char *p = write_tmp("forward_zones:\n  - zone: x\n    upstream: [10.0.0.1]\n");
+	const char *argv[] = { "-c", p };
+	cr_assert_null(load(2, argv));
+	cr_assert(strstr(errbuf, ":3:5: forward_zones: unknown key \"upstream\""), "%s", errbuf);
+	unlink(p);
+}
+
+Test(config, forward_zone_kube_dns_from_env)
+{
+	unsetenv("KUBE_DNS_SERVICE_HOST");
+	const char *argv[] = { "--forward-zone", "cluster.local=kube-dns" };
+	cr_assert_null(load(2, argv));
+	cr_assert(strstr(errbuf, "KUBE_DNS_SERVICE_HOST is not set"), "%s", errbuf);
+	setenv("KUBE_DNS_SERVICE_HOST", "10.96.0.10", 1);
+	setenv("KUBE_DNS_SERVICE_PORT_DNS", "1053", 1);
+	struct config *c = load(2, argv);
+	cr_assert_not_null(c, "%s", errbuf);
+	char a[NETADDR_STRLEN];
+	cr_assert_str_eq(netaddr_fmt(&c->forward_zones[0].ups[0].addr, a, sizeof(a)), "10.96.0.10");
+	cr_assert_eq(c->forward_zones[0].ups[0].port, 1053);
+	config_free(c);
+	unsetenv("KUBE_DNS_SERVICE_PORT_DNS");
+	setenv("KUBE_DNS_SERVICE_PORT", "99999", 1);
+	cr_assert_null(load(2, argv));
+	cr_assert(strstr(errbuf, "is not a port"), "%s", errbuf);
+	unsetenv("KUBE_DNS_SERVICE_PORT");
+	unsetenv("KUBE_DNS_SERVICE_HOST");
+}
+
+Test(config, stop_freebind_reuseport_defaults)
+{
+	struct config *c = load(0, NULL);
+	cr_assert_not_null(c, "%s", errbuf);
+	cr_assert(c->listen_freebind);
+	cr_assert(c->listen_reuseport);
+	cr_assert_eq(c->stop_timeout_ms, 5000);
+	cr_assert_str_eq(c->debug_listen, "");
+	config_free(c);
+}

@@ -1374,3 +1374,59 @@ Test(dnswire, truncate_opt_options_kept_when_room)
 	cr_assert_eq(dnswire_arcount(b), 1);
 	cr_assert_eq(dnswire_ancount(b), 0);
 }
+
+/* RFC 2308: a local NODATA carries an SOA whose MINIMUM and TTL are the
+ * local TTL, owned by the name the records belong to. */
+Test(dnswire, answer_nodata_soa)
+{
+	struct dns_query q;
+	struct dns_answer a = { .aa = true, .ttl = 45, .soa = true };
+	size_t n = mkquery("Api.Stripe.com", LDNS_RR_TYPE_AAAA, LDNS_RR_CLASS_IN,
+	    7, 1232, false, qbuf), m;
+	ldns_pkt *p;
+	ldns_rr *rr;
+	char *s;
+
+	cr_assert_eq(dnswire_parse_query(qbuf, n, &q), DNS_Q_OK);
+	m = dnswire_build_answer(qbuf, &q, &a, 1232, 512, obuf, sizeof(obuf));
+	p = parse_out(obuf, m);
+	cr_assert_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_NOERROR);
+	cr_assert_eq(ldns_pkt_ancount(p), 0);
+	cr_assert_eq(ldns_pkt_nscount(p), 1);
+	cr_assert_eq(ldns_pkt_arcount(p), 0); /* ldns counts OPT apart */
+	cr_assert(ldns_pkt_edns(p));
+	rr = ldns_rr_list_rr(ldns_pkt_authority(p), 0);
+	cr_assert_eq(ldns_rr_get_type(rr), LDNS_RR_TYPE_SOA);
+	cr_assert_eq(ldns_rr_ttl(rr), 45);
+	assert_owner(rr, "Api.Stripe.com.");
+	s = rdf_str(ldns_rr_rdf(rr, 1));
+	cr_assert_str_eq(s, "hostmaster.Api.Stripe.com.");
+	free(s);
+	s = rdf_str(ldns_rr_rdf(rr, 6));
+	cr_assert_str_eq(s, "45");
+	free(s);
+	ldns_pkt_free(p);
+
+	/* via a CNAME: the SOA belongs to the target */
+	a.cname = "api.stripe.com";
+	n = mkquery("api.stripe.com.default.svc.cluster.local", LDNS_RR_TYPE_HTTPS, LDNS_RR_CLASS_IN, 8, 0, false,
+	    qbuf);
+	cr_assert_eq(dnswire_parse_query(qbuf, n, &q), DNS_Q_OK);
+	m = dnswire_build_answer(qbuf, &q, &a, 1232, 512, obuf, sizeof(obuf));
+	p = parse_out(obuf, m);
+	cr_assert_eq(ldns_pkt_ancount(p), 1);
+	cr_assert_eq(ldns_pkt_nscount(p), 1);
+	rr = ldns_rr_list_rr(ldns_pkt_authority(p), 0);
+	assert_owner(rr, "api.stripe.com.");
+	s = rdf_str(ldns_rr_rdf(rr, 0));
+	cr_assert_str_eq(s, "api.stripe.com.");
+	free(s);
+	ldns_pkt_free(p);
+
+	/* too big for the client: TC, no authority either */
+	m = dnswire_build_answer(qbuf, &q, &a, 1232, q.question_end + 20, obuf, sizeof(obuf));
+	p = parse_out(obuf, m);
+	cr_assert(ldns_pkt_tc(p));
+	cr_assert_eq(ldns_pkt_nscount(p), 0);
+	ldns_pkt_free(p);
+}

@@ -310,12 +310,12 @@ Test(metrics, exact_sample_lines)
 	L("sedns_responses_total{outcome=\"notimp\"} 7");
 	L("sedns_responses_total{outcome=\"dropped\"} 8");
 	L("sedns_responses_total{outcome=\"chaos\"} 9");
-	L("sedns_upstream_requests_total{upstream=\"10.0.0.10:53\"} 100");
-	L("sedns_upstream_requests_total{upstream=\"[fd00::1]:5353\"} 7");
-	L("sedns_upstream_failures_total{upstream=\"10.0.0.10:53\"} 2");
-	L("sedns_upstream_timeouts_total{upstream=\"10.0.0.10:53\"} 1");
-	L("sedns_upstream_healthy{upstream=\"10.0.0.10:53\"} 1");
-	L("sedns_upstream_healthy{upstream=\"[fd00::1]:5353\"} 0");
+	L("sedns_upstream_requests_total{upstream=\"10.0.0.10:53\",zone=\".\"} 100");
+	L("sedns_upstream_requests_total{upstream=\"[fd00::1]:5353\",zone=\".\"} 7");
+	L("sedns_upstream_failures_total{upstream=\"10.0.0.10:53\",zone=\".\"} 2");
+	L("sedns_upstream_timeouts_total{upstream=\"10.0.0.10:53\",zone=\".\"} 1");
+	L("sedns_upstream_healthy{upstream=\"10.0.0.10:53\",zone=\".\"} 1");
+	L("sedns_upstream_healthy{upstream=\"[fd00::1]:5353\",zone=\".\"} 0");
 	L("sedns_forward_pending 3");
 	L("sedns_forward_pending_full_total 4");
 	L("sedns_forward_tcp_retries_total 5");
@@ -402,8 +402,8 @@ Test(metrics, strict_parser_accepts_output)
 	t = render(&m);
 	err = validate(t, &n);
 	cr_assert_null(err, "%s", err);
-	/* 4+9 query lines, 2x15 histogram lines, 4x2 upstream, 2+2 results, rest single */
-	cr_assert_eq(n, 4 + 9 + 2 * (HISTO_NBUCKETS + 3) + 4 * 2 + 2 + 2 + 24, "n=%d", n);
+	/* 4+10 query lines, 2x15 histogram lines, 4x2 upstream, 2+2 results, rest single */
+	cr_assert_eq(n, 4 + 10 + 2 * (HISTO_NBUCKETS + 3) + 4 * 2 + 2 + 2 + 24, "n=%d", n);
 	free(t);
 }
 
@@ -431,7 +431,7 @@ Test(metrics, label_values_escaped)
 	snprintf(m.upstreams[0].addr, sizeof(m.upstreams[0].addr), "x\"y");
 	t = render(&m);
 	L("sedns_build_info{version=\"a\\\\b\\\"c\\nd\"} 1");
-	L("sedns_upstream_requests_total{upstream=\"x\\\"y\"} 100");
+	L("sedns_upstream_requests_total{upstream=\"x\\\"y\",zone=\".\"} 100");
 	err = validate(t, &n);
 	cr_assert_null(err, "%s", err);
 	free(t);
@@ -476,7 +476,7 @@ Test(metrics, appends_to_existing_buffer_and_grows)
 	cr_assert(metrics_render(&m, &buf, &len, &cap));
 	cr_assert_eq(strncmp(buf, "HEAD\n# HELP ", 12), 0);
 	cr_assert_eq(strlen(buf), len);
-	cr_assert(has_line(buf, "sedns_upstream_healthy{upstream=\"10.0.63.1:53\"} 0"));
+	cr_assert(has_line(buf, "sedns_upstream_healthy{upstream=\"10.0.63.1:53\",zone=\".\"} 0"));
 	cr_assert_eq(count_lines_starting(buf, "sedns_upstream_requests_total{"),
 	    METRICS_MAX_UPSTREAMS);
 	free(buf);
