@@ -35,3 +35,15 @@ rq() { "$FU" -c "${SEDNS_ADDR:-127.0.0.1}:$PORT" "$@"; }
 
 # ms_since START_NS: milliseconds since a date +%s%N value
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+
+# tool_build NAME: builds tests/tools/NAME.c into build/tools/NAME (cached)
+# and prints its path; returns 1 when it cannot be built.
+tool_build() {
+	local src=$ROOT/tests/tools/$1.c dir=$ROOT/build/tools bin=$ROOT/build/tools/$1
+	if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ]; then
+		mkdir -p "$dir" || return 1
+		cc -O2 -Wall -Werror -o "$bin.tmp.$$" "$src" || { rm -f "$bin.tmp.$$"; return 1; }
+		mv -f "$bin.tmp.$$" "$bin"
+	fi
+	echo "$bin"
+}
