@@ -43,6 +43,9 @@ struct http_handlers {
 	/* /debug/resolve?host=NAME: appends a JSON object and returns true, or
 	 * returns false (output discarded) for 404 {"error": ...}; NULL → 404 */
 	bool (*debug_resolve)(void *arg, const char *host, struct evbuffer *out);
+	/* listener option: SO_REUSEPORT, so that a second sedns (a rollout
+	 * with maxSurge) can serve the same address beside this one */
+	bool reuseport;
 };
 
 /* Listens on addrport ("127.0.0.1:9153", "[::1]:9153"; port defaults to

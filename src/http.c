@@ -40,7 +40,7 @@ struct http {
 };
 
 static bool parse_listen(const char *, struct netaddr *, uint16_t *);
-static int listen_socket(const struct netaddr *, uint16_t, uint16_t *, char *, size_t);
+static int listen_socket(const struct netaddr *, uint16_t, bool, uint16_t *, char *, size_t);
 static void route(struct evhttp_request *, void *);
 static void reply(struct evhttp_request *, int, const char *, const char *, struct evbuffer *);
 static void reply_text(struct evhttp_request *, int, const char *, const char *);
@@ -107,7 +107,7 @@ parse_listen(const char *s, struct netaddr *a, uint16_t *port)
 }
 
 static int
-listen_socket(const struct netaddr *a, uint16_t port, uint16_t *bound, char *err, size_t errlen)
+listen_socket(const struct netaddr *a, uint16_t port, bool reuseport, uint16_t *bound, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -120,6 +120,8 @@ listen_socket(const struct netaddr *a, uint16_t port, uint16_t *bound, char *err
 	if (fd == -1)
 		goto fail;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1)
+		goto fail;
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) == -1)
 		goto fail;
 	if (a->family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) == -1)
@@ -174,7 +176,7 @@ http_start(struct event_base *base, const char *addrport, const struct http_hand
 	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
 	    EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(s->evh, route, s);
-	if ((fd = listen_socket(&a, port, &s->port, err, errlen)) == -1) {
+	if ((fd = listen_socket(&a, port, h->reuseport, &s->port, err, errlen)) == -1) {
 		http_free(s);
 		return NULL;
 	}

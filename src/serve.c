@@ -36,6 +36,7 @@ struct daemon {
 	struct rulesync *rs;
 	struct watch *watch;
 	struct http *http;
+	struct http *debug_http;        /* debug_listen, when set */
 	struct event *watchdog;
 	struct loader_cache cache;
 	struct config_endpoint ups[CONFIG_MAX_LIST];
@@ -539,6 +540,43 @@ debug_resolve(void *arg, const char *host, struct evbuffer *out)
 	return true;
 }
 
+static bool
+loopback_addrport(const char *s)
+{
+	return strncmp(s, "127.", 4) == 0 || strncmp(s, "[::1]", 5) == 0 || strncmp(s, "localhost:", 10) == 0;
+}
+
+/* /metrics, /healthz, /readyz on `metrics`; the /debug pages (every host,
+ * file and endpoint) only on loopback: on the metrics address when that is
+ * loopback, else only on an explicit debug_listen. */
+static void
+start_http(struct daemon *d)
+{
+	char err[512];
+	const struct config *cfg = d->cfg;
+	struct http_handlers h = { .arg = d, .snapshot = snapshot, .ready = ready, .reuseport = cfg->listen_reuseport };
+	bool debug_on_metrics = cfg->debug_listen[0] == '\0' && loopback_addrport(cfg->metrics);
+	if (cfg->metrics[0]) {
+		if (debug_on_metrics) {
+			h.debug_hosts = debug_hosts;
+			h.debug_resolve = debug_resolve;
+		} else if (cfg->debug_listen[0] == '\0') {
+			log_info("debug pages off: metrics %s is not a loopback address (set debug_listen to serve them)",
+			    cfg->metrics);
+		}
+		d->http = http_start(d->base, cfg->metrics, &h, err, sizeof(err));
+		if (d->http == NULL)
+			fatalx("%s", err);
+	}
+	if (cfg->debug_listen[0]) {
+		h.debug_hosts = debug_hosts;
+		h.debug_resolve = debug_resolve;
+		d->debug_http = http_start(d->base, cfg->debug_listen, &h, err, sizeof(err));
+		if (d->debug_http == NULL)
+			fatalx("%s", err);
+	}
+}
+
 int
 serve_run(struct config *cfg, const struct serve_opts *opts)
 {
@@ -575,13 +613,7 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	install_table(&d, nt);
 	d.watch = watch_new(d.base, cfg->reload_debounce_ms, files_changed, &d);
 	watch_paths(&d);
-	if (cfg->metrics[0]) {
-		struct http_handlers h = { .arg = &d, .snapshot = snapshot, .ready = ready, .debug_hosts = debug_hosts,
-			.debug_resolve = debug_resolve };
-		d.http = http_start(d.base, cfg->metrics, &h, err, sizeof(err));
-		if (d.http == NULL)
-			fatalx("%s", err);
-	}
+	start_http(&d);
 	d.stop_ev = evtimer_new(d.base, stop_poll_cb, &d);
 	if (d.stop_ev == NULL)
 		fatalx("out of memory");
@@ -619,6 +651,7 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 		event_free(d.watchdog);
 	event_free(d.stop_ev);
 	http_free(d.http);
+	http_free(d.debug_http);
 	watch_free(d.watch);
 	rulesync_free(d.rs);
 	endpoints_free(d.ep);

@@ -219,6 +219,23 @@ q api.stripe.com >/dev/null; q nothing.example >/dev/null
 stop_pid "$SEDNS_PID"
 expect_match "--log-queries: one key=value line per local answer" 'query client=127.0.0.1 proto=udp name=api.stripe.com type=A class=1 action=local rcode=NOERROR' "$(cat "$T_TMP/sedns5.log")"
 expect_match "--log-queries: and per forwarded query" 'name=nothing.example type=A class=1 action=forward zone=\. upstream=(127.0.0.1:9|none) rcode=SERVFAIL' "$(cat "$T_TMP/sedns5.log")"
+# --- debug pages only on loopback ---------------------------------------------------
+DPORT=$(free_port)
+start_sedns "$T_TMP/sedns7.log" --listen 127.0.0.1:$PORT --state-dir "$T_TMP/state7" --serviceentries "$SE" \
+	--upstream 127.0.0.1:9 --metrics 0.0.0.0:$MPORT
+expect_eq "metrics on a non-loopback address: /metrics still served" 200 \
+	"$(curl -s -o /dev/null -w '%{http_code}' "127.0.0.1:$MPORT/metrics")"
+expect_eq "... but /debug/hosts is not (every host and file would be public)" 404 \
+	"$(curl -s -o /dev/null -w '%{http_code}' "127.0.0.1:$MPORT/debug/hosts")"
+check "... and the log says how to get them" grep -q 'debug pages off: metrics 0.0.0.0:.*set debug_listen' "$T_TMP/sedns7.log"
+stop_pid "$SEDNS_PID"
+start_sedns "$T_TMP/sedns8.log" --listen 127.0.0.1:$PORT --state-dir "$T_TMP/state7" --serviceentries "$SE" \
+	--upstream 127.0.0.1:9 --metrics 0.0.0.0:$MPORT --debug-listen 127.0.0.1:$DPORT
+expect_eq "an explicit debug_listen serves /debug/hosts" 200 \
+	"$(curl -s -o /dev/null -w '%{http_code}' "127.0.0.1:$DPORT/debug/hosts")"
+expect_eq "... and the metrics address still does not" 404 \
+	"$(curl -s -o /dev/null -w '%{http_code}' "127.0.0.1:$MPORT/debug/hosts")"
+stop_pid "$SEDNS_PID"
 # --- upstreams from resolv.conf, followed by inotify ------------------------------
 # A second sedns on 127.0.0.77:53 plays the upstream (resolv.conf has no port).
 if [ "$(id -u)" -eq 0 ] && ! ss -Hlnu 'sport = :53' | grep -qE '127\.0\.0\.(77|1):53 |0\.0\.0\.0:53 |\*:53 '; then
