@@ -89,6 +89,7 @@ install: $(BUILD)/sedns
 	install -D -m 0755 $(BUILD)/sedns $(DESTDIR)$(PREFIX)/sbin/sedns
 	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' systemd/sedns.service > $(BUILD)/sedns.service
 	install -D -m 0644 $(BUILD)/sedns.service $(DESTDIR)$(SYSTEMDUNITDIR)/sedns.service
+	install -D -m 0644 systemd/sedns.socket $(DESTDIR)$(SYSTEMDUNITDIR)/sedns.socket
 	install -D -m 0755 scripts/sync-kubernetes.sh $(DESTDIR)$(PREFIX)/libexec/sedns/sync-kubernetes.sh
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/sedns/README.md
 	install -d -m 0755 $(DESTDIR)/etc/sedns/serviceentries $(DESTDIR)/etc/sedns/workloads
@@ -97,7 +98,7 @@ install: $(BUILD)/sedns
 
 # Keeps /etc/sedns (operator config) and /var/lib/sedns (the VIP store).
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/sbin/sedns $(DESTDIR)$(SYSTEMDUNITDIR)/sedns.service
+	rm -f $(DESTDIR)$(PREFIX)/sbin/sedns $(DESTDIR)$(SYSTEMDUNITDIR)/sedns.service $(DESTDIR)$(SYSTEMDUNITDIR)/sedns.socket
 	rm -f $(DESTDIR)$(PREFIX)/libexec/sedns/sync-kubernetes.sh $(DESTDIR)$(PREFIX)/share/doc/sedns/README.md
 	-rmdir $(DESTDIR)$(PREFIX)/libexec/sedns $(DESTDIR)$(PREFIX)/share/doc/sedns 2>/dev/null
 	[ -n "$(DESTDIR)" ] || systemctl daemon-reload 2>/dev/null || true

@@ -22,6 +22,11 @@ for kv in 'Type=notify' 'NotifyAccess=main' 'WatchdogSec=30s' 'ExecReload=/bin/k
 	check "unit sets $kv" grep -qxF "$kv" "$UNIT"
 done
 check "unit sets TimeoutStopSec" grep -q '^TimeoutStopSec=' "$UNIT"
+SOCK=systemd/sedns.socket
+for kv in 'ListenDatagram=169.254.20.10:53' 'ListenStream=169.254.20.10:53' 'FreeBind=yes' 'Service=sedns.service'; do
+	check "socket unit sets $kv" grep -qxF "$kv" "$SOCK"
+done
+check "the service orders itself after its socket" grep -qE '^After=.*sedns\.socket' "$UNIT"
 check "unit has a user (DynamicUser=yes or User=)" grep -qE '^(DynamicUser=yes|User=.+)$' "$UNIT"
 
 if command -v systemd-analyze >/dev/null; then
@@ -35,6 +40,9 @@ if command -v systemd-analyze >/dev/null; then
 	sed -e "s|^ExecStart=$SBINDIR|ExecStart=/nonexistent|" "$T_TMP/unit/sedns.service" >"$T_TMP/unit/nobin.service"
 	(cd "$T_TMP/unit" && systemd-analyze verify ./nobin.service >/dev/null 2>&1); rc=$?
 	check "verify fails when the ExecStart binary is missing" test "$rc" -ne 0
+	cp systemd/sedns.socket "$T_TMP/unit/"
+	out=$(cd "$T_TMP/unit" && systemd-analyze verify ./sedns.socket 2>&1); rc=$?
+	expect_eq "systemd-analyze verify accepts sedns.socket, silently ($out)" "0" "$rc${out:+ $out}"
 	out=$(cd "$T_TMP/unit" && systemd-analyze security --offline=yes --threshold=30 ./sedns.service 2>&1); rc=$?
 	expect_eq "systemd-analyze security exposure is at most 3.0" 0 "$rc"
 	expect_match "security report gives an exposure level" 'Overall exposure level for sedns.service: [0-2]\.[0-9]' "$out"

@@ -8,7 +8,7 @@ cd "$ROOT"
 D="$T_TMP/root"
 make -s install DESTDIR="$D" PREFIX=/usr >/dev/null 2>"$T_TMP/install.err"
 expect_eq "make install DESTDIR=... PREFIX=/usr succeeds" 0 "$?"
-for f in usr/sbin/sedns usr/lib/systemd/system/sedns.service usr/libexec/sedns/sync-kubernetes.sh \
+for f in usr/sbin/sedns usr/lib/systemd/system/sedns.service usr/lib/systemd/system/sedns.socket usr/libexec/sedns/sync-kubernetes.sh \
 	usr/share/doc/sedns/README.md etc/sedns/sedns.yaml; do
 	check "installed $f" test -e "$D/$f"
 done
@@ -28,6 +28,7 @@ mkdir -p "$D/var/lib/sedns" && touch "$D/var/lib/sedns/vips.mdb"
 make -s uninstall DESTDIR="$D" PREFIX=/usr >/dev/null 2>&1
 check "uninstall removes the binary" test ! -e "$D/usr/sbin/sedns"
 check "uninstall removes the unit" test ! -e "$D/usr/lib/systemd/system/sedns.service"
+check "uninstall removes the socket unit" test ! -e "$D/usr/lib/systemd/system/sedns.socket"
 check "uninstall removes the sync script" test ! -e "$D/usr/libexec/sedns/sync-kubernetes.sh"
 check "uninstall keeps /etc/sedns" test -e "$D/etc/sedns/sedns.yaml"
 check "uninstall keeps the VIP store" test -e "$D/var/lib/sedns/vips.mdb"
