@@ -40,7 +40,7 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 PREFIX  ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all deps test unit shell run clean install uninstall bench
+.PHONY: all deps test unit shell run clean install uninstall bench manifest
 all: $(BUILD)/sedns $(BUILD)/unit-tests
 
 deps:
@@ -102,6 +102,10 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/libexec/sedns/sync-kubernetes.sh $(DESTDIR)$(PREFIX)/share/doc/sedns/README.md
 	-rmdir $(DESTDIR)$(PREFIX)/libexec/sedns $(DESTDIR)$(PREFIX)/share/doc/sedns 2>/dev/null
 	[ -n "$(DESTDIR)" ] || systemctl daemon-reload 2>/dev/null || true
+
+# config/kubernetes/sedns.yaml from its template and the sync script
+manifest:
+	scripts/gen-manifest.sh
 
 clean:
 	rm -rf build build-san

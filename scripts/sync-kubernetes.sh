@@ -11,7 +11,7 @@
 # the directories) never reads a half-written file and does not reload for
 # nothing. When kubectl fails, the previous file stays as it was.
 #
-# Run as the sidecar of config/kubernetes/sedns-daemonset.yaml, or beside the
+# Run as the sidecar of the DaemonSet in config/kubernetes/sedns.yaml, or beside the
 # systemd unit on a node with a kubeconfig.
 set -euo pipefail
 

@@ -60,6 +60,8 @@ expect_match "production state_dir is the unit's StateDirectory" 'state_dir: "/v
 expect_match "production allows the pod CIDR placeholder and loopback" $'allow_from:\n  - "10.0.0.0/8"\n  - "127.0.0.0/8"\n' "$out"
 expect_match "production metrics on 127.0.0.1:9153" 'metrics: "127.0.0.1:9153"' "$out"
 expect_match "production applies iptables rules" $'format: iptables\n[^\n]*\n  apply: true' "$out"
+expect_match "production forwards the cluster domain and reverse zones to kube-dns" \
+	$'forward_zones:\n  - zone: "cluster.local"\n    upstreams:\n      - "10.96.0.10:53"\n  - zone: "in-addr.arpa"' "$out"
 expect_match "production reads this node's pods" $'workloads:\n  - "/etc/sedns/workloads/pods.yaml"' "$out"
 
 # --- sync-kubernetes.sh with a fake kubectl ----------------------------------
@@ -207,56 +209,66 @@ check "loop exits within 1 s of SIGTERM" test $(((t1 - t0) / 1000000)) -lt 1000
 expect_eq "no temp files after the loop" "" "$(find "$OUT4" -name '.*' -type f)"
 
 # --- Kubernetes manifests ----------------------------------------------------
-DS=config/kubernetes/sedns-daemonset.yaml
-CM=config/kubernetes/sedns-configmap.yaml
-for f in config/kubernetes/*.yaml; do
-	out=$("$SEDNS" check "$f" 2>&1); rc=$?
-	expect_eq "$f parses as YAML (sedns check)" 0 "$rc"
-done
+M=config/kubernetes/sedns.yaml
+check "the manifest is one file for one kubectl apply" test "$(ls config/kubernetes/*.yaml)" = "$M"
+scripts/gen-manifest.sh - >"$T_TMP/gen.yaml"
+check "the committed manifest is what scripts/gen-manifest.sh makes (make manifest)" cmp -s "$T_TMP/gen.yaml" "$M"
+out=$("$SEDNS" check "$M" 2>&1); rc=$?
+expect_eq "$M parses as YAML (sedns check)" 0 "$rc"
 # A YAML error would be caught: the same check on a broken copy fails.
-sed '0,/^  template:/s//  template:\n\t  broken: [/' "$DS" >"$T_TMP/broken-ds.yaml"
+sed '0,/^  template:/s//  template:\n\t  broken: [/' "$M" >"$T_TMP/broken-ds.yaml"
 "$SEDNS" check "$T_TMP/broken-ds.yaml" >/dev/null 2>&1; rc=$?
 check "sedns check rejects a broken manifest" test "$rc" -ne 0
 
-ds=$(cat "$DS")
+ds=$(cat "$M")
 expect_match "DaemonSet uses hostNetwork" 'hostNetwork: true' "$ds"
 expect_match "DaemonSet dnsPolicy Default" 'dnsPolicy: Default' "$ds"
 expect_match "sedns container adds NET_ADMIN and NET_BIND_SERVICE" 'add: \["NET_ADMIN", "NET_BIND_SERVICE"\]' "$ds"
 expect_match "capabilities drop ALL" 'drop: \["ALL"\]' "$ds"
 expect_match "state on hostPath /var/lib/sedns" $'hostPath:\n +path: /var/lib/sedns' "$ds"
-expect_match "liveness probe on /healthz" $'livenessProbe:\n +httpGet:\n +path: /healthz\n +port: 9153' "$ds"
-expect_match "readiness probe on /readyz" $'readinessProbe:\n +httpGet:\n +path: /readyz\n +port: 9153' "$ds"
-expect_match "metrics port named metrics on 9153" $'- name: metrics\n +containerPort: 9153' "$ds"
+expect_match "liveness probe on loopback /healthz" $'livenessProbe:\n +httpGet:\n +host: 127.0.0.1\n +path: /healthz\n +port: 9153' "$ds"
+expect_match "readiness probe on loopback /readyz" $'readinessProbe:\n +httpGet:\n +host: 127.0.0.1\n +path: /readyz\n +port: 9153' "$ds"
 expect_match "sedns args" 'args: \["serve", "-c", "/etc/sedns/sedns.yaml"\]' "$ds"
 expect_match "priorityClassName system-node-critical" 'priorityClassName: system-node-critical' "$ds"
 expect_match "tolerates every taint" $'tolerations:\n +- operator: Exists' "$ds"
-expect_match "RollingUpdate maxUnavailable 10%" 'maxUnavailable: 10%' "$ds"
+expect_match "rollout: a new pod beside the old one (maxSurge 1, maxUnavailable 0)" $'maxSurge: 1\n +maxUnavailable: 0' "$ds"
 expect_match "NODE_NAME from spec.nodeName" $'- name: NODE_NAME\n +valueFrom:\n +fieldRef:\n +fieldPath: spec.nodeName' "$ds"
 expect_match "sidecar runs sync-kubernetes.sh" 'sync-kubernetes\.sh' "$ds"
 expect_match "ClusterRole covers serviceentries" $'apiGroups: \\["networking.istio.io"\\]\n +resources: \\["serviceentries"\\]\n +verbs: \\["get", "list", "watch"\\]' "$ds"
-
+CM=$M
 # The ConfigMap's sedns.yaml is a valid sedns config.
 awk '/^  sedns\.yaml: \|/{f=1;next} f&&/^[^ ]/{f=0} f{sub(/^    /,"");print}' "$CM" >"$T_TMP/cm-sedns.yaml"
 check "extracted the ConfigMap's sedns.yaml" grep -q '^listen:' "$T_TMP/cm-sedns.yaml"
-out=$("$SEDNS" serve -n -c "$T_TMP/cm-sedns.yaml" 2>&1); rc=$?
-expect_eq "ConfigMap sedns.yaml passes serve -n" 0 "$rc"
-expect_match "ConfigMap metrics port is the probes' port" 'metrics: "[0-9.]+:9153"' "$out"
+out=$(env -u KUBE_DNS_SERVICE_HOST "$SEDNS" serve -n -c "$T_TMP/cm-sedns.yaml" 2>&1); rc=$?
+expect_match "ConfigMap sedns.yaml outside kube-system: kube-dns has no address, said clearly" \
+	'forward_zones: kube-dns: KUBE_DNS_SERVICE_HOST is not set' "$out"
+out=$(KUBE_DNS_SERVICE_HOST=10.96.0.10 KUBE_DNS_SERVICE_PORT=53 KUBE_DNS_SERVICE_PORT_DNS=53 \
+	"$SEDNS" serve -n -c "$T_TMP/cm-sedns.yaml" 2>&1); rc=$?
+expect_eq "ConfigMap sedns.yaml passes serve -n (with a kube-system pod's environment)" 0 "$rc"
+expect_match "ConfigMap forwards cluster.local, in-addr.arpa and ip6.arpa to kube-dns" \
+	$'forward_zones:\n  - zone: "cluster.local"\n    upstreams:\n      - "10.96.0.10:53"\n  - zone: "in-addr.arpa"\n    upstreams:\n      - "10.96.0.10:53"\n  - zone: "ip6.arpa"' "$out"
+expect_match "ConfigMap metrics on loopback, the probes' port" 'metrics: "127.0.0.1:9153"' "$out"
 expect_match "ConfigMap state_dir is the hostPath" 'state_dir: "/var/lib/sedns"' "$out"
 expect_match "ConfigMap reads the sync sidecar's directories" \
 	$'serviceentries:\n  - "/etc/sedns/serviceentries"\n.*workloads:\n  - "/etc/sedns/workloads/pods.yaml"' "$out"
 
 # Structure, with a real YAML parser when there is one.
 if /usr/bin/python3 -c 'import yaml' 2>/dev/null; then
-	out=$(/usr/bin/python3 - "$DS" "$CM" <<'EOF' 2>&1
+	out=$(/usr/bin/python3 - "$M" <<'EOF' 2>&1
 import sys, yaml
 docs = []
 for f in sys.argv[1:]:
     docs += [d for d in yaml.safe_load_all(open(f)) if d]
 kinds = {d["kind"]: d for d in docs}
-for k in ("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "DaemonSet", "ConfigMap"):
+for k in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "DaemonSet", "ConfigMap"):
     print("kind-" + k, k in kinds)
+cms = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
+# kubectl apply of one file creates in file order: what the DaemonSet uses comes before it
+order = [d["kind"] for d in docs]
+print("order", order.index("DaemonSet") == len(order) - 1 and order.index("ServiceAccount") < order.index("ClusterRoleBinding"))
 ds = kinds["DaemonSet"]
 ns = ds["metadata"]["namespace"]
+print("kube-system", ns == "kube-system")
 print("same-namespace", all(d["metadata"].get("namespace", ns) == ns for d in docs if d["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding")))
 pod = ds["spec"]["template"]["spec"]
 print("selector-matches", all(ds["spec"]["template"]["metadata"]["labels"].get(k) == v for k, v in ds["spec"]["selector"]["matchLabels"].items()))
@@ -285,14 +297,22 @@ print("sidecar-dirs", env["SE_DIR"]["value"] == [m["mountPath"] for m in side["v
       and env["WORKLOADS_DIR"]["value"] == [m["mountPath"] for m in side["volumeMounts"] if m["name"] == sm["/etc/sedns/workloads"]][0])
 print("sidecar-nonroot", side["securityContext"]["runAsNonRoot"] is True)
 cfg = [v for v in pod["volumes"] if v["name"] == sm["/etc/sedns/sedns.yaml"]][0]
-print("configmap-name", cfg["configMap"]["name"] == kinds["ConfigMap"]["metadata"]["name"])
-print("probes", sedns["livenessProbe"]["httpGet"]["path"] == "/healthz" and sedns["readinessProbe"]["httpGet"]["path"] == "/readyz")
+print("configmap-name", cfg["configMap"]["name"] in cms and "sedns.yaml" in cms[cfg["configMap"]["name"]]["data"])
+script = [v for v in pod["volumes"] if v["name"] == "sync-script"][0]["configMap"]["name"]
+print("sync-script-embedded", cms[script]["data"]["sync-kubernetes.sh"] == open("scripts/sync-kubernetes.sh").read())
+print("probes", sedns["livenessProbe"]["httpGet"]["path"] == "/healthz" and sedns["readinessProbe"]["httpGet"]["path"] == "/readyz"
+      and sedns["livenessProbe"]["httpGet"]["host"] == "127.0.0.1")
+print("no-host-ports", all("ports" not in c for c in pod["containers"]))
+ru = ds["spec"]["updateStrategy"]["rollingUpdate"]
+print("surge", ru["maxSurge"] == 1 and ru["maxUnavailable"] == 0)
+print("service-links", pod.get("enableServiceLinks", True) is True)
 print("hostnetwork", pod["hostNetwork"] is True and pod["dnsPolicy"] == "Default")
 EOF
 )
-	for k in kind-Namespace kind-ServiceAccount kind-ClusterRole kind-ClusterRoleBinding kind-DaemonSet kind-ConfigMap \
-		same-namespace selector-matches serviceaccount binding rbac-pods mounts-resolve caps no-escalation resources \
-		state-hostpath shared-emptydirs sidecar-dirs sidecar-nonroot configmap-name probes hostnetwork; do
+	for k in kind-ServiceAccount kind-ClusterRole kind-ClusterRoleBinding kind-DaemonSet kind-ConfigMap order \
+		kube-system same-namespace selector-matches serviceaccount binding rbac-pods mounts-resolve caps no-escalation \
+		resources state-hostpath shared-emptydirs sidecar-dirs sidecar-nonroot configmap-name sync-script-embedded \
+		probes no-host-ports surge service-links hostnetwork; do
 		if grep -qx "$k True" <<<"$out"; then ok "manifest structure: $k"; else notok "manifest structure: $k ($(grep "^$k " <<<"$out" || echo "${out:0:300}"))"; fi
 	done
 else
