@@ -3,7 +3,8 @@
  *
  * For ServiceEntries with resolution DNS / DNS_ROUND_ROBIN, endpoint
  * addresses that are hostnames (or the host itself when it has no
- * endpoints) are resolved through the upstreams — never through sedns's own
+ * endpoints) are resolved through the upstreams of their forward zone (a
+ * Service name under the cluster domain goes to kube-dns) — never through sedns's own
  * table, which would answer the VIP — as A queries, and re-resolved when the
  * answer's TTL runs out, clamped to [min_ttl, max_ttl]. A failed
  * re-resolution keeps the last known addresses (logged and counted); a name
@@ -21,6 +22,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "forward.h"
 #include "netaddr.h"
 
 struct event_base;
@@ -36,10 +38,11 @@ struct endpoints_stats {
 	uint64_t changes;          /* address-set changes */
 };
 
-struct endpoints *endpoints_new(struct event_base *base, const struct config_endpoint *ups, size_t nups,
+/* zones are copied (at most FWD_MAX_ZONES, CONFIG_MAX_LIST upstreams each). */
+struct endpoints *endpoints_new(struct event_base *base, const struct fwd_zone_spec *zones, size_t nzones,
     uint64_t timeout_ms, uint64_t min_ttl_ms, uint64_t max_ttl_ms, void (*changed)(void *), void *arg);
 void endpoints_free(struct endpoints *ep);
-void endpoints_set_upstreams(struct endpoints *ep, const struct config_endpoint *ups, size_t nups);
+void endpoints_set_zones(struct endpoints *ep, const struct fwd_zone_spec *zones, size_t nzones);
 
 /* Collects the names the registry needs resolved and starts tracking them
  * (new names are resolved at once; names no longer needed are dropped). */

@@ -116,6 +116,8 @@ const char *forwarder_describe(const struct forwarder *f, const char *qname, cha
 /* Pure: index of the longest zone name that qname is at or under ("" matches
  * everything), or n when none does. Label-aligned, case as given. */
 size_t fwd_zone_match(const char *const *names, size_t n, const char *qname);
+/* The same over specs (at most FWD_MAX_ZONES): the zone for qname, or NULL. */
+const struct fwd_zone_spec *fwd_zone_pick(const struct fwd_zone_spec *specs, size_t n, const char *qname);
 /* A TCP client connection went away: its pending queries finish silently. */
 void forwarder_detach_conn(struct forwarder *f, void *conn);
 

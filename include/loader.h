@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "forward.h"
 #include "registry.h"
 #include "serviceentry.h"
 #include "vipstore.h"
@@ -61,5 +62,12 @@ struct vipstore *loader_open_store(const struct config *cfg, bool readonly, bool
  * listen addresses are dropped with an error (forwarding to them would
  * loop). Returns the count written to out (at most CONFIG_MAX_LIST). */
 size_t loader_upstreams(const struct config *cfg, struct config_endpoint *out);
+
+/* The forward zones: cfg->forward_zones, with the root zone's upstreams
+ * replaced by ups (what loader_upstreams gave), and a root zone added with
+ * them when the config has none. specs (FWD_MAX_ZONES) point into cfg and
+ * ups, which must outlive them. Returns the count. */
+size_t loader_zone_specs(const struct config *cfg, const struct config_endpoint *ups, size_t nups,
+    struct fwd_zone_spec *specs);
 
 #endif

@@ -31,10 +31,17 @@ struct ep_name {
 	struct endpoints *owner;
 };
 
-struct endpoints {
-	struct event_base *base;
+struct ep_zone {
+	char name[256];
 	struct config_endpoint ups[CONFIG_MAX_LIST];
 	size_t nups;
+};
+
+struct endpoints {
+	struct event_base *base;
+	struct ep_zone zones[FWD_MAX_ZONES];
+	struct fwd_zone_spec specs[FWD_MAX_ZONES];  /* point into zones */
+	size_t nzones;
 	uint64_t timeout_ms, min_ttl_ms, max_ttl_ms;
 	void (*changed)(void *);
 	void *arg;
@@ -174,8 +181,10 @@ static void
 start_query(struct ep_name *n)
 {
 	struct endpoints *ep = n->owner;
-	for (; n->attempt < ep->nups; n->attempt++) {
-		const struct config_endpoint *u = &ep->ups[n->attempt];
+	const struct fwd_zone_spec *z = fwd_zone_pick(ep->specs, ep->nzones, n->name);
+	size_t nups = z ? z->nups : 0;
+	for (; n->attempt < nups; n->attempt++) {
+		const struct config_endpoint *u = &z->ups[n->attempt];
 		struct sockaddr_storage ss;
 		socklen_t sl = netaddr_to_sockaddr(&u->addr, u->port, &ss);
 		uint8_t q[512];
@@ -211,7 +220,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 struct endpoints *
-endpoints_new(struct event_base *base, const struct config_endpoint *ups, size_t nups, uint64_t timeout_ms,
+endpoints_new(struct event_base *base, const struct fwd_zone_spec *zones, size_t nzones, uint64_t timeout_ms,
     uint64_t min_ttl_ms, uint64_t max_ttl_ms, void (*changed)(void *), void *arg)
 {
 	struct endpoints *ep = calloc(1, sizeof(*ep));
@@ -223,7 +232,7 @@ endpoints_new(struct event_base *base, const struct config_endpoint *ups, size_t
 	ep->max_ttl_ms = max_ttl_ms < min_ttl_ms ? min_ttl_ms : max_ttl_ms;
 	ep->changed = changed;
 	ep->arg = arg;
-	endpoints_set_upstreams(ep, ups, nups);
+	endpoints_set_zones(ep, zones, nzones);
 	return ep;
 }
 
@@ -249,13 +258,21 @@ endpoints_free(struct endpoints *ep)
 }
 
 void
-endpoints_set_upstreams(struct endpoints *ep, const struct config_endpoint *ups, size_t nups)
+endpoints_set_zones(struct endpoints *ep, const struct fwd_zone_spec *zones, size_t nzones)
 {
-	if (nups > CONFIG_MAX_LIST)
-		nups = CONFIG_MAX_LIST;
-	if (nups)
-		memcpy(ep->ups, ups, nups * sizeof(*ups));
-	ep->nups = nups;
+	if (nzones > FWD_MAX_ZONES)
+		nzones = FWD_MAX_ZONES;
+	for (size_t i = 0; i < nzones; i++) {
+		struct ep_zone *z = &ep->zones[i];
+		snprintf(z->name, sizeof(z->name), "%s", zones[i].name);
+		z->nups = zones[i].nups < CONFIG_MAX_LIST ? zones[i].nups : CONFIG_MAX_LIST;
+		if (z->nups)
+			memcpy(z->ups, zones[i].ups, z->nups * sizeof(z->ups[0]));
+		ep->specs[i].name = z->name;
+		ep->specs[i].ups = z->ups;
+		ep->specs[i].nups = z->nups;
+	}
+	ep->nzones = nzones;
 }
 
 static int

@@ -100,6 +100,18 @@ fwd_zone_match(const char *const *names, size_t n, const char *qname)
 	return best;
 }
 
+const struct fwd_zone_spec *
+fwd_zone_pick(const struct fwd_zone_spec *specs, size_t n, const char *qname)
+{
+	const char *names[FWD_MAX_ZONES];
+	if (n > FWD_MAX_ZONES)
+		n = FWD_MAX_ZONES;
+	for (size_t i = 0; i < n; i++)
+		names[i] = specs[i].name;
+	size_t i = fwd_zone_match(names, n, qname);
+	return i < n ? &specs[i] : NULL;
+}
+
 static struct upstream *
 zone_upstream(struct forwarder *f, const struct slot *s, size_t ui)
 {

@@ -242,6 +242,35 @@ build(const struct config *cfg, struct vipstore *vs, bool allocate, struct loade
 }
 
 size_t
+loader_zone_specs(const struct config *cfg, const struct config_endpoint *ups, size_t nups,
+    struct fwd_zone_spec *specs)
+{
+	size_t n = 0;
+	bool root = false;
+	for (size_t i = 0; i < cfg->nforward_zones && n < FWD_MAX_ZONES; i++) {
+		const struct config_zone *z = &cfg->forward_zones[i];
+		specs[n].name = z->name;
+		if (z->name[0] == '\0') {
+			/* its list went through loader_upstreams' own-address filter */
+			root = true;
+			specs[n].ups = ups;
+			specs[n].nups = nups;
+		} else {
+			specs[n].ups = z->ups;
+			specs[n].nups = z->nups;
+		}
+		n++;
+	}
+	if (!root && n < FWD_MAX_ZONES) {
+		specs[n].name = "";
+		specs[n].ups = ups;
+		specs[n].nups = nups;
+		n++;
+	}
+	return n;
+}
+
+size_t
 loader_upstreams(const struct config *cfg, struct config_endpoint *out)
 {
 	struct config_endpoint cand[CONFIG_MAX_LIST];

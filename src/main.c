@@ -225,14 +225,20 @@ take_value(int *argc, char **argv, const char *name)
 struct blocking_resolver {
 	struct config_endpoint ups[CONFIG_MAX_LIST];
 	size_t nups;
+	struct fwd_zone_spec zones[FWD_MAX_ZONES];
+	size_t nzones;
 	uint64_t timeout_ms;
 };
 
+/* through the name's forward zone, as the daemon resolves it */
 static size_t
 resolve_blocking(void *arg, const char *name, struct netaddr *out, size_t max)
 {
 	struct blocking_resolver *r = arg;
-	return endpoints_resolve_blocking(r->ups, r->nups, r->timeout_ms, name, out, max);
+	const struct fwd_zone_spec *z = fwd_zone_pick(r->zones, r->nzones, name);
+	if (z == NULL)
+		return 0;
+	return endpoints_resolve_blocking(z->ups, z->nups, r->timeout_ms, name, out, max);
 }
 
 static int
@@ -283,6 +289,7 @@ cmd_rules(int argc, char **argv)
 	}
 	struct blocking_resolver br;
 	br.nups = loader_upstreams(cfg, br.ups);
+	br.nzones = loader_zone_specs(cfg, br.ups, br.nups, br.zones);
 	br.timeout_ms = cfg->upstream_timeout_ms;
 	struct rules_opts o;
 	memset(&o, 0, sizeof(o));

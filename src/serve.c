@@ -50,37 +50,7 @@ struct daemon {
 	bool stopping;
 };
 
-/* The forward zones: the configured ones, plus the root zone with the
- * default upstreams (config upstreams or resolv.conf) unless "." is
- * configured. specs point into d->cfg and d->ups. */
-static size_t
-zone_specs(const struct daemon *d, struct fwd_zone_spec *specs)
-{
-	size_t n = 0;
-	bool root = false;
-	for (size_t i = 0; i < d->cfg->nforward_zones && n < FWD_MAX_ZONES; i++) {
-		const struct config_zone *z = &d->cfg->forward_zones[i];
-		specs[n].name = z->name;
-		if (z->name[0] == '\0') {
-			/* the root zone's list went through loader_upstreams'
-			 * own-address filter */
-			root = true;
-			specs[n].ups = d->ups;
-			specs[n].nups = d->nups;
-		} else {
-			specs[n].ups = z->ups;
-			specs[n].nups = z->nups;
-		}
-		n++;
-	}
-	if (!root && n < FWD_MAX_ZONES) {
-		specs[n].name = "";
-		specs[n].ups = d->ups;
-		specs[n].nups = d->nups;
-		n++;
-	}
-	return n;
-}
+
 
 static struct nametable *
 build_table(struct daemon *d, struct load_summary *sum)
@@ -249,8 +219,9 @@ reload(struct daemon *d, bool reread_config)
 		/* new config, or resolv.conf may have changed */
 		d->nups = loader_upstreams(d->cfg, d->ups);
 		struct fwd_zone_spec specs[FWD_MAX_ZONES];
-		server_set_config(d->srv, d->cfg, specs, zone_specs(d, specs));
-		endpoints_set_upstreams(d->ep, d->ups, d->nups);
+		size_t nspecs = loader_zone_specs(d->cfg, d->ups, d->nups, specs);
+		server_set_config(d->srv, d->cfg, specs, nspecs);
+		endpoints_set_zones(d->ep, specs, nspecs);
 		rulesync_set_config(d->rs, d->cfg);
 	}
 	install_table(d, nt);
@@ -602,10 +573,11 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	int lfds[CONFIG_MAX_LIST];
 	size_t nlfds = server_listen_fds(lfds, CONFIG_MAX_LIST);
 	struct fwd_zone_spec specs[FWD_MAX_ZONES];
-	d.srv = server_new(d.base, cfg, specs, zone_specs(&d, specs), lfds, nlfds, err, sizeof(err));
+	size_t nspecs = loader_zone_specs(cfg, d.ups, d.nups, specs);
+	d.srv = server_new(d.base, cfg, specs, nspecs, lfds, nlfds, err, sizeof(err));
 	if (d.srv == NULL)
 		fatalx("%s", err);
-	d.ep = endpoints_new(d.base, d.ups, d.nups, cfg->upstream_timeout_ms, cfg->endpoint_min_ttl_ms,
+	d.ep = endpoints_new(d.base, specs, nspecs, cfg->upstream_timeout_ms, cfg->endpoint_min_ttl_ms,
 	    cfg->endpoint_max_ttl_ms, endpoints_changed, &d);
 	d.rs = rulesync_new(d.base, cfg, d.ep);
 	if (d.ep == NULL || d.rs == NULL)

@@ -165,6 +165,11 @@ expect_match "CH TXT says which zone and upstreams a name goes to" "forward zone
 out=$(dig @"$HOST_IP" +time=2 +tries=1 +short CH TXT www.example.org)
 expect_match "... and the default zone for the rest" "forward zone=\. upstreams=127\.0\.0\.1:$UPORT" "$out"
 
+# a DNS-resolution endpoint under the cluster domain is resolved via kube-dns
+for _ in $(seq 1 30); do grep -q '10\.96\.5\.5' "$T_TMP/state/rules.iptables" 2>/dev/null && break; sleep 0.1; done
+check "an endpoint named web.ns1.svc.cluster.local resolves through kube-dns into the rules (10.96.5.5)" \
+	grep -q 'to-destination 10\.96\.5\.5:80' "$T_TMP/state/rules.iptables"
+
 # --- owned names, every type ----------------------------------------------------------
 D=(dig @"$HOST_IP" +time=2 +tries=1)
 : >"$T_TMP/up.log"
