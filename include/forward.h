@@ -114,7 +114,8 @@ size_t forwarder_pending(const struct forwarder *f);
 const char *forwarder_describe(const struct forwarder *f, const char *qname, char *ups, size_t upslen);
 
 /* Pure: index of the longest zone name that qname is at or under ("" matches
- * everything), or n when none does. Label-aligned, case as given. */
+ * everything), or n when none does. Label-aligned, ASCII case-insensitive,
+ * a trailing dot on qname ignored (zone names are stored without one). */
 size_t fwd_zone_match(const char *const *names, size_t n, const char *qname);
 /* The same over specs (at most FWD_MAX_ZONES): the zone for qname, or NULL. */
 const struct fwd_zone_spec *fwd_zone_pick(const struct fwd_zone_spec *specs, size_t n, const char *qname);

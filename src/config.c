@@ -266,6 +266,10 @@ config_parse_zone(const char *val, struct config_zone *z, char *err, size_t errl
 		}
 		z->name[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
 	}
+	if (strstr(z->name, "..") != NULL) {
+		snprintf(err, errlen, "zone \"%s\" has an empty label", z->name);
+		return false;
+	}
 	if (zl > 1 && z->name[zl - 1] == '.')
 		zl--;
 	z->name[zl] = '\0';

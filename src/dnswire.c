@@ -429,6 +429,7 @@ dnswire_build_answer(const uint8_t *pkt, const struct dns_query *q,
 	struct wbuf w = { out, cap, 0, false };
 	uint8_t wire[DNS_MAX_NAME + 1];
 	uint16_t owner = DNS_HDR_LEN, ancount = 0;
+	size_t owner_len = q->qname_len;	/* wire length of the owner name */
 	size_t n, optlen = q->has_edns ? 11 : 0;
 
 	if (q->qname_len == 0 || q->question_end > cap)
@@ -444,6 +445,7 @@ dnswire_build_answer(const uint8_t *pkt, const struct dns_query *q,
 			return 0;
 		w_rrhdr(&w, DNS_HDR_LEN, DNS_TYPE_CNAME, q->qclass, a->ttl, n);
 		owner = w.len;		/* < 0x4000: header + question + 12 */
+		owner_len = n;
 		w_bytes(&w, wire, n);
 		ancount++;
 	}
@@ -485,10 +487,16 @@ dnswire_build_answer(const uint8_t *pkt, const struct dns_query *q,
 	if (a->soa) {
 		/* MNAME = owner; RNAME = "hostmaster" + owner */
 		static const uint8_t hm[] = { 10, 'h', 'o', 's', 't', 'm', 'a', 's', 't', 'e', 'r' };
-		w_rrhdr(&w, owner, DNS_TYPE_SOA, q->qclass, a->ttl, 2 + sizeof(hm) + 2 + 20);
+		/* hostmaster.<owner> must stay within 255 octets: else "." */
+		bool long_owner = owner_len + sizeof(hm) > DNS_MAX_NAME;
+		w_rrhdr(&w, owner, DNS_TYPE_SOA, q->qclass, a->ttl, 2 + (long_owner ? 1 : sizeof(hm) + 2) + 20);
 		w_u16(&w, 0xc000 | owner);
-		w_bytes(&w, hm, sizeof(hm));
-		w_u16(&w, 0xc000 | owner);
+		if (long_owner) {
+			w_bytes(&w, "", 1);
+		} else {
+			w_bytes(&w, hm, sizeof(hm));
+			w_u16(&w, 0xc000 | owner);
+		}
 		w_u32(&w, 1);		/* serial */
 		w_u32(&w, 3600);	/* refresh */
 		w_u32(&w, 600);		/* retry */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -88,10 +89,12 @@ size_t
 fwd_zone_match(const char *const *names, size_t n, const char *qname)
 {
 	size_t best = n, best_len = 0, ql = strlen(qname);
+	if (ql > 0 && qname[ql - 1] == '.')
+		ql--; /* "a.b." is "a.b" */
 	for (size_t i = 0; i < n; i++) {
 		size_t zl = strlen(names[i]);
-		bool match = zl == 0 || (ql == zl && memcmp(qname, names[i], zl) == 0) ||
-		    (ql > zl && qname[ql - zl - 1] == '.' && memcmp(qname + ql - zl, names[i], zl) == 0);
+		bool match = zl == 0 || (ql == zl && strncasecmp(qname, names[i], zl) == 0) ||
+		    (ql > zl && qname[ql - zl - 1] == '.' && strncasecmp(qname + ql - zl, names[i], zl) == 0);
 		if (match && (best == n || zl > best_len)) {
 			best = i;
 			best_len = zl;
@@ -103,7 +106,7 @@ fwd_zone_match(const char *const *names, size_t n, const char *qname)
 const struct fwd_zone_spec *
 fwd_zone_pick(const struct fwd_zone_spec *specs, size_t n, const char *qname)
 {
-	const char *names[FWD_MAX_ZONES];
+	const char *names[FWD_MAX_ZONES] = { NULL };
 	if (n > FWD_MAX_ZONES)
 		n = FWD_MAX_ZONES;
 	for (size_t i = 0; i < n; i++)

@@ -279,6 +279,10 @@ stop_poll_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		log_warnx("stop deadline: answering SERVFAIL to the queries still upstream");
 		server_fail_inflight(d->srv);
+		/* a moment for the TCP answers to be written */
+		struct timeval flush = { 0, 100 * 1000 };
+		event_base_loopexit(d->base, &flush);
+		return;
 	}
 	event_base_loopexit(d->base, NULL);
 }

@@ -45,6 +45,8 @@ struct tcp_conn {
 	size_t npending;
 	bool paused;                   /* output over TCP_MAX_OUT */
 	bool full;                     /* TCP_MAX_PENDING queries in flight */
+	bool in_drain;                 /* tcp_drain is on the stack: a reply
+	                                  callback must not re-enter it */
 	bool eof;                      /* the client half-closed: answer what
 	                                  it asked, then close */
 	struct tcp_conn *prev, *next;
@@ -555,8 +557,26 @@ tcp_maybe_finish(struct tcp_conn *c)
 }
 
 /* Handles every complete query in the input; false when c was closed. */
+static bool tcp_drain_loop(struct tcp_conn *c);
+
+/* A forwarded query can be answered synchronously (no usable upstream)
+ * from inside the loop; the loop then picks up what is left, instead of a
+ * nested drain (which could free c under the outer one, or recurse once
+ * per buffered frame). */
 static bool
 tcp_drain(struct tcp_conn *c)
+{
+	if (c->in_drain)
+		return true;
+	c->in_drain = true;
+	bool alive = tcp_drain_loop(c);
+	if (alive)
+		c->in_drain = false;
+	return alive;
+}
+
+static bool
+tcp_drain_loop(struct tcp_conn *c)
 {
 	struct server *srv = c->srv;
 	struct evbuffer *in = bufferevent_get_input(c->bev);
@@ -838,7 +858,7 @@ fwd_reply(void *arg, const struct fwd_client *c, const uint8_t *reply, size_t le
 			if (!tcp_resume(conn))
 				return;
 		}
-		if (conn->eof) {
+		if (conn->eof && !conn->in_drain) {
 			if (!tcp_drain(conn))
 				return;
 			tcp_maybe_finish(conn);
@@ -980,8 +1000,12 @@ server_listen_fds(int *fds, size_t max)
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
 	size_t k = 0;
-	for (long i = 0; i < n && k < max; i++)
-		fds[k++] = 3 + (int)i;
+	for (long i = 0; i < n && i < 4096; i++) {
+		if (k < max)
+			fds[k++] = 3 + (int)i;
+		else
+			close(3 + (int)i); /* more than we can use: not leaked to children */
+	}
 	return k;
 }
 
@@ -1011,6 +1035,10 @@ server_new(struct event_base *base, const struct config *cfg, const struct fwd_z
 	struct netaddr addrs[MAX_LISTENERS];
 	uint16_t ports[MAX_LISTENERS];
 	size_t nfds = 0;
+	for (size_t i = MAX_LISTENERS; i < nlisten_fds; i++) {
+		log_warnx("LISTEN_FDS: more than %d sockets; closing descriptor %d", MAX_LISTENERS, listen_fds[i]);
+		close(listen_fds[i]);
+	}
 	for (size_t i = 0; i < nlisten_fds && nfds < MAX_LISTENERS; i++) {
 		int fd = listen_fds[i], type = 0, acc = 0;
 		socklen_t tl = sizeof(type), al = sizeof(acc);
@@ -1160,11 +1188,10 @@ server_drained(const struct server *srv)
 void
 server_fail_inflight(struct server *srv)
 {
+	/* the SERVFAILs are queued on each connection; a drained connection
+	 * closes itself once they are written (the caller gives the loop a
+	 * moment for that before server_free) */
 	forwarder_fail_all(srv->fwd);
-	for (struct tcp_conn *c = srv->conns, *next; c; c = next) {
-		next = c->next;
-		tcp_close(c);
-	}
 }
 
 struct nametable *

@@ -212,9 +212,9 @@ printf 'upstreams: ["127.0.0.1:%s", "127.0.0.1:%s"]\nupstream_timeout: 1500ms\nm
 kill -HUP "$SEDNS_PID"
 wait "$F2Q"
 m=$(curl -s "127.0.0.1:$MP/metrics")
-expect_match "after a reload mid-query, the silent upstream takes the timeout" "sedns_upstream_timeouts_total\{upstream=\"127.0.0.1:$DROP1\"\} 1" "$m"
-expect_match "... and the newly first upstream is not blamed" "sedns_upstream_failures_total\{upstream=\"127.0.0.1:$UP1\"\} 0" "$m"
-expect_match "... and stays healthy" "sedns_upstream_healthy\{upstream=\"127.0.0.1:$UP1\"\} 1" "$m"
+expect_match "after a reload mid-query, the silent upstream takes the timeout" "sedns_upstream_timeouts_total\{upstream=\"127.0.0.1:$DROP1\",zone=\"\.\"\} 1" "$m"
+expect_match "... and the newly first upstream is not blamed" "sedns_upstream_failures_total\{upstream=\"127.0.0.1:$UP1\",zone=\"\.\"\} 0" "$m"
+expect_match "... and stays healthy" "sedns_upstream_healthy\{upstream=\"127.0.0.1:$UP1\",zone=\"\.\"\} 1" "$m"
 stop_pid "$SEDNS_PID"
 
 # --- G: pending cap -------------------------------------------------------------

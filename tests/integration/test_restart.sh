@@ -131,15 +131,31 @@ start_sedns "$T_TMP/d2.log" --listen "127.0.0.1:$PORT" "${COMMON[@]}" --stop-tim
 	{ notok "sedns starts"; finish; }
 dig @127.0.0.1 -p "$PORT" +time=6 +tries=1 delay-3000.late.test >"$T_TMP/d2.udp" 2>&1 &
 DU=$!
+dig @127.0.0.1 -p "$PORT" +tcp +time=6 +tries=1 delay-3000.latetcp.test >"$T_TMP/d2.tcp" 2>&1 &
+DT=$!
 sleep 0.3
 t0=$(date +%s%N)
 kill -TERM "$SEDNS_PID"
 wait "$SEDNS_PID"
 ms=$(ms_since "$t0")
-wait "$DU"
+wait "$DU" "$DT"
 expect_match "past stop_timeout the query still upstream gets SERVFAIL" 'status: SERVFAIL' "$(cat "$T_TMP/d2.udp")"
+expect_match "... over TCP too (written before the connection closes)" 'status: SERVFAIL' "$(cat "$T_TMP/d2.tcp")"
 check "... and sedns exits at the deadline (${ms} ms)" test "$ms" -ge 250 -a "$ms" -lt 1500
 check "the log says what happened" grep -q 'stop deadline: answering SERVFAIL' "$T_TMP/d2.log"
+
+# --- TCP: forwarding that fails at once, under pipelining and half-close ---
+# (no upstream at all: every forwarded query is answered from inside the
+# read loop; the loop must not re-enter itself per frame)
+PORT=$(free_port)
+start_sedns "$T_TMP/e.log" --listen "127.0.0.1:$PORT" --state-dir "$T_TMP/state" \
+	--serviceentries config/serviceentries --resolv-conf /dev/null || { notok "sedns starts"; finish; }
+names=()
+for i in $(seq 1 400); do names+=("n$i.nowhere.test"); done
+out=$(rq -T -H -w 3000 "${names[@]}")
+expect_eq "400 pipelined TCP queries with no upstream: 400 SERVFAIL answers" 400 "$(grep -c 'rcode=2 ' <<<"$out")"
+check "sedns survived it" kill -0 "$SEDNS_PID"
+stop_pid "$SEDNS_PID"
 
 # --- systemd's own activator (UDP) ------------------------------------------
 PORT=$(free_port)

@@ -234,6 +234,8 @@ Test(config, forward_zones_errors)
 		{ "cluster.local", "is not ZONE=ADDR" },
 		{ "cluster.local=", "no upstreams" },
 		{ "cluster..local=10.0.0.1", "empty label" },
+		{ "..=10.0.0.1", "empty label" },
+		{ "a..=10.0.0.1", "empty label" },
 		{ "clu ster=10.0.0.1", "only letters" },
 		{ "cluster.local=nothost", "is not ADDR[:PORT]" },
 		{ "=10.0.0.1", "is not ZONE=ADDR" },

@@ -1430,3 +1430,27 @@ Test(dnswire, answer_nodata_soa)
 	cr_assert_eq(ldns_pkt_nscount(p), 0);
 	ldns_pkt_free(p);
 }
+
+/* An owner too long for "hostmaster.<owner>": the RNAME is the root. */
+Test(dnswire, answer_nodata_soa_long_owner)
+{
+	struct dns_query q;
+	struct dns_answer a = { .aa = true, .ttl = 5, .soa = true };
+	char name[256];
+	/* 4 labels of 60 = 244 presentation chars, 245 wire octets with root */
+	snprintf(name, sizeof(name), "%.60s.%.60s.%.60s.%.60s",
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+	    "ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc",
+	    "ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd");
+	size_t n = mkquery(name, LDNS_RR_TYPE_AAAA, LDNS_RR_CLASS_IN, 1, 0, false, qbuf), m;
+	cr_assert_eq(dnswire_parse_query(qbuf, n, &q), DNS_Q_OK);
+	m = dnswire_build_answer(qbuf, &q, &a, 1232, 65535, obuf, sizeof(obuf));
+	ldns_pkt *p = parse_out(obuf, m);
+	ldns_rr *rr = ldns_rr_list_rr(ldns_pkt_authority(p), 0);
+	cr_assert_eq(ldns_rr_get_type(rr), LDNS_RR_TYPE_SOA);
+	char *s = rdf_str(ldns_rr_rdf(rr, 1));
+	cr_assert_str_eq(s, ".");
+	free(s);
+	ldns_pkt_free(p);
+}

@@ -24,4 +24,16 @@ Test(forward, zone_longest_label_aligned_match)
 	const char *r[] = { "svc.cluster.local", "cluster.local", "" };
 	cr_assert_eq(fwd_zone_match(r, 3, "a.b.svc.cluster.local"), 0);
 	cr_assert_eq(fwd_zone_match(r, 3, "a.cluster.local"), 1);
+	/* endpoint names come as written: any case, maybe a trailing dot */
+	cr_assert_eq(fwd_zone_match(r, 3, "Web.NS1.svc.Cluster.Local."), 0);
+	cr_assert_eq(fwd_zone_match(r, 3, "cluster.local."), 1);
+}
+
+Test(forward, zone_pick_over_specs)
+{
+	struct config_endpoint up = { .port = 53 };
+	struct fwd_zone_spec z[] = { { "cluster.local", &up, 1 }, { "", NULL, 0 } };
+	cr_assert_eq(fwd_zone_pick(z, 2, "kubernetes.default.svc.cluster.local"), &z[0]);
+	cr_assert_eq(fwd_zone_pick(z, 2, "example.org"), &z[1]);
+	cr_assert_null(fwd_zone_pick(z, 1, "example.org"));
 }
