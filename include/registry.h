@@ -82,8 +82,13 @@ struct registry {
 	size_t ndiags;
 };
 
-/* Builds the registry from set (ownership moves in). NULL on out of memory. */
-struct registry *registry_build(struct se_set *set);
+struct tenancy;
+
+/* Builds the registry from set (ownership moves in). Hosts the tenancy
+ * policy t refuses (another namespace's names, public suffixes, the cluster
+ * domain) are left out with an error diagnostic; t NULL allows every host.
+ * NULL on out of memory. */
+struct registry *registry_build(struct se_set *set, const struct tenancy *t);
 void registry_free(struct registry *reg);
 
 /* Exact host lookup (name lower-case, no trailing dot). */

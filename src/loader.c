@@ -6,6 +6,7 @@
 
 #include "forward.h"
 #include "log.h"
+#include "tenancy.h"
 
 static void print_diags(const struct se_set *set, size_t from, FILE *diag);
 
@@ -200,7 +201,9 @@ build(const struct config *cfg, struct vipstore *vs, bool allocate, struct loade
 	s.errors += set.nerrors;
 	s.warnings = set.nwarnings;
 	s.rejected = set.nrejected;
-	struct registry *reg = registry_build(&set);
+	struct tenancy *t = tenancy_new(cfg->cluster_domain);
+	struct registry *reg = t ? registry_build(&set, t) : NULL;
+	tenancy_free(t);
 	if (reg == NULL) {
 		se_set_free(&set);
 		snprintf(err, errlen, "out of memory building the registry");

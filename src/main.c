@@ -9,6 +9,7 @@
 #include "endpoints.h"
 #include "firewall.h"
 #include "loader.h"
+#include "tenancy.h"
 #include "log.h"
 #include "rules.h"
 #include "serve.h"
@@ -99,7 +100,9 @@ cmd_check(int argc, char **argv)
 	else
 		loader_read(&set, cfg->serviceentries, cfg->nserviceentries, stdout);
 	size_t nentries = set.nentries, nerr = set.nerrors, nwarn = set.nwarnings, nfiles = set.nfiles;
-	struct registry *reg = registry_build(&set);
+	struct tenancy *t = tenancy_new(cfg->cluster_domain);
+	struct registry *reg = t ? registry_build(&set, t) : NULL;
+	tenancy_free(t);
 	size_t nhosts = 0;
 	if (reg == NULL) {
 		fprintf(stderr, "sedns: out of memory\n");

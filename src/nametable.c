@@ -1,6 +1,7 @@
 /* nametable — see include/nametable.h. */
 #include "nametable.h"
 
+#include "tenancy.h"
 #include "workloads.h"
 
 #include <stdio.h>
@@ -29,6 +30,7 @@ struct nametable {
 	char *suffixes[NT_MAX_SUFFIXES + 2]; /* ".svc.<cd>" first, then others */
 	size_t nsuffixes;
 	char *svc_suffix;               /* ".svc.<cd>" */
+	char *cd;                       /* the cluster domain, lower-case */
 };
 
 static uint32_t
@@ -163,6 +165,11 @@ nametable_build(struct registry *reg, const char *cluster_domain, char *const *e
 			nt->ptrs[p].name = h->name;
 		}
 	}
+	if ((nt->cd = strdup(cluster_domain)) == NULL)
+		goto fail;
+	for (char *c = nt->cd; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
 	if (asprintf(&nt->svc_suffix, ".svc.%s", cluster_domain) < 0) {
 		nt->svc_suffix = NULL;
 		goto fail;
@@ -208,6 +215,7 @@ nametable_free(struct nametable *nt)
 	for (size_t i = 0; i < nt->nsuffixes; i++)
 		free(nt->suffixes[i]);
 	free(nt->svc_suffix);
+	free(nt->cd);
 	free(nt);
 }
 
@@ -281,6 +289,31 @@ direct_visible(const struct nametable *nt, const char *name, size_t len, int ns_
 	return lookup_direct(nt, name, len, res) && visible(res->entry, ns_mode, ns);
 }
 
+/* A search-path expansion never answers another namespace's name: one of
+ * Kubernetes' names of namespace X (redis.X.svc.<cd>, a.b.X.svc.<cd>) only
+ * from a host with a ServiceEntry in X; <cd>'s own names never. */
+static bool
+expansion_allowed(const struct nametable *nt, const char *qname, size_t len, const struct reg_host *h)
+{
+	const char *owner;
+	size_t ol;
+	switch (tenancy_classify(qname, len, nt->cd, &owner, &ol)) {
+	case K8S_NOT_CLUSTER:
+	case K8S_FREE:
+		return true;
+	case K8S_RESERVED:
+		return false;
+	case K8S_NAMESPACE:
+		for (size_t i = 0; i < h->nentries; i++) {
+			const char *sns = h->entries[i]->namespace;
+			if (strlen(sns) == ol && memcmp(sns, owner, ol) == 0)
+				return true;
+		}
+		return false;
+	}
+	return false;
+}
+
 static bool
 lookup_ns(const struct nametable *nt, const char *qname, int ns_mode, const char *ns, struct nt_result *res)
 {
@@ -311,6 +344,10 @@ lookup_ns(const struct nametable *nt, const char *qname, int ns_mode, const char
 	memset(res, 0, sizeof(*res));
 	return false;
 cname:
+	if (!expansion_allowed(nt, qname, len, res->entry->host)) {
+		memset(res, 0, sizeof(*res));
+		return false;
+	}
 	res->via_cname = true;
 found:
 	res->addrs = &res->entry->addrs;

@@ -1,5 +1,6 @@
 /* registry — see include/registry.h. */
 #include "registry.h"
+#include "tenancy.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -268,7 +269,7 @@ lower_copy(char *dst, const char *src, size_t cap)
 }
 
 struct registry *
-registry_build(struct se_set *set)
+registry_build(struct se_set *set, const struct tenancy *t)
 {
 	struct registry *reg = calloc(1, sizeof(*reg));
 	if (reg == NULL)
@@ -287,10 +288,17 @@ registry_build(struct se_set *set)
 		const struct serviceentry *se = &reg->set.entries[i];
 		for (size_t j = 0; j < se->nhosts; j++) {
 			lower_copy(pairs[k].name, se->hosts[j], sizeof(pairs[k].name));
+			char why[512], w[512];
+			if (!tenancy_host_allowed(t, pairs[k].name, se->namespace, why, sizeof(why))) {
+				add_diag(reg, SE_ERROR, "%s: spec.hosts[%zu]: %s; not answered", se_where(se, w, sizeof(w)),
+				    j, why);
+				continue;
+			}
 			pairs[k].se = se;
 			k++;
 		}
 	}
+	npairs = k;
 	qsort(pairs, npairs, sizeof(*pairs), pair_cmp);
 
 	reg->hosts = calloc(npairs ? npairs : 1, sizeof(*reg->hosts));

@@ -293,7 +293,7 @@ if command -v dnsperf >/dev/null; then
 	sd j --upstream "127.0.0.1:$UP1" --upstream-timeout 1s
 	for i in $(seq 1 100); do
 		echo "host$i.test A"; echo "api.stripe.com A"; echo "nope$i.invalid A"; echo "big.test A"
-		echo "api.stripe.com.svc.cluster.local AAAA"
+		echo "api.stripe.com.ns1.svc.cluster.local AAAA"
 	done >"$T_TMP/perf.txt"
 	out=$(dnsperf -s 127.0.0.1 -p "$PORT" -d "$T_TMP/perf.txt" -l 2 -c 4 -q 100 2>&1)
 	expect_match "dnsperf 2 s, mixed local/forwarded/NXDOMAIN/big: every query completed" 'Queries lost:[[:space:]]+0 ' "$out"

@@ -20,7 +20,7 @@ reg_of(const char *yaml)
 	se_set_init(&set);
 	se_load_buffer(&set, "e.yaml", yaml, strlen(yaml));
 	cr_assert_eq(set.nerrors, 0, "%s", set.ndiags ? set.diags[0].message : "");
-	struct registry *reg = registry_build(&set);
+	struct registry *reg = registry_build(&set, NULL);
 	for (size_t i = 0; i < reg->nhosts; i++) { /* pretend VIPs were assigned */
 		struct reg_host *h = &reg->hosts[i];
 		if (h->wants_vip) {
