@@ -22,6 +22,7 @@
 struct load_summary {
 	size_t files, entries, hosts, errors, warnings, rejected, vips, exhausted;
 	size_t kept;          /* broken files whose last good version was used */
+	size_t conflicts;     /* hosts whose spec.addresses took another's VIP */
 };
 
 /*

@@ -44,6 +44,7 @@ struct metrics_snapshot {
 	uint64_t q_a, q_aaaa, q_ptr, q_other;             /* by type */
 	uint64_t local, forwarded, nxdomain, servfail, refused, formerr, notimp, dropped, chaos;
 	uint64_t nxdomain_rewritten;
+	uint64_t addr_conflicts;                          /* hosts refused: VIP squat */
 	struct histo local_latency;                       /* parse → reply built */
 	struct histo upstream_latency;                    /* submit → reply relayed */
 	/* forwarding */

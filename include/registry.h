@@ -67,6 +67,8 @@ struct reg_host {
 	size_t naddrs;
 	bool wants_vip;                 /* eligible for auto-allocation */
 	bool vip_exhausted;             /* wanted one, pool full */
+	bool addr_conflict;             /* spec.addresses name another host's
+	                                   VIP: not answered */
 };
 
 struct reg_diag {
@@ -101,7 +103,11 @@ struct netaddr *registry_reserved(const struct registry *reg, size_t *n);
 /*
  * Allocates / refreshes VIPs for every host that wants one, in one store
  * transaction, and fills those hosts' addrs. Hosts that already answer from
- * addresses are untouched. Returns false on store failure (err set).
+ * addresses are untouched, except that spec.addresses inside the VIP pool
+ * that are another host's VIP (active or held) are a conflict: that host
+ * loses (forwarded, addr_conflict, an error diagnostic), the VIP stays where
+ * it is. status.addresses (istiod's own allocation) win over our VIPs: the
+ * VIP holder moves. Returns false on store failure (err set).
  */
 bool registry_assign_vips(struct registry *reg, struct vipstore *vs, time_t now,
     struct vipstore_stats *stats, char *err, size_t errlen);

@@ -55,6 +55,8 @@ struct vipstore *vipstore_open(const struct vipstore_opts *opts, char *err,
     size_t errlen);
 void vipstore_close(struct vipstore *vs);
 
+enum vip_state { VIP_ACTIVE = 0, VIP_HELD = 1 };
+
 /* One host that should hold a VIP after a sync. */
 struct vip_want {
 	const char *host;             /* lower-case, no trailing dot (borrowed) */
@@ -92,11 +94,16 @@ bool vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
     const struct netaddr *reserved, size_t nreserved, time_t now,
     struct vipstore_stats *stats, char *err, size_t errlen);
 
+/* Is a inside one of the store's pools (a VIP could be there)? */
+bool vipstore_in_pool(const struct vipstore *vs, const struct netaddr *a);
+/* The host (active or held) whose VIP a is: true and host/state filled, or
+ * false when nobody's. Read-only. */
+bool vipstore_owner(struct vipstore *vs, const struct netaddr *a, char *host, size_t hostlen,
+    enum vip_state *state);
+
 /* Read-only lookup of one host (active or held). */
 bool vipstore_lookup(struct vipstore *vs, const char *host, struct netaddr *v4,
     bool *has_v4, struct netaddr *v6, bool *has_v6);
-
-enum vip_state { VIP_ACTIVE = 0, VIP_HELD = 1 };
 
 struct vip_record {
 	char host[SEDNS_MAX_HOST + 1];

@@ -209,15 +209,6 @@ build(const struct config *cfg, struct vipstore *vs, bool allocate, struct loade
 		snprintf(err, errlen, "out of memory building the registry");
 		return NULL;
 	}
-	for (size_t i = 0; i < reg->ndiags; i++) {
-		if (diag)
-			fprintf(diag, "%s: %s\n", reg->diags[i].severity == SE_ERROR ? "error" : "warning",
-			    reg->diags[i].message);
-		if (reg->diags[i].severity == SE_ERROR)
-			s.errors++;
-		else
-			s.warnings++;
-	}
 	s.hosts = reg->nhosts;
 	if (vs) {
 		if (allocate) {
@@ -230,8 +221,19 @@ build(const struct config *cfg, struct vipstore *vs, bool allocate, struct loade
 			registry_lookup_vips(reg, vs);
 		}
 	}
+	/* after the VIP sync, which adds its own (address conflicts) */
+	for (size_t i = 0; i < reg->ndiags; i++) {
+		if (diag)
+			fprintf(diag, "%s: %s\n", reg->diags[i].severity == SE_ERROR ? "error" : "warning",
+			    reg->diags[i].message);
+		if (reg->diags[i].severity == SE_ERROR)
+			s.errors++;
+		else
+			s.warnings++;
+	}
 	for (size_t i = 0; i < reg->nhosts; i++) {
 		const struct reg_host *h = &reg->hosts[i];
+		s.conflicts += h->addr_conflict;
 		if (h->answer == REG_VIP)
 			s.vips++;
 		if (h->vip_exhausted) {

@@ -315,6 +315,9 @@ metrics_render(const struct metrics_snapshot *m, char **buf, size_t *len, size_t
 	sample_u(&o, "vip_held", NULL, NULL, m->vips_held);
 	family(&o, "vip_exhausted", "gauge", "Hosts without a virtual IP because the pool is full.");
 	sample_u(&o, "vip_exhausted", NULL, NULL, m->vips_exhausted);
+	family(&o, "address_conflicts", "gauge",
+	    "Hosts not answered because their spec.addresses are another host's virtual IP.");
+	sample_u(&o, "address_conflicts", NULL, NULL, m->addr_conflicts);
 
 	family(&o, "serviceentries_loaded", "gauge", "ServiceEntries accepted.");
 	sample_u(&o, "serviceentries_loaded", NULL, NULL, m->serviceentries);

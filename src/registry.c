@@ -421,6 +421,26 @@ registry_assign_vips(struct registry *reg, struct vipstore *vs, time_t now, stru
 		nw += reg->hosts[i].wants_vip;
 	struct vip_want *w = calloc(nw ? nw : 1, sizeof(*w));
 	struct reg_host **hp = calloc(nw ? nw : 1, sizeof(*hp));
+	/* a tenant's spec.addresses never take another host's VIP */
+	for (size_t i = 0; i < reg->nhosts; i++) {
+		struct reg_host *h = &reg->hosts[i];
+		if (h->answer != REG_ADDRESSES)
+			continue;
+		for (size_t j = 0; j < h->naddrs; j++) {
+			char owner[SEDNS_MAX_HOST + 1], a[NETADDR_STRLEN], wh[512];
+			enum vip_state st;
+			if (!vipstore_in_pool(vs, &h->addrs[j]) ||
+			    !vipstore_owner(vs, &h->addrs[j], owner, sizeof(owner), &st) || strcmp(owner, h->name) == 0)
+				continue;
+			add_diag(reg, SE_ERROR, "%s: spec.addresses: %s is the VIP of host %s (%s); host %s is not "
+			    "answered and that VIP does not move", se_where(h->entries[0], wh, sizeof(wh)),
+			    netaddr_fmt(&h->addrs[j], a, sizeof(a)), owner, st == VIP_HELD ? "held" : "active", h->name);
+			h->addr_conflict = true;
+			h->answer = REG_FORWARD;
+			h->naddrs = 0;
+			break;
+		}
+	}
 	size_t nres = 0;
 	struct netaddr *res = registry_reserved(reg, &nres);
 	if (w == NULL || hp == NULL || res == NULL) {

@@ -358,6 +358,7 @@ snapshot(void *arg, struct metrics_snapshot *m)
 		m->vips_held = vst.held;
 	}
 	m->vips_exhausted = d->sum.exhausted;
+	m->addr_conflicts = d->sum.conflicts;
 	m->serviceentries = d->sum.entries;
 	m->serviceentries_rejected = d->sum.rejected;
 	m->hosts = d->sum.hosts;

@@ -640,6 +640,35 @@ out:
 }
 
 bool
+vipstore_in_pool(const struct vipstore *vs, const struct netaddr *a)
+{
+	return netprefix_contains(&vs->pool4, a) || (vs->pool6_on && netprefix_contains(&vs->pool6, a));
+}
+
+bool
+vipstore_owner(struct vipstore *vs, const struct netaddr *a, char *host, size_t hostlen, enum vip_state *state)
+{
+	MDB_txn *txn;
+	MDB_val k, v, k2, v2;
+	struct vip_record r;
+	bool found = false;
+
+	if (mdb_txn_begin(vs->env, NULL, MDB_RDONLY, &txn) != 0)
+		return false;
+	addr_key(a, &k);
+	if (mdb_get(txn, vs->vip2name, &k, &v) == 0) {
+		k2 = v;
+		if (mdb_get(txn, vs->name2vip, &k2, &v2) == 0 && rec_decode(&v2, &r)) {
+			found = true;
+			snprintf(host, hostlen, "%.*s", (int)v.mv_size, (const char *)v.mv_data);
+			*state = r.state;
+		}
+	}
+	mdb_txn_abort(txn);
+	return found;
+}
+
+bool
 vipstore_lookup(struct vipstore *vs, const char *host, struct netaddr *v4,
     bool *has_v4, struct netaddr *v6, bool *has_v6)
 {

@@ -358,7 +358,7 @@ Test(metrics, every_family_has_help_and_type_once)
 		"forward_tcp_retries_total counter", "forward_spoofed_replies_total counter",
 		"tcp_connections gauge", "tcp_accepted_total counter",
 		"tcp_connection_cap_reached_total counter",
-		"vip_pool_size gauge", "vip_active gauge", "vip_held gauge", "vip_exhausted gauge",
+		"vip_pool_size gauge", "vip_active gauge", "vip_held gauge", "vip_exhausted gauge", "address_conflicts gauge",
 		"serviceentries_loaded gauge", "serviceentries_rejected gauge", "hosts gauge",
 		"files_kept_last_good gauge", "reloads_total counter", "rule_syncs_total counter",
 		"rule_sync_duration_seconds gauge", "rule_render_duration_seconds gauge",
@@ -403,7 +403,7 @@ Test(metrics, strict_parser_accepts_output)
 	err = validate(t, &n);
 	cr_assert_null(err, "%s", err);
 	/* 4+10 query lines, 2x15 histogram lines, 4x2 upstream, 2+2 results, rest single */
-	cr_assert_eq(n, 4 + 10 + 2 * (HISTO_NBUCKETS + 3) + 4 * 2 + 2 + 2 + 24, "n=%d", n);
+	cr_assert_eq(n, 4 + 10 + 2 * (HISTO_NBUCKETS + 3) + 4 * 2 + 2 + 2 + 25, "n=%d", n);
 	free(t);
 }
 

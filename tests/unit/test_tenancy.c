@@ -134,3 +134,88 @@ Test(tenancy, expansions_never_land_on_another_namespace)
 	cr_assert(nametable_lookup(nt, "redis.team-a.svc.cluster.local", &r), "its own namespace");
 	nametable_free(nt);
 }
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "vipstore.h"
+
+static struct registry *
+reg_of(const char *yaml)
+{
+	struct se_set set;
+	se_set_init(&set);
+	se_load_buffer(&set, "s.yaml", yaml, strlen(yaml));
+	cr_assert_eq(set.nerrors, 0, "%s", set.ndiags ? set.diags[0].message : "");
+	return registry_build(&set, NULL);
+}
+
+/* A tenant's spec.addresses naming another host's VIP: the tenant loses,
+ * the VIP stays where it is (active or held). */
+Test(tenancy, spec_addresses_never_take_a_vip)
+{
+	char dir[64] = "/tmp/sedns-squat-XXXXXX", err[512];
+	cr_assert_not_null(mkdtemp(dir));
+	struct vipstore_opts o;
+	memset(&o, 0, sizeof(o));
+	o.dir = dir;
+	cr_assert(netprefix_parse("240.240.0.0/16", true, &o.pool4));
+	o.hold_seconds = 3600;
+	struct vipstore *vs = vipstore_open(&o, err, sizeof(err));
+	cr_assert_not_null(vs, "%s", err);
+	const char *db = SE("team-a", "db", "  hosts: [db.internal.example]\n  resolution: DNS\n"
+	                                    "  ports:\n  - {number: 5432, name: pg, protocol: TCP}\n");
+	struct registry *reg = reg_of(db);
+	cr_assert(registry_assign_vips(reg, vs, 1000, NULL, err, sizeof(err)), "%s", err);
+	struct netaddr vip = registry_find(reg, "db.internal.example")->addrs[0];
+	registry_free(reg);
+	char vs_[64], yaml[2048];
+	netaddr_fmt(&vip, vs_, sizeof(vs_));
+	snprintf(yaml, sizeof(yaml), "%s" SE("team-b", "squat", "  hosts: [squat.example]\n  addresses: [%s]\n"
+	    "  resolution: STATIC\n  ports:\n  - {number: 5432, name: pg, protocol: TCP}\n"
+	    "  endpoints:\n  - address: 10.9.9.9\n"), db, vs_);
+	reg = reg_of(yaml);
+	cr_assert(registry_assign_vips(reg, vs, 1001, NULL, err, sizeof(err)), "%s", err);
+	const struct reg_host *sq = registry_find(reg, "squat.example");
+	cr_assert(sq->addr_conflict);
+	cr_assert_eq(sq->answer, REG_FORWARD, "the squatter is not answered");
+	cr_assert(netaddr_equal(&registry_find(reg, "db.internal.example")->addrs[0], &vip), "the VIP did not move");
+	cr_assert_eq(reg->ndiags, 1);
+	cr_assert(strstr(reg->diags[0].message, "team-b/squat") && strstr(reg->diags[0].message, "is the VIP of host "
+	    "db.internal.example (active)"), "%s", reg->diags[0].message);
+	registry_free(reg);
+
+	/* held: db removed (its VIP on hold), then the squat: still refused */
+	reg = reg_of(SE("team-c", "other", "  hosts: [other.example]\n  resolution: DNS\n"
+	    "  ports:\n  - {number: 80, name: h, protocol: TCP}\n"));
+	cr_assert(registry_assign_vips(reg, vs, 1002, NULL, err, sizeof(err)), "%s", err);
+	registry_free(reg);
+	snprintf(yaml, sizeof(yaml), SE("team-b", "squat", "  hosts: [squat.example]\n  addresses: [%s]\n"
+	    "  resolution: STATIC\n  ports:\n  - {number: 5432, name: pg, protocol: TCP}\n"
+	    "  endpoints:\n  - address: 10.9.9.9\n"), vs_);
+	reg = reg_of(yaml);
+	cr_assert(registry_assign_vips(reg, vs, 1002, NULL, err, sizeof(err)), "%s", err);
+	cr_assert(registry_find(reg, "squat.example")->addr_conflict);
+	cr_assert(strstr(reg->diags[0].message, "(held)"), "%s", reg->diags[0].message);
+	registry_free(reg);
+	struct netaddr got;
+	bool h4, h6;
+	cr_assert(vipstore_lookup(vs, "db.internal.example", &got, &h4, NULL, &h6));
+	cr_assert(netaddr_equal(&got, &vip), "the held VIP is still db's");
+
+	/* an address in the pool that is nobody's VIP: allowed (and reserved) */
+	reg = reg_of(SE("team-b", "free", "  hosts: [free.example]\n  addresses: [240.240.255.1]\n"
+	    "  resolution: STATIC\n  ports:\n  - {number: 80, name: h, protocol: TCP}\n  endpoints:\n  - address: 10.9.9.8\n"));
+	cr_assert(registry_assign_vips(reg, vs, 1003, NULL, err, sizeof(err)), "%s", err);
+	cr_assert_not(registry_find(reg, "free.example")->addr_conflict);
+	cr_assert_eq(registry_find(reg, "free.example")->answer, REG_ADDRESSES);
+	registry_free(reg);
+	vipstore_close(vs);
+	char p[128];
+	snprintf(p, sizeof(p), "%s/vips.mdb", dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/vips.mdb-lock", dir);
+	unlink(p);
+	rmdir(dir);
+}
