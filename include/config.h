@@ -78,6 +78,7 @@ struct config {
 	uint64_t rules_apply_timeout_ms;
 	uint64_t endpoint_min_ttl_ms;       /* re-resolution bounds for DNS */
 	uint64_t endpoint_max_ttl_ms;       /* resolution endpoints */
+	uint64_t endpoint_max_qps;          /* node-wide resolution rate cap */
 	char *workloads[CONFIG_MAX_LIST];   /* Pod list YAML: IP -> namespace */
 	size_t nworkloads;
 	uint64_t reload_debounce_ms;

@@ -221,4 +221,11 @@ size_t dnswire_build_query(uint16_t id, const char *name, uint16_t qtype,
 size_t dnswire_extract_addrs(const uint8_t *pkt, size_t len, uint16_t qtype,
     struct netaddr *out, size_t max, uint32_t *min_ttl, unsigned *rcode);
 
+/*
+ * The negative-caching TTL of a NXDOMAIN / NODATA reply (RFC 2308 5): the
+ * smaller of the TTL and the MINIMUM field of the first SOA in the
+ * authority section. False when there is none (or the packet is malformed).
+ */
+bool dnswire_negative_ttl(const uint8_t *pkt, size_t len, uint32_t *ttl);
+
 #endif

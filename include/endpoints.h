@@ -4,11 +4,16 @@
  * For ServiceEntries with resolution DNS / DNS_ROUND_ROBIN, endpoint
  * addresses that are hostnames (or the host itself when it has no
  * endpoints) are resolved through the upstreams of their forward zone (a
- * Service name under the cluster domain goes to kube-dns) — never through sedns's own
- * table, which would answer the VIP — as A queries, and re-resolved when the
- * answer's TTL runs out, clamped to [min_ttl, max_ttl]. A failed
- * re-resolution keeps the last known addresses (logged and counted); a name
- * never resolved has no addresses.
+ * Service name under the cluster domain goes to kube-dns) — never through
+ * sedns's own table, which would answer the VIP — as A queries, and
+ * re-resolved when the answer's TTL runs out, clamped to [min_ttl,
+ * max_ttl]. A failed re-resolution keeps the last known addresses (logged
+ * and counted); a name never resolved has no addresses. NXDOMAIN / NODATA
+ * are retried after the reply's negative TTL (RFC 2308; at least min_ttl),
+ * doubling per consecutive negative answer up to max_ttl. Every resolution
+ * takes a token from a node-wide bucket of max_qps per second (a burst of
+ * one second); without one it is postponed and counted, so no ServiceEntry
+ * author sets the node's upstream query rate.
  *
  * Ownership: struct endpoints owns its name records and sockets; names given
  * to endpoints_set_names are copied. The changed callback runs from the
@@ -36,11 +41,14 @@ struct endpoints_stats {
 	uint64_t resolutions;      /* successful answers */
 	uint64_t failures;         /* re-resolutions that failed */
 	uint64_t changes;          /* address-set changes */
+	uint64_t negative;         /* NXDOMAIN / NODATA answers */
+	uint64_t deferred;         /* resolutions postponed by the rate cap */
 };
 
 /* zones are copied (at most FWD_MAX_ZONES, CONFIG_MAX_LIST upstreams each). */
 struct endpoints *endpoints_new(struct event_base *base, const struct fwd_zone_spec *zones, size_t nzones,
-    uint64_t timeout_ms, uint64_t min_ttl_ms, uint64_t max_ttl_ms, void (*changed)(void *), void *arg);
+    uint64_t timeout_ms, uint64_t min_ttl_ms, uint64_t max_ttl_ms, uint64_t max_qps, void (*changed)(void *),
+    void *arg);
 void endpoints_free(struct endpoints *ep);
 void endpoints_set_zones(struct endpoints *ep, const struct fwd_zone_spec *zones, size_t nzones);
 

@@ -65,6 +65,7 @@ struct metrics_snapshot {
 	bool rules_last_ok;
 	/* endpoints */
 	uint64_t endpoint_names, endpoint_resolutions, endpoint_failures, endpoint_changes;
+	uint64_t endpoint_negative, endpoint_deferred;
 	/* process */
 	const char *version;
 	double start_time;                                /* unix seconds */

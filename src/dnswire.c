@@ -758,6 +758,35 @@ dnswire_build_query(uint16_t id, const char *name, uint16_t qtype,
 	return w.over ? 0 : w.len;
 }
 
+bool
+dnswire_negative_ttl(const uint8_t *pkt, size_t len, uint32_t *ttl)
+{
+	size_t qend, off;
+	uint16_t t, c;
+
+	if (!parse_question(pkt, len, &qend, &t, &c))
+		return false;
+	unsigned an = dnswire_ancount(pkt), ns = dnswire_nscount(pkt);
+	off = qend;
+	for (unsigned i = 0; i < an + ns; i++) {
+		struct rr rr;
+		if (!read_rr(pkt, len, &off, &rr))
+			return false;
+		if (i < an || rr.type != DNS_TYPE_SOA)
+			continue;
+		/* rdata: MNAME, RNAME, then five 32-bit fields, MINIMUM last */
+		if (rr.rdlen < 22)
+			return false;
+		uint32_t min = get32(pkt + rr.rdata + rr.rdlen - 4);
+		uint32_t v = rr.ttl & 0x80000000 ? 0 : rr.ttl;
+		if (min & 0x80000000)
+			min = 0;
+		*ttl = v < min ? v : min;
+		return true;
+	}
+	return false;
+}
+
 size_t
 dnswire_extract_addrs(const uint8_t *pkt, size_t len, uint16_t qtype,
     struct netaddr *out, size_t max, uint32_t *min_ttl, unsigned *rcode)

@@ -22,6 +22,7 @@ struct ep_name {
 	size_t naddrs;
 	bool resolved;
 	unsigned fails;             /* consecutive failed resolutions */
+	unsigned negatives;         /* consecutive NXDOMAIN / NODATA */
 	/* in-flight query */
 	int fd;
 	uint16_t id;
@@ -43,6 +44,7 @@ struct endpoints {
 	struct fwd_zone_spec specs[FWD_MAX_ZONES];  /* point into zones */
 	size_t nzones;
 	uint64_t timeout_ms, min_ttl_ms, max_ttl_ms;
+	double qps, tokens, refilled;  /* node-wide token bucket */
 	void (*changed)(void *);
 	void *arg;
 	struct ep_name **names;
@@ -104,6 +106,7 @@ resolved(struct ep_name *n, struct netaddr *addrs, size_t cnt, uint32_t ttl)
 	if (n->fails)
 		log_info("endpoint resolution recovered name=%s after %u failures", n->name, n->fails);
 	n->fails = 0;
+	n->negatives = 0;
 	uint64_t ms = (uint64_t)ttl * 1000;
 	if (ms < ep->min_ttl_ms)
 		ms = ep->min_ttl_ms;
@@ -131,6 +134,35 @@ failed(struct ep_name *n)
 	if (ms > ep->max_ttl_ms)
 		ms = ep->max_ttl_ms;
 	n->fails++;
+	schedule(n, ms);
+}
+
+/* NXDOMAIN / NODATA: retry after the negative TTL, doubling per answer in
+ * a row (an author's typo must not set a query rate). Addresses that worked
+ * before are kept meanwhile. */
+static void
+negative(struct ep_name *n, uint32_t neg_ttl)
+{
+	struct endpoints *ep = n->owner;
+	ep->st.negative++;
+	if (n->negatives == 0)
+		log_warnx("endpoint has no address upstream name=%s keeping=%zu addresses (NXDOMAIN/NODATA, retried "
+		    "with backoff)", n->name, n->naddrs);
+	uint64_t ms = (uint64_t)neg_ttl * 1000;
+	if (ms < ep->min_ttl_ms)
+		ms = ep->min_ttl_ms;
+	for (unsigned i = 0; i < n->negatives && ms < ep->max_ttl_ms; i++)
+		ms *= 2;
+	if (ms > ep->max_ttl_ms)
+		ms = ep->max_ttl_ms;
+	if (n->negatives < 64)
+		n->negatives++;
+	if (!n->resolved) {
+		/* known to have none: its rules reject rather than wait */
+		n->resolved = true;
+		if (ep->changed)
+			ep->changed(ep->arg);
+	}
 	schedule(n, ms);
 }
 
@@ -169,18 +201,41 @@ io_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	close_query(n);
-	if (cnt == 0 && n->resolved) {
-		/* NXDOMAIN / NODATA after a good answer: keep what worked */
-		failed(n);
+	if (cnt == 0) {
+		uint32_t nttl = 0;
+		if (!dnswire_negative_ttl(buf, (size_t)r, &nttl))
+			nttl = 0;
+		negative(n, nttl);
 		return;
 	}
-	resolved(n, addrs, cnt, cnt ? ttl : 0);
+	resolved(n, addrs, cnt, ttl);
+}
+
+/* One token per resolution; false when the node-wide rate is used up. */
+static bool
+take_token(struct endpoints *ep)
+{
+	double now = monotime_now();
+	ep->tokens += (now - ep->refilled) * ep->qps;
+	if (ep->tokens > ep->qps)
+		ep->tokens = ep->qps;
+	ep->refilled = now;
+	if (ep->tokens < 1)
+		return false;
+	ep->tokens -= 1;
+	return true;
 }
 
 static void
 start_query(struct ep_name *n)
 {
 	struct endpoints *ep = n->owner;
+	if (n->attempt == 0 && !take_token(ep)) {
+		/* over the cap: come back when a token is likely, spread out */
+		ep->st.deferred++;
+		schedule(n, 1000 / (uint64_t)ep->qps + 1 + arc4random_uniform(1000));
+		return;
+	}
 	const struct fwd_zone_spec *z = fwd_zone_pick(ep->specs, ep->nzones, n->name);
 	size_t nups = z ? z->nups : 0;
 	for (; n->attempt < nups; n->attempt++) {
@@ -221,7 +276,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 
 struct endpoints *
 endpoints_new(struct event_base *base, const struct fwd_zone_spec *zones, size_t nzones, uint64_t timeout_ms,
-    uint64_t min_ttl_ms, uint64_t max_ttl_ms, void (*changed)(void *), void *arg)
+    uint64_t min_ttl_ms, uint64_t max_ttl_ms, uint64_t max_qps, void (*changed)(void *), void *arg)
 {
 	struct endpoints *ep = calloc(1, sizeof(*ep));
 	if (ep == NULL)
@@ -232,6 +287,9 @@ endpoints_new(struct event_base *base, const struct fwd_zone_spec *zones, size_t
 	ep->max_ttl_ms = max_ttl_ms < min_ttl_ms ? min_ttl_ms : max_ttl_ms;
 	ep->changed = changed;
 	ep->arg = arg;
+	ep->qps = max_qps ? (double)max_qps : 50;
+	ep->tokens = ep->qps;
+	ep->refilled = monotime_now();
 	endpoints_set_zones(ep, zones, nzones);
 	return ep;
 }

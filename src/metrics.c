@@ -352,6 +352,12 @@ metrics_render(const struct metrics_snapshot *m, char **buf, size_t *len, size_t
 	sample_u(&o, "endpoint_resolution_failures_total", NULL, NULL, m->endpoint_failures);
 	family(&o, "endpoint_changes_total", "counter", "Endpoint address set changes.");
 	sample_u(&o, "endpoint_changes_total", NULL, NULL, m->endpoint_changes);
+	family(&o, "endpoint_negative_answers_total", "counter",
+	    "Endpoint resolutions answered NXDOMAIN or NODATA (retried with backoff).");
+	sample_u(&o, "endpoint_negative_answers_total", NULL, NULL, m->endpoint_negative);
+	family(&o, "endpoint_resolutions_deferred_total", "counter",
+	    "Endpoint resolutions postponed by the endpoint_max_qps cap.");
+	sample_u(&o, "endpoint_resolutions_deferred_total", NULL, NULL, m->endpoint_deferred);
 
 	family(&o, "build_info", "gauge", "Build information; always 1.");
 	sample_u(&o, "build_info", "version", m->version != NULL ? m->version : "unknown", 1);

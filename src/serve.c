@@ -152,8 +152,9 @@ keep_start_only(const struct config *old, struct config *nc)
 	}
 	if (old->vip_hold_ms != nc->vip_hold_ms || old->max_pending != nc->max_pending ||
 	    old->upstream_timeout_ms != nc->upstream_timeout_ms || old->endpoint_min_ttl_ms != nc->endpoint_min_ttl_ms ||
-	    old->endpoint_max_ttl_ms != nc->endpoint_max_ttl_ms || old->reload_debounce_ms != nc->reload_debounce_ms)
-		log_warnx("reload: vip_hold, max_pending, upstream_timeout, endpoint_min_ttl/max_ttl and "
+	    old->endpoint_max_ttl_ms != nc->endpoint_max_ttl_ms ||
+	    old->endpoint_max_qps != nc->endpoint_max_qps || old->reload_debounce_ms != nc->reload_debounce_ms)
+		log_warnx("reload: vip_hold, max_pending, upstream_timeout, endpoint_min_ttl/max_ttl/max_qps and "
 		    "reload_debounce take effect at the next restart");
 	nc->vip_pool = old->vip_pool;
 	nc->vip_pool6 = old->vip_pool6;
@@ -162,6 +163,7 @@ keep_start_only(const struct config *old, struct config *nc)
 	nc->max_pending = old->max_pending;
 	nc->upstream_timeout_ms = old->upstream_timeout_ms;
 	nc->endpoint_min_ttl_ms = old->endpoint_min_ttl_ms;
+	nc->endpoint_max_qps = old->endpoint_max_qps;
 	nc->endpoint_max_ttl_ms = old->endpoint_max_ttl_ms;
 	nc->reload_debounce_ms = old->reload_debounce_ms;
 	char *m = strdup(old->metrics);
@@ -378,6 +380,8 @@ snapshot(void *arg, struct metrics_snapshot *m)
 	m->endpoint_resolutions = es.resolutions;
 	m->endpoint_failures = es.failures;
 	m->endpoint_changes = es.changes;
+	m->endpoint_negative = es.negative;
+	m->endpoint_deferred = es.deferred;
 	m->version = SEDNS_VERSION;
 	m->start_time = d->start_time;
 }
@@ -583,7 +587,7 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	if (d.srv == NULL)
 		fatalx("%s", err);
 	d.ep = endpoints_new(d.base, specs, nspecs, cfg->upstream_timeout_ms, cfg->endpoint_min_ttl_ms,
-	    cfg->endpoint_max_ttl_ms, endpoints_changed, &d);
+	    cfg->endpoint_max_ttl_ms, cfg->endpoint_max_qps, endpoints_changed, &d);
 	d.rs = rulesync_new(d.base, cfg, d.ep);
 	if (d.ep == NULL || d.rs == NULL)
 		fatalx("out of memory");

@@ -1454,3 +1454,39 @@ Test(dnswire, answer_nodata_soa_long_owner)
 	free(s);
 	ldns_pkt_free(p);
 }
+
+/* RFC 2308: min(SOA TTL, SOA MINIMUM) from the authority section. */
+Test(dnswire, negative_ttl_from_soa)
+{
+	ldns_pkt *p = ldns_pkt_new();
+	ldns_rr *q = NULL, *soa = NULL;
+	cr_assert_eq(ldns_rr_new_frm_str(&q, "nx.example. IN A", 0, NULL, NULL), LDNS_STATUS_OK);
+	ldns_rr_set_question(q, true);
+	ldns_pkt_push_rr(p, LDNS_SECTION_QUESTION, q);
+	cr_assert_eq(ldns_rr_new_frm_str(&soa, "example. 900 IN SOA ns.example. h.example. 1 2 3 4 60", 0, NULL, NULL),
+	    LDNS_STATUS_OK);
+	ldns_pkt_push_rr(p, LDNS_SECTION_AUTHORITY, soa);
+	ldns_pkt_set_qr(p, true);
+	ldns_pkt_set_rcode(p, LDNS_RCODE_NXDOMAIN);
+	size_t n = pkt_to_wire(p, obuf, sizeof(obuf));
+	uint32_t ttl = 0;
+	cr_assert(dnswire_negative_ttl(obuf, n, &ttl));
+	cr_assert_eq(ttl, 60, "MINIMUM is smaller");
+	ldns_pkt_free(p);
+
+	p = ldns_pkt_new();
+	cr_assert_eq(ldns_rr_new_frm_str(&q, "nx.example. IN A", 0, NULL, NULL), LDNS_STATUS_OK);
+	ldns_rr_set_question(q, true);
+	ldns_pkt_push_rr(p, LDNS_SECTION_QUESTION, q);
+	cr_assert_eq(ldns_rr_new_frm_str(&soa, "example. 30 IN SOA ns.example. h.example. 1 2 3 4 600", 0, NULL, NULL),
+	    LDNS_STATUS_OK);
+	ldns_pkt_push_rr(p, LDNS_SECTION_AUTHORITY, soa);
+	n = pkt_to_wire(p, obuf, sizeof(obuf));
+	cr_assert(dnswire_negative_ttl(obuf, n, &ttl));
+	cr_assert_eq(ttl, 30, "the SOA's own TTL is smaller");
+	ldns_pkt_free(p);
+
+	n = mkquery("nx.example", LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, 1, 0, false, qbuf);
+	cr_assert_not(dnswire_negative_ttl(qbuf, n, &ttl), "no SOA");
+	cr_assert_not(dnswire_negative_ttl(qbuf, 5, &ttl), "runt");
+}

@@ -59,7 +59,7 @@ Test(endpoints, names_are_dns_hostnames_and_hosts_without_endpoints)
 Test(endpoints, tracked_set_follows_the_registry)
 {
 	struct event_base *base = event_base_new();
-	struct endpoints *ep = endpoints_new(base, NULL, 0, 100, 1000, 2000, NULL, NULL);
+	struct endpoints *ep = endpoints_new(base, NULL, 0, 100, 1000, 2000, 50, NULL, NULL);
 	struct registry *r1 = reg_of(both);
 	struct endpoints_stats st;
 	cr_assert(endpoints_track_registry(ep, r1));

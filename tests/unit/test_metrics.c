@@ -364,7 +364,7 @@ Test(metrics, every_family_has_help_and_type_once)
 		"rule_sync_duration_seconds gauge", "rule_render_duration_seconds gauge",
 		"rules_last_sync_ok gauge", "endpoint_names gauge",
 		"endpoint_resolutions_total counter", "endpoint_resolution_failures_total counter",
-		"endpoint_changes_total counter", "build_info gauge", "start_time_seconds gauge",
+		"endpoint_changes_total counter", "endpoint_negative_answers_total counter", "endpoint_resolutions_deferred_total counter", "build_info gauge", "start_time_seconds gauge",
 	};
 	struct metrics_snapshot m;
 	char *t, line[160], help[160];
@@ -403,7 +403,7 @@ Test(metrics, strict_parser_accepts_output)
 	err = validate(t, &n);
 	cr_assert_null(err, "%s", err);
 	/* 4+10 query lines, 2x15 histogram lines, 4x2 upstream, 2+2 results, rest single */
-	cr_assert_eq(n, 4 + 10 + 2 * (HISTO_NBUCKETS + 3) + 4 * 2 + 2 + 2 + 25, "n=%d", n);
+	cr_assert_eq(n, 4 + 10 + 2 * (HISTO_NBUCKETS + 3) + 4 * 2 + 2 + 2 + 27, "n=%d", n);
 	free(t);
 }
 
