@@ -1458,11 +1458,8 @@ Test(dnswire, answer_nodata_soa_long_owner)
 /* RFC 2308: min(SOA TTL, SOA MINIMUM) from the authority section. */
 Test(dnswire, negative_ttl_from_soa)
 {
-	ldns_pkt *p = ldns_pkt_new();
-	ldns_rr *q = NULL, *soa = NULL;
-	cr_assert_eq(ldns_rr_new_frm_str(&q, "nx.example. IN A", 0, NULL, NULL), LDNS_STATUS_OK);
-	ldns_rr_set_question(q, true);
-	ldns_pkt_push_rr(p, LDNS_SECTION_QUESTION, q);
+	ldns_pkt *p = ldns_pkt_query_new(ldns_dname_new_frm_str("nx.example."), LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, 0);
+	ldns_rr *soa = NULL;
 	cr_assert_eq(ldns_rr_new_frm_str(&soa, "example. 900 IN SOA ns.example. h.example. 1 2 3 4 60", 0, NULL, NULL),
 	    LDNS_STATUS_OK);
 	ldns_pkt_push_rr(p, LDNS_SECTION_AUTHORITY, soa);
@@ -1474,10 +1471,7 @@ Test(dnswire, negative_ttl_from_soa)
 	cr_assert_eq(ttl, 60, "MINIMUM is smaller");
 	ldns_pkt_free(p);
 
-	p = ldns_pkt_new();
-	cr_assert_eq(ldns_rr_new_frm_str(&q, "nx.example. IN A", 0, NULL, NULL), LDNS_STATUS_OK);
-	ldns_rr_set_question(q, true);
-	ldns_pkt_push_rr(p, LDNS_SECTION_QUESTION, q);
+	p = ldns_pkt_query_new(ldns_dname_new_frm_str("nx.example."), LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, 0);
 	cr_assert_eq(ldns_rr_new_frm_str(&soa, "example. 30 IN SOA ns.example. h.example. 1 2 3 4 600", 0, NULL, NULL),
 	    LDNS_STATUS_OK);
 	ldns_pkt_push_rr(p, LDNS_SECTION_AUTHORITY, soa);
