@@ -23,6 +23,7 @@ struct load_summary {
 	size_t files, entries, hosts, errors, warnings, rejected, vips, exhausted;
 	size_t kept;          /* broken files whose last good version was used */
 	size_t conflicts;     /* hosts whose spec.addresses took another's VIP */
+	size_t restricted;    /* entries whose exportTo is not "*" */
 };
 
 /*
@@ -54,6 +55,12 @@ struct registry *loader_build(const struct config *cfg, struct vipstore *vs, boo
 /* loader_build with a last-good cache. */
 struct registry *loader_build_cached(const struct config *cfg, struct vipstore *vs, struct loader_cache *cache,
     time_t now, FILE *diag, struct load_summary *sum, char *err, size_t errlen);
+
+/* Entries of set whose exportTo restricts who sees them (not "*"). */
+size_t loader_restricted(const struct se_set *set);
+/* The line that says exportTo is not enforced: views (workloads) are off
+ * and n entries restrict exportTo; NULL-safe, writes nothing when moot. */
+void loader_note_export_to(const struct config *cfg, size_t n, FILE *out);
 
 /* Opens the VIP store described by cfg. */
 struct vipstore *loader_open_store(const struct config *cfg, bool readonly, bool reallocate,

@@ -155,6 +155,29 @@ loader_read_cached(struct se_set *set, char *const *paths, size_t npaths, struct
 	}
 }
 
+size_t
+loader_restricted(const struct se_set *set)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < set->nentries; i++) {
+		const struct serviceentry *se = &set->entries[i];
+		bool all = se->nexport_to == 0;
+		for (size_t k = 0; k < se->nexport_to; k++)
+			all |= strcmp(se->export_to[k], "*") == 0;
+		n += !all;
+	}
+	return n;
+}
+
+void
+loader_note_export_to(const struct config *cfg, size_t n, FILE *out)
+{
+	if (cfg->nworkloads || n == 0 || out == NULL)
+		return;
+	fprintf(out, "note: %zu ServiceEntries restrict exportTo, but per-namespace views are off (no workloads: "
+	    "configured): every allowed client sees them\n", n);
+}
+
 struct vipstore *
 loader_open_store(const struct config *cfg, bool readonly, bool reallocate, char *err, size_t errlen)
 {
@@ -201,6 +224,7 @@ build(const struct config *cfg, struct vipstore *vs, bool allocate, struct loade
 	s.errors += set.nerrors;
 	s.warnings = set.nwarnings;
 	s.rejected = set.nrejected;
+	s.restricted = loader_restricted(&set);
 	struct tenancy *t = tenancy_new(cfg->cluster_domain);
 	struct registry *reg = t ? registry_build(&set, t) : NULL;
 	tenancy_free(t);

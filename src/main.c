@@ -100,6 +100,7 @@ cmd_check(int argc, char **argv)
 	else
 		loader_read(&set, cfg->serviceentries, cfg->nserviceentries, stdout);
 	size_t nentries = set.nentries, nerr = set.nerrors, nwarn = set.nwarnings, nfiles = set.nfiles;
+	loader_note_export_to(cfg, loader_restricted(&set), stdout);
 	struct tenancy *t = tenancy_new(cfg->cluster_domain);
 	struct registry *reg = t ? registry_build(&set, t) : NULL;
 	tenancy_free(t);

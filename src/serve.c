@@ -574,6 +574,8 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 		fatalx("%s", err);
 	d.nups = loader_upstreams(cfg, d.ups);
 	struct nametable *nt = build_table(&d, &d.sum);
+	/* once, at start: exportTo is only enforced with views */
+	loader_note_export_to(cfg, d.sum.restricted, stderr);
 	if (nt == NULL)
 		fatalx("cannot build the first name table");
 	d.base = event_base_new();
