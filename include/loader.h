@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "config.h"
@@ -21,23 +22,41 @@
 
 struct load_summary {
 	size_t files, entries, hosts, errors, warnings, rejected, vips, exhausted;
-	size_t kept;          /* broken files whose last good version was used */
+	size_t kept;          /* entries whose last good version was used */
 	size_t conflicts;     /* hosts whose spec.addresses took another's VIP */
 	size_t restricted;    /* entries whose exportTo is not "*" */
 };
 
 /*
- * Last good content per ServiceEntry file, for the daemon: a file that no
- * longer parses or validates keeps its last good version in effect (nothing
- * lost, no VIP released) until a good version replaces it; a removed file
- * drops out. Owned by the daemon; loader_cache_free releases it.
+ * Last good version per ServiceEntry (namespace/name), for the daemon: an
+ * entry that no longer validates keeps its previous valid version (or is
+ * absent if it never had one), and the other entries of its file load as
+ * they are; entries of a file that cannot be read to its end (unreadable,
+ * YAML syntax error, bad encoding) and that did not load keep theirs too. A
+ * removed file (or an entry removed from a good file) drops out.
+ *
+ * good borrows the entries of the installed registry: the daemon calls
+ * loader_cache_commit with it after every install. A file whose
+ * fingerprint (device, inode, size, mtime) is unchanged since the committed
+ * build and that loaded cleanly then is not parsed again: its entries are
+ * copied from good. Owned by the daemon; loader_cache_free releases it.
  */
-struct loader_cache {
-	char **paths;
-	char **bufs;
-	size_t *lens;
-	size_t n;
+struct lc_file {
+	char *path;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	bool clean;           /* no diagnostic when it was loaded */
 };
+struct loader_cache {
+	const struct se_set *good;      /* borrowed; NULL before the first commit */
+	struct lc_file *files;          /* fingerprints matching good */
+	size_t nfiles;
+	struct lc_file *pending;        /* of the last build, until committed */
+	size_t npending;
+};
+void loader_cache_commit(struct loader_cache *c, const struct registry *reg);
 void loader_cache_free(struct loader_cache *c);
 
 /* Loads the given paths into set and prints diagnostics ("error: ..." /

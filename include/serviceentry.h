@@ -22,14 +22,16 @@
 #include <stdint.h>
 
 /* Limits: past them a document / entry is rejected with a clear message. */
-#define SE_MAX_FILE_BYTES   (16u * 1024 * 1024)
+#define SE_MAX_FILE_BYTES   (512u * 1024 * 1024)
 #define SE_MAX_HOSTS        256
 #define SE_MAX_PORTS        256
 #define SE_MAX_ENDPOINTS    4096
 #define SE_MAX_ADDRESSES    256
 #define SE_MAX_DEPTH        64      /* YAML nesting */
 #define SE_MAX_NAME         253     /* DNS name, without trailing dot */
-#define SE_MAX_NODES        1000000 /* YAML nodes per document (bounds memory) */
+#define SE_MAX_NODES        1000000 /* YAML nodes per document, or per item of
+                                       a List (which is parsed an item at a
+                                       time: bounds memory) */
 
 enum se_resolution {
 	SE_RES_NONE = 0,      /* default when absent, as in Istio */
@@ -105,6 +107,12 @@ struct serviceentry {
 
 enum se_severity { SE_WARNING = 0, SE_ERROR = 1 };
 
+/* A rejected ServiceEntry: namespace/name and where. */
+struct se_key {
+	char *ns, *name, *file;
+	int line;
+};
+
 struct se_diag {
 	enum se_severity severity;
 	char *file;
@@ -119,6 +127,11 @@ struct se_set {
 	size_t ndiags;
 	size_t nerrors, nwarnings;
 	size_t nrejected;               /* ServiceEntries rejected by validation */
+	struct se_key *rejected_keys;   /* which (when they had a name) */
+	size_t nrejected_keys;
+	char **broken;                  /* files not read to their end: unreadable,
+	                                   too large, bad encoding, YAML syntax */
+	size_t nbroken;
 	size_t nfiles;                  /* files read */
 	/* private: namespace/name -> entries[] index, for duplicates */
 	size_t *index;
@@ -127,6 +140,15 @@ struct se_set {
 
 void se_set_init(struct se_set *set);
 void se_set_free(struct se_set *set);
+
+/* The valid entry namespace/name, or NULL. */
+const struct serviceentry *se_set_find(const struct se_set *set, const char *ns, const char *name);
+/* Appends a deep copy of e (an entry of another set) to set; false on out
+ * of memory or when set already has namespace/name. */
+bool se_set_copy_entry(struct se_set *set, const struct serviceentry *e);
+/* Records file as broken (not read to its end), once. */
+void se_set_mark_broken(struct se_set *set, const char *file);
+bool se_set_is_broken(const struct se_set *set, const char *file);
 
 /* Loads one path (file or directory) into set, appending entries and
  * diagnostics. Returns false only if the path itself cannot be read (that is

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "forward.h"
 #include "log.h"
@@ -28,56 +29,91 @@ print_diags(const struct se_set *set, size_t from, FILE *diag)
 		    set->diags[i].message);
 }
 
+static void
+files_free(struct lc_file *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(f[i].path);
+	free(f);
+}
+
 void
 loader_cache_free(struct loader_cache *c)
 {
-	for (size_t i = 0; i < c->n; i++) {
-		free(c->paths[i]);
-		free(c->bufs[i]);
-	}
-	free(c->paths);
-	free(c->bufs);
-	free(c->lens);
+	files_free(c->files, c->nfiles);
+	files_free(c->pending, c->npending);
 	memset(c, 0, sizeof(*c));
 }
 
-static ssize_t
-cache_find(const struct loader_cache *c, const char *path)
+void
+loader_cache_commit(struct loader_cache *c, const struct registry *reg)
 {
-	for (size_t i = 0; i < c->n; i++)
-		if (strcmp(c->paths[i], path) == 0)
-			return (ssize_t)i;
-	return -1;
+	files_free(c->files, c->nfiles);
+	c->files = c->pending;
+	c->nfiles = c->npending;
+	c->pending = NULL;
+	c->npending = 0;
+	c->good = &reg->set;
 }
 
-/* Builds the next cache generation: entries for the files seen now. */
-static void
-cache_put(struct loader_cache *next, const char *path, const char *buf, size_t len)
+static const struct lc_file *
+file_find(const struct lc_file *f, size_t n, const char *path)
 {
-	char **np = realloc(next->paths, (next->n + 1) * sizeof(*np));
-	if (np == NULL)
-		return;
-	next->paths = np;
-	char **nb = realloc(next->bufs, (next->n + 1) * sizeof(*nb));
-	if (nb == NULL)
-		return;
-	next->bufs = nb;
-	size_t *nl = realloc(next->lens, (next->n + 1) * sizeof(*nl));
-	if (nl == NULL)
-		return;
-	next->lens = nl;
-	char *p = strdup(path), *b = malloc(len + 1);
-	if (p == NULL || b == NULL) {
-		free(p);
-		free(b);
-		return;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(f[i].path, path) == 0)
+			return &f[i];
+	return NULL;
+}
+
+static bool
+same_fp(const struct lc_file *a, const struct stat *st)
+{
+	return a->dev == st->st_dev && a->ino == st->st_ino && a->size == st->st_size &&
+	    a->mtime.tv_sec == st->st_mtim.tv_sec && a->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+static int
+entry_file_cmp(const void *x, const void *y)
+{
+	const struct serviceentry *a = *(const struct serviceentry *const *)x;
+	const struct serviceentry *b = *(const struct serviceentry *const *)y;
+	int c = strcmp(a->file, b->file);
+	return c ? c : (a < b ? -1 : a > b);
+}
+
+/* good's entries sorted by file (load order kept within a file). */
+static const struct serviceentry **
+by_file(const struct se_set *good, size_t *n)
+{
+	*n = good ? good->nentries : 0;
+	const struct serviceentry **v = calloc(*n ? *n : 1, sizeof(*v));
+	if (v == NULL) {
+		*n = 0;
+		return NULL;
 	}
-	memcpy(b, buf, len);
-	b[len] = '\0';
-	next->paths[next->n] = p;
-	next->bufs[next->n] = b;
-	next->lens[next->n] = len;
-	next->n++;
+	for (size_t i = 0; i < *n; i++)
+		v[i] = &good->entries[i];
+	qsort(v, *n, sizeof(*v), entry_file_cmp);
+	return v;
+}
+
+/* Copies good's entries of one file into set; false when one could not be
+ * copied (then the file is parsed instead). */
+static bool
+copy_file_entries(struct se_set *set, const struct serviceentry **sorted, size_t n, const char *path)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (strcmp(sorted[mid]->file, path) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < n && strcmp(sorted[i]->file, path) == 0; i++)
+		if (!se_set_copy_entry(set, sorted[i]) && se_set_find(set, sorted[i]->namespace, sorted[i]->name) == NULL)
+			return false;
+	return true;
 }
 
 void
@@ -88,71 +124,83 @@ loader_read_cached(struct se_set *set, char *const *paths, size_t npaths, struct
 		loader_read(set, paths, npaths, diag);
 		return;
 	}
-	struct loader_cache next;
-	memset(&next, 0, sizeof(next));
-	size_t extra_errors = 0, kept = 0;
-	for (size_t p = 0; p < npaths; p++) {
+	files_free(cache->pending, cache->npending);
+	cache->pending = NULL;
+	cache->npending = 0;
+	size_t nsorted = 0, kept = 0;
+	const struct serviceentry **sorted = by_file(cache->good, &nsorted);
+	size_t from = set->ndiags;
+	const char *unlisted[CONFIG_MAX_LIST];
+	size_t nunlisted = 0;
+	for (size_t p = 0; p < npaths && p < CONFIG_MAX_LIST; p++) {
 		char **files;
 		size_t nfiles;
 		char err[256];
 		if (!se_list_path(paths[p], &files, &nfiles, err, sizeof(err))) {
 			se_load_path(set, paths[p]); /* records the error */
+			unlisted[nunlisted++] = paths[p];
 			continue;
 		}
 		for (size_t i = 0; i < nfiles; i++) {
-			char *buf;
-			size_t len;
-			ssize_t ci = cache_find(cache, files[i]);
-			if (!se_read_file(files[i], &buf, &len, err, sizeof(err))) {
-				if (diag)
-					fprintf(diag, "error: %s:1:1: %s\n", files[i], err);
-				extra_errors++;
-				if (ci >= 0) {
-					kept++;
-					se_load_buffer(set, files[i], cache->bufs[ci], cache->lens[ci]);
-					cache_put(&next, files[i], cache->bufs[ci], cache->lens[ci]);
-				}
-				continue;
-			}
-			if (ci >= 0 && cache->lens[ci] == len && memcmp(cache->bufs[ci], buf, len) == 0) {
-				/* unchanged since it was last good: one parse is enough */
-				se_load_buffer(set, files[i], buf, len);
+			struct stat st;
+			bool have_st = stat(files[i], &st) == 0;
+			const struct lc_file *old = file_find(cache->files, cache->nfiles, files[i]);
+			size_t d0 = set->ndiags;
+			if (have_st && old != NULL && old->clean && same_fp(old, &st) && sorted != NULL &&
+			    copy_file_entries(set, sorted, nsorted, files[i])) {
+				/* unchanged since a clean load: no second parse */
 				set->nfiles++;
-				cache_put(&next, files[i], buf, len);
-				free(buf);
-				continue;
-			}
-			/* changed: parse it alone first, to know whether it is good */
-			struct se_set trial;
-			se_set_init(&trial);
-			se_load_buffer(&trial, files[i], buf, len);
-			if (trial.nerrors == 0 || ci < 0) {
-				/* good, or broken with nothing better: take what is valid */
-				se_load_buffer(set, files[i], buf, len);
-				set->nfiles++;
-				if (trial.nerrors == 0)
-					cache_put(&next, files[i], buf, len);
 			} else {
-				print_diags(&trial, 0, diag);
-				extra_errors += trial.nerrors;
-				kept++;
-				log_warnx("file=%s has errors: keeping its last good version in effect", files[i]);
-				se_load_buffer(set, files[i], cache->bufs[ci], cache->lens[ci]);
-				set->nfiles++;
-				cache_put(&next, files[i], cache->bufs[ci], cache->lens[ci]);
+				se_load_path(set, files[i]);
 			}
-			se_set_free(&trial);
-			free(buf);
+			struct lc_file *np = realloc(cache->pending, (cache->npending + 1) * sizeof(*np));
+			if (np == NULL || !have_st)
+				continue;
+			cache->pending = np;
+			struct lc_file *f = &np[cache->npending];
+			if ((f->path = strdup(files[i])) == NULL)
+				continue;
+			f->dev = st.st_dev;
+			f->ino = st.st_ino;
+			f->size = st.st_size;
+			f->mtime = st.st_mtim;
+			f->clean = set->ndiags == d0;
+			cache->npending++;
 		}
 		se_free_list(files, nfiles);
 	}
-	print_diags(set, 0, diag);
-	loader_cache_free(cache);
-	*cache = next;
-	if (sum) {
-		sum->errors += extra_errors;
-		sum->kept = kept;
+	/* an entry that failed validation keeps its last valid version */
+	for (size_t i = 0; cache->good && i < set->nrejected_keys; i++) {
+		const struct se_key *k = &set->rejected_keys[i];
+		const struct serviceentry *g = se_set_find(cache->good, k->ns, k->name);
+		if (g == NULL || se_set_find(set, k->ns, k->name) != NULL)
+			continue;
+		if (se_set_copy_entry(set, g)) {
+			kept++;
+			log_warnx("serviceentry=%s/%s (%s:%d) has errors: keeping its last valid version from %s:%d", k->ns,
+			    k->name, k->file, k->line, g->file, g->line);
+		}
 	}
+	/* a file not read to its end: what did not load keeps its last version */
+	for (size_t i = 0; cache->good && i < cache->good->nentries; i++) {
+		const struct serviceentry *g = &cache->good->entries[i];
+		bool lost = se_set_is_broken(set, g->file);
+		for (size_t u = 0; u < nunlisted && !lost; u++) {
+			size_t ul = strlen(unlisted[u]);
+			lost = strncmp(g->file, unlisted[u], ul) == 0 && (g->file[ul] == '\0' || g->file[ul] == '/');
+		}
+		if (!lost || se_set_find(set, g->namespace, g->name) != NULL)
+			continue;
+		if (se_set_copy_entry(set, g)) {
+			kept++;
+			log_warnx("serviceentry=%s/%s: %s could not be read to its end; keeping its last valid version",
+			    g->namespace, g->name, g->file);
+		}
+	}
+	free(sorted);
+	print_diags(set, from, diag);
+	if (sum)
+		sum->kept = kept;
 }
 
 size_t

@@ -97,6 +97,8 @@ install_table(struct daemon *d, struct nametable *nt)
 	free(held);
 	endpoints_track_registry(d->ep, reg);
 	rulesync_mark(d->rs, reg);
+	/* the next reload keeps last-good entries from this table's */
+	loader_cache_commit(&d->cache, reg);
 	nametable_free(old);
 }
 

@@ -63,6 +63,11 @@ struct builder {
 	int depth;
 	size_t nnodes;
 	bool skip;              /* document already rejected: drain to its end */
+	struct ynode *items;    /* the root mapping's "items" sequence: a List's
+	                           items are processed (and freed) one by one as
+	                           they complete, so a 50,000-entry kubectl dump
+	                           never is one tree */
+	size_t items_nodes;     /* nnodes when the items sequence started */
 };
 
 static void diag_push(struct se_set *, enum se_severity, const char *, int,
@@ -81,6 +86,7 @@ static void process_doc(struct se_set *, const char *, const struct ynode *,
 static void load_serviceentry(struct se_set *, const char *,
     const struct ynode *);
 static void entry_free(struct serviceentry *);
+static bool grow(void *, size_t, size_t);
 
 static const char *const api_versions[] = {
 	"networking.istio.io/v1",
@@ -175,7 +181,153 @@ se_set_free(struct se_set *set)
 	}
 	free(set->diags);
 	free(set->index);
+	for (size_t i = 0; i < set->nrejected_keys; i++) {
+		free(set->rejected_keys[i].ns);
+		free(set->rejected_keys[i].name);
+		free(set->rejected_keys[i].file);
+	}
+	free(set->rejected_keys);
+	strv_free(set->broken, set->nbroken);
 	memset(set, 0, sizeof(*set));
+}
+
+void
+se_set_mark_broken(struct se_set *set, const char *file)
+{
+	if (se_set_is_broken(set, file) || !grow(&set->broken, set->nbroken, sizeof(*set->broken)))
+		return;
+	if ((set->broken[set->nbroken] = strdup(file)) != NULL)
+		set->nbroken++;
+}
+
+bool
+se_set_is_broken(const struct se_set *set, const char *file)
+{
+	for (size_t i = 0; i < set->nbroken; i++)
+		if (strcmp(set->broken[i], file) == 0)
+			return true;
+	return false;
+}
+
+static void
+add_rejected_key(struct se_set *set, const char *ns, const char *name, const char *file, int line)
+{
+	if (!grow(&set->rejected_keys, set->nrejected_keys, sizeof(*set->rejected_keys)))
+		return;
+	struct se_key *k = &set->rejected_keys[set->nrejected_keys];
+	k->ns = strdup(ns);
+	k->name = strdup(name);
+	k->file = strdup(file);
+	k->line = line;
+	if (k->ns == NULL || k->name == NULL || k->file == NULL) {
+		free(k->ns);
+		free(k->name);
+		free(k->file);
+		return;
+	}
+	set->nrejected_keys++;
+}
+
+/* --- deep copy ---------------------------------------------------------- */
+
+static bool
+dup_str(char **dst, const char *src)
+{
+	*dst = NULL;
+	if (src == NULL)
+		return true;
+	return (*dst = strdup(src)) != NULL;
+}
+
+static bool
+dup_strv(char ***dst, size_t *ndst, char *const *src, size_t n)
+{
+	*dst = NULL;
+	*ndst = 0;
+	if (n == 0)
+		return true;
+	if ((*dst = calloc(n, sizeof(**dst))) == NULL)
+		return false;
+	for (size_t i = 0; i < n; i++, (*ndst)++)
+		if (!dup_str(&(*dst)[i], src[i]))
+			return false;
+	return true;
+}
+
+static bool
+dup_kv(struct se_kv **dst, size_t *ndst, const struct se_kv *src, size_t n)
+{
+	*dst = NULL;
+	*ndst = 0;
+	if (n == 0)
+		return true;
+	if ((*dst = calloc(n, sizeof(**dst))) == NULL)
+		return false;
+	for (size_t i = 0; i < n; i++, (*ndst)++)
+		if (!dup_str(&(*dst)[i].key, src[i].key) || !dup_str(&(*dst)[i].value, src[i].value)) {
+			(*ndst)++;
+			return false;
+		}
+	return true;
+}
+
+/* Every pointer of e is replaced by a copy; on failure what was copied so
+ * far is consistent for entry_free (counts match filled slots). */
+static bool
+entry_copy(struct serviceentry *d, const struct serviceentry *s)
+{
+	memset(d, 0, sizeof(*d));
+	d->line = s->line;
+	d->location = s->location;
+	d->resolution = s->resolution;
+	d->has_workload_selector = s->has_workload_selector;
+	if (!dup_str(&d->file, s->file) || !dup_str(&d->name, s->name) || !dup_str(&d->namespace, s->namespace) ||
+	    !dup_str(&d->creation_timestamp, s->creation_timestamp) ||
+	    !dup_kv(&d->labels, &d->nlabels, s->labels, s->nlabels) ||
+	    !dup_strv(&d->hosts, &d->nhosts, s->hosts, s->nhosts) ||
+	    !dup_strv(&d->addresses, &d->naddresses, s->addresses, s->naddresses) ||
+	    !dup_strv(&d->export_to, &d->nexport_to, s->export_to, s->nexport_to))
+		return false;
+	if (s->nports) {
+		if ((d->ports = calloc(s->nports, sizeof(*d->ports))) == NULL)
+			return false;
+		for (size_t i = 0; i < s->nports; i++, d->nports++) {
+			d->ports[i] = s->ports[i];
+			d->ports[i].name = d->ports[i].protocol = NULL;
+			if (!dup_str(&d->ports[i].name, s->ports[i].name) ||
+			    !dup_str(&d->ports[i].protocol, s->ports[i].protocol)) {
+				d->nports++;
+				return false;
+			}
+		}
+	}
+	if (s->nendpoints) {
+		if ((d->endpoints = calloc(s->nendpoints, sizeof(*d->endpoints))) == NULL)
+			return false;
+		for (size_t i = 0; i < s->nendpoints; i++, d->nendpoints++) {
+			const struct se_endpoint *se = &s->endpoints[i];
+			struct se_endpoint *de = &d->endpoints[i];
+			de->weight = se->weight;
+			de->line = se->line;
+			if (!dup_str(&de->address, se->address) || !dup_kv(&de->ports, &de->nports, se->ports, se->nports) ||
+			    !dup_kv(&de->labels, &de->nlabels, se->labels, se->nlabels) ||
+			    !dup_str(&de->network, se->network) || !dup_str(&de->locality, se->locality)) {
+				d->nendpoints++;
+				return false;
+			}
+		}
+	}
+	if (s->nstatus_addresses) {
+		if ((d->status_addresses = calloc(s->nstatus_addresses, sizeof(*d->status_addresses))) == NULL)
+			return false;
+		for (size_t i = 0; i < s->nstatus_addresses; i++, d->nstatus_addresses++)
+			if (!dup_str(&d->status_addresses[i].host, s->status_addresses[i].host) ||
+			    !dup_str(&d->status_addresses[i].value, s->status_addresses[i].value)) {
+				d->nstatus_addresses++;
+				return false;
+			}
+	}
+	return true;
 }
 
 /* Makes room for element n of an array grown by doubling; capacity is
@@ -445,6 +597,32 @@ map_get(const struct ynode *m, const char *key)
 	return NULL;
 }
 
+const struct serviceentry *
+se_set_find(const struct se_set *set, const char *ns, const char *name)
+{
+	return index_find(set, ns, name);
+}
+
+bool
+se_set_copy_entry(struct se_set *set, const struct serviceentry *e)
+{
+	struct serviceentry c;
+	if (index_find(set, e->namespace, e->name) != NULL)
+		return false;
+	if (!entry_copy(&c, e)) {
+		entry_free(&c);
+		return false;
+	}
+	if (!index_reserve(set) || !grow(&set->entries, set->nentries, sizeof(*set->entries))) {
+		entry_free(&c);
+		return false;
+	}
+	set->entries[set->nentries] = c;
+	index_put(set->index, set->index_cap, &set->entries[set->nentries], set->nentries + 1);
+	set->nentries++;
+	return true;
+}
+
 /* ------------------------------------------------------------- loading */
 
 static void
@@ -523,6 +701,7 @@ builder_reset(struct builder *b)
 {
 	ynode_free(b->root);
 	b->root = NULL;
+	b->items = NULL;
 	b->depth = 0;
 	b->nnodes = 0;
 	b->skip = false;
@@ -535,8 +714,23 @@ builder_reject(struct builder *b, const yaml_event_t *ev, const char *msg)
 	    (int)ev->start_mark.column + 1, "%s; document skipped", msg);
 	ynode_free(b->root);
 	b->root = NULL;
+	b->items = NULL;
 	b->depth = 0;
 	b->skip = true;
+}
+
+/* A List item just completed (the last kid of the items sequence): load it
+ * and let it go. */
+static void
+builder_item_done(struct builder *b)
+{
+	struct ynode *it = b->items;
+	if (it->nkids == 0)
+		return;
+	struct ynode *elem = it->kids[--it->nkids];
+	process_doc(b->set, b->file, elem, true);
+	ynode_free(elem);
+	b->nnodes = b->items_nodes;
 }
 
 /* Adds a node for a scalar / sequence / mapping start event. */
@@ -585,8 +779,18 @@ builder_node(struct builder *b, const yaml_event_t *ev)
 		ynode_free(n);
 		goto oom;
 	}
+	if (n->type == Y_SEQ && b->depth == 1 && b->items == NULL && b->root->type == Y_MAP &&
+	    b->root->nkids % 2 == 0 && b->root->nkids >= 2) {
+		const struct ynode *key = b->root->kids[b->root->nkids - 2];
+		if (key->type == Y_SCALAR && strcmp(key->s, "items") == 0) {
+			b->items = n;
+			b->items_nodes = b->nnodes;
+		}
+	}
 	if (n->type != Y_SCALAR)
 		b->stack[b->depth++] = n;
+	else if (b->items != NULL && b->depth == 2 && b->stack[1] == b->items)
+		builder_item_done(b); /* a scalar item: process_doc says what is wrong */
 	return;
 oom:
 	builder_reject(b, ev, "out of memory");
@@ -615,6 +819,7 @@ load_stream(struct se_set *set, const char *file, const unsigned char *buf,
 	while (!done) {
 		if (!yaml_parser_parse(&p, &ev)) {
 			report_parser_error(&b, &p);
+			se_set_mark_broken(set, file);
 			break;
 		}
 		switch (ev.type) {
@@ -642,8 +847,11 @@ load_stream(struct se_set *set, const char *file, const unsigned char *buf,
 			break;
 		case YAML_SEQUENCE_END_EVENT:
 		case YAML_MAPPING_END_EVENT:
-			if (!b.skip && b.depth > 0)
+			if (!b.skip && b.depth > 0) {
 				b.depth--;
+				if (b.items != NULL && b.depth == 2 && b.stack[1] == b.items)
+					builder_item_done(&b);
+			}
 			break;
 		default:
 			break;
@@ -733,6 +941,7 @@ load_text(struct se_set *set, const char *name, const unsigned char *buf,
 	if (len > SE_MAX_FILE_BYTES) {
 		sdiag(set, SE_ERROR, name, 1, 1, "file is too large (%zu bytes; "
 		    "the limit is %u bytes)", len, SE_MAX_FILE_BYTES);
+		se_set_mark_broken(set, name);
 		return;
 	}
 	/* UTF-16 with a BOM is left to libyaml; everything else must be
@@ -749,6 +958,7 @@ load_text(struct se_set *set, const char *name, const unsigned char *buf,
 		return;
 	}
 	load_stream(set, name, buf, last_doc_marker(buf, bad));
+	se_set_mark_broken(set, name);
 	offset_to_pos(buf, len, bad, &line, &col);
 	if (cp == UINT32_MAX)
 		sdiag(set, SE_ERROR, name, line, col, "invalid UTF-8 byte "
@@ -835,6 +1045,7 @@ load_file(struct se_set *set, const char *path)
 
 	if (!se_read_file(path, &buf, &len, err, sizeof(err))) {
 		sdiag(set, SE_ERROR, path, 1, 1, "%s", err);
+		se_set_mark_broken(set, path);
 		return;
 	}
 	set->nfiles++;
@@ -2060,6 +2271,8 @@ load_serviceentry(struct se_set *set, const char *file,
 		ediag(&c, SE_ERROR, root, "", "out of memory");
 	if (c.nerr > 0) {
 		set->nrejected++;
+		if (c.name != NULL && strcmp(c.name, UNNAMED) != 0)
+			add_rejected_key(set, c.ns, c.name, file, root->line);
 		entry_free(&e);
 		return;
 	}
