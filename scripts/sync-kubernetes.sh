@@ -3,7 +3,9 @@
 #
 # Every INTERVAL seconds (or once, with --once) it dumps
 #   kubectl get serviceentries.networking.istio.io -A -o yaml
-#       -> SE_DIR/serviceentries.yaml        (sedns `serviceentries`)
+#       -> SE_DIR/ns-<namespace>.yaml        (sedns `serviceentries`), one
+#          List per namespace, so a namespace's entries change (or break)
+#          only its own file
 #   kubectl get pods -A -o yaml --field-selector spec.nodeName=NODE_NAME
 #       -> WORKLOADS_DIR/pods.yaml           (sedns `workloads`)
 # Each dump goes to a hidden temp file in the same directory and is renamed
@@ -25,7 +27,8 @@ only when they changed.
   --once              one round, then exit: 0 when every dump succeeded, 1 otherwise
   --interval N        seconds between rounds (env INTERVAL, default 10)
   --out-dir DIR       base directory (env OUT_DIR, default /etc/sedns); writes
-                      DIR/serviceentries/serviceentries.yaml and DIR/workloads/pods.yaml
+                      DIR/serviceentries/ns-NAMESPACE.yaml (one per namespace)
+                      and DIR/workloads/pods.yaml
                       (env SE_DIR and WORKLOADS_DIR override the two directories)
   --node-name NAME    this node (env NODE_NAME); pods are not dumped when empty
   --kubectl BIN       kubectl binary (env KUBECTL, default kubectl)
@@ -131,10 +134,79 @@ dump() {
 	return 0
 }
 
+# split_namespaces ALL DIR: writes the items of the kubectl List in ALL into
+# DIR/ns-<namespace>.yaml, one List per namespace, replacing only files whose
+# content changed (atomically) and removing those of namespaces that have no
+# ServiceEntry any more. kubectl -o yaml puts each item at "- " in column 0
+# and its metadata.namespace at "    namespace: " under "  metadata:".
+split_namespaces() {
+	local all=$1 dir=$2 tmpd f base rc=0
+	tmpd=$(mktemp -d "$dir/.split.XXXXXX") || { log "cannot create a temp directory in $dir"; return 1; }
+	if ! awk -v out="$tmpd" '
+		function flush() {
+			if (buf == "") return
+			if (ns == "") ns = "default"
+			f = out "/ns-" ns ".yaml"
+			if (!(f in seen)) { seen[f] = 1; printf "apiVersion: v1\nitems:\n" > f }
+			printf "%s", buf > f
+			buf = ""; ns = ""; inmeta = 0
+		}
+		/^items:[[:space:]]*$/ { initems = 1; next }
+		!initems { next }
+		/^- / { flush(); buf = $0 "\n"; inmeta = ($0 ~ /^- metadata:[[:space:]]*$/); next }
+		/^[^ ]/ { flush(); initems = 0; next }
+		{
+			buf = buf $0 "\n"
+			if ($0 ~ /^  [^ ]/) inmeta = ($0 ~ /^  metadata:[[:space:]]*$/)
+			else if (inmeta && $0 ~ /^    namespace:[[:space:]]/) {
+				v = $0; sub(/^    namespace:[[:space:]]*/, "", v); gsub(/["\047[:space:]]/, "", v); ns = v
+			}
+		}
+		END {
+			flush()
+			for (f in seen) { printf "kind: List\nmetadata:\n  resourceVersion: \"\"\n" >> f; close(f) }
+		}' "$all"; then
+		log "cannot split $all by namespace"
+		rm -rf "$tmpd"
+		return 1
+	fi
+	local names=" "
+	for f in "$tmpd"/ns-*.yaml; do
+		[ -e "$f" ] || continue
+		base=${f##*/}
+		names="$names$base "
+		if [ -f "$dir/$base" ] && cmp -s "$f" "$dir/$base"; then
+			continue
+		fi
+		chmod 0644 "$f"
+		if mv -f "$f" "$dir/$base"; then
+			log "updated $dir/$base"
+		else
+			log "cannot rename into $dir/$base"
+			rc=1
+		fi
+	done
+	for f in "$dir"/ns-*.yaml; do
+		[ -e "$f" ] || continue
+		if [[ "$names" != *" ${f##*/} "* ]]; then
+			rm -f "$f" && log "removed $f (no ServiceEntry left in that namespace)"
+		fi
+	done
+	# the single file of earlier versions would duplicate every entry
+	if [ -f "$dir/serviceentries.yaml" ]; then rm -f "$dir/serviceentries.yaml"; fi
+	rm -rf "$tmpd"
+	return "$rc"
+}
+
 warned_node=0
 round() {
 	local rc=0
-	dump "$SE_DIR/serviceentries.yaml" get serviceentries.networking.istio.io -A -o yaml || rc=1
+	# the whole List first (hidden, never loaded by sedns), then per namespace
+	if dump "$SE_DIR/.serviceentries.all" get serviceentries.networking.istio.io -A -o yaml; then
+		split_namespaces "$SE_DIR/.serviceentries.all" "$SE_DIR" || rc=1
+	else
+		rc=1
+	fi
 	if [ -n "$NODE_NAME" ]; then
 		dump "$WORKLOADS_DIR/pods.yaml" get pods -A -o yaml --field-selector "spec.nodeName=$NODE_NAME" || rc=1
 	elif [ "$warned_node" -eq 0 ]; then

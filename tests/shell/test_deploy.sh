@@ -120,53 +120,69 @@ if command -v shellcheck >/dev/null; then
 	check "shellcheck is clean on sync-kubernetes.sh" shellcheck "$SYNC"
 fi
 
+# items_of FILE...: the item lines of kubectl Lists, sorted
+items_of() { awk '/^items:/ {f = 1; next} /^[^ -]/ {f = 0} f' "$@" | sort; }
+SED=$OUT/serviceentries
+mkdir -p "$SED"
+echo "# legacy single file" >"$SED/serviceentries.yaml"
 NODE_NAME=node-a OUT_DIR=$OUT "$SYNC" --once 2>"$T_TMP/sync.err"; rc=$?
 expect_eq "sync --once exits 0" 0 "$rc"
-check "ServiceEntry dump written" cmp -s "$FK/se.yaml" "$OUT/serviceentries/serviceentries.yaml"
+expect_eq "one ServiceEntry file per namespace" "ns-analytics.yaml ns-istio-system.yaml" "$(cd "$SED" && echo *.yaml)"
+check "together they hold every item of the dump, unchanged" \
+	cmp -s <(items_of "$FK/se.yaml") <(items_of "$SED"/ns-*.yaml)
+check "each holds only its namespace's items" bash -c "grep -q '    namespace: analytics' '$SED/ns-analytics.yaml' && ! grep -q '    namespace: istio-system' '$SED/ns-analytics.yaml'"
+check "the single file of earlier versions is gone (it would duplicate every entry)" test ! -e "$SED/serviceentries.yaml"
 check "pod dump written" cmp -s "$FK/pods.yaml" "$OUT/workloads/pods.yaml"
 calls=$(cat "$FK/calls")
 expect_match "ServiceEntries fetched from every namespace as YAML" 'get serviceentries\.networking\.istio\.io -A -o yaml' "$calls"
 expect_match "pods fetched for this node only" 'get pods -A -o yaml --field-selector spec\.nodeName=node-a' "$calls"
-expect_eq "no temp files left behind" "" "$(find "$OUT" -name '.*' -type f)"
-out=$("$SEDNS" check "$OUT/serviceentries" 2>&1); rc=$?
-expect_eq "the ServiceEntry dump passes sedns check" 0 "$rc"
-expect_match "sedns check finds the dump's entries" ' [1-9][0-9]* entries' "$(echo "$out" | tail -1)"
-expect_eq "dumps are world-readable (0644)" 644 "$(stat -c %a "$OUT/serviceentries/serviceentries.yaml")"
+expect_eq "no temp files left behind (but the hidden whole dump)" "$SED/.serviceentries.all" "$(find "$OUT" -name '.*')"
+out=$("$SEDNS" check "$SED" 2>&1); rc=$?
+expect_eq "the per-namespace files pass sedns check" 0 "$rc"
+expect_match "sedns check finds the dump's 2 entries" '^2 files, 2 entries' "$(echo "$out" | tail -1)"
+expect_eq "dumps are world-readable (0644)" 644 "$(stat -c %a "$SED/ns-analytics.yaml")"
 
-# Unchanged content: the file is not touched (no inotify event for sedns).
-touch -d @946684800 "$OUT/serviceentries/serviceentries.yaml" "$OUT/workloads/pods.yaml"
-ino=$(stat -c %i "$OUT/serviceentries/serviceentries.yaml")
+# Unchanged content: the files are not touched (no inotify event for sedns).
+touch -d @946684800 "$SED/ns-analytics.yaml" "$SED/ns-istio-system.yaml" "$OUT/workloads/pods.yaml"
+ino=$(stat -c %i "$SED/ns-analytics.yaml")
 NODE_NAME=node-a OUT_DIR=$OUT "$SYNC" --once 2>/dev/null; rc=$?
 expect_eq "second sync exits 0" 0 "$rc"
-expect_eq "unchanged ServiceEntries keep their mtime" 946684800 "$(stat -c %Y "$OUT/serviceentries/serviceentries.yaml")"
-expect_eq "unchanged ServiceEntries keep their inode" "$ino" "$(stat -c %i "$OUT/serviceentries/serviceentries.yaml")"
+expect_eq "unchanged ServiceEntries keep their mtime" 946684800 "$(stat -c %Y "$SED/ns-analytics.yaml")"
+expect_eq "unchanged ServiceEntries keep their inode" "$ino" "$(stat -c %i "$SED/ns-analytics.yaml")"
 expect_eq "unchanged pods keep their mtime" 946684800 "$(stat -c %Y "$OUT/workloads/pods.yaml")"
 
-# Changed content: replaced by rename (new inode), never rewritten in place.
-printf '# changed\n' >>"$FK/se.yaml"
+# A change in one namespace: only its file, replaced by rename (new inode).
+sed -i 's/resourceVersion: "184223"/resourceVersion: "184299"/' "$FK/se.yaml"
 NODE_NAME=node-a OUT_DIR=$OUT "$SYNC" --once 2>/dev/null
-check "changed ServiceEntries are written" cmp -s "$FK/se.yaml" "$OUT/serviceentries/serviceentries.yaml"
-check "changed file is renamed into place (new inode)" \
-	test "$ino" != "$(stat -c %i "$OUT/serviceentries/serviceentries.yaml")"
+check "the changed namespace's file is written" grep -q 'resourceVersion: "184299"' "$SED/ns-analytics.yaml"
+check "changed file is renamed into place (new inode)" test "$ino" != "$(stat -c %i "$SED/ns-analytics.yaml")"
+expect_eq "the other namespace's file is untouched" 946684800 "$(stat -c %Y "$SED/ns-istio-system.yaml")"
 expect_eq "pods still untouched" 946684800 "$(stat -c %Y "$OUT/workloads/pods.yaml")"
 
 # kubectl fails: the previous files stay, --once exits non-zero.
-cp "$OUT/serviceentries/serviceentries.yaml" "$T_TMP/before.yaml"
+cat "$SED"/ns-*.yaml >"$T_TMP/before.yaml"
+cp "$FK/se.yaml" "$T_TMP/se-full.yaml"
 printf 'apiVersion: v1\nitems: []\nkind: List\n' >"$FK/se.yaml"
 touch "$FK/fail"
 NODE_NAME=node-a OUT_DIR=$OUT "$SYNC" --once 2>"$T_TMP/sync.err"; rc=$?
 expect_eq "sync --once exits 1 when kubectl fails" 1 "$rc"
-check "failure keeps the previous ServiceEntry file" cmp -s "$T_TMP/before.yaml" "$OUT/serviceentries/serviceentries.yaml"
+check "failure keeps the previous ServiceEntry files" cmp -s "$T_TMP/before.yaml" <(cat "$SED"/ns-*.yaml)
 check "failure keeps the previous pod file" cmp -s "$FK/pods.yaml" "$OUT/workloads/pods.yaml"
-expect_match "failure is logged with kubectl's message" 'keeping .*serviceentries.yaml.*server doesn.t have' "$(cat "$T_TMP/sync.err")"
-expect_eq "no temp files after a failure" "" "$(find "$OUT" -name '.*' -type f)"
+expect_match "failure is logged with kubectl's message" 'keeping .*serviceentries.*server doesn.t have' "$(cat "$T_TMP/sync.err")"
+expect_eq "no temp files after a failure" "$SED/.serviceentries.all" "$(find "$OUT" -name '.*')"
 rm -f "$FK/fail"
 
 touch "$FK/empty"
 NODE_NAME=node-a OUT_DIR=$OUT "$SYNC" --once 2>/dev/null; rc=$?
 expect_eq "empty kubectl output is a failure (exit 1)" 1 "$rc"
-check "empty output keeps the previous file" cmp -s "$T_TMP/before.yaml" "$OUT/serviceentries/serviceentries.yaml"
+check "empty output keeps the previous files" cmp -s "$T_TMP/before.yaml" <(cat "$SED"/ns-*.yaml)
 rm -f "$FK/empty"
+
+# A namespace with no ServiceEntry left: its file goes.
+awk '/^- apiVersion/ {n++} n != 1' "$T_TMP/se-full.yaml" >"$FK/se.yaml"
+NODE_NAME=node-a OUT_DIR=$OUT "$SYNC" --once 2>/dev/null
+expect_eq "a namespace whose last ServiceEntry is gone loses its file" "ns-istio-system.yaml" "$(cd "$SED" && echo *.yaml)"
+cp "$T_TMP/se-full.yaml" "$FK/se.yaml"
 
 # No NODE_NAME: ServiceEntries only.
 OUT2=$T_TMP/out2
@@ -184,29 +200,29 @@ expect_eq "flags --kubectl/--out-dir/--node-name work" 0 "$rc"
 expect_match "--node-name selects that node" 'spec\.nodeName=node-b' "$(tail -1 "$FK/calls")"
 SE_DIR=$T_TMP/se4 WORKLOADS_DIR=$T_TMP/wl4 NODE_NAME=n "$SYNC" --once 2>/dev/null
 check "SE_DIR and WORKLOADS_DIR override the directories" \
-	test -f "$T_TMP/se4/serviceentries.yaml" -a -f "$T_TMP/wl4/pods.yaml"
+	test -f "$T_TMP/se4/ns-analytics.yaml" -a -f "$T_TMP/wl4/pods.yaml"
 
 # Loop mode: follows changes, survives failures, stops promptly on SIGTERM.
 OUT4=$T_TMP/out4
 NODE_NAME=node-a OUT_DIR=$OUT4 INTERVAL=1 "$SYNC" 2>"$T_TMP/loop.err" &
 LOOP=$!
 T_PIDS+=("$LOOP")
-for _ in $(seq 1 50); do [ -f "$OUT4/serviceentries/serviceentries.yaml" ] && break; sleep 0.1; done
-check "loop writes the first dump" cmp -s "$FK/se.yaml" "$OUT4/serviceentries/serviceentries.yaml"
+for _ in $(seq 1 50); do [ -f "$OUT4/serviceentries/ns-istio-system.yaml" ] && break; sleep 0.1; done
+check "loop writes the first dump" cmp -s <(items_of "$FK/se.yaml") <(items_of "$OUT4"/serviceentries/ns-*.yaml)
 touch "$FK/fail"
 sleep 2.5
 check "loop keeps running while kubectl fails" kill -0 "$LOOP"
-check "loop kept the file while kubectl failed" test -s "$OUT4/serviceentries/serviceentries.yaml"
+check "loop kept the files while kubectl failed" test -s "$OUT4/serviceentries/ns-analytics.yaml"
 rm -f "$FK/fail"
-printf '# changed again\n' >>"$FK/se.yaml"
-for _ in $(seq 1 40); do cmp -s "$FK/se.yaml" "$OUT4/serviceentries/serviceentries.yaml" && break; sleep 0.1; done
-check "loop picks up a change within INTERVAL" cmp -s "$FK/se.yaml" "$OUT4/serviceentries/serviceentries.yaml"
+sed -i 's/resourceVersion: "184299"/resourceVersion: "184300"/' "$FK/se.yaml"
+for _ in $(seq 1 40); do grep -q '184300' "$OUT4/serviceentries/ns-analytics.yaml" && break; sleep 0.1; done
+check "loop picks up a change within INTERVAL" grep -q '184300' "$OUT4/serviceentries/ns-analytics.yaml"
 kill -TERM "$LOOP"
 t0=$(date +%s%N)
 wait "$LOOP" 2>/dev/null
 t1=$(date +%s%N)
 check "loop exits within 1 s of SIGTERM" test $(((t1 - t0) / 1000000)) -lt 1000
-expect_eq "no temp files after the loop" "" "$(find "$OUT4" -name '.*' -type f)"
+expect_eq "no temp files after the loop (but the hidden whole dump)" "$OUT4/serviceentries/.serviceentries.all" "$(find "$OUT4" -name '.*')"
 
 # --- Kubernetes manifests ----------------------------------------------------
 M=config/kubernetes/sedns.yaml
