@@ -197,4 +197,55 @@ sleep 5
 n2=$(grep -c '\.cap\.test' "$T_TMP/up.log")
 check "... and every name is resolved in the end ($n2 queries after 6 s)" test "$n2" -ge 200
 stop_pid "$SEDNS_PID"
+
+# --- one bad entry affects only itself -------------------------------------------------
+mkdir -p "$T_TMP/se5"
+list_entry() { # NAME HOST PROTOCOL
+	cat <<YAML
+- apiVersion: networking.istio.io/v1
+  kind: ServiceEntry
+  metadata: {name: $1, namespace: team-$1}
+  spec:
+    hosts: [$2]
+    addresses: [198.18.70.$3]
+    resolution: STATIC
+    ports: [{number: 443, name: tls, protocol: $4}]
+    endpoints: [{address: 10.70.0.$3}]
+YAML
+}
+{ echo "apiVersion: v1"; echo "items:"; list_entry a a.example 1 TLS; list_entry b b.example 2 TLS; echo "kind: List"; } \
+	>"$T_TMP/se5/all.yaml"
+start_sedns "$T_TMP/e.log" --listen "127.0.0.1:$PORT" --state-dir "$T_TMP/state5" --serviceentries "$T_TMP/se5" \
+	--upstream "127.0.0.1:$UPORT" --reload-debounce 100ms || { notok "sedns starts"; finish; }
+expect_eq "List file: a answered" "198.18.70.1" "$(q a.example)"
+expect_eq "List file: b answered" "198.18.70.2" "$(q b.example)"
+# b breaks (protocol QUIC), a changes, c is new: all in the same file
+{ echo "apiVersion: v1"; echo "items:"; list_entry a a2.example 1 TLS; list_entry b b2.example 2 QUIC
+	list_entry c c.example 3 TLS; echo "kind: List"; } >"$T_TMP/se5/all.yaml.new"
+mv "$T_TMP/se5/all.yaml.new" "$T_TMP/se5/all.yaml"
+sleep 0.6
+expect_eq "one broken entry does not freeze the file: a's change is live" "198.18.70.1" "$(q a2.example)"
+expect_eq "... a new entry of the same file is live" "198.18.70.3" "$(q c.example)"
+expect_eq "... and the broken entry keeps its last valid version" "198.18.70.2" "$(q b.example)"
+expect_eq "... (not its broken new one)" "" "$(q b2.example)"
+check "the log names the entry kept" grep -q 'serviceentry=team-b/b .* has errors: keeping its last valid version' "$T_TMP/e.log"
+stop_pid "$SEDNS_PID"
+start_sedns "$T_TMP/f.log" --listen "127.0.0.1:$PORT" --state-dir "$T_TMP/state5" --serviceentries "$T_TMP/se5" \
+	--upstream "127.0.0.1:$UPORT" || { notok "sedns restarts"; finish; }
+expect_eq "after a restart with the same file: a as the running node had it" "198.18.70.1" "$(q a2.example)"
+expect_eq "... c too" "198.18.70.3" "$(q c.example)"
+expect_eq "... and b, which never had a valid version in this process, is absent" "" "$(q b.example)"
+stop_pid "$SEDNS_PID"
+
+# --- a 14,000-entry kubectl dump (about 18 MB) loads after a restart ---------------------
+mkdir -p "$T_TMP/se6"
+scripts/gen-kubectl-list.sh 14000 >"$T_TMP/se6/dump.yaml"
+size=$(stat -c %s "$T_TMP/se6/dump.yaml")
+start_sedns "$T_TMP/g.log" --listen "127.0.0.1:$PORT" --state-dir "$T_TMP/state6" --serviceentries "$T_TMP/se6" \
+	--upstream "127.0.0.1:$UPORT" --endpoint-max-qps 1 || { notok "sedns starts on the big dump"; finish; }
+expect_match "a $size-byte dump: the last entry is answered" '^240\.240\.' "$(q "api-13999.partner$((13999 % 97)).example")"
+check "... every entry loaded" grep -q 'entries=14000 hosts=14000' "$T_TMP/g.log"
+rss=$(awk '/VmHWM/ {print $2}' "/proc/$SEDNS_PID/status")
+echo "# measured: $size-byte kubectl dump, 14000 entries: peak RSS ${rss} kB"
+stop_pid "$SEDNS_PID"
 finish
