@@ -441,6 +441,33 @@ registry_assign_vips(struct registry *reg, struct vipstore *vs, time_t now, stru
 			break;
 		}
 	}
+	/* status.addresses (istiod's) of two hosts collide: the host of the
+	 * older ServiceEntry keeps the address, the other is not answered */
+	for (size_t i = 0; i < reg->nhosts; i++) {
+		struct reg_host *h = &reg->hosts[i];
+		if (h->answer != REG_STATUS)
+			continue;
+		for (size_t k = 0; k < reg->nhosts && h->answer == REG_STATUS; k++) {
+			struct reg_host *o = &reg->hosts[k];
+			if (k == i || o->answer != REG_STATUS || se_age_cmp(o->entries[0], h->entries[0]) > 0 ||
+			    (se_age_cmp(o->entries[0], h->entries[0]) == 0 && k > i))
+				continue;
+			for (size_t a = 0; a < h->naddrs && h->answer == REG_STATUS; a++) {
+				for (size_t b = 0; b < o->naddrs; b++) {
+					if (!netaddr_equal(&h->addrs[a], &o->addrs[b]))
+						continue;
+					char wh[512], ab[NETADDR_STRLEN];
+					add_diag(reg, SE_ERROR, "%s: status.addresses: %s is also host %s's (an older "
+					    "ServiceEntry); host %s is not answered", se_where(h->entries[0], wh, sizeof(wh)),
+					    netaddr_fmt(&h->addrs[a], ab, sizeof(ab)), o->name, h->name);
+					h->addr_conflict = true;
+					h->answer = REG_FORWARD;
+					h->naddrs = 0;
+					break;
+				}
+			}
+		}
+	}
 	size_t nres = 0;
 	struct netaddr *res = registry_reserved(reg, &nres);
 	if (w == NULL || hp == NULL || res == NULL) {

@@ -219,3 +219,40 @@ Test(tenancy, spec_addresses_never_take_a_vip)
 	unlink(p);
 	rmdir(dir);
 }
+
+/* istiod's status.addresses are honoured; two hosts with the same one: the
+ * older ServiceEntry's host keeps it. */
+Test(tenancy, status_address_collision_older_wins)
+{
+	char dir[64] = "/tmp/sedns-status-XXXXXX", err[512];
+	cr_assert_not_null(mkdtemp(dir));
+	struct vipstore_opts o;
+	memset(&o, 0, sizeof(o));
+	o.dir = dir;
+	cr_assert(netprefix_parse("240.240.0.0/16", true, &o.pool4));
+	o.hold_seconds = 60;
+	struct vipstore *vs = vipstore_open(&o, err, sizeof(err));
+	cr_assert_not_null(vs, "%s", err);
+	const char *yaml =
+	    "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: new\n  namespace: b\n"
+	    "  creationTimestamp: \"2026-06-01T00:00:00Z\"\nspec:\n  hosts: [new.example]\n  resolution: DNS\n"
+	    "  ports:\n  - {number: 80, name: h, protocol: HTTP}\nstatus:\n  addresses:\n  - {host: new.example, value: 240.240.9.9}\n"
+	    "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: old\n  namespace: a\n"
+	    "  creationTimestamp: \"2026-01-01T00:00:00Z\"\nspec:\n  hosts: [old.example]\n  resolution: DNS\n"
+	    "  ports:\n  - {number: 80, name: h, protocol: HTTP}\nstatus:\n  addresses:\n  - {host: old.example, value: 240.240.9.9}\n";
+	struct registry *reg = reg_of(yaml);
+	cr_assert(registry_assign_vips(reg, vs, 1000, NULL, err, sizeof(err)), "%s", err);
+	cr_assert_eq(registry_find(reg, "old.example")->answer, REG_STATUS);
+	cr_assert_eq(registry_find(reg, "new.example")->answer, REG_FORWARD);
+	cr_assert(registry_find(reg, "new.example")->addr_conflict);
+	cr_assert(strstr(reg->diags[0].message, "b/new") && strstr(reg->diags[0].message, "also host old.example's"),
+	    "%s", reg->diags[0].message);
+	registry_free(reg);
+	vipstore_close(vs);
+	char p[128];
+	snprintf(p, sizeof(p), "%s/vips.mdb", dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/vips.mdb-lock", dir);
+	unlink(p);
+	rmdir(dir);
+}
