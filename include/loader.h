@@ -10,6 +10,7 @@
 #define SEDNS_LOADER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 #include <time.h>
@@ -55,6 +56,11 @@ struct loader_cache {
 	size_t nfiles;
 	struct lc_file *pending;        /* of the last build, until committed */
 	size_t npending;
+	/* diagnostics are logged once: hashes of those the last build printed
+	 * (sorted), and of this build's; one that goes away and comes back is
+	 * logged again */
+	uint64_t *seen, *seen_next;
+	size_t nseen, nseen_next;
 };
 void loader_cache_commit(struct loader_cache *c, const struct registry *reg);
 void loader_cache_free(struct loader_cache *c);

@@ -9,24 +9,68 @@
 #include "log.h"
 #include "tenancy.h"
 
-static void print_diags(const struct se_set *set, size_t from, FILE *diag);
+static void print_diags(const struct se_set *set, size_t from, FILE *diag, struct loader_cache *cache);
 
 void
 loader_read(struct se_set *set, char *const *paths, size_t npaths, FILE *diag)
 {
 	for (size_t i = 0; i < npaths; i++)
 		se_load_path(set, paths[i]);
-	print_diags(set, 0, diag);
+	print_diags(set, 0, diag, NULL);
 }
 
+static int
+u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Prints one diagnostic unless the last build printed the same one. */
 static void
-print_diags(const struct se_set *set, size_t from, FILE *diag)
+emit(struct loader_cache *cache, FILE *diag, enum se_severity sev, const char *msg)
 {
 	if (diag == NULL)
 		return;
+	if (cache != NULL) {
+		uint64_t h = 1469598103934665603ull;
+		for (const char *p = msg; *p; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211ull;
+		h ^= (uint64_t)sev;
+		bool room = cache->nseen_next % 1024 != 0;
+		if (!room) {
+			uint64_t *n = realloc(cache->seen_next, (cache->nseen_next + 1024) * sizeof(*n));
+			if (n != NULL) {
+				cache->seen_next = n;
+				room = true;
+			}
+		}
+		if (room)
+			cache->seen_next[cache->nseen_next++] = h;
+		if (cache->seen != NULL && bsearch(&h, cache->seen, cache->nseen, sizeof(h), u64_cmp) != NULL)
+			return;
+	}
+	fprintf(diag, "%s: %s\n", sev == SE_ERROR ? "error" : "warning", msg);
+}
+
+/* The build is over: what it printed is what the next one will not. */
+static void
+seen_rotate(struct loader_cache *cache)
+{
+	free(cache->seen);
+	cache->seen = cache->seen_next;
+	cache->nseen = cache->nseen_next;
+	cache->seen_next = NULL;
+	cache->nseen_next = 0;
+	if (cache->seen)
+		qsort(cache->seen, cache->nseen, sizeof(*cache->seen), u64_cmp);
+}
+
+static void
+print_diags(const struct se_set *set, size_t from, FILE *diag, struct loader_cache *cache)
+{
 	for (size_t i = from; i < set->ndiags; i++)
-		fprintf(diag, "%s: %s\n", set->diags[i].severity == SE_ERROR ? "error" : "warning",
-		    set->diags[i].message);
+		emit(cache, diag, set->diags[i].severity, set->diags[i].message);
 }
 
 static void
@@ -42,6 +86,8 @@ loader_cache_free(struct loader_cache *c)
 {
 	files_free(c->files, c->nfiles);
 	files_free(c->pending, c->npending);
+	free(c->seen);
+	free(c->seen_next);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -198,7 +244,7 @@ loader_read_cached(struct se_set *set, char *const *paths, size_t npaths, struct
 		}
 	}
 	free(sorted);
-	print_diags(set, from, diag);
+	print_diags(set, from, diag, cache);
 	if (sum)
 		sum->kept = kept;
 }
@@ -295,9 +341,7 @@ build(const struct config *cfg, struct vipstore *vs, bool allocate, struct loade
 	}
 	/* after the VIP sync, which adds its own (address conflicts) */
 	for (size_t i = 0; i < reg->ndiags; i++) {
-		if (diag)
-			fprintf(diag, "%s: %s\n", reg->diags[i].severity == SE_ERROR ? "error" : "warning",
-			    reg->diags[i].message);
+		emit(cache, diag, reg->diags[i].severity, reg->diags[i].message);
 		if (reg->diags[i].severity == SE_ERROR)
 			s.errors++;
 		else
@@ -315,6 +359,8 @@ build(const struct config *cfg, struct vipstore *vs, bool allocate, struct loade
 	}
 	if (sum)
 		*sum = s;
+	if (cache)
+		seen_rotate(cache);
 	return reg;
 }
 

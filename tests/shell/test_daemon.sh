@@ -11,7 +11,7 @@ SE="$T_TMP/se"; mkdir -p "$SE"
 cp config/serviceentries/*.yaml "$SE/"
 PORT=$(free_port); MPORT=$(free_port)
 SOCK="$T_TMP/notify.sock"
-build/tools/notifysink "$SOCK" 60 > "$T_TMP/notify.log" &
+build/tools/notifysink "$SOCK" 300 > "$T_TMP/notify.log" &
 SINK=$!; T_PIDS+=("$SINK")
 sleep 0.2
 NOTIFY_SOCKET="$SOCK" WATCHDOG_USEC=400000 start_sedns "$T_TMP/sedns.log" --listen 127.0.0.1:$PORT \
