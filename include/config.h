@@ -69,6 +69,9 @@ struct config {
 	uint64_t tcp_idle_timeout_ms;
 	uint64_t tcp_max_connections;
 	uint64_t max_pending;
+	uint64_t cache_size;                /* answer cache entries, 0 = off */
+	uint64_t cache_min_ttl_ms, cache_max_ttl_ms, cache_max_negative_ttl_ms, cache_stale_max_ms;
+	bool cache_prefetch;
 	uint64_t rules_format;              /* enum rules_format (rules.h) */
 	char *rules_file;
 	bool rules_apply;

@@ -228,4 +228,18 @@ size_t dnswire_extract_addrs(const uint8_t *pkt, size_t len, uint16_t qtype,
  */
 bool dnswire_negative_ttl(const uint8_t *pkt, size_t len, uint32_t *ttl);
 
+/*
+ * The layout of a reply for the answer cache: the offsets of the TTL field
+ * of every RR but OPT (at most max, in order), the smallest TTL in the
+ * answer section (UINT32_MAX when it is empty), and where the OPT RR starts
+ * and ends (both 0 without one). False for a malformed packet, more than
+ * max RRs, or an OPT that is not the last RR.
+ */
+struct dns_layout {
+	size_t nttl;
+	uint32_t min_answer_ttl;
+	size_t opt_start, opt_end;
+};
+bool dnswire_layout(const uint8_t *pkt, size_t len, uint16_t *ttl_offs, size_t max, struct dns_layout *out);
+
 #endif

@@ -14,6 +14,9 @@
  * own health ordering and failover; a query goes to the zone with the
  * longest name its QNAME is at or under, the root zone "" being the default.
  *
+ * Replies are delivered whole (the caller fits them to a UDP client's size,
+ * after caching them).
+ *
  * Ownership: the forwarder borrows the event_base; fwd_client values are
  * copied into the slot. Results are delivered through the reply callback
  * exactly once per accepted submission, with reply == NULL when every
@@ -52,6 +55,7 @@ struct fwd_client {
 	uint16_t limit;             /* UDP size the client accepts */
 	bool owned;                 /* the name is answered locally for A/AAAA:
 	                               an upstream NXDOMAIN becomes NODATA */
+	bool internal;              /* no client: a cache refresh (prefetch) */
 };
 
 /* Where a forwarded query went, for logs (valid during the callback). */

@@ -45,6 +45,10 @@ struct metrics_snapshot {
 	uint64_t local, forwarded, nxdomain, servfail, refused, formerr, notimp, dropped, chaos;
 	uint64_t nxdomain_rewritten;
 	uint64_t addr_conflicts;                          /* hosts refused: VIP squat */
+	uint64_t cached;                                  /* answered from the cache */
+	bool cache_on;
+	uint64_t cache_hits, cache_misses, cache_entries, cache_evictions, cache_prefetches, cache_stale,
+	    cache_coalesced;
 	struct histo local_latency;                       /* parse → reply built */
 	struct histo upstream_latency;                    /* submit → reply relayed */
 	/* forwarding */

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cache.h"
 #include "config.h"
 #include "forward.h"
 #include "metrics.h"
@@ -34,6 +35,7 @@ struct server_stats {
 	uint64_t local, forwarded, nxdomain, servfail, refused, formerr, notimp, dropped, chaos;
 	uint64_t nxdomain_rewritten;        /* upstream NXDOMAIN for an owned
 	                                       name, answered NODATA */
+	uint64_t cached;                    /* answered from the answer cache */
 	uint64_t tcp_conns, tcp_accepted, tcp_refused_cap;
 	uint64_t udp_batches;
 	struct histo local_latency;
@@ -70,6 +72,8 @@ bool server_drained(const struct server *srv);
 void server_fail_inflight(struct server *srv);
 
 void server_stats(const struct server *srv, struct server_stats *st);
+/* The answer cache (NULL when off): stats, flush (SIGUSR1), introspection. */
+struct cache *server_cache(struct server *srv);
 struct forwarder *server_forwarder(struct server *srv);
 
 /* Pure helper, exposed for tests: is the client in one of the prefixes? */

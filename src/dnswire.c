@@ -759,6 +759,39 @@ dnswire_build_query(uint16_t id, const char *name, uint16_t qtype,
 }
 
 bool
+dnswire_layout(const uint8_t *pkt, size_t len, uint16_t *ttl_offs, size_t max, struct dns_layout *out)
+{
+	size_t qend, off;
+	uint16_t t, c;
+
+	memset(out, 0, sizeof(*out));
+	out->min_answer_ttl = UINT32_MAX;
+	if (len > UINT16_MAX || !parse_question(pkt, len, &qend, &t, &c) || dnswire_qdcount(pkt) != 1)
+		return false;
+	unsigned an = dnswire_ancount(pkt), total = an + dnswire_nscount(pkt) + dnswire_arcount(pkt);
+	off = qend;
+	for (unsigned i = 0; i < total; i++) {
+		struct rr rr;
+		if (out->opt_end != 0 || !read_rr(pkt, len, &off, &rr))
+			return false; /* malformed, or something after the OPT */
+		if (rr.type == DNS_TYPE_OPT) {
+			if (i < an + dnswire_nscount(pkt) || pkt[rr.owner] != 0)
+				return false;
+			out->opt_start = rr.owner;
+			out->opt_end = off;
+			continue;
+		}
+		if (out->nttl >= max)
+			return false;
+		ttl_offs[out->nttl++] = (uint16_t)(rr.rdata - 6);
+		uint32_t v = rr.ttl & 0x80000000 ? 0 : rr.ttl;
+		if (i < an && v < out->min_answer_ttl)
+			out->min_answer_ttl = v;
+	}
+	return true;
+}
+
+bool
 dnswire_negative_ttl(const uint8_t *pkt, size_t len, uint32_t *ttl)
 {
 	size_t qend, off;

@@ -303,8 +303,6 @@ deliver(struct slot *s, uint8_t *reply, size_t len)
 		histo_observe(&f->st.latency, info.seconds);
 		reply[0] = s->query[0];
 		reply[1] = s->query[1];
-		if (!s->client.tcp && len > s->client.limit)
-			len = dnswire_truncate(reply, len, s->client.limit);
 		f->st.replies++;
 	} else {
 		f->st.servfail++;

@@ -262,6 +262,7 @@ metrics_render(const struct metrics_snapshot *m, char **buf, size_t *len, size_t
 	sample_u(&o, "responses_total", "outcome", "forwarded", m->forwarded);
 	sample_u(&o, "responses_total", "outcome", "nxdomain", m->nxdomain);
 	sample_u(&o, "responses_total", "outcome", "nxdomain_to_nodata", m->nxdomain_rewritten);
+	sample_u(&o, "responses_total", "outcome", "cache", m->cached);
 	sample_u(&o, "responses_total", "outcome", "servfail", m->servfail);
 	sample_u(&o, "responses_total", "outcome", "refused", m->refused);
 	sample_u(&o, "responses_total", "outcome", "formerr", m->formerr);
@@ -286,6 +287,21 @@ metrics_render(const struct metrics_snapshot *m, char **buf, size_t *len, size_t
 	family(&o, "upstream_healthy", "gauge", "1 when the upstream is considered healthy.");
 	for (i = 0; i < nup; i++)
 		sample_up(&o, "upstream_healthy", &m->upstreams[i], m->upstreams[i].healthy ? 1 : 0);
+
+	family(&o, "cache_hits_total", "counter", "Queries answered from the answer cache (fresh entries).");
+	sample_u(&o, "cache_hits_total", NULL, NULL, m->cache_hits);
+	family(&o, "cache_misses_total", "counter", "Cacheable queries the answer cache could not answer.");
+	sample_u(&o, "cache_misses_total", NULL, NULL, m->cache_misses);
+	family(&o, "cache_entries", "gauge", "Entries in the answer cache.");
+	sample_u(&o, "cache_entries", NULL, NULL, m->cache_entries);
+	family(&o, "cache_evictions_total", "counter", "Entries evicted to make room.");
+	sample_u(&o, "cache_evictions_total", NULL, NULL, m->cache_evictions);
+	family(&o, "cache_prefetches_total", "counter", "Popular entries refreshed before they expired.");
+	sample_u(&o, "cache_prefetches_total", NULL, NULL, m->cache_prefetches);
+	family(&o, "cache_stale_answers_total", "counter", "Expired answers served because every upstream failed.");
+	sample_u(&o, "cache_stale_answers_total", NULL, NULL, m->cache_stale);
+	family(&o, "cache_coalesced_total", "counter", "Queries that joined an identical one already upstream.");
+	sample_u(&o, "cache_coalesced_total", NULL, NULL, m->cache_coalesced);
 
 	family(&o, "forward_pending", "gauge", "Forwarded queries awaiting a reply.");
 	sample_u(&o, "forward_pending", NULL, NULL, m->pending);

@@ -168,6 +168,9 @@ keep_start_only(const struct config *old, struct config *nc)
 	nc->endpoint_max_qps = old->endpoint_max_qps;
 	nc->endpoint_max_ttl_ms = old->endpoint_max_ttl_ms;
 	nc->reload_debounce_ms = old->reload_debounce_ms;
+	if (old->cache_size != nc->cache_size)
+		log_warnx("reload: cache.size takes effect at the next restart");
+	nc->cache_size = old->cache_size;
 	char *m = strdup(old->metrics);
 	if (m) {
 		if (strcmp(old->metrics, nc->metrics) != 0)
@@ -253,6 +256,13 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 		reload(d, true);
 		return;
 	}
+	if (sig == SIGUSR1) {
+		struct cache_stats cs;
+		cache_stats(server_cache(d->srv), &cs);
+		cache_flush(server_cache(d->srv));
+		log_info("SIGUSR1: answer cache flushed (%llu entries)", (unsigned long long)cs.entries);
+		return;
+	}
 	if (d->stopping) {
 		log_info("signal %d again: stopping now", (int)sig);
 		event_base_loopexit(d->base, NULL);
@@ -333,6 +343,17 @@ snapshot(void *arg, struct metrics_snapshot *m)
 	m->tcp_conns = ss.tcp_conns;
 	m->tcp_accepted = ss.tcp_accepted;
 	m->tcp_cap_reached = ss.tcp_refused_cap;
+	m->cached = ss.cached;
+	struct cache_stats cs;
+	cache_stats(server_cache(d->srv), &cs);
+	m->cache_on = server_cache(d->srv) != NULL;
+	m->cache_hits = cs.hits;
+	m->cache_misses = cs.misses;
+	m->cache_entries = cs.entries;
+	m->cache_evictions = cs.evictions;
+	m->cache_prefetches = cs.prefetches;
+	m->cache_stale = cs.stale;
+	m->cache_coalesced = cs.coalesced;
 	struct forwarder *f = server_forwarder(d->srv);
 	struct fwd_stats fs;
 	forwarder_stats(f, &fs);
@@ -602,9 +623,9 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	d.stop_ev = evtimer_new(d.base, stop_poll_cb, &d);
 	if (d.stop_ev == NULL)
 		fatalx("out of memory");
-	struct event *sigs[3];
-	int signums[3] = { SIGHUP, SIGTERM, SIGINT };
-	for (int i = 0; i < 3; i++) {
+	struct event *sigs[4];
+	int signums[4] = { SIGHUP, SIGTERM, SIGINT, SIGUSR1 };
+	for (int i = 0; i < 4; i++) {
 		sigs[i] = evsignal_new(d.base, signums[i], signal_cb, &d);
 		event_add(sigs[i], NULL);
 	}
@@ -630,7 +651,7 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	snprintf(status, sizeof(status), "READY=1\nSTATUS=serving %zu hosts, %zu VIPs", d.sum.hosts, d.sum.vips);
 	notify_send(status);
 	event_base_dispatch(d.base);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		event_free(sigs[i]);
 	if (d.watchdog)
 		event_free(d.watchdog);

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "dnswire.h"
 #include "log.h"
 #include "monotime.h"
@@ -64,6 +65,7 @@ struct server {
 	const struct config *cfg;
 	struct nametable *nt;
 	struct forwarder *fwd;
+	struct cache *cache;           /* NULL: cache.size 0 */
 	struct udp_listener udp[MAX_LISTENERS];
 	size_t nudp;
 	struct evconnlistener *tcp[MAX_LISTENERS];
@@ -100,6 +102,9 @@ server_client_allowed(const struct netprefix *allow, size_t nallow, const struct
 
 /* --- answering ---------------------------------------------------------- */
 
+static const char *type_name(uint16_t t, char *buf, size_t len);
+static const char *rcode_name(unsigned rc);
+
 enum action { ACT_DROP, ACT_REPLY, ACT_FORWARD };
 
 /* TXT lines describing what sedns knows about a name (CH TXT introspection). */
@@ -131,6 +136,29 @@ introspect(struct server *srv, const char *qname)
 	if (h == NULL) {
 		LINE("%s: not a ServiceEntry host; queries are forwarded upstream", qname);
 		LINE("forward zone=%s upstreams=%s", *zone ? zone : ".", ups);
+		/* what the answer cache holds for it (queries with EDNS, then without) */
+		static const uint16_t types[] = { DNS_TYPE_A, DNS_TYPE_AAAA, DNS_TYPE_HTTPS, DNS_TYPE_MX };
+		for (size_t t = 0; srv->cache && t < sizeof(types) / sizeof(types[0]); t++) {
+			for (int edns = 1; edns >= 0; edns--) {
+				uint8_t qb[512];
+				struct dns_query cq;
+				struct cache_key k;
+				double left;
+				unsigned rc;
+				char tb[16];
+				size_t ql = dnswire_build_query(0, qname, types[t], edns ? 1232 : 0, qb, sizeof(qb));
+				if (ql == 0 || dnswire_parse_query(qb, ql, &cq) != DNS_Q_OK || !cache_key(qb, ql, &cq, &k) ||
+				    !cache_peek(srv->cache, &k, monotime_now(), &left, &rc))
+					continue;
+				if (left >= 0)
+					LINE("cache type=%s %s ttl_left=%.0f rcode=%s", type_name(types[t], tb, sizeof(tb)),
+					    edns ? "edns" : "no-edns", left, rcode_name(rc));
+				else
+					LINE("cache type=%s %s expired %.0fs ago (served only if every upstream fails)",
+					    type_name(types[t], tb, sizeof(tb)), edns ? "edns" : "no-edns", -left);
+				break;
+			}
+		}
 		return n;
 	}
 	char a[NETADDR_STRLEN];
@@ -204,9 +232,25 @@ answer_chaos(struct server *srv, const uint8_t *pkt, const struct dns_query *q, 
 	return dnswire_build_answer(pkt, q, &ans, (uint16_t)srv->cfg->edns_udp_size, limit, out, cap);
 }
 
-/* Decides what to do with one query; fills out when replying. */
+/* An owned name's NXDOMAIN (from upstream or the cache) as NODATA with our
+ * SOA (RFC 8020: the name exists here). 0 when it cannot be built. */
+static size_t
+owned_nodata(struct server *srv, const uint8_t *query, size_t qlen, size_t limit, uint8_t *out, size_t cap)
+{
+	struct dns_query q;
+	if (dnswire_parse_query(query, qlen, &q) != DNS_Q_OK)
+		return 0;
+	struct dns_answer ans;
+	memset(&ans, 0, sizeof(ans));
+	ans.aa = true;
+	ans.ttl = (uint32_t)srv->cfg->ttl;
+	ans.soa = true;
+	return dnswire_build_answer(query, &q, &ans, (uint16_t)srv->cfg->edns_udp_size, limit, out, cap);
+}
+
+/* Local answers first (the name table, per view), never from the cache. */
 static enum action
-decide(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr *client, bool tcp,
+decide_local(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr *client, bool tcp,
     uint8_t *out, size_t cap, size_t *outlen, uint16_t *limit_out, struct dns_query *qp, bool *owned)
 {
 	*owned = false;
@@ -335,6 +379,45 @@ rcode_name(unsigned rc)
 	return rc < sizeof(names) / sizeof(names[0]) ? names[rc] : "OTHER";
 }
 
+/* Decides what to do with one query: a local answer, else a cached
+ * upstream reply (fresh only; RD=1), else forward. *cached says which. */
+static enum action
+decide(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr *client, bool tcp,
+    uint8_t *out, size_t cap, size_t *outlen, uint16_t *limit_out, struct dns_query *qp, bool *owned,
+    struct cache_hit *cached)
+{
+	memset(cached, 0, sizeof(*cached));
+	enum action a = decide_local(srv, pkt, len, client, tcp, out, cap, outlen, limit_out, qp, owned);
+	struct cache_key k;
+	if (a != ACT_FORWARD || srv->cache == NULL || !cache_key(pkt, len, qp, &k))
+		return a;
+	size_t n = cache_lookup(srv->cache, &k, pkt, len, monotime_now(), false, out, cap, cached);
+	if (n == 0)
+		return ACT_FORWARD;
+	size_t limit = tcp ? 65535 : (*limit_out < cap ? *limit_out : cap);
+	if (*owned && dnswire_rcode(out) == DNS_RCODE_NXDOMAIN) {
+		size_t m = owned_nodata(srv, pkt, len, limit, out, cap);
+		if (m)
+			n = m;
+	} else if (n > limit) {
+		n = dnswire_truncate(out, n, limit);
+	}
+	if (cached->prefetch && srv->cfg->cache_prefetch) {
+		/* refreshed beside the hit: the upstream reply only fills the cache */
+		struct fwd_client pc;
+		memset(&pc, 0, sizeof(pc));
+		pc.internal = true;
+		pc.limit = 65535;
+		if (forwarder_submit(srv->fwd, pkt, len, qp->name, &pc))
+			cache_count_prefetch(srv->cache);
+		else
+			cache_prefetch_failed(srv->cache, &k);
+	}
+	srv->st.cached++;
+	*outlen = n;
+	return ACT_REPLY;
+}
+
 /* Decides what to do with one query; fills out when replying. With
  * log_queries, one line per local answer or drop (forwarded queries are
  * logged when their reply goes out, with the zone and upstream). */
@@ -342,15 +425,18 @@ static enum action
 handle_query(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr *client, bool tcp,
     uint8_t *out, size_t cap, size_t *outlen, uint16_t *limit_out, struct dns_query *q, bool *owned)
 {
-	enum action a = decide(srv, pkt, len, client, tcp, out, cap, outlen, limit_out, q, owned);
+	struct cache_hit hit;
+	enum action a = decide(srv, pkt, len, client, tcp, out, cap, outlen, limit_out, q, owned, &hit);
 	if (srv->cfg->log_queries && a != ACT_FORWARD) {
-		char c[NETADDR_STRLEN], tb[16];
+		char c[NETADDR_STRLEN], tb[16], how[48] = "drop";
 		unsigned rcode = a == ACT_REPLY && *outlen >= DNS_HDR_LEN ? dnswire_rcode(out) : 0;
+		bool from_cache = a == ACT_REPLY && hit.found;
+		if (a == ACT_REPLY)
+			snprintf(how, sizeof(how), from_cache ? "cache ttl_left=%u" : "local", hit.ttl_left);
 		log_info("query client=%s proto=%s name=%s type=%s class=%u action=%s rcode=%s answers=%u",
 		    netaddr_fmt(client, c, sizeof(c)), tcp ? "tcp" : "udp", q->qname_len ? q->name : "-",
-		    type_name(q->qtype, tb, sizeof(tb)), q->qclass, a == ACT_REPLY ? "local" : "drop",
-		    a == ACT_REPLY ? rcode_name(rcode) : "-", a == ACT_REPLY && *outlen >= DNS_HDR_LEN ?
-		    dnswire_ancount(out) : 0);
+		    type_name(q->qtype, tb, sizeof(tb)), q->qclass, how, a == ACT_REPLY ? rcode_name(rcode) : "-",
+		    a == ACT_REPLY && *outlen >= DNS_HDR_LEN ? dnswire_ancount(out) : 0);
 	}
 	return a;
 }
@@ -796,9 +882,33 @@ fwd_reply(void *arg, const struct fwd_client *c, const uint8_t *reply, size_t le
 	uint8_t buf[UDP_BUF];
 	struct dns_query q;
 	bool parsed = false;
-	bool rewritten = false;
+	bool rewritten = false, stale = false;
+	struct cache_key k;
+	bool keyed = false;
+	if (srv->cache != NULL) {
+		parsed = true;
+		keyed = dnswire_parse_query(query, qlen, &q) == DNS_Q_OK && cache_key(query, qlen, &q, &k);
+	}
+	if (c->internal) {
+		/* a prefetch: the reply only refreshes the cache */
+		if (keyed && (reply == NULL || !cache_insert(srv->cache, &k, reply, len, monotime_now())))
+			cache_prefetch_failed(srv->cache, &k);
+		return;
+	}
+	size_t limit = c->tcp ? 65535 : c->limit;
+	if (reply == NULL && keyed && srv->cfg->cache_stale_max_ms > 0) {
+		/* every upstream failed: an expired answer beats SERVFAIL (RFC 8767) */
+		struct cache_hit hit;
+		size_t n = cache_lookup(srv->cache, &k, query, qlen, monotime_now(), true, buf, sizeof(buf), &hit);
+		if (n > 0) {
+			reply = buf;
+			len = n > limit ? dnswire_truncate(buf, n, limit) : n;
+			stale = true;
+		}
+	}
 	if (reply == NULL) {
-		dnswire_parse_query(query, qlen, &q);
+		if (!parsed)
+			dnswire_parse_query(query, qlen, &q);
 		parsed = true;
 		len = dnswire_build_error(query, qlen, &q, DNS_RCODE_SERVFAIL, (uint16_t)srv->cfg->edns_udp_size, buf,
 		    sizeof(buf));
@@ -806,27 +916,23 @@ fwd_reply(void *arg, const struct fwd_client *c, const uint8_t *reply, size_t le
 		srv->st.servfail++;
 		if (len == 0)
 			return;
-	} else if (len >= DNS_HDR_LEN && dnswire_rcode(reply) == DNS_RCODE_NXDOMAIN) {
-		if (c->owned && dnswire_parse_query(query, qlen, &q) == DNS_Q_OK) {
-			/* the name exists here (A/AAAA answer it): the other
-			 * types are NODATA, not NXDOMAIN (RFC 8020) */
-			parsed = true;
-			struct dns_answer ans;
-			memset(&ans, 0, sizeof(ans));
-			ans.aa = true;
-			ans.ttl = (uint32_t)srv->cfg->ttl;
-			ans.soa = true;
-			size_t limit = c->tcp ? 65535 : c->limit;
-			size_t n = dnswire_build_answer(query, &q, &ans, (uint16_t)srv->cfg->edns_udp_size, limit, buf,
-			    sizeof(buf));
-			if (n) {
-				reply = buf;
-				len = n;
-				rewritten = true;
-				srv->st.nxdomain_rewritten++;
-			}
+	} else if (!stale) {
+		if (keyed)
+			cache_insert(srv->cache, &k, reply, len, monotime_now());
+		size_t m = 0;
+		bool nx = len >= DNS_HDR_LEN && dnswire_rcode(reply) == DNS_RCODE_NXDOMAIN;
+		/* the name exists here (A/AAAA answer it): its other types are
+		 * NODATA, not NXDOMAIN (RFC 8020) */
+		if (nx && c->owned && (m = owned_nodata(srv, query, qlen, limit, buf, sizeof(buf))) > 0) {
+			reply = buf;
+			len = m;
+			rewritten = true;
+			srv->st.nxdomain_rewritten++;
 		} else {
-			srv->st.nxdomain++;
+			if (nx)
+				srv->st.nxdomain++;
+			if (len > limit) /* the forwarder's buffer: truncated in place */
+				len = dnswire_truncate((uint8_t *)(uintptr_t)reply, len, limit);
 		}
 	}
 	if (srv->cfg->log_queries) {
@@ -846,7 +952,8 @@ fwd_reply(void *arg, const struct fwd_client *c, const uint8_t *reply, size_t le
 		    "rcode=%s%s answers=%u duration_ms=%.1f", netaddr_fmt(&peer, ca, sizeof(ca)), c->tcp ? "tcp" : "udp",
 		    q.qname_len ? q.name : "-", type_name(q.qtype, tb, sizeof(tb)), q.qclass,
 		    *info->zone ? info->zone : ".", up,
-		    len >= DNS_HDR_LEN ? rcode_name(dnswire_rcode(reply)) : "-", rewritten ? "(was NXDOMAIN)" : "",
+		    len >= DNS_HDR_LEN ? rcode_name(dnswire_rcode(reply)) : "-", rewritten ? "(was NXDOMAIN)" :
+		    stale ? "(stale from cache)" : "",
 		    len >= DNS_HDR_LEN ? dnswire_ancount(reply) : 0, info->seconds * 1000);
 	}
 	if (c->tcp) {
@@ -1009,6 +1116,16 @@ server_listen_fds(int *fds, size_t max)
 	return k;
 }
 
+static void
+cache_opts_of(const struct config *cfg, struct cache_opts *co)
+{
+	co->size = (size_t)cfg->cache_size;
+	co->min_ttl = (uint32_t)(cfg->cache_min_ttl_ms / 1000);
+	co->max_ttl = (uint32_t)(cfg->cache_max_ttl_ms / 1000);
+	co->max_negative_ttl = (uint32_t)(cfg->cache_max_negative_ttl_ms / 1000);
+	co->stale_max = (uint32_t)(cfg->cache_stale_max_ms / 1000);
+}
+
 struct server *
 server_new(struct event_base *base, const struct config *cfg, const struct fwd_zone_spec *zones, size_t nzones,
     const int *listen_fds, size_t nlisten_fds, char *err, size_t errlen)
@@ -1024,6 +1141,16 @@ server_new(struct event_base *base, const struct config *cfg, const struct fwd_z
 	srv->outbuf = calloc(UDP_BATCH, UDP_BUF);
 	srv->resume_ev = evtimer_new(base, resume_cb, srv);
 	srv->fwd = forwarder_new(base, zones, nzones, cfg->upstream_timeout_ms, (size_t)cfg->max_pending, fwd_reply, srv);
+	if (cfg->cache_size > 0) {
+		struct cache_opts co;
+		cache_opts_of(cfg, &co);
+		if ((srv->cache = cache_new(&co)) == NULL) {
+			snprintf(err, errlen, "out of memory for a cache of %llu entries",
+			    (unsigned long long)cfg->cache_size);
+			server_free(srv);
+			return NULL;
+		}
+	}
 	if (srv->inbuf == NULL || srv->outbuf == NULL || srv->resume_ev == NULL || srv->fwd == NULL) {
 		snprintf(err, errlen, "out of memory");
 		server_free(srv);
@@ -1116,6 +1243,7 @@ server_free(struct server *srv)
 		if (srv->tcp[i])
 			evconnlistener_free(srv->tcp[i]);
 	forwarder_free(srv->fwd);
+	cache_free(srv->cache);
 	if (srv->resume_ev)
 		event_free(srv->resume_ev);
 	free(srv->inbuf);
@@ -1206,6 +1334,9 @@ void
 server_set_config(struct server *srv, const struct config *cfg, const struct fwd_zone_spec *zones, size_t nzones)
 {
 	srv->cfg = cfg;
+	struct cache_opts co;
+	cache_opts_of(cfg, &co);
+	cache_set_opts(srv->cache, &co); /* the size waits for a restart */
 	if (!forwarder_set_zones(srv->fwd, zones, nzones))
 		log_error("reload: out of memory setting forward zones; keeping the previous ones");
 	if (srv->nconns < cfg->tcp_max_connections && !event_pending(srv->resume_ev, EV_TIMEOUT, NULL))
@@ -1222,6 +1353,12 @@ struct nametable *
 server_table(struct server *srv)
 {
 	return srv->nt;
+}
+
+struct cache *
+server_cache(struct server *srv)
+{
+	return srv->cache;
 }
 
 struct forwarder *
