@@ -48,7 +48,7 @@ struct cache_opts {
 };
 
 struct cache_stats {
-	uint64_t hits, misses, inserts, evictions, stale, prefetches, coalesced;
+	uint64_t hits, misses, inserts, evictions, stale, prefetches;
 	uint64_t entries;
 };
 
@@ -90,8 +90,7 @@ void cache_prefetch_failed(struct cache *c, const struct cache_key *k);
 
 void cache_flush(struct cache *c);
 void cache_stats(const struct cache *c, struct cache_stats *st);
-/* The caller counts these (they happen outside the cache). */
+/* The caller counts refreshes it started (they happen outside the cache). */
 void cache_count_prefetch(struct cache *c);
-void cache_count_coalesced(struct cache *c);
 
 #endif

@@ -4,7 +4,8 @@
  *
  * Every forwarded query takes one slot of a table allocated once at start
  * (max_pending slots, each with a fixed query buffer): no allocation per UDP
- * query. Each attempt uses a new connected UDP socket (fresh random source
+ * query. The table is calloc'd and a slot is first written when first
+ * used, so an idle node does not pay for max_pending buffers. Each attempt uses a new connected UDP socket (fresh random source
  * port chosen by the kernel) and a fresh random ID from getrandom(); a reply is
  * accepted only from that socket (the kernel drops other sources), with that
  * ID and the same question. TCP upstream reads allocate a buffer sized to the
@@ -30,6 +31,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "cache.h"
 #include "config.h"
 #include "dnswire.h"
 #include "metrics.h"
@@ -87,6 +89,7 @@ struct fwd_upstream_stats {
 
 struct fwd_stats {
 	uint64_t forwarded, replies, servfail, pending_full, tcp_retries, spoofed;
+	uint64_t coalesced;         /* queries that joined an identical one */
 	uint64_t pending;
 	uint64_t socket_errors;     /* upstream sockets that could not open */
 	struct histo latency;       /* submit -> reply relayed */
@@ -103,11 +106,17 @@ void forwarder_free(struct forwarder *f);
 bool forwarder_set_zones(struct forwarder *f, const struct fwd_zone_spec *zones, size_t nzones);
 
 /* Starts forwarding the client's query; qname (lower-case presentation, as
- * dnswire_parse_query writes it) picks the zone. Returns false when the
- * pending table is full or the query is too large (the caller answers
- * SERVFAIL). */
+ * dnswire_parse_query writes it) picks the zone. With a key (cache_key of
+ * the query; NULL: none), a query identical to one already upstream joins
+ * it instead (request coalescing): one upstream exchange, and every client
+ * gets the reply with its own ID and question case (up to
+ * FWD_MAX_WAITERS per query, queries up to FWD_WAITER_QUERY bytes).
+ * Returns false when the pending table is full or the query is too large
+ * (the caller answers SERVFAIL). */
+#define FWD_MAX_WAITERS 256
+#define FWD_WAITER_QUERY 512
 bool forwarder_submit(struct forwarder *f, const uint8_t *pkt, size_t len, const char *qname,
-    const struct fwd_client *c);
+    const struct fwd_client *c, const struct cache_key *key);
 /* Fails every query in flight now (stop deadline): each gets its callback
  * with reply == NULL. */
 void forwarder_fail_all(struct forwarder *f);

@@ -357,10 +357,3 @@ cache_count_prefetch(struct cache *c)
 	if (c)
 		c->st.prefetches++;
 }
-
-void
-cache_count_coalesced(struct cache *c)
-{
-	if (c)
-		c->st.coalesced++;
-}

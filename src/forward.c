@@ -35,10 +35,26 @@ struct zone {
 
 enum tcp_phase { TCP_CONNECTING, TCP_WRITING, TCP_READ_LEN, TCP_READ_BODY };
 
+/* A client that joined an identical query already upstream. */
+struct waiter {
+	struct fwd_client client;
+	bool dead;                  /* its TCP connection went away */
+	uint16_t qlen;
+	uint32_t next;              /* index + 1 */
+	uint8_t query[FWD_WAITER_QUERY];
+};
+
 struct slot {
 	struct forwarder *f;
 	bool used;
+	bool primary_dead;          /* the client's TCP connection went away;
+	                               waiters still want the answer */
 	struct fwd_client client;
+	bool keyed;
+	struct cache_key key;
+	uint32_t kq_next;           /* in-flight chain: slot index + 1 */
+	uint32_t waiters;           /* list head: index + 1 */
+	uint32_t nwaiters;
 	size_t zone;                /* index into f->zones */
 	uint8_t query[FWD_MAX_QUERY];
 	size_t qlen;
@@ -67,6 +83,14 @@ struct forwarder {
 	size_t nslots;
 	uint32_t *free_idx;
 	size_t nfree;
+	size_t ntouched;            /* slots [0, ntouched) have been initialised */
+	uint32_t *kq;               /* in-flight keyed slots by key hash */
+	size_t nkq;                 /* power of two */
+	struct waiter *w;           /* waiter pool, nslots entries, calloc'd */
+	uint32_t wfree;             /* free list head: index + 1 */
+	size_t wtouched;
+	uint32_t delivering;        /* waiters being called back right now */
+	uint8_t wbuf[65536];        /* one waiter's copy of a reply */
 	fwd_reply_fn cb;
 	void *cb_arg;
 	struct fwd_stats st;
@@ -194,15 +218,16 @@ forwarder_new(struct event_base *base, const struct fwd_zone_spec *zones, size_t
 	f->nslots = max_pending;
 	f->slots = calloc(max_pending, sizeof(*f->slots));
 	f->free_idx = calloc(max_pending, sizeof(*f->free_idx));
-	if (f->slots == NULL || f->free_idx == NULL) {
+	f->nkq = 16;
+	while (f->nkq < max_pending)
+		f->nkq <<= 1;
+	f->kq = calloc(f->nkq, sizeof(*f->kq));
+	f->w = calloc(max_pending, sizeof(*f->w));
+	if (f->slots == NULL || f->free_idx == NULL || f->kq == NULL || f->w == NULL) {
 		forwarder_free(f);
 		return NULL;
 	}
-	for (size_t i = 0; i < max_pending; i++) {
-		f->slots[i].f = f;
-		f->slots[i].fd = -1;
-		f->free_idx[f->nfree++] = (uint32_t)(max_pending - 1 - i);
-	}
+	/* slots are initialised when first taken (take_slot) */
 	size_t zmap[FWD_MAX_ZONES];
 	uint8_t umap[FWD_MAX_ZONES][FWD_MAX_UPSTREAMS];
 	if (!set_zones(f, zones, nzones, zmap, umap)) {
@@ -228,11 +253,64 @@ slot_close_io(struct slot *s)
 	s->tcp_buf = NULL;
 }
 
+static struct slot *
+take_slot(struct forwarder *f)
+{
+	if (f->nfree > 0)
+		return &f->slots[f->free_idx[--f->nfree]];
+	if (f->ntouched < f->nslots) {
+		struct slot *s = &f->slots[f->ntouched++];
+		s->f = f;
+		s->fd = -1;
+		return s;
+	}
+	return NULL;
+}
+
+static void
+kq_unlink(struct forwarder *f, struct slot *s)
+{
+	if (!s->keyed)
+		return;
+	uint32_t idx = (uint32_t)(s - f->slots) + 1;
+	uint32_t *p = &f->kq[s->key.hash & (f->nkq - 1)];
+	while (*p && *p != idx)
+		p = &f->slots[*p - 1].kq_next;
+	if (*p == idx)
+		*p = s->kq_next;
+	s->kq_next = 0;
+	s->keyed = false;
+}
+
+static struct slot *
+kq_find(struct forwarder *f, const struct cache_key *k)
+{
+	for (uint32_t i = f->kq[k->hash & (f->nkq - 1)]; i; i = f->slots[i - 1].kq_next) {
+		struct slot *s = &f->slots[i - 1];
+		if (s->key.hash == k->hash && s->key.len == k->len && memcmp(s->key.b, k->b, k->len) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+static void
+waiters_free(struct forwarder *f, uint32_t head)
+{
+	while (head) {
+		struct waiter *w = &f->w[head - 1];
+		uint32_t next = w->next;
+		w->next = f->wfree;
+		f->wfree = head;
+		head = next;
+	}
+}
+
 static void
 slot_release(struct slot *s)
 {
 	struct forwarder *f = s->f;
 	slot_close_io(s);
+	kq_unlink(f, s);
 	s->used = false;
 	f->free_idx[f->nfree++] = (uint32_t)(s - f->slots);
 	f->st.pending--;
@@ -244,12 +322,14 @@ forwarder_free(struct forwarder *f)
 	if (f == NULL)
 		return;
 	if (f->slots) {
-		for (size_t i = 0; i < f->nslots; i++)
+		for (size_t i = 0; i < f->ntouched; i++)
 			if (f->slots[i].used)
 				slot_close_io(&f->slots[i]);
 	}
 	free(f->slots);
 	free(f->free_idx);
+	free(f->kq);
+	free(f->w);
 	free(f->zones);
 	free(f);
 }
@@ -266,7 +346,7 @@ forwarder_set_zones(struct forwarder *f, const struct fwd_zone_spec *zones, size
 	/* queries in flight keep their order and position (s->attempt), with
 	 * each entry renumbered; a removed upstream (or zone) is skipped and no
 	 * longer credited or blamed */
-	for (size_t i = 0; i < f->nslots; i++) {
+	for (size_t i = 0; i < f->ntouched; i++) {
 		struct slot *s = &f->slots[i];
 		if (!s->used)
 			continue;
@@ -307,15 +387,45 @@ deliver(struct slot *s, uint8_t *reply, size_t len)
 	} else {
 		f->st.servfail++;
 	}
-	/* the slot is free before the callback runs: the callback may submit
+	/* the slot is free before the callbacks run: a callback may submit
 	 * new queries or close the client (detaching its other slots), and
 	 * must not find this one still in use */
 	struct fwd_client c = s->client;
+	bool primary = !s->primary_dead;
 	uint8_t query[FWD_MAX_QUERY];
 	size_t qlen = s->qlen;
 	memcpy(query, s->query, qlen);
+	uint32_t waiters = s->waiters;
+	size_t qn = s->keyed ? (size_t)s->key.len - 5 : 0;
+	s->waiters = 0;
+	s->nwaiters = 0;
 	slot_release(s);
-	f->cb(f->cb_arg, &c, reply, reply ? len : 0, query, qlen, &info);
+	if (primary)
+		f->cb(f->cb_arg, &c, reply, reply ? len : 0, query, qlen, &info);
+	if (waiters == 0)
+		return;
+	/* every joined client: the same reply with its own ID and case;
+	 * forwarder_detach_conn marks the ones whose connection closes
+	 * meanwhile */
+	f->delivering = waiters;
+	for (uint32_t i = waiters; i; i = f->w[i - 1].next) {
+		struct waiter *w = &f->w[i - 1];
+		if (w->dead)
+			continue;
+		if (reply == NULL) {
+			f->cb(f->cb_arg, &w->client, NULL, 0, w->query, w->qlen, &info);
+			continue;
+		}
+		if (len > sizeof(f->wbuf) || w->qlen < DNS_HDR_LEN + qn || len < DNS_HDR_LEN + qn)
+			continue;
+		memcpy(f->wbuf, reply, len);
+		f->wbuf[0] = w->query[0];
+		f->wbuf[1] = w->query[1];
+		memcpy(f->wbuf + DNS_HDR_LEN, w->query + DNS_HDR_LEN, qn);
+		f->cb(f->cb_arg, &w->client, f->wbuf, len, w->query, w->qlen, &info);
+	}
+	f->delivering = 0;
+	waiters_free(f, waiters);
 }
 
 static void
@@ -586,15 +696,51 @@ make_order(struct forwarder *f, struct slot *s)
 }
 
 bool
-forwarder_submit(struct forwarder *f, const uint8_t *pkt, size_t len, const char *qname, const struct fwd_client *c)
+forwarder_submit(struct forwarder *f, const uint8_t *pkt, size_t len, const char *qname, const struct fwd_client *c,
+    const struct cache_key *key)
 {
 	if (len > FWD_MAX_QUERY || len < DNS_HDR_LEN)
 		return false;
-	if (f->nfree == 0) {
+	if (key != NULL && !c->internal) {
+		/* the same question is already upstream: wait for its answer */
+		struct slot *o = kq_find(f, key);
+		if (o != NULL && o->nwaiters < FWD_MAX_WAITERS && len <= FWD_WAITER_QUERY &&
+		    (f->wfree || f->wtouched < f->nslots)) {
+			uint32_t wi;
+			if (f->wfree) {
+				wi = f->wfree;
+				f->wfree = f->w[wi - 1].next;
+			} else {
+				wi = (uint32_t)++f->wtouched;
+			}
+			struct waiter *w = &f->w[wi - 1];
+			w->client = *c;
+			w->dead = false;
+			w->qlen = (uint16_t)len;
+			memcpy(w->query, pkt, len);
+			w->next = o->waiters;
+			o->waiters = wi;
+			o->nwaiters++;
+			f->st.coalesced++;
+			return true;
+		}
+	}
+	struct slot *s = take_slot(f);
+	if (s == NULL) {
 		f->st.pending_full++;
 		return false;
 	}
-	struct slot *s = &f->slots[f->free_idx[--f->nfree]];
+	s->primary_dead = false;
+	s->waiters = 0;
+	s->nwaiters = 0;
+	s->keyed = false;
+	if (key != NULL) {
+		s->key = *key;
+		s->keyed = true;
+		uint32_t *head = &f->kq[key->hash & (f->nkq - 1)];
+		s->kq_next = *head;
+		*head = (uint32_t)(s - f->slots) + 1;
+	}
 	s->used = true;
 	s->client = *c;
 	s->zone = fwd_zone_match(f->znames, f->nzones, qname ? qname : "");
@@ -620,7 +766,7 @@ forwarder_submit(struct forwarder *f, const uint8_t *pkt, size_t len, const char
 void
 forwarder_fail_all(struct forwarder *f)
 {
-	for (size_t i = 0; i < f->nslots; i++) {
+	for (size_t i = 0; i < f->ntouched; i++) {
 		struct slot *s = &f->slots[i];
 		if (s->used) {
 			slot_close_io(s);
@@ -664,11 +810,32 @@ forwarder_describe(const struct forwarder *f, const char *qname, char *ups, size
 void
 forwarder_detach_conn(struct forwarder *f, void *conn)
 {
-	for (size_t i = 0; i < f->nslots; i++) {
+	for (size_t i = 0; i < f->ntouched; i++) {
 		struct slot *s = &f->slots[i];
-		if (s->used && s->client.tcp && s->client.conn == conn)
-			slot_release(s);
+		if (!s->used)
+			continue;
+		for (uint32_t *p = &s->waiters; *p;) {
+			struct waiter *w = &f->w[*p - 1];
+			if (w->client.tcp && w->client.conn == conn) {
+				uint32_t dead = *p;
+				*p = w->next;
+				w->next = 0;
+				waiters_free(f, dead);
+				s->nwaiters--;
+			} else {
+				p = &w->next;
+			}
+		}
+		if (s->client.tcp && s->client.conn == conn && !s->primary_dead) {
+			if (s->waiters)
+				s->primary_dead = true; /* the others still want it */
+			else
+				slot_release(s);
+		}
 	}
+	for (uint32_t i = f->delivering; i; i = f->w[i - 1].next)
+		if (f->w[i - 1].client.tcp && f->w[i - 1].client.conn == conn)
+			f->w[i - 1].dead = true;
 }
 
 void

@@ -353,7 +353,9 @@ snapshot(void *arg, struct metrics_snapshot *m)
 	m->cache_evictions = cs.evictions;
 	m->cache_prefetches = cs.prefetches;
 	m->cache_stale = cs.stale;
-	m->cache_coalesced = cs.coalesced;
+	struct fwd_stats fws;
+	forwarder_stats(server_forwarder(d->srv), &fws);
+	m->cache_coalesced = fws.coalesced;
 	struct forwarder *f = server_forwarder(d->srv);
 	struct fwd_stats fs;
 	forwarder_stats(f, &fs);

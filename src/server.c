@@ -408,7 +408,7 @@ decide(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr 
 		memset(&pc, 0, sizeof(pc));
 		pc.internal = true;
 		pc.limit = 65535;
-		if (forwarder_submit(srv->fwd, pkt, len, qp->name, &pc))
+		if (forwarder_submit(srv->fwd, pkt, len, qp->name, &pc, &k))
 			cache_count_prefetch(srv->cache);
 		else
 			cache_prefetch_failed(srv->cache, &k);
@@ -583,7 +583,9 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 				c.ifindex = ifindex;
 				c.limit = limit;
 				c.owned = owned;
-				if (!forwarder_submit(srv->fwd, srv->inbuf[i], len, q.name, &c)) {
+				struct cache_key k;
+				bool keyed = cache_key(srv->inbuf[i], len, &q, &k);
+				if (!forwarder_submit(srv->fwd, srv->inbuf[i], len, q.name, &c, keyed ? &k : NULL)) {
 					outlen = dnswire_build_error(srv->inbuf[i], len, &q, DNS_RCODE_SERVFAIL,
 					    (uint16_t)srv->cfg->edns_udp_size, srv->outbuf[nout], UDP_BUF);
 					srv->st.servfail++;
@@ -703,7 +705,9 @@ tcp_drain_loop(struct tcp_conn *c)
 				c->full = true;
 				bufferevent_disable(c->bev, EV_READ);
 			}
-			if (!forwarder_submit(srv->fwd, srv->tcpq, len, q.name, &fc)) {
+			struct cache_key k;
+			bool keyed = cache_key(srv->tcpq, len, &q, &k);
+			if (!forwarder_submit(srv->fwd, srv->tcpq, len, q.name, &fc, keyed ? &k : NULL)) {
 				c->npending--;
 				srv->st.forwarded--;
 				outlen = dnswire_build_error(srv->tcpq, len, &q, DNS_RCODE_SERVFAIL,

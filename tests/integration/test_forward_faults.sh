@@ -75,7 +75,7 @@ expect_match "the upstream saw the query over UDP then TCP" $'udp tc.test 1\ntcp
 
 out=$(D +nocookie +ednsopt=65001:abcd +short echo-edns.test TXT)
 expect_match "EDNS option 65001=abcd reaches the upstream intact" 'opts=fde90002abcd"' "$out"
-out=$(D +nocookie +ednsopt=65001:abcd +ednsopt=65002:0102030405 +short echo-edns.test TXT)
+out=$(D +nocookie +ednsopt=65001:abcd +ednsopt=65002:0102030405 +short echo-edns.two.test TXT)
 expect_match "two EDNS options reach the upstream intact, in order" 'opts=fde90002abcdfdea00050102030405"' "$out"
 out=$(D +noedns +short echo-edns.test TXT)
 expect_match "a query without EDNS reaches the upstream without OPT" 'edns=none' "$out"

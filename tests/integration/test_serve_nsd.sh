@@ -121,11 +121,16 @@ expect_match "question section keeps the case" ';ApI\.StRiPe\.CoM\.' "$out"
 out=$("${D[@]}" api.stripe.com AAAA)
 expect_match "AAAA for a v4-only ServiceEntry host is NODATA (NOERROR)" 'status: NOERROR' "$out"
 expect_match "AAAA NODATA has 0 answers and AA" 'flags: qr aa[a-z ]*; QUERY: 1, ANSWER: 0' "$out"
-for suf in ns1.svc.cluster.local svc.cluster.local cluster.local; do
+for suf in ns1.svc.cluster.local cluster.local; do
 	out=$("${D[@]}" "api.stripe.com.$suf" A)
 	expect_match "search expansion .$suf: CNAME to api.stripe.com." "api\\.stripe\\.com\\.${suf//./\\.}\\.[[:space:]]+17[[:space:]]+IN[[:space:]]+CNAME[[:space:]]+api\\.stripe\\.com\\." "$out"
 	expect_match "search expansion .$suf: A for the target in the same reply" $'\napi\\.stripe\\.com\\.[[:space:]]+17[[:space:]]+IN[[:space:]]+A[[:space:]]+'"${VIP//./\\.}" "$out"
 done
+# api.stripe.com.svc.cluster.local is <pod>.<service>.<namespace "com">.svc:
+# a Kubernetes name of another namespace, never answered from a ServiceEntry
+out=$("${D[@]}" api.stripe.com.svc.cluster.local A)
+check "search expansion .svc.cluster.local of a dotted host is not answered locally (namespace com's name)" \
+	bash -c "! grep -q 'CNAME' <<<'$out'"
 for n in a.wild.test x.y.wild.test; do
 	out=$("${D[@]}" "$n" A)
 	expect_match "wildcard *.wild.test answers $n with its address, owned by $n" $'\n'"${n//./\\.}"'\.[[:space:]]+17[[:space:]]+IN[[:space:]]+A[[:space:]]+198\.18\.5\.5' "$out"

@@ -19,6 +19,8 @@
  *     wrongq     a reply for a different question (A 203.0.113.66)
  *     garbage    40 random bytes
  *     nx         NXDOMAIN
+ *     nxsoa-N    NXDOMAIN with an SOA (TTL N, MINIMUM N) in the authority
+ *     ttl-N      records with TTL N (default 300)
  *     servfail   SERVFAIL (with EDE "fakeupstream servfail" when EDNS)
  *     formerr-noq FORMERR with no question section (an EDNS-unaware server)
  *     refused    REFUSED
@@ -255,13 +257,15 @@ begin_reply(struct pkt *p, const struct query *q, uint16_t id, unsigned rcode, i
 	putbytes(p, q->qwire, q->qwlen);
 }
 
+static uint32_t rr_ttl = 300;   /* per query: "ttl-N" first label */
+
 static void
 rr_a(struct pkt *p, unsigned a, unsigned b, unsigned c, unsigned d)
 {
 	put16(p, 0xc00c);
 	put16(p, 1);
 	put16(p, 1);
-	put32(p, 300);
+	put32(p, rr_ttl);
 	put16(p, 4);
 	put8(p, a);
 	put8(p, b);
@@ -312,6 +316,29 @@ build_answer(const struct query *q, int tcp, struct pkt *p)
 {
 	const char *l = q->lname;
 	unsigned an = 0;
+	rr_ttl = strncmp(l, "ttl-", 4) == 0 ? (uint32_t)strtoul(l + 4, NULL, 10) : 300;
+	if (strncmp(l, "nxsoa-", 6) == 0) {
+		uint32_t n = (uint32_t)strtoul(l + 6, NULL, 10);
+		begin_reply(p, q, q->id, 3, 1);
+		/* SOA of "test": owner "test." */
+		put8(p, 4);
+		putbytes(p, "test", 4);
+		put8(p, 0);
+		put16(p, 6);
+		put16(p, 1);
+		put32(p, n);
+		put16(p, 1 + 1 + 20);
+		put8(p, 0); /* MNAME "." */
+		put8(p, 0); /* RNAME "." */
+		put32(p, 1);
+		put32(p, 3600);
+		put32(p, 600);
+		put32(p, 86400);
+		put32(p, n);
+		set16(p, 8, 1); /* NSCOUNT */
+		add_opt(p, q, NULL);
+		return 1;
+	}
 	if (strncmp(l, "nx.", 3) == 0 || !ends_with(l, ".test")) {
 		if (strcmp(l, "test") == 0) {
 			begin_reply(p, q, q->id, 0, 1);
