@@ -6,7 +6,7 @@ PKGS=(
   build-essential pkg-config
   libldns-dev libevent-dev liblmdb-dev lmdb-utils libyaml-dev libcriterion-dev libpsl-dev publicsuffix
   dnsutils knot-dnsutils ldnsutils nsd dnsperf dnsmasq-base unbound valgrind
-  iproute2 iptables nftables procps netcat-openbsd curl python3-yaml systemd
+  iproute2 iptables nftables procps netcat-openbsd curl python3-yaml systemd dnsdist util-linux
 )
 missing=()
 for p in "${PKGS[@]}"; do
@@ -19,9 +19,9 @@ echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# nsd's and unbound's packages start system instances on port 53; the tests
+# nsd's, unbound's and dnsdist's packages start system instances on port 53; the tests
 # and benchmarks run their own on loopback ports.
-for svc in nsd unbound; do
+for svc in nsd unbound dnsdist; do
   if [[ " ${missing[*]} " == *" $svc "* ]] && command -v systemctl >/dev/null; then
     $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
   fi
