@@ -17,6 +17,35 @@
 
 #define RECHECK_SECONDS 30      /* a failed upstream is tried first again after this */
 
+/*
+ * UDP to upstreams goes through a small pool of connected sockets per
+ * upstream, each bound by the kernel to its own random port, many queries
+ * in flight on each, matched by (socket, ID) and then the question. A
+ * socket is retired after SOCK_MAX_USES queries or SOCK_MAX_AGE seconds
+ * (closed once its last query is done) and replaced by a new one on a new
+ * port: an off-path spoofer must hit one of POOL_SOCKS ports (of ~28,000
+ * ephemeral ones) that change every few thousand queries, and then one of
+ * 65,536 IDs with the right question, per query in flight.
+ */
+#define POOL_SOCKS 4
+#define SOCK_MAX_USES 4096
+#define SOCK_MAX_AGE 30.0
+#define MAX_USOCKS 1024
+#define RX_BATCH 16
+#define RX_BUF 4096
+
+struct usock {
+	struct forwarder *f;
+	int fd;                     /* -1: free */
+	struct event ev;
+	struct sockaddr_storage ss; /* the upstream it is connected to */
+	socklen_t sslen;
+	uint32_t uses, inflight;
+	double born;
+	bool retired;               /* closed when inflight reaches 0 */
+	bool referenced;            /* reload bookkeeping */
+};
+
 struct upstream {
 	struct netaddr addr;
 	uint16_t port;
@@ -25,6 +54,8 @@ struct upstream {
 	uint64_t requests, failures, timeouts;
 	unsigned consecutive;
 	time_t last_fail;
+	int16_t socks[POOL_SOCKS];  /* indices into f->usocks */
+	uint8_t nsocks, rr;
 };
 
 struct zone {
@@ -62,7 +93,9 @@ struct slot {
 	uint8_t order[FWD_MAX_UPSTREAMS];
 	size_t norder, attempt;
 	bool force_tcp, tcp;
-	int fd;
+	int fd;                     /* TCP attempts: their own socket */
+	int usock;                  /* UDP attempts: pooled socket, or -1 */
+	uint32_t id_next;           /* (usock, up_id) chain: slot index + 1 */
 	struct event ev_io, ev_timer;
 	bool io_added;
 	enum tcp_phase phase;
@@ -91,6 +124,13 @@ struct forwarder {
 	size_t wtouched;
 	uint32_t delivering;        /* waiters being called back right now */
 	uint8_t wbuf[65536];        /* one waiter's copy of a reply */
+	struct usock *usocks;       /* MAX_USOCKS, calloc'd */
+	size_t nusocks;             /* entries ever used */
+	uint32_t *idmap;            /* (usock, ID) -> slot index + 1 */
+	size_t nidmap;              /* power of two */
+	uint8_t (*rx)[RX_BUF];      /* RX_BATCH receive buffers */
+	struct mmsghdr rxmsg[RX_BATCH];
+	struct iovec rxiov[RX_BATCH];
 	fwd_reply_fn cb;
 	void *cb_arg;
 	struct fwd_stats st;
@@ -223,7 +263,14 @@ forwarder_new(struct event_base *base, const struct fwd_zone_spec *zones, size_t
 		f->nkq <<= 1;
 	f->kq = calloc(f->nkq, sizeof(*f->kq));
 	f->w = calloc(max_pending, sizeof(*f->w));
-	if (f->slots == NULL || f->free_idx == NULL || f->kq == NULL || f->w == NULL) {
+	f->usocks = calloc(MAX_USOCKS, sizeof(*f->usocks));
+	f->nidmap = 16;
+	while (f->nidmap < max_pending * 2)
+		f->nidmap <<= 1;
+	f->idmap = calloc(f->nidmap, sizeof(*f->idmap));
+	f->rx = malloc(RX_BATCH * sizeof(*f->rx));
+	if (f->slots == NULL || f->free_idx == NULL || f->kq == NULL || f->w == NULL || f->usocks == NULL ||
+	    f->idmap == NULL || f->rx == NULL) {
 		forwarder_free(f);
 		return NULL;
 	}
@@ -237,9 +284,160 @@ forwarder_new(struct event_base *base, const struct fwd_zone_spec *zones, size_t
 	return f;
 }
 
+/* --- the UDP socket pool ------------------------------------------------ */
+
+static size_t
+id_bucket(const struct forwarder *f, int us, uint16_t id)
+{
+	return (((uint32_t)us * 2654435761u) ^ ((uint32_t)id * 40503u)) & (f->nidmap - 1);
+}
+
+static struct slot *
+id_find(struct forwarder *f, int us, uint16_t id)
+{
+	for (uint32_t i = f->idmap[id_bucket(f, us, id)]; i; i = f->slots[i - 1].id_next) {
+		struct slot *s = &f->slots[i - 1];
+		if (s->usock == us && s->up_id == id)
+			return s;
+	}
+	return NULL;
+}
+
+static void
+id_link(struct forwarder *f, struct slot *s)
+{
+	uint32_t *head = &f->idmap[id_bucket(f, s->usock, s->up_id)];
+	s->id_next = *head;
+	*head = (uint32_t)(s - f->slots) + 1;
+}
+
+static void
+id_unlink(struct forwarder *f, struct slot *s)
+{
+	uint32_t idx = (uint32_t)(s - f->slots) + 1;
+	uint32_t *p = &f->idmap[id_bucket(f, s->usock, s->up_id)];
+	while (*p && *p != idx)
+		p = &f->slots[*p - 1].id_next;
+	if (*p == idx)
+		*p = s->id_next;
+	s->id_next = 0;
+}
+
+static void
+usock_close(struct forwarder *f, int us)
+{
+	struct usock *k = &f->usocks[us];
+	if (k->fd < 0)
+		return;
+	event_del(&k->ev);
+	close(k->fd);
+	k->fd = -1;
+}
+
+/* A query left the socket: a retired socket closes with its last one. */
+static void
+usock_done(struct forwarder *f, int us)
+{
+	struct usock *k = &f->usocks[us];
+	if (k->inflight > 0)
+		k->inflight--;
+	if (k->retired && k->inflight == 0)
+		usock_close(f, us);
+}
+
+static void usock_read_cb(evutil_socket_t fd, short what, void *arg);
+
+/* A new connected socket to u (the kernel picks a random port). */
+static int
+usock_new(struct forwarder *f, const struct upstream *u)
+{
+	int us = -1;
+	for (size_t i = 0; i < f->nusocks; i++) {
+		if (f->usocks[i].fd < 0) {
+			us = (int)i;
+			break;
+		}
+	}
+	if (us < 0) {
+		if (f->nusocks >= MAX_USOCKS)
+			return -1;
+		us = (int)f->nusocks++;
+	}
+	int fd = socket(u->ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (const struct sockaddr *)&u->ss, u->sslen) < 0) {
+		close(fd);
+		return -1;
+	}
+	struct usock *k = &f->usocks[us];
+	memset(k, 0, sizeof(*k));
+	k->f = f;
+	k->fd = fd;
+	k->ss = u->ss;
+	k->sslen = u->sslen;
+	k->born = monotime_now();
+	event_assign(&k->ev, f->base, fd, EV_READ | EV_PERSIST, usock_read_cb, k);
+	event_add(&k->ev, NULL);
+	return us;
+}
+
+/* The next pooled socket of u, replacing worn-out ones (round robin). */
+static int
+pick_usock(struct forwarder *f, struct upstream *u)
+{
+	double now = monotime_now();
+	if (u->nsocks < POOL_SOCKS) {
+		int us = usock_new(f, u);
+		if (us >= 0)
+			u->socks[u->nsocks++] = (int16_t)us;
+		if (us >= 0 || u->nsocks == 0)
+			return us;
+	}
+	uint8_t i = (uint8_t)(u->rr++ % u->nsocks);
+	int us = u->socks[i];
+	struct usock *k = &f->usocks[us];
+	if (k->fd >= 0 && k->uses < SOCK_MAX_USES && now - k->born < SOCK_MAX_AGE)
+		return us;
+	/* worn out (or gone): a fresh port; the old one drains */
+	int nu = usock_new(f, u);
+	if (nu < 0)
+		return k->fd >= 0 ? us : -1;
+	k->retired = true;
+	if (k->inflight == 0)
+		usock_close(f, us);
+	u->socks[i] = (int16_t)nu;
+	return nu;
+}
+
+/* After a reload: sockets of upstreams that are gone drain and close. */
+static void
+usocks_reconcile(struct forwarder *f)
+{
+	for (size_t i = 0; i < f->nusocks; i++)
+		f->usocks[i].referenced = false;
+	for (size_t z = 0; z < f->nzones; z++)
+		for (size_t u = 0; u < f->zones[z].nups; u++)
+			for (size_t j = 0; j < f->zones[z].ups[u].nsocks; j++)
+				f->usocks[f->zones[z].ups[u].socks[j]].referenced = true;
+	for (size_t i = 0; i < f->nusocks; i++) {
+		struct usock *k = &f->usocks[i];
+		if (k->fd < 0 || k->referenced)
+			continue;
+		k->retired = true;
+		if (k->inflight == 0)
+			usock_close(f, (int)i);
+	}
+}
+
 static void
 slot_close_io(struct slot *s)
 {
+	if (s->usock >= 0) {
+		id_unlink(s->f, s);
+		usock_done(s->f, s->usock);
+		s->usock = -1;
+	}
 	if (s->io_added) {
 		event_del(&s->ev_io);
 		s->io_added = false;
@@ -262,6 +460,7 @@ take_slot(struct forwarder *f)
 		struct slot *s = &f->slots[f->ntouched++];
 		s->f = f;
 		s->fd = -1;
+		s->usock = -1;
 		return s;
 	}
 	return NULL;
@@ -330,6 +529,11 @@ forwarder_free(struct forwarder *f)
 	free(f->free_idx);
 	free(f->kq);
 	free(f->w);
+	for (size_t i = 0; f->usocks && i < f->nusocks; i++)
+		usock_close(f, (int)i);
+	free(f->usocks);
+	free(f->idmap);
+	free(f->rx);
 	free(f->zones);
 	free(f);
 }
@@ -357,6 +561,7 @@ forwarder_set_zones(struct forwarder *f, const struct fwd_zone_spec *zones, size
 			    NO_UPSTREAM;
 	}
 	free(umap);
+	usocks_reconcile(f);
 	return true;
 }
 
@@ -481,37 +686,67 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	fail_attempt(arg, true);
 }
 
+/* Every query in flight on a socket whose sends were refused (ICMP port
+ * unreachable surfaces on the socket, not on one query): fail over. */
 static void
-udp_read_cb(evutil_socket_t fd, short what, void *arg)
+usock_refused(struct forwarder *f, int us)
 {
-	struct slot *s = arg;
-	struct forwarder *f = s->f;
-	for (int i = 0; i < 16; i++) {
-		ssize_t n = recv(fd, f->rbuf, sizeof(f->rbuf), MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-				return;
-			fail_attempt(s, false); /* ECONNREFUSED: ICMP port unreachable */
-			return;
-		}
-		int r = check_reply(s, f->rbuf, (size_t)n);
-		if (r == 0)
-			continue;
-		if (r < 0) {
+	for (size_t i = 0; i < f->ntouched; i++) {
+		struct slot *s = &f->slots[i];
+		if (s->used && s->usock == us)
 			fail_attempt(s, false);
+	}
+}
+
+static void
+usock_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct usock *k = arg;
+	struct forwarder *f = k->f;
+	int us = (int)(k - f->usocks);
+	for (int round = 0; round < 4; round++) {
+		for (int i = 0; i < RX_BATCH; i++) {
+			f->rxiov[i].iov_base = f->rx[i];
+			f->rxiov[i].iov_len = RX_BUF;
+			memset(&f->rxmsg[i].msg_hdr, 0, sizeof(f->rxmsg[i].msg_hdr));
+			f->rxmsg[i].msg_hdr.msg_iov = &f->rxiov[i];
+			f->rxmsg[i].msg_hdr.msg_iovlen = 1;
+		}
+		int n = recvmmsg(fd, f->rxmsg, RX_BATCH, MSG_DONTWAIT, NULL);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				usock_refused(f, us);
 			return;
 		}
-		mark_ok(s);
-		if (dnswire_tc(f->rbuf)) {
-			/* the answer did not fit: ask the same upstream over TCP */
-			f->st.tcp_retries++;
-			slot_close_io(s);
-			s->force_tcp = true;
-			start_attempt(s);
-			return;
+		for (int i = 0; i < n; i++) {
+			uint8_t *buf = f->rx[i];
+			size_t len = f->rxmsg[i].msg_len;
+			struct slot *s = len >= DNS_HDR_LEN ? id_find(f, us, DNS_GET16(buf)) : NULL;
+			if (s == NULL) {
+				f->st.spoofed++; /* no query with that ID here (or too late) */
+				continue;
+			}
+			bool cut = (f->rxmsg[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+			int r = cut ? 1 : check_reply(s, buf, len);
+			if (r == 0)
+				continue;
+			if (r < 0) {
+				fail_attempt(s, false);
+				continue;
+			}
+			mark_ok(s);
+			if (cut || dnswire_tc(buf)) {
+				/* the answer did not fit: ask the same upstream over TCP */
+				f->st.tcp_retries++;
+				slot_close_io(s);
+				s->force_tcp = true;
+				start_attempt(s);
+				continue;
+			}
+			deliver(s, buf, len);
 		}
-		deliver(s, f->rbuf, (size_t)n);
-		return;
+		if (k->fd != fd || n < RX_BATCH)
+			return; /* closed by a callback, or drained */
 	}
 }
 
@@ -607,6 +842,18 @@ upstream_failed_now(struct upstream *u, struct slot *s)
 	s->fd = -1;
 }
 
+/* out of descriptors under load: say so once a minute */
+static void
+socket_error(struct forwarder *f)
+{
+	time_t now = mono_now();
+	f->st.socket_errors++;
+	if (now - f->last_socket_log >= 60) {
+		log_warn("forward: cannot open an upstream socket (%llu so far)", (unsigned long long)f->st.socket_errors);
+		f->last_socket_log = now;
+	}
+}
+
 static void
 start_attempt(struct slot *s)
 {
@@ -616,41 +863,55 @@ start_attempt(struct slot *s)
 		if (u == NULL)
 			continue;
 		s->tcp = s->client.tcp || s->force_tcp;
+		struct timeval tv = monotime_tv(f->timeout_ms);
+		evtimer_assign(&s->ev_timer, f->base, timer_cb, s);
+		if (!s->tcp) {
+			int us = pick_usock(f, u);
+			if (us < 0) {
+				socket_error(f);
+				continue;
+			}
+			/* an ID not in flight on this socket */
+			for (int tries = 0; tries < 8; tries++) {
+				s->up_id = (uint16_t)arc4random();
+				if (id_find(f, us, s->up_id) == NULL)
+					break;
+			}
+			s->query[0] = (uint8_t)(s->up_id >> 8);
+			s->query[1] = (uint8_t)s->up_id;
+			u->requests++;
+			if (send(f->usocks[us].fd, s->query, s->qlen, 0) != (ssize_t)s->qlen) {
+				/* e.g. an earlier ICMP port unreachable */
+				u->failures++;
+				u->consecutive++;
+				u->last_fail = mono_now();
+				continue;
+			}
+			f->usocks[us].uses++;
+			f->usocks[us].inflight++;
+			s->usock = us;
+			id_link(f, s);
+			evtimer_add(&s->ev_timer, &tv);
+			return;
+		}
 		s->up_id = (uint16_t)arc4random();
 		s->query[0] = (uint8_t)(s->up_id >> 8);
 		s->query[1] = (uint8_t)s->up_id;
-		int fd = socket(u->ss.ss_family, (s->tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		int fd = socket(u->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
-			/* out of descriptors under load: say so once a minute */
-			time_t now = mono_now();
-			f->st.socket_errors++;
-			if (now - f->last_socket_log >= 60) {
-				log_warn("forward: cannot open an upstream socket (%llu so far)",
-				    (unsigned long long)f->st.socket_errors);
-				f->last_socket_log = now;
-			}
+			socket_error(f);
 			continue;
 		}
 		s->fd = fd;
 		u->requests++;
 		int r = connect(fd, (struct sockaddr *)&u->ss, u->sslen);
-		struct timeval tv = monotime_tv(f->timeout_ms);
-		evtimer_assign(&s->ev_timer, f->base, timer_cb, s);
-		if (!s->tcp) {
-			if (r < 0 || send(fd, s->query, s->qlen, 0) != (ssize_t)s->qlen) {
-				upstream_failed_now(u, s);
-				continue;
-			}
-			event_assign(&s->ev_io, f->base, fd, EV_READ | EV_PERSIST, udp_read_cb, s);
-		} else {
-			if (r < 0 && errno != EINPROGRESS) {
-				upstream_failed_now(u, s);
-				continue;
-			}
-			s->phase = TCP_CONNECTING;
-			s->done = 0;
-			event_assign(&s->ev_io, f->base, fd, EV_WRITE | EV_PERSIST, tcp_io_cb, s);
+		if (r < 0 && errno != EINPROGRESS) {
+			upstream_failed_now(u, s);
+			continue;
 		}
+		s->phase = TCP_CONNECTING;
+		s->done = 0;
+		event_assign(&s->ev_io, f->base, fd, EV_WRITE | EV_PERSIST, tcp_io_cb, s);
 		event_add(&s->ev_io, NULL);
 		s->io_added = true;
 		evtimer_add(&s->ev_timer, &tv);
@@ -752,6 +1013,7 @@ forwarder_submit(struct forwarder *f, const uint8_t *pkt, size_t len, const char
 	s->attempt = 0;
 	s->force_tcp = false;
 	s->fd = -1;
+	s->usock = -1;
 	s->io_added = false;
 	s->tcp_buf = NULL;
 	s->start = monotime_now();
