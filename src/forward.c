@@ -2,6 +2,8 @@
 #include "forward.h"
 
 #include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
 #include <stdio.h>
@@ -34,6 +36,24 @@
 #define RX_BATCH 16
 #define RX_BUF 4096
 
+/*
+ * TCP to upstreams (truncated answers, TCP clients): one connection per
+ * upstream, reused and pipelined (RFC 7766): queries are written framed
+ * back to back and answers matched by ID in any order. Closed after
+ * TCONN_IDLE seconds without a query in flight, or on any error (its
+ * queries then fail over).
+ */
+#define MAX_TCONNS 256
+#define TCONN_IDLE 10
+#define TCONN_BASE MAX_USOCKS       /* (connection, ID) share the ID map */
+
+struct tconn {
+	struct forwarder *f;
+	struct bufferevent *bev;    /* NULL: free */
+	uint32_t inflight;
+	bool broken;                /* failed: no new queries, freed when idle */
+};
+
 struct usock {
 	struct forwarder *f;
 	int fd;                     /* -1: free */
@@ -56,6 +76,7 @@ struct upstream {
 	time_t last_fail;
 	int16_t socks[POOL_SOCKS];  /* indices into f->usocks */
 	uint8_t nsocks, rr;
+	int16_t tconn;              /* index + 1 into f->tconns; 0 none */
 };
 
 struct zone {
@@ -64,7 +85,6 @@ struct zone {
 	size_t nups;
 };
 
-enum tcp_phase { TCP_CONNECTING, TCP_WRITING, TCP_READ_LEN, TCP_READ_BODY };
 
 /* A client that joined an identical query already upstream. */
 struct waiter {
@@ -93,16 +113,9 @@ struct slot {
 	uint8_t order[FWD_MAX_UPSTREAMS];
 	size_t norder, attempt;
 	bool force_tcp, tcp;
-	int fd;                     /* TCP attempts: their own socket */
 	int usock;                  /* UDP attempts: pooled socket, or -1 */
 	uint32_t id_next;           /* (usock, up_id) chain: slot index + 1 */
-	struct event ev_io, ev_timer;
-	bool io_added;
-	enum tcp_phase phase;
-	uint8_t lenbuf[2];
-	size_t done;                /* bytes written / read in the phase */
-	uint8_t *tcp_buf;
-	size_t tcp_len;
+	struct event ev_timer;
 	double start;               /* monotime_now() at submit */
 };
 
@@ -129,13 +142,15 @@ struct forwarder {
 	uint32_t *idmap;            /* (usock, ID) -> slot index + 1 */
 	size_t nidmap;              /* power of two */
 	uint8_t (*rx)[RX_BUF];      /* RX_BATCH receive buffers */
+	struct tconn *tconns;       /* MAX_TCONNS, calloc'd */
+	size_t ntconns;
+	uint8_t tbuf[65536];        /* one TCP answer being matched */
 	struct mmsghdr rxmsg[RX_BATCH];
 	struct iovec rxiov[RX_BATCH];
 	fwd_reply_fn cb;
 	void *cb_arg;
 	struct fwd_stats st;
 	time_t last_socket_log;
-	uint8_t rbuf[65536];        /* every UDP reply is read here */
 };
 
 static void start_attempt(struct slot *s);
@@ -269,8 +284,9 @@ forwarder_new(struct event_base *base, const struct fwd_zone_spec *zones, size_t
 		f->nidmap <<= 1;
 	f->idmap = calloc(f->nidmap, sizeof(*f->idmap));
 	f->rx = malloc(RX_BATCH * sizeof(*f->rx));
+	f->tconns = calloc(MAX_TCONNS, sizeof(*f->tconns));
 	if (f->slots == NULL || f->free_idx == NULL || f->kq == NULL || f->w == NULL || f->usocks == NULL ||
-	    f->idmap == NULL || f->rx == NULL) {
+	    f->idmap == NULL || f->rx == NULL || f->tconns == NULL) {
 		forwarder_free(f);
 		return NULL;
 	}
@@ -430,25 +446,21 @@ usocks_reconcile(struct forwarder *f)
 	}
 }
 
+static void tconn_done(struct forwarder *f, int tc);
+
 static void
 slot_close_io(struct slot *s)
 {
-	if (s->usock >= 0) {
+	if (s->usock >= TCONN_BASE) {
+		id_unlink(s->f, s);
+		tconn_done(s->f, s->usock - TCONN_BASE);
+		s->usock = -1;
+	} else if (s->usock >= 0) {
 		id_unlink(s->f, s);
 		usock_done(s->f, s->usock);
 		s->usock = -1;
 	}
-	if (s->io_added) {
-		event_del(&s->ev_io);
-		s->io_added = false;
-	}
 	event_del(&s->ev_timer);
-	if (s->fd >= 0) {
-		close(s->fd);
-		s->fd = -1;
-	}
-	free(s->tcp_buf);
-	s->tcp_buf = NULL;
 }
 
 static struct slot *
@@ -459,7 +471,6 @@ take_slot(struct forwarder *f)
 	if (f->ntouched < f->nslots) {
 		struct slot *s = &f->slots[f->ntouched++];
 		s->f = f;
-		s->fd = -1;
 		s->usock = -1;
 		return s;
 	}
@@ -534,6 +545,10 @@ forwarder_free(struct forwarder *f)
 	free(f->usocks);
 	free(f->idmap);
 	free(f->rx);
+	for (size_t i = 0; f->tconns && i < f->ntconns; i++)
+		if (f->tconns[i].bev)
+			bufferevent_free(f->tconns[i].bev);
+	free(f->tconns);
 	free(f->zones);
 	free(f);
 }
@@ -750,96 +765,140 @@ usock_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Reads toward want bytes of buf (s->done so far). True once complete;
- * false to wait for more, or after failing the attempt on EOF/error. */
-static bool
-tcp_read_some(struct slot *s, int fd, uint8_t *buf, size_t want)
+/* --- pooled, pipelined TCP -------------------------------------------------- */
+
+static void
+tconn_free(struct forwarder *f, int tc)
 {
-	ssize_t n = recv(fd, buf + s->done, want - s->done, MSG_DONTWAIT);
-	if (n <= 0) {
-		if (!(n < 0 && (errno == EAGAIN || errno == EINTR)))
-			fail_attempt(s, false);
-		return false;
-	}
-	s->done += (size_t)n;
-	return s->done >= want;
+	struct tconn *t = &f->tconns[tc];
+	if (t->bev)
+		bufferevent_free(t->bev);
+	t->bev = NULL;
+	t->broken = false;
+	t->inflight = 0;
+	/* the upstream that pointed here forgets it */
+	for (size_t z = 0; z < f->nzones; z++)
+		for (size_t u = 0; u < f->zones[z].nups; u++)
+			if (f->zones[z].ups[u].tconn == tc + 1)
+				f->zones[z].ups[u].tconn = 0;
 }
 
 static void
-tcp_io_cb(evutil_socket_t fd, short what, void *arg)
+tconn_done(struct forwarder *f, int tc)
 {
-	struct slot *s = arg;
-	struct forwarder *f = s->f;
-	if (s->phase == TCP_CONNECTING) {
-		int err = 0;
-		socklen_t el = sizeof(err);
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err != 0) {
+	struct tconn *t = &f->tconns[tc];
+	if (t->inflight > 0)
+		t->inflight--;
+	if (t->broken && t->inflight == 0)
+		tconn_free(f, tc);
+}
+
+/* The connection failed: everything in flight on it fails over. */
+static void
+tconn_break(struct forwarder *f, int tc)
+{
+	struct tconn *t = &f->tconns[tc];
+	t->broken = true;
+	if (t->bev)
+		bufferevent_disable(t->bev, EV_READ | EV_WRITE);
+	for (size_t i = 0; i < f->ntouched; i++) {
+		struct slot *s = &f->slots[i];
+		if (s->used && s->usock == TCONN_BASE + tc)
 			fail_attempt(s, false);
-			return;
-		}
-		s->phase = TCP_WRITING;
-		s->done = 0;
 	}
-	if (s->phase == TCP_WRITING) {
-		uint8_t hdr[2] = { (uint8_t)(s->qlen >> 8), (uint8_t)s->qlen };
-		struct iovec iov[2];
-		size_t off = s->done;
-		iov[0].iov_base = hdr + (off < 2 ? off : 2);
-		iov[0].iov_len = off < 2 ? 2 - off : 0;
-		iov[1].iov_base = s->query + (off > 2 ? off - 2 : 0);
-		iov[1].iov_len = s->qlen - (off > 2 ? off - 2 : 0);
-		ssize_t n = writev(fd, iov, 2);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				return;
-			fail_attempt(s, false);
+	if (t->inflight == 0)
+		tconn_free(f, tc);
+}
+
+static void
+tconn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct tconn *t = arg;
+	struct forwarder *f = t->f;
+	int tc = (int)(t - f->tconns);
+	struct evbuffer *in = bufferevent_get_input(bev);
+	while (t->bev == bev && !t->broken) {
+		uint8_t hdr[2];
+		if (evbuffer_copyout(in, hdr, 2) < 2)
 			return;
+		size_t len = DNS_GET16(hdr);
+		if (evbuffer_get_length(in) < len + 2)
+			return;
+		evbuffer_drain(in, 2);
+		evbuffer_remove(in, f->tbuf, len);
+		struct slot *s = len >= DNS_HDR_LEN ? id_find(f, TCONN_BASE + tc, DNS_GET16(f->tbuf)) : NULL;
+		if (s == NULL) {
+			f->st.spoofed++; /* late (timed out) or not ours */
+			continue;
 		}
-		s->done += (size_t)n;
-		if (s->done < s->qlen + 2)
-			return;
-		event_del(&s->ev_io);
-		event_assign(&s->ev_io, f->base, fd, EV_READ | EV_PERSIST, tcp_io_cb, s);
-		event_add(&s->ev_io, NULL);
-		s->phase = TCP_READ_LEN;
-		s->done = 0;
-		return;
-	}
-	if (s->phase == TCP_READ_LEN) {
-		if (!tcp_read_some(s, fd, s->lenbuf, 2))
-			return;
-		s->tcp_len = DNS_GET16(s->lenbuf);
-		if (s->tcp_len < DNS_HDR_LEN || (s->tcp_buf = malloc(s->tcp_len)) == NULL) {
+		if (check_reply(s, f->tbuf, len) != 1) {
 			fail_attempt(s, false);
-			return;
-		}
-		s->phase = TCP_READ_BODY;
-		s->done = 0;
-	}
-	if (s->phase == TCP_READ_BODY) {
-		if (!tcp_read_some(s, fd, s->tcp_buf, s->tcp_len))
-			return;
-		if (check_reply(s, s->tcp_buf, s->tcp_len) != 1) {
-			fail_attempt(s, false);
-			return;
+			continue;
 		}
 		mark_ok(s);
-		uint8_t *buf = s->tcp_buf;
-		s->tcp_buf = NULL;
-		deliver(s, buf, s->tcp_len);
-		free(buf);
+		deliver(s, f->tbuf, len);
 	}
 }
 
-/* The attempt could not even be sent (refused at connect/send). */
 static void
-upstream_failed_now(struct upstream *u, struct slot *s)
+tconn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	u->failures++;
-	u->consecutive++;
-	u->last_fail = mono_now();
-	close(s->fd);
-	s->fd = -1;
+	struct tconn *t = arg;
+	struct forwarder *f = t->f;
+	int tc = (int)(t - f->tconns);
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	if ((what & BEV_EVENT_TIMEOUT) && t->inflight > 0) {
+		/* queries have their own timers; the connection is not idle */
+		bufferevent_enable(bev, EV_READ);
+		return;
+	}
+	if ((what & BEV_EVENT_TIMEOUT) && t->inflight == 0) {
+		tconn_free(f, tc); /* idle */
+		return;
+	}
+	tconn_break(f, tc);
+}
+
+/* The upstream's pipelined connection, opened on first use. */
+static int
+pick_tconn(struct forwarder *f, struct upstream *u)
+{
+	if (u->tconn > 0) {
+		struct tconn *t = &f->tconns[u->tconn - 1];
+		if (t->bev != NULL && !t->broken)
+			return u->tconn - 1;
+		u->tconn = 0;
+	}
+	int tc = -1;
+	for (size_t i = 0; i < f->ntconns; i++) {
+		if (f->tconns[i].bev == NULL) {
+			tc = (int)i;
+			break;
+		}
+	}
+	if (tc < 0) {
+		if (f->ntconns >= MAX_TCONNS)
+			return -1;
+		tc = (int)f->ntconns++;
+	}
+	struct tconn *t = &f->tconns[tc];
+	memset(t, 0, sizeof(*t));
+	t->f = f;
+	t->bev = bufferevent_socket_new(f->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (t->bev == NULL)
+		return -1;
+	bufferevent_setcb(t->bev, tconn_read_cb, NULL, tconn_event_cb, t);
+	struct timeval idle = { TCONN_IDLE, 0 };
+	bufferevent_set_timeouts(t->bev, &idle, NULL);
+	bufferevent_enable(t->bev, EV_READ | EV_WRITE);
+	if (bufferevent_socket_connect(t->bev, (struct sockaddr *)&u->ss, (int)u->sslen) < 0) {
+		bufferevent_free(t->bev);
+		t->bev = NULL;
+		return -1;
+	}
+	u->tconn = (int16_t)(tc + 1);
+	return tc;
 }
 
 /* out of descriptors under load: say so once a minute */
@@ -894,26 +953,28 @@ start_attempt(struct slot *s)
 			evtimer_add(&s->ev_timer, &tv);
 			return;
 		}
-		s->up_id = (uint16_t)arc4random();
-		s->query[0] = (uint8_t)(s->up_id >> 8);
-		s->query[1] = (uint8_t)s->up_id;
-		int fd = socket(u->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
+		int tc = pick_tconn(f, u);
+		if (tc < 0) {
 			socket_error(f);
 			continue;
 		}
-		s->fd = fd;
+		for (int tries = 0; tries < 8; tries++) {
+			s->up_id = (uint16_t)arc4random();
+			if (id_find(f, TCONN_BASE + tc, s->up_id) == NULL)
+				break;
+		}
+		s->query[0] = (uint8_t)(s->up_id >> 8);
+		s->query[1] = (uint8_t)s->up_id;
+		uint8_t hdr[2] = { (uint8_t)(s->qlen >> 8), (uint8_t)s->qlen };
+		struct evbuffer *out = bufferevent_get_output(f->tconns[tc].bev);
 		u->requests++;
-		int r = connect(fd, (struct sockaddr *)&u->ss, u->sslen);
-		if (r < 0 && errno != EINPROGRESS) {
-			upstream_failed_now(u, s);
+		if (evbuffer_add(out, hdr, 2) < 0 || evbuffer_add(out, s->query, s->qlen) < 0) {
+			socket_error(f);
 			continue;
 		}
-		s->phase = TCP_CONNECTING;
-		s->done = 0;
-		event_assign(&s->ev_io, f->base, fd, EV_WRITE | EV_PERSIST, tcp_io_cb, s);
-		event_add(&s->ev_io, NULL);
-		s->io_added = true;
+		f->tconns[tc].inflight++;
+		s->usock = TCONN_BASE + tc;
+		id_link(f, s);
 		evtimer_add(&s->ev_timer, &tv);
 		return;
 	}
@@ -1012,10 +1073,7 @@ forwarder_submit(struct forwarder *f, const uint8_t *pkt, size_t len, const char
 	s->client_id = DNS_GET16(pkt);
 	s->attempt = 0;
 	s->force_tcp = false;
-	s->fd = -1;
 	s->usock = -1;
-	s->io_added = false;
-	s->tcp_buf = NULL;
 	s->start = monotime_now();
 	evtimer_assign(&s->ev_timer, f->base, timer_cb, s);
 	make_order(f, s);

@@ -79,6 +79,13 @@ kill -USR1 "$SEDNS_PID"; sleep 0.2
 expect_eq "after SIGUSR1 the next query goes upstream again" 2 "$(ups ' host1\.test 1$')"
 check "the flush is logged" grep -q 'SIGUSR1: answer cache flushed' "$T_TMP/s.log"
 
+# --- TCP to the upstream: one connection, reused ---------------------------------------
+for i in 1 2 3 4 5; do "${D[@]}" +tcp "tcpreuse$i.test" A >/dev/null; done
+expect_eq "5 TCP queries went upstream over TCP" 5 "$(grep -c '^tcp tcpreuse[1-5]\.test 1$' "$T_TMP/up.log")"
+expect_eq "... on one reused connection" 1 "$(ss -Htn state established "( dport = :$UPORT )" | wc -l)"
+check "the upstream sockets are a small pool (UDP: at most 4 per upstream)" \
+	test "$(ss -Hun "( dport = :$UPORT )" | wc -l)" -le 4
+
 # --- coalescing: 100 concurrent identical queries, cold cache -------------------------
 for i in $(seq 1 100); do echo "delay-300.same.test A"; done >"$T_TMP/same.txt"
 out=$(dnsperf -s 127.0.0.1 -p "$PORT" -d "$T_TMP/same.txt" -n 1 -c 1 -q 100 -t 3 2>&1)
