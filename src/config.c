@@ -183,9 +183,12 @@ config_parse_duration_ms(const char *s, uint64_t *ms)
 	char *end;
 	if (*s == '\0' || *s == '-')
 		return false;
+	/* digits first: strtod would also take "nan", "inf" and hex */
+	if (!((*s >= '0' && *s <= '9') || *s == '.') || strpbrk(s, "xX") != NULL)
+		return false;
 	errno = 0;
 	double v = strtod(s, &end);
-	if (errno != 0 || end == s || v < 0)
+	if (errno != 0 || end == s || !(v >= 0) || v > 1e15)
 		return false;
 	double mult;
 	if (*end == '\0' || strcmp(end, "s") == 0)
@@ -959,6 +962,22 @@ config_free(struct config *cfg)
 	free(cfg);
 }
 
+/* A YAML double-quoted scalar that loads back as s. */
+static void
+print_quoted(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(out, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(out, "\\x%02x", *p);
+		else
+			fputc(*p, out);
+	}
+	fputc('"', out);
+}
+
 static void
 print_value(const struct config *cfg, const struct option_def *o, FILE *out)
 {
@@ -983,7 +1002,11 @@ print_value(const struct config *cfg, const struct option_def *o, FILE *out)
 		char **v = field(c, o->off);
 		fprintf(out, n ? "\n" : " []\n");
 		for (size_t i = 0; i < n; i++)
-			fprintf(out, "  - \"%s\"\n", v[i]);
+		{
+			fprintf(out, "  - ");
+			print_quoted(out, v[i]);
+			fputc('\n', out);
+		}
 		break;
 	}
 	case OT_CIDR_LIST: {
@@ -1009,7 +1032,9 @@ print_value(const struct config *cfg, const struct option_def *o, FILE *out)
 		break;
 	}
 	case OT_STR:
-		fprintf(out, " \"%s\"\n", *(char **)field(c, o->off));
+		fputc(' ', out);
+		print_quoted(out, *(char **)field(c, o->off));
+		fputc('\n', out);
 		break;
 	case OT_UINT:
 		fprintf(out, " %llu\n", (unsigned long long)*(uint64_t *)field(c, o->off));

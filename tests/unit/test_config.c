@@ -294,3 +294,51 @@ Test(config, stop_freebind_reuseport_defaults)
 	cr_assert_str_eq(c->debug_listen, "");
 	config_free(c);
 }
+
+/* serve -n output is a config: it loads again and prints the same. */
+Test(config, print_round_trips)
+{
+	const char *argv[] = { "--serviceentries", "/tmp/a\"b\\c d", "--serviceentries", "x:y #z",
+		"--forward-zone", "cluster.local=10.96.0.10,[fd00::10]:5353", "--forward-zone", ".=127.0.0.1:5300",
+		"--vip-pool6", "on", "--ttl", "17", "--cache-size", "0", "--stop-timeout", "1.5s", "--rules-format", "nft",
+		"--allow-from", "10.0.0.0/8", "--listen", "[::1]:5353", "--log-level", "debug" };
+	struct config *c = load(sizeof(argv) / sizeof(argv[0]), argv);
+	cr_assert_not_null(c, "%s", errbuf);
+	char *p1 = NULL, *p2 = NULL;
+	size_t l1 = 0, l2 = 0;
+	FILE *f = open_memstream(&p1, &l1);
+	config_print(c, f);
+	fclose(f);
+	config_free(c);
+	const char *path = write_tmp(p1);
+	const char *argv2[] = { "-c", path };
+	c = load(2, argv2);
+	cr_assert_not_null(c, "the printed config does not load: %s\n%s", errbuf, p1);
+	cr_assert_str_eq(c->serviceentries[0], "/tmp/a\"b\\c d");
+	f = open_memstream(&p2, &l2);
+	config_print(c, f);
+	fclose(f);
+	/* only the header line names the file */
+	cr_assert_str_eq(strchr(p1, '\n'), strchr(p2, '\n'));
+	config_free(c);
+	free(p1);
+	free(p2);
+	unlink(path);
+}
+
+Test(config, durations_reject_nan_inf_and_overflow)
+{
+	uint64_t ms;
+	cr_assert_not(config_parse_duration_ms("nan", &ms));
+	cr_assert_not(config_parse_duration_ms("inf", &ms));
+	cr_assert_not(config_parse_duration_ms("infinity", &ms));
+	cr_assert_not(config_parse_duration_ms("1e400", &ms));
+	cr_assert_not(config_parse_duration_ms("0x10", &ms));
+	cr_assert_not(config_parse_duration_ms("1e300s", &ms));
+	cr_assert_not(config_parse_duration_ms("-1s", &ms));
+	cr_assert(config_parse_duration_ms("1.5s", &ms));
+	cr_assert_eq(ms, 1500);
+	const char *argv[] = { "--ttl", "99999999999999999999999" };
+	cr_assert_null(load(2, argv));
+	cr_assert(strstr(errbuf, "not a whole number"), "%s", errbuf);
+}
