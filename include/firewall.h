@@ -26,10 +26,13 @@
  * minutes on some kernels). */
 void firewall_set_timeout(unsigned seconds);
 
-/* format: enum rules_format. err receives the failing tool's stderr. */
-bool firewall_apply(int format, const char *payload, size_t len, bool masquerade, char *err, size_t errlen);
-/* Removes every chain, jump and table sedns owns. */
-bool firewall_cleanup(int format, char *err, size_t errlen);
+/* format: enum rules_format. err receives the failing tool's stderr. pool
+ * ("240.240.0.0/16"): iptables hooks jump to sedns's chains only for
+ * packets to it (NULL: for every packet). */
+bool firewall_apply(int format, const char *payload, size_t len, bool masquerade, const char *pool, char *err,
+    size_t errlen);
+/* Removes every chain, jump (guarded by pool or not) and table sedns owns. */
+bool firewall_cleanup(int format, const char *pool, char *err, size_t errlen);
 
 /* Runs argv with stdin from `in` (may be NULL), capturing stdout (malloc'd,
  * NUL-terminated, into *out when out != NULL) and stderr (into err).

@@ -92,6 +92,8 @@ firewall_run(char *const argv[], const char *in, size_t inlen, char **out, char 
 			else
 				dup2(from[k], k);
 		}
+		/* the tool gets its three pipes and nothing else of ours */
+		close_range(3, ~0U, 0);
 		execvp(argv[0], argv);
 		fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
@@ -304,30 +306,64 @@ list_chains(const char *table, char **names, size_t max)
 struct jump {
 	const char *table, *chain, *target;
 	bool masq_only;
+	bool to_pool;               /* only packets to the VIP pool jump */
 };
 
+/* Only traffic to the VIP pool enters sedns's chains: every other packet
+ * of the node passes the hooks with one rule each, not one per VIP. */
 static const struct jump jumps[] = {
-	{ "nat", "PREROUTING", RULES_CHAIN_SERVICES, false },
-	{ "nat", "OUTPUT", RULES_CHAIN_SERVICES, false },
-	{ "nat", "POSTROUTING", RULES_CHAIN_POSTROUTING, true },
-	{ "filter", "INPUT", RULES_CHAIN_FILTER, false },
-	{ "filter", "FORWARD", RULES_CHAIN_FILTER, false },
-	{ "filter", "OUTPUT", RULES_CHAIN_FILTER, false },
+	{ "nat", "PREROUTING", RULES_CHAIN_SERVICES, false, true },
+	{ "nat", "OUTPUT", RULES_CHAIN_SERVICES, false, true },
+	{ "nat", "POSTROUTING", RULES_CHAIN_POSTROUTING, true, false },
+	{ "filter", "INPUT", RULES_CHAIN_FILTER, false, true },
+	{ "filter", "FORWARD", RULES_CHAIN_FILTER, false, true },
+	{ "filter", "OUTPUT", RULES_CHAIN_FILTER, false, true },
 };
 
+/* dst NULL: the unguarded form (what versions before the guard
+ * installed; removed on apply and cleanup). */
 static int
-jump_cmd(const struct jump *j, const char *op, char *err, size_t errlen)
+jump_cmd(const struct jump *j, const char *op, const char *dst, char *err, size_t errlen)
 {
-	char *const argv[] = { (char *)"iptables", (char *)"-w", (char *)"5", (char *)"-t", (char *)j->table,
-		(char *)op, (char *)j->chain, (char *)"-m", (char *)"comment", (char *)"--comment",
-		(char *)"sedns", (char *)"-j", (char *)j->target, NULL };
+	char *argv[16];
+	int n = 0;
+	argv[n++] = (char *)"iptables";
+	argv[n++] = (char *)"-w";
+	argv[n++] = (char *)"5";
+	argv[n++] = (char *)"-t";
+	argv[n++] = (char *)j->table;
+	argv[n++] = (char *)op;
+	argv[n++] = (char *)j->chain;
+	if (j->to_pool && dst != NULL) {
+		argv[n++] = (char *)"-d";
+		argv[n++] = (char *)dst;
+	}
+	argv[n++] = (char *)"-m";
+	argv[n++] = (char *)"comment";
+	argv[n++] = (char *)"--comment";
+	argv[n++] = (char *)"sedns";
+	argv[n++] = (char *)"-j";
+	argv[n++] = (char *)j->target;
+	argv[n] = NULL;
 	return firewall_run(argv, NULL, 0, NULL, err, errlen);
+}
+
+/* Deletes every copy of a jump, guarded (dst) and unguarded. */
+static void
+jump_remove_all(const struct jump *j, const char *dst)
+{
+	char e2[256];
+	for (int k = 0; k < 16 && jump_cmd(j, "-C", NULL, e2, sizeof(e2)) == 0; k++)
+		jump_cmd(j, "-D", NULL, e2, sizeof(e2));
+	for (int k = 0; dst && j->to_pool && k < 16 && jump_cmd(j, "-C", dst, e2, sizeof(e2)) == 0; k++)
+		jump_cmd(j, "-D", dst, e2, sizeof(e2));
 }
 
 #define MAX_CHAINS 200000
 
 bool
-firewall_apply(int format, const char *payload, size_t len, bool masquerade, char *err, size_t errlen)
+firewall_apply(int format, const char *payload, size_t len, bool masquerade, const char *pool, char *err,
+    size_t errlen)
 {
 	if (format == RULES_FMT_NFT) {
 		char *const argv[] = { (char *)"nft", (char *)"-f", (char *)"-", NULL };
@@ -341,10 +377,9 @@ firewall_apply(int format, const char *payload, size_t len, bool masquerade, cha
 	if (!masquerade) {
 		/* masquerade was switched off: its chain is about to be deleted
 		 * as stale, which the kernel refuses while POSTROUTING jumps in */
-		char e2[256];
 		for (size_t i = 0; i < sizeof(jumps) / sizeof(jumps[0]); i++)
-			for (int k = 0; jumps[i].masq_only && k < 16 && jump_cmd(&jumps[i], "-C", e2, sizeof(e2)) == 0; k++)
-				jump_cmd(&jumps[i], "-D", e2, sizeof(e2));
+			if (jumps[i].masq_only)
+				jump_remove_all(&jumps[i], pool);
 	}
 	size_t n = list_chains("nat", existing, MAX_CHAINS);
 	char *full = firewall_add_stale_deletions(payload, (const char *const *)existing, n);
@@ -365,16 +400,18 @@ firewall_apply(int format, const char *payload, size_t len, bool masquerade, cha
 		if (j->masq_only && !masquerade)
 			continue;
 		char e2[256];
-		if (jump_cmd(j, "-C", e2, sizeof(e2)) == 0)
-			continue;
-		if (jump_cmd(j, "-I", err, errlen) != 0)
+		if (jump_cmd(j, "-C", pool, e2, sizeof(e2)) != 0 && jump_cmd(j, "-I", pool, err, errlen) != 0)
 			return false;
+		/* an unguarded jump of an older version: every packet would
+		 * still walk the chain */
+		for (int k = 0; j->to_pool && pool && k < 16 && jump_cmd(j, "-C", NULL, e2, sizeof(e2)) == 0; k++)
+			jump_cmd(j, "-D", NULL, e2, sizeof(e2));
 	}
 	return true;
 }
 
 bool
-firewall_cleanup(int format, char *err, size_t errlen)
+firewall_cleanup(int format, const char *pool, char *err, size_t errlen)
 {
 	struct rules_opts o;
 	memset(&o, 0, sizeof(o));
@@ -389,11 +426,8 @@ firewall_cleanup(int format, char *err, size_t errlen)
 		return ok;
 	}
 	/* jumps first: a chain still referenced cannot be deleted */
-	for (size_t i = 0; i < sizeof(jumps) / sizeof(jumps[0]); i++) {
-		char e2[256];
-		for (int k = 0; k < 16 && jump_cmd(&jumps[i], "-C", e2, sizeof(e2)) == 0; k++)
-			jump_cmd(&jumps[i], "-D", e2, sizeof(e2));
-	}
+	for (size_t i = 0; i < sizeof(jumps) / sizeof(jumps[0]); i++)
+		jump_remove_all(&jumps[i], pool);
 	char **existing = calloc(MAX_CHAINS, sizeof(*existing));
 	if (existing == NULL)
 		return false;

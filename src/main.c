@@ -269,7 +269,9 @@ cmd_rules(int argc, char **argv)
 	char err[4096];
 	firewall_set_timeout((unsigned)(cfg->rules_apply_timeout_ms / 1000));
 	if (cleanup) {
-		bool ok = firewall_cleanup((int)cfg->rules_format, err, sizeof(err));
+		char pool[NETPREFIX_STRLEN];
+		netprefix_fmt(&cfg->vip_pool, pool, sizeof(pool));
+		bool ok = firewall_cleanup((int)cfg->rules_format, pool, err, sizeof(err));
 		if (!ok)
 			fprintf(stderr, "sedns: cleanup failed: %s\n", err);
 		config_free(cfg);
@@ -310,7 +312,9 @@ cmd_rules(int argc, char **argv)
 		fprintf(stderr, "sedns: cannot render rules: %s\n", why ? why : "out of memory");
 		rc = 1;
 	} else if (apply) {
-		if (!firewall_apply((int)cfg->rules_format, b.data, b.len, cfg->rules_masquerade, err, sizeof(err))) {
+		char pool[NETPREFIX_STRLEN];
+		netprefix_fmt(&cfg->vip_pool, pool, sizeof(pool));
+		if (!firewall_apply((int)cfg->rules_format, b.data, b.len, cfg->rules_masquerade, pool, err, sizeof(err))) {
 			fprintf(stderr, "sedns: apply failed: %s\n", err);
 			rc = 1;
 		}

@@ -159,6 +159,14 @@ start_apply(struct rulesync *rs, const char *text, size_t len)
 		 * child takes the defaults, and a group of its own so the daemon
 		 * can stop it and its iptables-restore together */
 		setpgid(0, 0);
+		/* nothing of the daemon's (listeners, client sockets, the
+		 * store): a socket held here would stay in its SO_REUSEPORT
+		 * group after the daemon stopped */
+		if (p[1] != 3) {
+			dup2(p[1], 3);
+			p[1] = 3;
+		}
+		close_range(4, ~0U, 0);
 		sigset_t all;
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
@@ -167,7 +175,9 @@ start_apply(struct rulesync *rs, const char *text, size_t len)
 		signal(SIGINT, SIG_DFL);
 		signal(SIGHUP, SIG_DFL);
 		firewall_set_timeout((unsigned)(rs->cfg->rules_apply_timeout_ms / 1000));
-		bool ok = firewall_apply((int)rs->cfg->rules_format, text, len, rs->cfg->rules_masquerade, err,
+		char pool[NETPREFIX_STRLEN];
+		netprefix_fmt(&rs->cfg->vip_pool, pool, sizeof(pool));
+		bool ok = firewall_apply((int)rs->cfg->rules_format, text, len, rs->cfg->rules_masquerade, pool, err,
 		    sizeof(err));
 		if (!ok) {
 			ssize_t w = write(p[1], err, strlen(err));

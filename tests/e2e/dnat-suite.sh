@@ -180,11 +180,11 @@ run_dnat_suite() {
 		diff <(echo "$printed") "$rules_file" | head -10
 	fi
 	if [ "$fmt" = iptables ]; then
-		expect_eq "[$fmt] jumps to SEDNS-SERVICES: nat PREROUTING and OUTPUT, once each" \
-			"-A OUTPUT -m comment --comment sedns -j SEDNS-SERVICES,-A PREROUTING -m comment --comment sedns -j SEDNS-SERVICES" \
+		expect_eq "[$fmt] jumps to SEDNS-SERVICES: nat PREROUTING and OUTPUT, once each, only for the VIP pool" \
+			"-A OUTPUT -d 240.240.0.0/16 -m comment --comment sedns -j SEDNS-SERVICES,-A PREROUTING -d 240.240.0.0/16 -m comment --comment sedns -j SEDNS-SERVICES" \
 			"$(in_node iptables-save -t nat | grep -- '-j SEDNS-SERVICES' | sort | paste -sd,)"
-		expect_eq "[$fmt] jumps to SEDNS-FILTER: filter FORWARD, INPUT and OUTPUT, once each" \
-			"-A FORWARD -m comment --comment sedns -j SEDNS-FILTER,-A INPUT -m comment --comment sedns -j SEDNS-FILTER,-A OUTPUT -m comment --comment sedns -j SEDNS-FILTER" \
+		expect_eq "[$fmt] jumps to SEDNS-FILTER: filter FORWARD, INPUT and OUTPUT, once each, only for the VIP pool" \
+			"-A FORWARD -d 240.240.0.0/16 -m comment --comment sedns -j SEDNS-FILTER,-A INPUT -d 240.240.0.0/16 -m comment --comment sedns -j SEDNS-FILTER,-A OUTPUT -d 240.240.0.0/16 -m comment --comment sedns -j SEDNS-FILTER" \
 			"$(in_node iptables-save -t filter | grep -- '-j SEDNS-FILTER' | sort | paste -sd,)"
 	fi
 
