@@ -69,6 +69,9 @@ struct config {
 	uint64_t tcp_idle_timeout_ms;
 	uint64_t tcp_max_connections;
 	uint64_t max_pending;
+	uint64_t max_pending_per_client;    /* 0: max_pending / 8 (>= 16) */
+	uint64_t tcp_max_per_client;
+	uint64_t tcp_max_lifetime_ms;
 	uint64_t cache_size;                /* answer cache entries, 0 = off */
 	uint64_t cache_min_ttl_ms, cache_max_ttl_ms, cache_max_negative_ttl_ms, cache_stale_max_ms;
 	bool cache_prefetch;

@@ -46,6 +46,7 @@ struct metrics_snapshot {
 	uint64_t nxdomain_rewritten;
 	uint64_t addr_conflicts;                          /* hosts refused: VIP squat */
 	uint64_t cached;                                  /* answered from the cache */
+	uint64_t tcp_refused_acl, tcp_refused_per_client, tcp_lifetime_ends, tcp_out_dropped, quota_hits;
 	bool cache_on;
 	uint64_t cache_hits, cache_misses, cache_entries, cache_evictions, cache_prefetches, cache_stale,
 	    cache_coalesced;

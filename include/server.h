@@ -36,6 +36,11 @@ struct server_stats {
 	uint64_t nxdomain_rewritten;        /* upstream NXDOMAIN for an owned
 	                                       name, answered NODATA */
 	uint64_t cached;                    /* answered from the answer cache */
+	uint64_t tcp_refused_acl;           /* closed at accept: not in allow_from */
+	uint64_t tcp_refused_per_client;    /* closed at accept: per-client cap */
+	uint64_t tcp_lifetime_ends;         /* connections past tcp_max_lifetime */
+	uint64_t tcp_out_dropped;           /* replies dropped: output caps */
+	uint64_t quota_hits;                /* SERVFAIL: client over its share */
 	uint64_t tcp_conns, tcp_accepted, tcp_refused_cap;
 	uint64_t udp_batches;
 	struct histo local_latency;

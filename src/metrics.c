@@ -303,6 +303,18 @@ metrics_render(const struct metrics_snapshot *m, char **buf, size_t *len, size_t
 	family(&o, "cache_coalesced_total", "counter", "Queries that joined an identical one already upstream.");
 	sample_u(&o, "cache_coalesced_total", NULL, NULL, m->cache_coalesced);
 
+	family(&o, "tcp_refused_total", "counter", "TCP connections closed at accept, by reason.");
+	sample_u(&o, "tcp_refused_total", "reason", "allow_from", m->tcp_refused_acl);
+	sample_u(&o, "tcp_refused_total", "reason", "per_client_cap", m->tcp_refused_per_client);
+	family(&o, "tcp_lifetime_ends_total", "counter", "TCP connections that reached tcp_max_lifetime.");
+	sample_u(&o, "tcp_lifetime_ends_total", NULL, NULL, m->tcp_lifetime_ends);
+	family(&o, "tcp_replies_dropped_total", "counter",
+	    "TCP replies dropped because the client was not reading (output caps).");
+	sample_u(&o, "tcp_replies_dropped_total", NULL, NULL, m->tcp_out_dropped);
+	family(&o, "forward_quota_hits_total", "counter",
+	    "Queries answered SERVFAIL because their client had its share of forward slots in flight.");
+	sample_u(&o, "forward_quota_hits_total", NULL, NULL, m->quota_hits);
+
 	family(&o, "forward_pending", "gauge", "Forwarded queries awaiting a reply.");
 	sample_u(&o, "forward_pending", NULL, NULL, m->pending);
 	family(&o, "forward_pending_full_total", "counter",

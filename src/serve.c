@@ -344,6 +344,11 @@ snapshot(void *arg, struct metrics_snapshot *m)
 	m->tcp_accepted = ss.tcp_accepted;
 	m->tcp_cap_reached = ss.tcp_refused_cap;
 	m->cached = ss.cached;
+	m->tcp_refused_acl = ss.tcp_refused_acl;
+	m->tcp_refused_per_client = ss.tcp_refused_per_client;
+	m->tcp_lifetime_ends = ss.tcp_lifetime_ends;
+	m->tcp_out_dropped = ss.tcp_out_dropped;
+	m->quota_hits = ss.quota_hits;
 	struct cache_stats cs;
 	cache_stats(server_cache(d->srv), &cs);
 	m->cache_on = server_cache(d->srv) != NULL;

@@ -25,8 +25,20 @@
 #define UDP_BATCH 32           /* messages per recvmmsg */
 #define UDP_BUDGET 8           /* batches per wakeup before yielding */
 #define UDP_BUF 4096           /* per message: our EDNS size is <= 4096 */
+/*
+ * TCP output is bounded: a connection stops reading queries once what it
+ * has buffered plus TCP_RESERVE per answer still to come passes
+ * TCP_MAX_OUT; it never buffers more than TCP_OUT_HARD (a reply beyond is
+ * dropped: the client is not reading), and all connections together never
+ * more than TCP_OUT_TOTAL. So output memory is at most 64 MiB + one reply
+ * in all, 1 MiB + one reply per connection.
+ */
 #define TCP_MAX_OUT (256 * 1024)
+#define TCP_RESERVE 4096
+#define TCP_OUT_HARD (1024 * 1024)
+#define TCP_OUT_TOTAL (64 * 1024 * 1024)
 #define TCP_MAX_PENDING 64      /* forwarded queries in flight per TCP client */
+#define QUOTA_BUCKETS 4096
 #define MAX_LISTENERS CONFIG_MAX_LIST
 #define TXT_MAX 48
 
@@ -46,6 +58,8 @@ struct tcp_conn {
 	size_t npending;
 	bool paused;                   /* output over TCP_MAX_OUT */
 	bool full;                     /* TCP_MAX_PENDING queries in flight */
+	struct event *lifetime;        /* tcp_max_lifetime */
+	size_t out_counted;            /* this connection's share of out_total */
 	bool in_drain;                 /* tcp_drain is on the stack: a reply
 	                                  callback must not re-enter it */
 	bool eof;                      /* the client half-closed: answer what
@@ -66,6 +80,19 @@ struct server {
 	struct nametable *nt;
 	struct forwarder *fwd;
 	struct cache *cache;           /* NULL: cache.size 0 */
+	size_t out_total;              /* TCP output buffered, all connections */
+	/* per-client forwarded queries in flight (fairness): chained nodes,
+	 * one per client with something in flight */
+	struct quota_node {
+		struct netaddr addr;
+		uint32_t count;
+		int32_t next;          /* index, -1 end */
+	} *qnodes;
+	int32_t *qbuckets;             /* QUOTA_BUCKETS heads */
+	int32_t qfree;                 /* free list of nodes */
+	size_t qcap;
+	uint32_t quota;                /* per client */
+	time_t last_acl_log;
 	struct udp_listener udp[MAX_LISTENERS];
 	size_t nudp;
 	struct evconnlistener *tcp[MAX_LISTENERS];
@@ -104,6 +131,8 @@ server_client_allowed(const struct netprefix *allow, size_t nallow, const struct
 
 static const char *type_name(uint16_t t, char *buf, size_t len);
 static const char *rcode_name(unsigned rc);
+static bool quota_take(struct server *srv, const struct netaddr *a);
+static void quota_give(struct server *srv, const struct netaddr *a);
 
 enum action { ACT_DROP, ACT_REPLY, ACT_FORWARD };
 
@@ -585,7 +614,12 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 				c.owned = owned;
 				struct cache_key k;
 				bool keyed = cache_key(srv->inbuf[i], len, &q, &k);
-				if (!forwarder_submit(srv->fwd, srv->inbuf[i], len, q.name, &c, keyed ? &k : NULL)) {
+				bool fair = quota_take(srv, &client);
+				if (!fair)
+					srv->st.quota_hits++;
+				if (!fair || !forwarder_submit(srv->fwd, srv->inbuf[i], len, q.name, &c, keyed ? &k : NULL)) {
+					if (fair)
+						quota_give(srv, &client);
 					outlen = dnswire_build_error(srv->inbuf[i], len, &q, DNS_RCODE_SERVFAIL,
 					    (uint16_t)srv->cfg->edns_udp_size, srv->outbuf[nout], UDP_BUF);
 					srv->st.servfail++;
@@ -611,22 +645,98 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* --- forwarding fairness --------------------------------------------------- */
+
+static size_t
+quota_bucket(const struct netaddr *a)
+{
+	return netaddr_hash(a) & (QUOTA_BUCKETS - 1);
+}
+
+/* One more query upstream for this client; false when it is at its share. */
+static bool
+quota_take(struct server *srv, const struct netaddr *a)
+{
+	size_t b = quota_bucket(a);
+	for (int32_t i = srv->qbuckets[b]; i >= 0; i = srv->qnodes[i].next) {
+		if (netaddr_equal(&srv->qnodes[i].addr, a)) {
+			if (srv->qnodes[i].count >= srv->quota)
+				return false;
+			srv->qnodes[i].count++;
+			return true;
+		}
+	}
+	if (srv->qfree < 0)
+		return true; /* more clients than slots: the pending cap still holds */
+	int32_t i = srv->qfree;
+	srv->qfree = srv->qnodes[i].next;
+	srv->qnodes[i].addr = *a;
+	srv->qnodes[i].count = 1;
+	srv->qnodes[i].next = srv->qbuckets[b];
+	srv->qbuckets[b] = i;
+	return true;
+}
+
+static void
+quota_give(struct server *srv, const struct netaddr *a)
+{
+	size_t b = quota_bucket(a);
+	for (int32_t *p = &srv->qbuckets[b]; *p >= 0; p = &srv->qnodes[*p].next) {
+		struct quota_node *n = &srv->qnodes[*p];
+		if (!netaddr_equal(&n->addr, a))
+			continue;
+		if (--n->count == 0) {
+			int32_t i = *p;
+			*p = n->next;
+			n->next = srv->qfree;
+			srv->qfree = i;
+		}
+		return;
+	}
+}
+
 /* --- TCP ---------------------------------------------------------------- */
 
 static void tcp_close(struct tcp_conn *c);
 
+/* Keeps out_total in step with what libevent buffers and writes. */
 static void
-tcp_queue_reply(struct tcp_conn *c, const uint8_t *buf, size_t len)
+tcp_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
-	uint8_t hdr[2] = { (uint8_t)(len >> 8), (uint8_t)len };
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	evbuffer_add(out, hdr, 2);
-	evbuffer_add(out, buf, len);
-	if (evbuffer_get_length(out) > TCP_MAX_OUT && !c->paused) {
-		/* the client is not reading its answers: stop reading its queries */
+	struct tcp_conn *c = arg;
+	c->out_counted += info->n_added;
+	c->out_counted -= info->n_deleted < c->out_counted ? info->n_deleted : c->out_counted;
+	c->srv->out_total += info->n_added;
+	c->srv->out_total -= info->n_deleted < c->srv->out_total ? info->n_deleted : c->srv->out_total;
+}
+
+/* Stops reading queries while the output (and the answers still to come)
+ * would pass TCP_MAX_OUT. */
+static void
+tcp_check_out(struct tcp_conn *c)
+{
+	size_t want = evbuffer_get_length(bufferevent_get_output(c->bev)) + c->npending * TCP_RESERVE;
+	if (want > TCP_MAX_OUT && !c->paused) {
 		bufferevent_disable(c->bev, EV_READ);
 		c->paused = true;
 	}
+}
+
+static void
+tcp_queue_reply(struct tcp_conn *c, const uint8_t *buf, size_t len)
+{
+	struct server *srv = c->srv;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	if (evbuffer_get_length(out) + len + 2 > TCP_OUT_HARD || srv->out_total + len + 2 > TCP_OUT_TOTAL) {
+		/* a client that does not read its answers gets no more of them;
+		 * the write timeout closes it */
+		srv->st.tcp_out_dropped++;
+		return;
+	}
+	uint8_t hdr[2] = { (uint8_t)(len >> 8), (uint8_t)len };
+	evbuffer_add(out, hdr, 2);
+	evbuffer_add(out, buf, len);
+	tcp_check_out(c);
 }
 
 /* After a half-close, the connection lives until its answers are out. */
@@ -705,9 +815,15 @@ tcp_drain_loop(struct tcp_conn *c)
 				c->full = true;
 				bufferevent_disable(c->bev, EV_READ);
 			}
+			tcp_check_out(c);
 			struct cache_key k;
 			bool keyed = cache_key(srv->tcpq, len, &q, &k);
-			if (!forwarder_submit(srv->fwd, srv->tcpq, len, q.name, &fc, keyed ? &k : NULL)) {
+			bool fair = quota_take(srv, &c->peer);
+			if (!fair)
+				srv->st.quota_hits++;
+			if (!fair || !forwarder_submit(srv->fwd, srv->tcpq, len, q.name, &fc, keyed ? &k : NULL)) {
+				if (fair)
+					quota_give(srv, &c->peer);
 				c->npending--;
 				srv->st.forwarded--;
 				outlen = dnswire_build_error(srv->tcpq, len, &q, DNS_RCODE_SERVFAIL,
@@ -742,7 +858,7 @@ static void
 tcp_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct tcp_conn *c = arg;
-	if (c->paused && evbuffer_get_length(bufferevent_get_output(bev)) <= TCP_MAX_OUT / 2) {
+	if (c->paused && evbuffer_get_length(bufferevent_get_output(bev)) + c->npending * TCP_RESERVE <= TCP_MAX_OUT / 2) {
 		c->paused = false;
 		if (!tcp_resume(c))
 			return;
@@ -779,8 +895,14 @@ static void
 tcp_close(struct tcp_conn *c)
 {
 	struct server *srv = c->srv;
-	if (c->npending)
+	if (c->npending) {
 		forwarder_detach_conn(srv->fwd, c);
+		for (size_t i = 0; i < c->npending; i++)
+			quota_give(srv, &c->peer);
+	}
+	if (c->lifetime)
+		event_free(c->lifetime);
+	srv->out_total -= c->out_counted < srv->out_total ? c->out_counted : srv->out_total;
 	bufferevent_free(c->bev);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -826,17 +948,54 @@ resume_cb(evutil_socket_t fd, short what, void *arg)
 		tcp_resume_accept(srv);
 }
 
+/* tcp_max_lifetime: stop taking queries, answer what was read, close. */
+static void
+tcp_lifetime_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tcp_conn *c = arg;
+	c->srv->st.tcp_lifetime_ends++;
+	if (c->eof)
+		return;
+	c->eof = true;
+	bufferevent_disable(c->bev, EV_READ);
+	if (tcp_drain(c))
+		tcp_maybe_finish(c);
+}
+
 static void
 accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct server *srv = arg;
+	struct netaddr peer;
+	if (!netaddr_from_sockaddr(sa, &peer, NULL) ||
+	    !server_client_allowed(srv->cfg->allow_from, srv->cfg->nallow_from, &peer)) {
+		/* not a client of ours: no slot, not even for a moment */
+		srv->st.tcp_refused_acl++;
+		time_t now = (time_t)monotime_now();
+		if (now - srv->last_acl_log >= 60) {
+			char a[NETADDR_STRLEN];
+			log_warnx("refused TCP connection from %s: not in allow_from (%llu so far; said once a minute)",
+			    netaddr_fmt(&peer, a, sizeof(a)), (unsigned long long)srv->st.tcp_refused_acl);
+			srv->last_acl_log = now;
+		}
+		close(fd);
+		return;
+	}
+	size_t same = 0;
+	for (const struct tcp_conn *o = srv->conns; o; o = o->next)
+		same += netaddr_equal(&o->peer, &peer);
+	if (same >= srv->cfg->tcp_max_per_client) {
+		srv->st.tcp_refused_per_client++;
+		close(fd);
+		return;
+	}
 	struct tcp_conn *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		close(fd);
 		return;
 	}
 	c->srv = srv;
-	netaddr_from_sockaddr(sa, &c->peer, NULL);
+	c->peer = peer;
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		close(fd);
@@ -848,6 +1007,13 @@ accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, i
 	bufferevent_setwatermark(c->bev, EV_READ, 0, 65537 * 2);
 	struct timeval idle = monotime_tv(srv->cfg->tcp_idle_timeout_ms);
 	bufferevent_set_timeouts(c->bev, &idle, &idle);
+	evbuffer_add_cb(bufferevent_get_output(c->bev), tcp_out_cb, c);
+	/* a byte now and then must not hold a slot for ever */
+	c->lifetime = evtimer_new(srv->base, tcp_lifetime_cb, c);
+	if (c->lifetime) {
+		struct timeval lt = monotime_tv(srv->cfg->tcp_max_lifetime_ms);
+		evtimer_add(c->lifetime, &lt);
+	}
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	c->next = srv->conns;
 	if (srv->conns)
@@ -899,6 +1065,12 @@ fwd_reply(void *arg, const struct fwd_client *c, const uint8_t *reply, size_t le
 			cache_prefetch_failed(srv->cache, &k);
 		return;
 	}
+	struct netaddr who;
+	if (c->tcp)
+		who = ((struct tcp_conn *)c->conn)->peer;
+	else if (!netaddr_from_sockaddr((const struct sockaddr *)&c->peer, &who, NULL))
+		memset(&who, 0, sizeof(who));
+	quota_give(srv, &who);
 	size_t limit = c->tcp ? 65535 : c->limit;
 	if (reply == NULL && keyed && srv->cfg->cache_stale_max_ms > 0) {
 		/* every upstream failed: an expired answer beats SERVFAIL (RFC 8767) */
@@ -1120,6 +1292,16 @@ server_listen_fds(int *fds, size_t max)
 	return k;
 }
 
+/* A client's share of the forward slots. */
+static uint32_t
+quota_of(const struct config *cfg)
+{
+	if (cfg->max_pending_per_client)
+		return (uint32_t)cfg->max_pending_per_client;
+	uint64_t q = cfg->max_pending / 8;
+	return (uint32_t)(q < 16 ? 16 : q);
+}
+
 static void
 cache_opts_of(const struct config *cfg, struct cache_opts *co)
 {
@@ -1145,6 +1327,20 @@ server_new(struct event_base *base, const struct config *cfg, const struct fwd_z
 	srv->outbuf = calloc(UDP_BATCH, UDP_BUF);
 	srv->resume_ev = evtimer_new(base, resume_cb, srv);
 	srv->fwd = forwarder_new(base, zones, nzones, cfg->upstream_timeout_ms, (size_t)cfg->max_pending, fwd_reply, srv);
+	srv->qcap = (size_t)cfg->max_pending;
+	srv->qnodes = calloc(srv->qcap, sizeof(*srv->qnodes));
+	srv->qbuckets = malloc(QUOTA_BUCKETS * sizeof(*srv->qbuckets));
+	if (srv->qnodes == NULL || srv->qbuckets == NULL) {
+		snprintf(err, errlen, "out of memory");
+		server_free(srv);
+		return NULL;
+	}
+	for (size_t i = 0; i < QUOTA_BUCKETS; i++)
+		srv->qbuckets[i] = -1;
+	for (size_t i = 0; i < srv->qcap; i++)
+		srv->qnodes[i].next = i + 1 < srv->qcap ? (int32_t)(i + 1) : -1;
+	srv->qfree = srv->qcap ? 0 : -1;
+	srv->quota = quota_of(cfg);
 	if (cfg->cache_size > 0) {
 		struct cache_opts co;
 		cache_opts_of(cfg, &co);
@@ -1248,6 +1444,8 @@ server_free(struct server *srv)
 			evconnlistener_free(srv->tcp[i]);
 	forwarder_free(srv->fwd);
 	cache_free(srv->cache);
+	free(srv->qnodes);
+	free(srv->qbuckets);
 	if (srv->resume_ev)
 		event_free(srv->resume_ev);
 	free(srv->inbuf);
@@ -1341,6 +1539,7 @@ server_set_config(struct server *srv, const struct config *cfg, const struct fwd
 	struct cache_opts co;
 	cache_opts_of(cfg, &co);
 	cache_set_opts(srv->cache, &co); /* the size waits for a restart */
+	srv->quota = quota_of(cfg);
 	if (!forwarder_set_zones(srv->fwd, zones, nzones))
 		log_error("reload: out of memory setting forward zones; keeping the previous ones");
 	if (srv->nconns < cfg->tcp_max_connections && !event_pending(srv->resume_ev, EV_TIMEOUT, NULL))

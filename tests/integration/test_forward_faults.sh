@@ -237,7 +237,8 @@ expect_match "after the cap episode, queries are forwarded again" '^192\.0\.2\.[
 stop_pid "$SEDNS_PID"
 
 # --- G2: one TCP client cannot take every forward slot ------------------------------
-sd g2 --upstream "127.0.0.1:$UP1" --upstream-timeout 3s --max-pending 100
+# (the per-client quota is lifted here: this is about the TCP connection's cap)
+sd g2 --upstream "127.0.0.1:$UP1" --upstream-timeout 3s --max-pending 100 --max-pending-per-client 200
 names=(); for i in $(seq 1 200); do names+=("delay-500.t$i.flood.test"); done
 rq -T -w 10000 "${names[@]}" > "$T_TMP/flood.out" &
 FLOOD=$!; T_PIDS+=("$FLOOD")
@@ -246,6 +247,24 @@ out=$(D host3.test A)
 expect_match "200 slow queries pipelined on one TCP connection (pending cap 100): another client is still served" 'status: NOERROR' "$out"
 wait "$FLOOD"
 expect_eq "... and the TCP client still gets all 200 answers, in batches" 200 "$(grep -c '^REPLY .* rcode=0 ' "$T_TMP/flood.out")"
+stop_pid "$SEDNS_PID"
+
+# --- G3: one client cannot starve the others' forwarding (per-client quota) -----------
+MP3=$(free_port)
+sd g3 --upstream "127.0.0.1:$UP1" --upstream-timeout 3s --max-pending 64 --max-pending-per-client 16 \
+	--metrics "127.0.0.1:$MP3"
+for i in $(seq 1 60); do echo "drop.q$i.test A"; done >"$T_TMP/q3.txt"
+dnsperf -s 127.0.0.1 -p "$PORT" -d "$T_TMP/q3.txt" -n 1 -c 1 -q 60 -t 4 >"$T_TMP/q3.out" 2>&1 &
+Q3=$!; T_PIDS+=("$Q3")
+sleep 0.5
+ok2=0
+for i in $(seq 1 5); do
+	dig @127.0.0.1 -b 127.0.0.2 -p "$PORT" +time=2 +tries=1 +short "host$i.test" A | grep -q '^192\.0\.2\.' && ok2=$((ok2 + 1))
+done
+expect_eq "60 never-answered queries from 127.0.0.1 (quota 16): 127.0.0.2 is still served, 5 of 5" 5 "$ok2"
+wait "$Q3"
+expect_match "... and the flooding client got SERVFAIL beyond its share" 'SERVFAIL [1-9]' "$(cat "$T_TMP/q3.out")"
+expect_match "... counted" 'sedns_forward_quota_hits_total [1-9]' "$(curl -s "127.0.0.1:$MP3/metrics")"
 stop_pid "$SEDNS_PID"
 
 # --- H: wildcard listen address: replies leave from the address queried ----------

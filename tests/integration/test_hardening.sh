@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Hardening of the TCP listener and the rule-apply child: a refused client
+# gets no slot (closed at accept), one address cannot take every
+# connection, a connection has a lifetime whatever it sends, and the
+# iptables tools sedns runs hold none of its sockets.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/fu.sh"
+cd "$ROOT"
+
+fu_build || { notok "fakeupstream builds"; finish; }
+UPORT=$(free_port)
+fu_start "$UPORT" -l /dev/null || { notok "fakeupstream starts"; finish; }
+PORT=$(free_port)
+MPORT=$(free_port)
+start_sedns "$T_TMP/s.log" --listen "127.0.0.1:$PORT" --state-dir "$T_TMP/state" --serviceentries config/serviceentries \
+	--upstream "127.0.0.1:$UPORT" --allow-from 127.0.0.1/32 --tcp-max-connections 20 --tcp-max-per-client 3 \
+	--tcp-max-lifetime 1s --tcp-idle-timeout 10s --metrics "127.0.0.1:$MPORT" ||
+	{ notok "sedns starts ($(tail -3 "$T_TMP/s.log"))"; finish; }
+metric() { curl -s "127.0.0.1:$MPORT/metrics" | awk -v n="$1" '$1 == n {print $2}'; }
+
+# --- a client outside allow_from: closed at accept ---------------------------------
+out=$(rq -I -b 127.0.0.2 -w 2000)
+expect_match "a TCP client outside allow_from is closed at once" '^CLOSED ([0-9]|[1-9][0-9]|[1-2][0-9][0-9])$' "$out"
+pids=()
+for i in $(seq 1 40); do rq -I -b 127.0.0.2 -w 300 >/dev/null & pids+=($!); done
+wait "${pids[@]}"
+out=$(dig @127.0.0.1 -p "$PORT" +tcp +time=2 +tries=1 +short api.stripe.com)
+expect_match "40 refused connections later, an allowed TCP client is served (cap 20)" '^240\.240\.' "$out"
+check "... refusals counted" test "$(metric 'sedns_tcp_refused_total{reason="allow_from"}')" -ge 41
+check "... and logged (once a minute)" grep -q 'refused TCP connection from 127.0.0.2: not in allow_from' "$T_TMP/s.log"
+
+# --- one address cannot take every connection ---------------------------------------
+pids=()
+for i in 1 2 3 4 5; do rq -I -w 700 >"$T_TMP/pc.$i" & pids+=($!); done
+wait "${pids[@]}"
+quick=$(cat "$T_TMP"/pc.* | awk '$1 == "CLOSED" && $2 < 300' | wc -l)
+expect_eq "5 idle connections from one address, cap 3: 2 closed at once" 2 "$quick"
+check "... counted" test "$(metric 'sedns_tcp_refused_total{reason="per_client_cap"}')" -ge 2
+
+# --- a lifetime, busy or not ----------------------------------------------------------
+out=$(rq -I -w 3000)
+ms=$(awk '{print $2}' <<<"$out")
+check "an idle connection (idle timeout 10s) ends at tcp_max_lifetime 1s ($out)" \
+	test "$(awk '{print $1}' <<<"$out")" = CLOSED -a "${ms:-0}" -ge 900 -a "${ms:-0}" -lt 2500
+check "... counted" test "$(metric sedns_tcp_lifetime_ends_total)" -ge 1
+stop_pid "$SEDNS_PID"
+
+# --- the rule-apply child and its tools hold none of sedns's sockets --------------------
+# fake iptables tools record their own descriptors and their parent's (the
+# apply child), then succeed
+mkdir -p "$T_TMP/bin"
+for tool in iptables-restore iptables iptables-save; do
+	cat >"$T_TMP/bin/$tool" <<EOF
+#!/bin/bash
+cat >/dev/null
+{ echo "tool \$\$:"; ls -l /proc/\$\$/fd; echo "parent \$PPID:"; ls -l /proc/\$PPID/fd; } >>"$T_TMP/fds.txt" 2>/dev/null
+exit 0
+EOF
+	chmod +x "$T_TMP/bin/$tool"
+done
+PATH="$T_TMP/bin:$PATH" start_sedns "$T_TMP/r.log" --listen "127.0.0.1:$PORT" --state-dir "$T_TMP/state2" \
+	--serviceentries config/serviceentries --upstream "127.0.0.1:$UPORT" --rules-apply true \
+	--metrics "127.0.0.1:$MPORT" || { notok "sedns starts with rules.apply"; finish; }
+for _ in $(seq 1 50); do [ -s "$T_TMP/fds.txt" ] && break; sleep 0.1; done
+check "the fake iptables tools ran" test -s "$T_TMP/fds.txt"
+expect_eq "no socket in the tools or the apply child (listeners, clients, upstreams)" "" \
+	"$(grep -c 'socket:' "$T_TMP/fds.txt" | grep -v '^0$')"
+expect_eq "no LMDB file either" "" "$(grep 'vips.mdb' "$T_TMP/fds.txt")"
+stop_pid "$SEDNS_PID"
+finish
