@@ -94,6 +94,18 @@ bool vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
     const struct netaddr *reserved, size_t nreserved, time_t now,
     struct vipstore_stats *stats, char *err, size_t errlen);
 
+/* Deferred commit (the daemon's reload): vipstore_sync leaves its write
+ * transaction open, and the caller ends it with vipstore_commit once every
+ * later step of the reload worked, or vipstore_abort: a failed reload
+ * changes nothing in the store. No other store call may come in between. */
+void vipstore_set_deferred(struct vipstore *vs, bool on);
+bool vipstore_commit(struct vipstore *vs, char *err, size_t errlen);
+void vipstore_abort(struct vipstore *vs);
+
+/* The map starts at vipstore_mapsize and doubles on MDB_MAP_FULL up to
+ * this (a sync is redone after growing). */
+#define VIPSTORE_MAX_MAPSIZE ((size_t)4 << 30)
+
 /* Is a inside one of the store's pools (a VIP could be there)? */
 bool vipstore_in_pool(const struct vipstore *vs, const struct netaddr *a);
 /* The host (active or held) whose VIP a is: true and host/state filled, or

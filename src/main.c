@@ -176,6 +176,27 @@ print_vip(const struct vip_record *r, void *arg)
 	return true;
 }
 
+struct collect {
+	struct vip_record *v;
+	size_t n, cap;
+};
+
+static bool
+collect_vip(const struct vip_record *r, void *arg)
+{
+	struct collect *c = arg;
+	if (c->n == c->cap) {
+		size_t nc = c->cap ? c->cap * 2 : 256;
+		struct vip_record *nv = realloc(c->v, nc * sizeof(*nv));
+		if (nv == NULL)
+			return false;
+		c->v = nv;
+		c->cap = nc;
+	}
+	c->v[c->n++] = *r;
+	return true;
+}
+
 static int
 cmd_vips(int argc, char **argv)
 {
@@ -191,15 +212,23 @@ cmd_vips(int argc, char **argv)
 		config_free(cfg);
 		return 1;
 	}
+	/* copied out first, printed after the read transaction: a reader
+	 * that dies of SIGPIPE (`sedns vips | head`) must not do it inside
+	 * the transaction, where it would pin the store's old pages */
+	struct collect c = { NULL, 0, 0 };
+	bool ok = vipstore_list(vs, collect_vip, &c, err, sizeof(err));
+	vipstore_close(vs);
+	vs = NULL;
 	struct list_ctx ctx = { json, 0 };
 	if (json)
 		printf("[");
-	bool ok = vipstore_list(vs, print_vip, &ctx, err, sizeof(err));
+	for (size_t i = 0; ok && i < c.n; i++)
+		print_vip(&c.v[i], &ctx);
+	free(c.v);
 	if (json)
 		printf("%s]\n", ctx.n ? "\n" : "");
 	if (!ok)
 		fprintf(stderr, "sedns: %s\n", err);
-	vipstore_close(vs);
 	config_free(cfg);
 	return ok ? 0 : 1;
 }

@@ -68,7 +68,8 @@ build_table(struct daemon *d, struct load_summary *sum)
 		wl = workloads_load(d->cfg->workloads, d->cfg->nworkloads, stderr, &npods, &nerr);
 		if (wl == NULL) {
 			registry_free(reg);
-			log_error("load failed: out of memory reading workloads");
+			vipstore_abort(d->vs);
+			log_error("load failed: out of memory reading workloads; the VIP store is unchanged");
 			return NULL;
 		}
 		sum->errors += nerr;
@@ -79,7 +80,15 @@ build_table(struct daemon *d, struct load_summary *sum)
 	if (nt == NULL) {
 		registry_free(reg);
 		workloads_free(wl);
-		log_error("load failed: out of memory building the name table");
+		vipstore_abort(d->vs);
+		log_error("load failed: out of memory building the name table; the VIP store is unchanged");
+		return NULL;
+	}
+	/* the VIP store's changes land only with a table that can serve them */
+	if (!vipstore_commit(d->vs, err, sizeof(err))) {
+		nametable_free(nt);
+		log_error("load failed: %s; the VIP store is unchanged", err);
+		return NULL;
 	}
 	return nt;
 }
@@ -602,6 +611,7 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	d.vs = loader_open_store(cfg, false, opts->reallocate, err, sizeof(err));
 	if (d.vs == NULL)
 		fatalx("%s", err);
+	vipstore_set_deferred(d.vs, true);
 	d.nups = loader_upstreams(cfg, d.ups);
 	struct nametable *nt = build_table(&d, &d.sum);
 	/* once, at start: exportTo is only enforced with views */

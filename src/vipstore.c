@@ -40,6 +40,10 @@ struct vipstore {
 	struct netprefix pool6;
 	uint32_t hold;
 	bool readonly;
+	bool defer;                   /* vipstore_sync leaves its txn to
+	                                 vipstore_commit / vipstore_abort */
+	MDB_txn *pending;
+	size_t mapsize;
 	char path[PATH_MAX];
 	struct vipstore_stats last;   /* counters of the last sync */
 };
@@ -596,21 +600,38 @@ vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
 		    netaddr_cmp);
 	}
 
-	if ((rc = mdb_txn_begin(vs->env, NULL, 0, &sc.txn)) != 0)
-		goto fail;
-	if ((rc = sync_existing(&sc)) != 0 ||
-	    (rc = sync_wanted(&sc, wants)) != 0) {
-		mdb_txn_abort(sc.txn);
-		goto fail;
+	for (;;) {
+		/* readers that died (a `sedns vips | head`) pin old pages:
+		 * clear them before writing */
+		int dead = 0;
+		mdb_reader_check(vs->env, &dead);
+		sc.full4 = sc.full6 = false;
+		sc.allocated = sc.released = sc.exhausted = 0;
+		sc.first_exhausted = NULL;
+		if ((rc = mdb_txn_begin(vs->env, NULL, 0, &sc.txn)) != 0)
+			goto fail;
+		if ((rc = sync_existing(&sc)) == 0 && (rc = sync_wanted(&sc, wants)) == 0) {
+			memset(&vs->last, 0, sizeof(vs->last));
+			rc = count_records(vs, sc.txn, &vs->last.active, &vs->last.held);
+		}
+		if (rc == 0 && vs->defer) {
+			vs->pending = sc.txn; /* committed or aborted by the caller */
+			break;
+		}
+		if (rc == 0) {
+			/* a failed commit has freed the transaction already */
+			if ((rc = mdb_txn_commit(sc.txn)) == 0)
+				break;
+		} else {
+			mdb_txn_abort(sc.txn);
+		}
+		/* the map is full: grow it (no transaction open now) and redo */
+		if (rc != MDB_MAP_FULL || vs->mapsize >= VIPSTORE_MAX_MAPSIZE ||
+		    mdb_env_set_mapsize(vs->env, vs->mapsize * 2) != 0)
+			goto fail;
+		vs->mapsize *= 2;
+		log_info("VIP store %s: map grown to %zu MiB", vs->path, vs->mapsize >> 20);
 	}
-	memset(&vs->last, 0, sizeof(vs->last));
-	if ((rc = count_records(vs, sc.txn, &vs->last.active,
-	    &vs->last.held)) != 0) {
-		mdb_txn_abort(sc.txn);
-		goto fail;
-	}
-	if ((rc = mdb_txn_commit(sc.txn)) != 0)
-		goto fail;
 	vs->last.pool_size = vipstore_pool_size(vs);
 	vs->last.allocated = sc.allocated;
 	vs->last.released = sc.released;
@@ -637,6 +658,34 @@ out:
 	free(sc.keys);
 	free(sc.reserved);
 	return ok;
+}
+
+void
+vipstore_set_deferred(struct vipstore *vs, bool on)
+{
+	vs->defer = on;
+}
+
+bool
+vipstore_commit(struct vipstore *vs, char *err, size_t errlen)
+{
+	if (vs->pending == NULL)
+		return true;
+	int rc = mdb_txn_commit(vs->pending);
+	vs->pending = NULL;
+	if (rc != 0) {
+		seterr(err, errlen, "VIP store %s: %s", vs->path, mdb_strerror(rc));
+		return false;
+	}
+	return true;
+}
+
+void
+vipstore_abort(struct vipstore *vs)
+{
+	if (vs->pending != NULL)
+		mdb_txn_abort(vs->pending);
+	vs->pending = NULL;
 }
 
 bool
@@ -1111,11 +1160,12 @@ vipstore_open(const struct vipstore_opts *opts, char *err, size_t errlen)
 	if ((rc = mdb_env_set_maxdbs(vs->env, 4)) != 0 ||
 	    (rc = mdb_env_set_mapsize(vs->env, vipstore_mapsize)) != 0 ||
 	    (rc = mdb_env_open(vs->env, vs->path, MDB_NOSUBDIR |
-	    (vs->readonly ? MDB_RDONLY : 0), 0644)) != 0) {
+	    (vs->readonly ? MDB_RDONLY : 0), 0600)) != 0) {
 		seterr(err, errlen, "VIP store %s: %s", vs->path,
 		    mdb_strerror(rc));
 		goto fail;
 	}
+	vs->mapsize = vipstore_mapsize;
 	if ((rc = mdb_reader_check(vs->env, &dead)) != 0)
 		log_warnx("VIP store %s: reader check: %s", vs->path,
 		    mdb_strerror(rc));

@@ -18,6 +18,8 @@ start_sedns "$T_TMP/s.log" --listen "127.0.0.1:$PORT" --state-dir "$T_TMP/state"
 	{ notok "sedns starts ($(tail -3 "$T_TMP/s.log"))"; finish; }
 metric() { curl -s "127.0.0.1:$MPORT/metrics" | awk -v n="$1" '$1 == n {print $2}'; }
 
+expect_eq "the VIP store is readable by its owner only (0600)" 600 "$(stat -c %a "$T_TMP/state/vips.mdb")"
+
 # --- a client outside allow_from: closed at accept ---------------------------------
 out=$(rq -I -b 127.0.0.2 -w 2000)
 expect_match "a TCP client outside allow_from is closed at once" '^CLOSED ([0-9]|[1-9][0-9]|[1-2][0-9][0-9])$' "$out"
