@@ -15,6 +15,10 @@
  * one second); without one it is postponed and counted, so no ServiceEntry
  * author sets the node's upstream query rate.
  *
+ * A reply counts only with our ID and our question; a truncated one (TC=1)
+ * is asked again over TCP, never taken as "no addresses". A queries only:
+ * the rules DNAT IPv4.
+ *
  * Ownership: struct endpoints owns its name records and sockets; names given
  * to endpoints_set_names are copied. The changed callback runs from the
  * event loop when any name's address set changes.
@@ -43,6 +47,7 @@ struct endpoints_stats {
 	uint64_t changes;          /* address-set changes */
 	uint64_t negative;         /* NXDOMAIN / NODATA answers */
 	uint64_t deferred;         /* resolutions postponed by the rate cap */
+	uint64_t tcp_retries;      /* truncated answers asked again over TCP */
 };
 
 /* zones are copied (at most FWD_MAX_ZONES, CONFIG_MAX_LIST upstreams each). */

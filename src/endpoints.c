@@ -2,6 +2,8 @@
 #include "endpoints.h"
 
 #include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
 #include <poll.h>
@@ -29,6 +31,7 @@ struct ep_name {
 	size_t attempt;
 	struct event ev_io, ev_timer;
 	bool io_added, timer_added;
+	struct bufferevent *tcp;    /* the TCP retry of a truncated answer */
 	struct endpoints *owner;
 };
 
@@ -64,6 +67,10 @@ close_query(struct ep_name *n)
 	if (n->fd >= 0) {
 		close(n->fd);
 		n->fd = -1;
+	}
+	if (n->tcp) {
+		bufferevent_free(n->tcp);
+		n->tcp = NULL;
 	}
 }
 
@@ -174,6 +181,8 @@ next_attempt(struct ep_name *n)
 	start_query(n);
 }
 
+static void handle_reply(struct ep_name *n, const uint8_t *buf, size_t len, bool over_tcp);
+
 static void
 io_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -192,23 +201,113 @@ io_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if ((size_t)r < DNS_HDR_LEN || DNS_GET16(buf) != n->id)
 		return; /* not our reply: keep waiting */
+	handle_reply(n, buf, (size_t)r, false);
+}
+
+static void tcp_retry(struct ep_name *n);
+
+/* An answer to our query (UDP, or TCP after TC=1). */
+static void
+handle_reply(struct ep_name *n, const uint8_t *buf, size_t len, bool over_tcp)
+{
+	/* the question must be ours: a reply for another name is not an answer */
+	uint8_t q[512];
+	size_t ql = dnswire_build_query(n->id, n->name, DNS_TYPE_A, 1232, q, sizeof(q));
+	if (ql == 0 || !dnswire_is_response(buf, len) || !dnswire_same_question(q, ql, buf, len)) {
+		next_attempt(n);
+		return;
+	}
+	if (dnswire_tc(buf)) {
+		/* a truncated answer is never an answer: ask again over TCP */
+		if (over_tcp)
+			next_attempt(n);
+		else
+			tcp_retry(n);
+		return;
+	}
 	struct netaddr addrs[EP_MAX_ADDRS];
 	uint32_t ttl = 0;
 	unsigned rcode = 0;
-	size_t cnt = dnswire_extract_addrs(buf, (size_t)r, DNS_TYPE_A, addrs, EP_MAX_ADDRS, &ttl, &rcode);
-	if (!dnswire_is_response(buf, (size_t)r) || rcode == DNS_RCODE_SERVFAIL || rcode == DNS_RCODE_REFUSED) {
+	size_t cnt = dnswire_extract_addrs(buf, len, DNS_TYPE_A, addrs, EP_MAX_ADDRS, &ttl, &rcode);
+	if (rcode == DNS_RCODE_SERVFAIL || rcode == DNS_RCODE_REFUSED || (rcode != DNS_RCODE_NOERROR &&
+	    rcode != DNS_RCODE_NXDOMAIN)) {
 		next_attempt(n);
 		return;
 	}
 	close_query(n);
 	if (cnt == 0) {
 		uint32_t nttl = 0;
-		if (!dnswire_negative_ttl(buf, (size_t)r, &nttl))
+		if (!dnswire_negative_ttl(buf, len, &nttl))
 			nttl = 0;
 		negative(n, nttl);
 		return;
 	}
 	resolved(n, addrs, cnt, ttl);
+}
+
+static void
+tcp_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct ep_name *n = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	uint8_t hdr[2];
+	if (evbuffer_copyout(in, hdr, 2) < 2)
+		return;
+	size_t len = DNS_GET16(hdr);
+	if (evbuffer_get_length(in) < len + 2)
+		return;
+	uint8_t *buf = malloc(len ? len : 1);
+	if (buf == NULL) {
+		next_attempt(n);
+		return;
+	}
+	evbuffer_drain(in, 2);
+	evbuffer_remove(in, buf, len);
+	if (len >= DNS_HDR_LEN && DNS_GET16(buf) == n->id)
+		handle_reply(n, buf, len, true);
+	else
+		next_attempt(n);
+	free(buf);
+}
+
+static void
+tcp_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	next_attempt(arg); /* error, EOF or timeout */
+}
+
+/* The same upstream, the same question, over TCP (RFC 7766). */
+static void
+tcp_retry(struct ep_name *n)
+{
+	struct endpoints *ep = n->owner;
+	const struct fwd_zone_spec *z = fwd_zone_pick(ep->specs, ep->nzones, n->name);
+	close_query(n);
+	if (z == NULL || n->attempt >= z->nups) {
+		next_attempt(n);
+		return;
+	}
+	ep->st.tcp_retries++;
+	struct sockaddr_storage ss;
+	socklen_t sl = netaddr_to_sockaddr(&z->ups[n->attempt].addr, z->ups[n->attempt].port, &ss);
+	uint8_t q[514];
+	size_t ql = dnswire_build_query(n->id, n->name, DNS_TYPE_A, 0, q + 2, sizeof(q) - 2);
+	n->tcp = bufferevent_socket_new(ep->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (ql == 0 || n->tcp == NULL) {
+		next_attempt(n);
+		return;
+	}
+	q[0] = (uint8_t)(ql >> 8);
+	q[1] = (uint8_t)ql;
+	bufferevent_setcb(n->tcp, tcp_read_cb, NULL, tcp_event_cb, n);
+	struct timeval tv = monotime_tv(ep->timeout_ms);
+	bufferevent_set_timeouts(n->tcp, &tv, &tv);
+	bufferevent_enable(n->tcp, EV_READ | EV_WRITE);
+	if (bufferevent_socket_connect(n->tcp, (struct sockaddr *)&ss, (int)sl) < 0 ||
+	    bufferevent_write(n->tcp, q, ql + 2) < 0)
+		next_attempt(n);
 }
 
 /* One token per resolution; false when the node-wide rate is used up. */

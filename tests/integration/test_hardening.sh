@@ -47,6 +47,27 @@ check "an idle connection (idle timeout 10s) ends at tcp_max_lifetime 1s ($out)"
 check "... counted" test "$(metric sedns_tcp_lifetime_ends_total)" -ge 1
 stop_pid "$SEDNS_PID"
 
+# --- endpoint resolution: our question only, TC retried over TCP ---------------------------
+mkdir -p "$T_TMP/se-ep"
+cat >"$T_TMP/se-ep/ep.yaml" <<'YAML'
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ep, namespace: t}
+spec:
+  hosts: [trunc.example, wrong.example]
+  resolution: DNS
+  ports: [{number: 443, name: tls, protocol: TLS}]
+  endpoints: [{address: tc.ep.test}, {address: wrongq.ep.test}]
+YAML
+start_sedns "$T_TMP/ep.log" --listen "127.0.0.1:$PORT" --state-dir "$T_TMP/state-ep" --serviceentries "$T_TMP/se-ep" \
+	--upstream "127.0.0.1:$UPORT" || { notok "sedns starts"; finish; }
+for _ in $(seq 1 40); do grep -q '192\.0\.2\.100' "$T_TMP/state-ep/rules.iptables" 2>/dev/null && break; sleep 0.1; done
+check "an endpoint whose UDP answer is truncated is resolved over TCP (3 addresses)" \
+	test "$(grep -c 'to-destination 192\.0\.2\.10[012]:443' "$T_TMP/state-ep/rules.iptables")" -ge 3
+expect_eq "a reply for another question is not taken as the endpoint's address" "" \
+	"$(grep '203\.0\.113\.66' "$T_TMP/state-ep/rules.iptables")"
+stop_pid "$SEDNS_PID"
+
 # --- the rule-apply child and its tools hold none of sedns's sockets --------------------
 # fake iptables tools record their own descriptors and their parent's (the
 # apply child), then succeed
