@@ -40,7 +40,7 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 PREFIX  ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all deps test unit shell run clean install uninstall bench manifest
+.PHONY: all deps test unit shell run clean install uninstall bench manifest fuzz fuzz-build
 all: $(BUILD)/sedns $(BUILD)/unit-tests
 
 deps:
@@ -103,9 +103,33 @@ uninstall:
 	-rmdir $(DESTDIR)$(PREFIX)/libexec/sedns $(DESTDIR)$(PREFIX)/share/doc/sedns 2>/dev/null
 	[ -n "$(DESTDIR)" ] || systemctl daemon-reload 2>/dev/null || true
 
+# libFuzzer targets (clang): every parser, under ASan and UBSan. `make fuzz`
+# runs each for FUZZ_SECONDS (default 60) from tests/fuzz/corpus; make test
+# runs them briefly (tests/shell/test_fuzz.sh).
+FUZZ_BUILD   := build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS  := -O1 -g -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude $(PKG_CFLAGS) -D_GNU_SOURCE \
+                -DSEDNS_VERSION='"fuzz"' -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_OBJS    := $(LIB_SRCS:src/%.c=$(FUZZ_BUILD)/obj/%.o)
+
+$(FUZZ_BUILD)/obj/%.o: src/%.c $(wildcard include/*.h) | $(FUZZ_BUILD)/obj
+	clang $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/obj:
+	mkdir -p $@
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
+
+fuzz-build: $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS))
+
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_TARGETS)
+
 # config/kubernetes/sedns.yaml from its template and the sync script
 manifest:
 	scripts/gen-manifest.sh
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz

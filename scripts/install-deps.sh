@@ -7,6 +7,7 @@ PKGS=(
   libldns-dev libevent-dev liblmdb-dev lmdb-utils libyaml-dev libcriterion-dev libpsl-dev publicsuffix
   dnsutils knot-dnsutils ldnsutils nsd dnsperf dnsmasq-base unbound valgrind
   iproute2 iptables nftables procps netcat-openbsd curl python3-yaml systemd dnsdist util-linux
+  clang libclang-rt-14-dev
 )
 missing=()
 for p in "${PKGS[@]}"; do
