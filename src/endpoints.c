@@ -16,6 +16,7 @@
 #include "dnswire.h"
 #include "log.h"
 #include "monotime.h"
+#include "tcpframe.h"
 #include "registry.h"
 
 struct ep_name {
@@ -250,19 +251,16 @@ tcp_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct ep_name *n = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	uint8_t hdr[2];
-	if (evbuffer_copyout(in, hdr, 2) < 2)
+	long l = tcpframe_peek(in);
+	if (l < 0)
 		return;
-	size_t len = DNS_GET16(hdr);
-	if (evbuffer_get_length(in) < len + 2)
-		return;
-	uint8_t *buf = malloc(len ? len : 1);
-	if (buf == NULL) {
+	size_t len;
+	uint8_t *buf = malloc((size_t)l ? (size_t)l : 1);
+	if (buf == NULL || !tcpframe_take(in, buf, (size_t)l, &len)) {
+		free(buf);
 		next_attempt(n);
 		return;
 	}
-	evbuffer_drain(in, 2);
-	evbuffer_remove(in, buf, len);
 	if (len >= DNS_HDR_LEN && DNS_GET16(buf) == n->id)
 		handle_reply(n, buf, len, true);
 	else

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "tcpframe.h"
 #include "monotime.h"
 
 #define RECHECK_SECONDS 30      /* a failed upstream is tried first again after this */
@@ -817,15 +818,8 @@ tconn_read_cb(struct bufferevent *bev, void *arg)
 	struct forwarder *f = t->f;
 	int tc = (int)(t - f->tconns);
 	struct evbuffer *in = bufferevent_get_input(bev);
-	while (t->bev == bev && !t->broken) {
-		uint8_t hdr[2];
-		if (evbuffer_copyout(in, hdr, 2) < 2)
-			return;
-		size_t len = DNS_GET16(hdr);
-		if (evbuffer_get_length(in) < len + 2)
-			return;
-		evbuffer_drain(in, 2);
-		evbuffer_remove(in, f->tbuf, len);
+	size_t len;
+	while (t->bev == bev && !t->broken && tcpframe_take(in, f->tbuf, sizeof(f->tbuf), &len)) {
 		struct slot *s = len >= DNS_HDR_LEN ? id_find(f, TCONN_BASE + tc, DNS_GET16(f->tbuf)) : NULL;
 		if (s == NULL) {
 			f->st.spoofed++; /* late (timed out) or not ours */

@@ -19,6 +19,7 @@
 #include "cache.h"
 #include "dnswire.h"
 #include "log.h"
+#include "tcpframe.h"
 #include "monotime.h"
 #include "vipstore.h"
 
@@ -743,9 +744,7 @@ tcp_queue_reply(struct tcp_conn *c, const uint8_t *buf, size_t len)
 static bool
 tcp_maybe_finish(struct tcp_conn *c)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
-	uint8_t hdr[2];
-	bool complete_frame = evbuffer_copyout(in, hdr, 2) == 2 && evbuffer_get_length(in) >= (size_t)DNS_GET16(hdr) + 2;
+	bool complete_frame = tcpframe_peek(bufferevent_get_input(c->bev)) >= 0;
 	if (c->eof && c->npending == 0 && !complete_frame &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
 		tcp_close(c);
@@ -780,17 +779,13 @@ tcp_drain_loop(struct tcp_conn *c)
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	while (!c->paused && !c->full) {
 		uint8_t hdr[2];
-		if (evbuffer_copyout(in, hdr, 2) < 2)
-			return true;
-		size_t len = DNS_GET16(hdr);
-		if (len == 0) {
-			tcp_close(c);
+		if (evbuffer_copyout(in, hdr, 2) == 2 && DNS_GET16(hdr) == 0) {
+			tcp_close(c); /* a zero-length message: nonsense, not a query */
 			return false;
 		}
-		if (evbuffer_get_length(in) < len + 2)
+		size_t len;
+		if (!tcpframe_take(in, srv->tcpq, sizeof(srv->tcpq), &len))
 			return true;
-		evbuffer_drain(in, 2);
-		evbuffer_remove(in, srv->tcpq, len);
 		size_t outlen = 0;
 		uint16_t limit;
 		struct dns_query q;
