@@ -10,10 +10,14 @@
 #define SEDNS_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 void log_set_level(enum log_level lvl);
+/* Copies in to out with control characters escaped ("\n", "\x1b"), cut
+ * to fit cap (4x the input always fits). Every log line goes through it. */
+void log_escape(const char *in, char *out, size_t cap);
 enum log_level log_get_level(void);
 /* Parses "error", "warn", "info", "debug"; returns false for anything else. */
 bool log_level_parse(const char *s, enum log_level *out);

@@ -687,9 +687,10 @@ check_reply(struct slot *s, const uint8_t *buf, size_t n)
 		return 0;
 	}
 	/* a server that does not understand the query (e.g. its EDNS) may
-	 * answer FORMERR/NOTIMP without a question: that is its answer */
-	if ((buf[2] & 0x80) && dnswire_qdcount(buf) == 0 && dnswire_rcode(buf) != DNS_RCODE_NOERROR &&
-	    dnswire_rcode(buf) != DNS_RCODE_SERVFAIL)
+	 * answer FORMERR/NOTIMP without a question: that is its answer; any
+	 * other rcode needs the question (else: this upstream failed) */
+	if ((buf[2] & 0x80) && dnswire_qdcount(buf) == 0 &&
+	    (dnswire_rcode(buf) == DNS_RCODE_FORMERR || dnswire_rcode(buf) == DNS_RCODE_NOTIMP))
 		return 1;
 	if (!dnswire_is_response(buf, n) || !dnswire_same_question(s->query, s->qlen, buf, n))
 		return -1;

@@ -50,7 +50,9 @@ emit(struct loader_cache *cache, FILE *diag, enum se_severity sev, const char *m
 		if (cache->seen != NULL && bsearch(&h, cache->seen, cache->nseen, sizeof(h), u64_cmp) != NULL)
 			return;
 	}
-	fprintf(diag, "%s: %s\n", sev == SE_ERROR ? "error" : "warning", msg);
+	char safe[4096];
+	log_escape(msg, safe, sizeof(safe));
+	fprintf(diag, "%s: %s\n", sev == SE_ERROR ? "error" : "warning", safe);
 }
 
 /* The build is over: what it printed is what the next one will not. */

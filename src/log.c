@@ -30,19 +30,45 @@ log_level_parse(const char *s, enum log_level *out)
 	return false;
 }
 
+void
+log_escape(const char *in, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	if (cap == 0)
+		return;
+	for (const unsigned char *p = (const unsigned char *)in; *p && o + 5 < cap; p++) {
+		if (*p == '\n') {
+			out[o++] = '\\';
+			out[o++] = 'n';
+		} else if (*p < 0x20 || *p == 0x7f) {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[*p >> 4];
+			out[o++] = hex[*p & 15];
+		} else {
+			out[o++] = (char)*p;
+		}
+	}
+	out[o] = '\0';
+}
+
 static void
 vlog(enum log_level lvl, int errnum, const char *fmt, va_list ap)
 {
-	char buf[2048];
+	char buf[2048], safe[4 * 2048 + 1];
 	if (lvl > cur_level)
 		return;
 	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	if (n < 0)
 		return;
+	/* one line per event, whatever a ServiceEntry or a packet put in a
+	 * name: a tenant cannot forge log lines */
+	log_escape(buf, safe, sizeof(safe));
 	if (errnum)
-		fprintf(stderr, "%s %s: %s\n", names[lvl], buf, strerror(errnum));
+		fprintf(stderr, "%s %s: %s\n", names[lvl], safe, strerror(errnum));
 	else
-		fprintf(stderr, "%s %s\n", names[lvl], buf);
+		fprintf(stderr, "%s %s\n", names[lvl], safe);
 }
 
 #define LOGFN(fn, lvl, witherr)                                   \

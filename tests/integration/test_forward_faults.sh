@@ -104,6 +104,8 @@ expect_match "a reply to another question from the only upstream: SERVFAIL" 'sta
 check "... never the other question's data" test -z "$(echo "$out" | grep 203.0.113.66)"
 out=$(D "formerr-noq.test" A)
 expect_match "an upstream FORMERR without a question is relayed (its answer), not turned into SERVFAIL" 'status: FORMERR' "$out"
+out=$(D "nx-noq.test" A)
+expect_match "NXDOMAIN without a question is not an answer: the upstream failed, SERVFAIL" 'status: SERVFAIL' "$out"
 out=$(D "garbage.test" A)
 expect_match "random bytes from the only upstream: SERVFAIL" 'status: SERVFAIL' "$out"
 

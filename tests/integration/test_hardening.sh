@@ -68,6 +68,14 @@ expect_eq "a reply for another question is not taken as the endpoint's address" 
 	"$(grep '203\.0\.113\.66' "$T_TMP/state-ep/rules.iptables")"
 stop_pid "$SEDNS_PID"
 
+# --- log injection ---------------------------------------------------------------------------
+mkdir -p "$T_TMP/se-inj"
+printf 'apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: "x\\ninfo reloaded files=1 entries=999"\n  namespace: a\nspec:\n  hosts: [inj.example]\n  resolution: DNS\n' \
+	>"$T_TMP/se-inj/inj.yaml"
+out=$("$SEDNS" check "$T_TMP/se-inj" 2>&1)
+expect_eq "a name with a newline cannot forge a log line" "" "$(grep '^info reloaded' <<<"$out")"
+expect_match "... it is shown escaped" 'x\\ninfo reloaded' "$out"
+
 # --- the rule-apply child and its tools hold none of sedns's sockets --------------------
 # fake iptables tools record their own descriptors and their parent's (the
 # apply child), then succeed

@@ -42,9 +42,9 @@ own_chains() { in_ns iptables-save -t "$1" | sed -n 's/^:\(SEDNS-[^ ]*\) .*/\1/p
 
 if $CC -std=gnu11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$ROOT/include" \
     "$ROOT"/src/log.c "$ROOT"/src/netaddr.c "$ROOT"/src/serviceentry.c \
-    "$ROOT"/src/registry.c "$ROOT"/src/vipstore.c "$ROOT"/src/rules.c "$ROOT"/src/firewall.c \
+    "$ROOT"/src/registry.c "$ROOT"/src/tenancy.c "$ROOT"/src/vipstore.c "$ROOT"/src/rules.c "$ROOT"/src/firewall.c \
     "$ROOT"/tests/tools/rulesgen.c \
-    $(pkg-config --cflags --libs yaml-0.1 lmdb ldns) -o "$BIN" 2>"$TMP/cc.log"; then
+    $(pkg-config --cflags --libs yaml-0.1 lmdb ldns libpsl) -o "$BIN" 2>"$TMP/cc.log"; then
 	ok "rulesgen builds"
 else
 	notok "rulesgen builds: $(head -5 "$TMP/cc.log")"

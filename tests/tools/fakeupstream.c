@@ -23,6 +23,7 @@
  *     ttl-N      records with TTL N (default 300)
  *     servfail   SERVFAIL (with EDE "fakeupstream servfail" when EDNS)
  *     formerr-noq FORMERR with no question section (an EDNS-unaware server)
+ *     nx-noq     NXDOMAIN with no question section (not a legitimate answer)
  *     refused    REFUSED
  *     echo-edns  TXT "edns=none" or "edns=SIZE opts=HEX" (options received)
  *   Otherwise names under .test get A 192.0.2.N / AAAA 2001:db8::N /
@@ -360,6 +361,16 @@ build_answer(const struct query *q, int tcp, struct pkt *p)
 		p->n = 0;
 		put16(p, q->id);
 		put16(p, 0x8000 | (q->flags & 0x0100) | 0x0080 | 1);
+		put16(p, 0);
+		put16(p, 0);
+		put16(p, 0);
+		put16(p, 0);
+		return 1;
+	}
+	if (strncmp(l, "nx-noq.", 7) == 0) {
+		p->n = 0;
+		put16(p, q->id);
+		put16(p, 0x8000 | (q->flags & 0x0100) | 0x0080 | 3);
 		put16(p, 0);
 		put16(p, 0);
 		put16(p, 0);

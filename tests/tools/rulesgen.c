@@ -118,7 +118,7 @@ main(int argc, char **argv)
 			fprintf(stderr, "rulesgen: cannot read %s\n", argv[i]);
 			return 2;
 		}
-	struct registry *reg = registry_build(&set);
+	struct registry *reg = registry_build(&set, NULL);
 	if (reg == NULL) {
 		fprintf(stderr, "rulesgen: out of memory\n");
 		return 2;
