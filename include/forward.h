@@ -67,6 +67,7 @@ struct fwd_info {
 	struct netaddr addr;        /* the upstream that answered */
 	uint16_t port;
 	double seconds;             /* submit -> reply */
+	const struct cache_key *key;/* the query's key when it had one */
 };
 
 typedef void (*fwd_reply_fn)(void *arg, const struct fwd_client *c, const uint8_t *reply, size_t len,

@@ -592,6 +592,11 @@ deliver(struct slot *s, uint8_t *reply, size_t len)
 		snprintf(zname, sizeof(zname), "%s", f->zones[s->zone].name);
 	info.zone = zname;
 	info.seconds = monotime_now() - s->start;
+	struct cache_key key;
+	if (s->keyed) {
+		key = s->key; /* the slot is released before the callbacks */
+		info.key = &key;
+	}
 	const struct upstream *u = reply && s->attempt < s->norder ? zone_upstream(f, s, s->order[s->attempt]) : NULL;
 	if (u) {
 		info.have_upstream = true;

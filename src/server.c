@@ -1049,11 +1049,9 @@ fwd_reply(void *arg, const struct fwd_client *c, const uint8_t *reply, size_t le
 	bool parsed = false;
 	bool rewritten = false, stale = false;
 	struct cache_key k;
-	bool keyed = false;
-	if (srv->cache != NULL) {
-		parsed = true;
-		keyed = dnswire_parse_query(query, qlen, &q) == DNS_Q_OK && cache_key(query, qlen, &q, &k);
-	}
+	bool keyed = srv->cache != NULL && info->key != NULL;
+	if (keyed)
+		k = *info->key; /* computed once, at submit */
 	if (c->internal) {
 		/* a prefetch: the reply only refreshes the cache */
 		if (keyed && (reply == NULL || !cache_insert(srv->cache, &k, reply, len, monotime_now())))
