@@ -29,6 +29,7 @@
 #define SE_MAX_ADDRESSES    256
 #define SE_MAX_DEPTH        64      /* YAML nesting */
 #define SE_MAX_NAME         253     /* DNS name, without trailing dot */
+#define SE_MAX_UNKNOWN_REPORTED 20  /* unknown fields named per mapping */
 #define SE_MAX_NODES        1000000 /* YAML nodes per document, or per item of
                                        a List (which is parsed an item at a
                                        time: bounds memory) */

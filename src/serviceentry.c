@@ -1315,40 +1315,68 @@ want_seq(struct sectx *c, const struct ynode *n, const char *path)
 
 /* Warns about keys of m not in known[]; errors on duplicate keys and on
  * keys that are not strings. */
+/* By key text, then by position in the document (nodes are allocated in
+ * document order, but line and column say it without relying on that). */
+static int
+key_node_cmp(const void *a, const void *b)
+{
+	const struct ynode *x = *(const struct ynode *const *)a, *y = *(const struct ynode *const *)b;
+	int c = strcmp(x->s, y->s);
+	if (c)
+		return c;
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return x->col < y->col ? -1 : x->col > y->col;
+}
+
 static void
 check_keys(struct sectx *c, const struct ynode *m, const char *path,
     const char *const *known, size_t nknown, bool warn_unknown)
 {
 	char p[256];
+	size_t nunknown = 0;
 
+	/* duplicates by sorting (O(n log n)): an author controls n */
+	size_t nk = m->nkids / 2, ns = 0;
+	const struct ynode **keys = nk ? calloc(nk, sizeof(*keys)) : NULL;
 	for (size_t i = 0; i + 1 < m->nkids; i += 2) {
 		const struct ynode *k = m->kids[i];
-		bool found = false;
 		if (k->type != Y_SCALAR) {
 			ediag(c, SE_ERROR, k, path, "mapping key is %s, "
 			    "expected a string", ytype_name(k));
 			continue;
 		}
-		for (size_t j = 0; j < i; j += 2) {
-			const struct ynode *k2 = m->kids[j];
-			if (k2->type == Y_SCALAR && strcmp(k2->s, k->s) == 0) {
-				ediag(c, SE_ERROR, k, pathf(p, sizeof(p),
-				    "%s%s%.64s", path, *path ? "." : "", k->s),
-				    "duplicate key (first at line %d)",
-				    k2->line);
-				break;
-			}
-		}
+		if (keys)
+			keys[ns++] = k;
 		if (!warn_unknown)
 			continue;
+		bool found = false;
 		for (size_t j = 0; j < nknown; j++)
 			if (strcmp(known[j], k->s) == 0)
 				found = true;
-		if (!found)
+		/* a flood of unknown fields is one line past the first ones */
+		if (!found && ++nunknown <= SE_MAX_UNKNOWN_REPORTED)
 			ediag(c, SE_WARNING, k, pathf(p, sizeof(p), "%s%s%.64s",
 			    path, *path ? "." : "", k->s),
 			    "unknown field ignored");
 	}
+	if (nunknown > SE_MAX_UNKNOWN_REPORTED)
+		ediag(c, SE_WARNING, m, path, "%zu more unknown fields ignored",
+		    nunknown - SE_MAX_UNKNOWN_REPORTED);
+	if (keys == NULL)
+		return;
+	qsort(keys, ns, sizeof(*keys), key_node_cmp);
+	for (size_t i = 1; i < ns; i++) {
+		if (strcmp(keys[i]->s, keys[i - 1]->s) != 0)
+			continue;
+		size_t first = i - 1;
+		while (first > 0 && strcmp(keys[first - 1]->s, keys[i]->s) == 0)
+			first--;
+		ediag(c, SE_ERROR, keys[i], pathf(p, sizeof(p),
+		    "%s%s%.64s", path, *path ? "." : "", keys[i]->s),
+		    "duplicate key (first at line %d)", keys[first]->line);
+	}
+	free(keys);
 }
 
 /* Reads a string -> string mapping (labels). */

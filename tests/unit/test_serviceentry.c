@@ -3,6 +3,7 @@
  * structural YAML errors. Run from tests/unit/ (fixtures under ../data/se/).
  */
 #include <criterion/criterion.h>
+#include <time.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -1470,4 +1471,32 @@ Test(serviceentry, yaml_garbage_never_crashes)
 	cr_assert_gt(S.nerrors, 5);
 	for (size_t i = 0; i < S.ndiags; i++)
 		cr_assert(strncmp(S.diags[i].message, "t.yaml:", 7) == 0);
+}
+
+/* An author controls the size of a mapping: duplicate checks are not
+ * quadratic and unknown fields are not a warning each. */
+Test(serviceentry, huge_mappings_stay_cheap)
+{
+	size_t n = 50000, cap = n * 40 + 4096, off = 0;
+	char *y = malloc(cap);
+	cr_assert_not_null(y);
+	off += (size_t)snprintf(y + off, cap - off, "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+	    "metadata:\n  name: big\n  namespace: a\n  labels:\n");
+	for (size_t i = 0; i < n; i++)
+		off += (size_t)snprintf(y + off, cap - off, "    l%zu: v\n", i);
+	off += (size_t)snprintf(y + off, cap - off, "    l7: dup\nspec:\n  hosts: [big.example]\n  resolution: DNS\n");
+	for (size_t i = 0; i < n; i++)
+		off += (size_t)snprintf(y + off, cap - off, "  zz%zu: 1\n", i);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	se_load_buffer(&S, "big.yaml", y, off);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	free(y);
+	cr_assert_lt(secs, 2.0, "took %.2fs", secs);
+	cr_assert_leq(S.nwarnings, 22, "%zu warnings", S.nwarnings);
+	bool dup = false;
+	for (size_t i = 0; i < S.ndiags; i++)
+		dup |= strstr(S.diags[i].message, "metadata.labels.l7: duplicate key (first at line 14)") != NULL;
+	cr_assert(dup, "the duplicate label is reported with its first line");
 }

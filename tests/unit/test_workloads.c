@@ -181,3 +181,19 @@ Test(nametable_ns, no_workloads_everything_visible)
 	    "the entry's own namespace");
 	nametable_free(nt);
 }
+
+Test(workloads, aliases_are_refused)
+{
+	const char *y = "apiVersion: v1\nkind: List\nitems:\n- &p\n  metadata: {name: a, namespace: x}\n"
+	                "  status: {phase: Running, podIP: 10.0.0.1}\n- *p\n";
+	char err[512] = "";
+	FILE *f = fmemopen(err, sizeof(err), "w");
+	size_t np = 0, ne = 0;
+	struct workloads *w = workloads_load_buffer("p.yaml", y, strlen(y), f, &np, &ne);
+	fclose(f);
+	cr_assert_not_null(w);
+	cr_assert_eq(ne, 1);
+	cr_assert_eq(workloads_count(w), 0, "the whole file is refused");
+	cr_assert(strstr(err, "p.yaml:7:3: YAML aliases (*name) are not supported"), "%s", err);
+	workloads_free(w);
+}
