@@ -613,11 +613,8 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 		fatalx("%s", err);
 	vipstore_set_deferred(d.vs, true);
 	d.nups = loader_upstreams(cfg, d.ups);
-	struct nametable *nt = build_table(&d, &d.sum);
-	/* once, at start: exportTo is only enforced with views */
-	loader_note_export_to(cfg, d.sum.restricted, stderr);
-	if (nt == NULL)
-		fatalx("cannot build the first name table");
+	/* listeners first: a start that cannot serve (address taken, no
+	 * permission) exits before it writes anything to the VIP store */
 	d.base = event_base_new();
 	if (d.base == NULL)
 		fatalx("event_base_new failed");
@@ -628,6 +625,11 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	d.srv = server_new(d.base, cfg, specs, nspecs, lfds, nlfds, err, sizeof(err));
 	if (d.srv == NULL)
 		fatalx("%s", err);
+	struct nametable *nt = build_table(&d, &d.sum);
+	/* once, at start: exportTo is only enforced with views */
+	loader_note_export_to(cfg, d.sum.restricted, stderr);
+	if (nt == NULL)
+		fatalx("cannot build the first name table");
 	d.ep = endpoints_new(d.base, specs, nspecs, cfg->upstream_timeout_ms, cfg->endpoint_min_ttl_ms,
 	    cfg->endpoint_max_ttl_ms, cfg->endpoint_max_qps, endpoints_changed, &d);
 	d.rs = rulesync_new(d.base, cfg, d.ep);
