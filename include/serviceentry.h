@@ -133,6 +133,9 @@ struct se_set {
 	char **broken;                  /* files not read to their end: unreadable,
 	                                   too large, bad encoding, YAML syntax */
 	size_t nbroken;
+	size_t nunreadable;             /* paths or files that could not be
+	                                   read at all (missing, EACCES, EMFILE,
+	                                   EIO): not the same as empty */
 	size_t nfiles;                  /* files read */
 	/* private: namespace/name -> entries[] index, for duplicates */
 	size_t *index;

@@ -321,6 +321,16 @@ build(const struct config *cfg, struct vipstore *vs, bool allocate, struct loade
 	s.warnings = set.nwarnings;
 	s.rejected = set.nrejected;
 	s.restricted = loader_restricted(&set);
+	if (set.nunreadable > 0 && cache != NULL) {
+		/* unreadable is not empty: building from what was readable
+		 * would put every host of the rest on hold */
+		snprintf(err, errlen, "%zu ServiceEntry path(s) or file(s) could not be read (see above); nothing "
+		    "changed", set.nunreadable);
+		se_set_free(&set);
+		if (sum)
+			*sum = s;
+		return NULL;
+	}
 	struct tenancy *t = tenancy_new(cfg->cluster_domain);
 	struct registry *reg = t ? registry_build(&set, t) : NULL;
 	tenancy_free(t);

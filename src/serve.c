@@ -45,6 +45,7 @@ struct daemon {
 	uint64_t reloads_ok, reloads_failed;
 	double start_time;
 	bool ready;
+	char last_error[256];           /* the last reload's failure, "" when ok */
 	struct event *stop_ev;          /* polls the drain on SIGTERM */
 	double stop_deadline;
 	bool stopping;
@@ -227,7 +228,11 @@ reload(struct daemon *d, bool reread_config)
 		log_set_level((enum log_level)live->log_level);
 		config_free(nc);
 		d->reloads_failed++;
+		snprintf(d->last_error, sizeof(d->last_error), "%s", "last reload failed (see the log); serving the "
+		    "previous table");
 		log_error("reload failed; still serving the previous config and table");
+		/* a path that went away may come back: watch for it */
+		watch_paths(d);
 		notify_send("READY=1");
 		return;
 	}
@@ -241,6 +246,7 @@ reload(struct daemon *d, bool reread_config)
 		rulesync_set_config(d->rs, d->cfg);
 	}
 	install_table(d, nt);
+	d->last_error[0] = '\0';
 	d->sum = sum;
 	if (config_failed)
 		d->reloads_failed++;
@@ -433,6 +439,10 @@ ready(void *arg, char *why, size_t len)
 	rulesync_stats(d->rs, &rs);
 	if (!d->ready) {
 		snprintf(why, len, "starting: table not loaded or listeners not bound");
+		return false;
+	}
+	if (d->last_error[0]) {
+		snprintf(why, len, "%s", d->last_error);
 		return false;
 	}
 	if (d->cfg->rules_apply && rs.syncs_ok == 0 && rs.syncs_failed == 0) {

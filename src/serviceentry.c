@@ -1046,6 +1046,7 @@ load_file(struct se_set *set, const char *path)
 	if (!se_read_file(path, &buf, &len, err, sizeof(err))) {
 		sdiag(set, SE_ERROR, path, 1, 1, "%s", err);
 		se_set_mark_broken(set, path);
+		set->nunreadable++;
 		return;
 	}
 	set->nfiles++;
@@ -1144,6 +1145,7 @@ se_load_path(struct se_set *set, const char *path)
 
 	if (!se_list_path(path, &files, &n, err, sizeof(err))) {
 		sdiag(set, SE_ERROR, path, 1, 1, "%s", err);
+		set->nunreadable++;
 		return false;
 	}
 	for (size_t i = 0; i < n; i++)

@@ -83,6 +83,23 @@ expect_eq "... and B's host was never allocated" "" \
 	"$("$SEDNS" vips --state-dir "$T_TMP/state-ab" | awk '$1 == "other-instance.example"')"
 stop_pid "$SEDNS_PID"
 
+# --- unreadable is not empty ---------------------------------------------------------------
+mkdir -p "$T_TMP/se-mv"
+cp config/serviceentries/*.yaml "$T_TMP/se-mv/"
+start_sedns "$T_TMP/mv.log" --listen "127.0.0.1:$PORT" --state-dir "$T_TMP/state-mv" --serviceentries "$T_TMP/se-mv" \
+	--upstream "127.0.0.1:$UPORT" --metrics "127.0.0.1:$MPORT" --reload-debounce 100ms ||
+	{ notok "sedns starts"; finish; }
+vip=$(dig @127.0.0.1 -p "$PORT" +short api.stripe.com)
+mv "$T_TMP/se-mv" "$T_TMP/se-mv.moved"
+kill -HUP "$SEDNS_PID"; sleep 0.5
+expect_eq "the ServiceEntry directory moved away: answers unchanged" "$vip" "$(dig @127.0.0.1 -p "$PORT" +short api.stripe.com)"
+expect_eq "... and no VIP goes on hold" "" "$("$SEDNS" vips --state-dir "$T_TMP/state-mv" | awk '$3 == "held"')"
+check "... the reload failed, saying why" grep -q 'could not be read (see above); nothing changed' "$T_TMP/mv.log"
+expect_match "... and /readyz says so" 'not ready: last reload failed' "$(curl -s "127.0.0.1:$MPORT/readyz")"
+mv "$T_TMP/se-mv.moved" "$T_TMP/se-mv"; sleep 0.6
+expect_eq "back in place: picked up by the watch, ready again" "ready" "$(curl -s "127.0.0.1:$MPORT/readyz")"
+stop_pid "$SEDNS_PID"
+
 # --- log injection ---------------------------------------------------------------------------
 mkdir -p "$T_TMP/se-inj"
 printf 'apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: "x\\ninfo reloaded files=1 entries=999"\n  namespace: a\nspec:\n  hosts: [inj.example]\n  resolution: DNS\n' \
