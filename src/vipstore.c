@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <sys/types.h>
 
 #include "log.h"
@@ -1101,6 +1103,68 @@ mkdir_p(const char *dir)
 	return mkdir(buf, 0755) == 0 || errno == EEXIST;
 }
 
+/*
+ * LMDB maps the whole file and trusts it: a truncated vips.mdb is a SIGBUS
+ * inside liblmdb. Before opening, compare the file's size with what its
+ * newest meta page says it holds (LMDB 0.9 layout: meta pages at the start
+ * of pages 0 and 1, after a 16-byte page header: magic at +0, the page
+ * size in the first MDB_db's md_pad at +24, mm_last_pg at +120, mm_txnid
+ * at +128). A missing or empty file is fine: it starts empty.
+ */
+static bool
+check_file_size(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true; /* absent: LMDB creates it */
+	struct stat st;
+	uint8_t pg[2][160];
+	bool ok = true;
+	if (fstat(fd, &st) < 0 || st.st_size == 0) {
+		close(fd);
+		return true;
+	}
+	uint64_t best_txn = 0, last_pg = 0, psize = 0;
+	bool any = false;
+	ssize_t n0 = pread(fd, pg[0], sizeof(pg[0]), 0);
+	uint32_t ps = 0;
+	if (n0 == (ssize_t)sizeof(pg[0]))
+		memcpy(&ps, pg[0] + 16 + 24, 4);
+	for (int m = 0; m < 2; m++) {
+		off_t at = m == 0 ? 0 : (off_t)ps;
+		if (m == 1 && (ps < 512 || ps > 65536 || pread(fd, pg[1], sizeof(pg[1]), at) != (ssize_t)sizeof(pg[1])))
+			continue;
+		if (m == 0 && n0 != (ssize_t)sizeof(pg[0]))
+			continue;
+		uint32_t magic;
+		uint64_t lp, txn;
+		memcpy(&magic, pg[m] + 16, 4);
+		memcpy(&lp, pg[m] + 16 + 120, 8);
+		memcpy(&txn, pg[m] + 16 + 128, 8);
+		if (magic != 0xBEEFC0DE)
+			continue;
+		if (!any || txn > best_txn) {
+			best_txn = txn;
+			last_pg = lp;
+			psize = ps;
+			any = true;
+		}
+	}
+	close(fd);
+	if (!any || psize < 512 || psize > 65536) {
+		seterr(err, errlen, "VIP store %s is not a readable LMDB file (%lld bytes, no valid meta page); restore "
+		    "it from a copy, or move it away to start with an empty store (hosts may then get other VIPs)",
+		    path, (long long)st.st_size);
+		ok = false;
+	} else if ((uint64_t)st.st_size < (last_pg + 1) * psize || (uint64_t)st.st_size < 2 * psize) {
+		seterr(err, errlen, "VIP store %s is truncated: %lld bytes, its meta page needs %llu; restore it from a "
+		    "copy, or move it away to start with an empty store (hosts may then get other VIPs)", path,
+		    (long long)st.st_size, (unsigned long long)((last_pg + 1) * psize));
+		ok = false;
+	}
+	return ok;
+}
+
 struct vipstore *
 vipstore_open(const struct vipstore_opts *opts, char *err, size_t errlen)
 {
@@ -1149,6 +1213,10 @@ vipstore_open(const struct vipstore_opts *opts, char *err, size_t errlen)
 	} else if (!mkdir_p(opts->dir)) {
 		seterr(err, errlen, "VIP store: cannot create %s: %s",
 		    opts->dir, strerror(errno));
+		free(vs);
+		return NULL;
+	}
+	if (!check_file_size(vs->path, err, errlen)) {
 		free(vs);
 		return NULL;
 	}

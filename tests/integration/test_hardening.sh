@@ -100,6 +100,20 @@ mv "$T_TMP/se-mv.moved" "$T_TMP/se-mv"; sleep 0.6
 expect_eq "back in place: picked up by the watch, ready again" "ready" "$(curl -s "127.0.0.1:$MPORT/readyz")"
 stop_pid "$SEDNS_PID"
 
+# --- a truncated store is an error, not a SIGBUS -------------------------------------------
+for size in 8192 half; do
+	rm -rf "$T_TMP/state-tr"; cp -r "$T_TMP/state-mv" "$T_TMP/state-tr"
+	full=$(stat -c %s "$T_TMP/state-tr/vips.mdb")
+	[ "$size" = half ] && size=$((full / 2 / 4096 * 4096))
+	truncate -s "$size" "$T_TMP/state-tr/vips.mdb"
+	out=$("$SEDNS" vips --state-dir "$T_TMP/state-tr" 2>&1); rc=$?
+	expect_eq "vips.mdb cut to $size of $full bytes: sedns vips exits 1 (no crash)" 1 "$rc"
+	expect_match "... saying it is truncated and what to do" 'is truncated: [0-9]+ bytes, its meta page needs [0-9]+; restore it' "$out"
+	out=$(timeout 10 "$SEDNS" serve --listen "127.0.0.1:$PORT" --state-dir "$T_TMP/state-tr" \
+		--serviceentries config/serviceentries --upstream "127.0.0.1:$UPORT" 2>&1); rc=$?
+	expect_eq "... and sedns serve exits 1 with the same error" 1 "$rc"
+done
+
 # --- log injection ---------------------------------------------------------------------------
 mkdir -p "$T_TMP/se-inj"
 printf 'apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: "x\\ninfo reloaded files=1 entries=999"\n  namespace: a\nspec:\n  hosts: [inj.example]\n  resolution: DNS\n' \
