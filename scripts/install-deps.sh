@@ -19,7 +19,16 @@ SUDO=""
 echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+# Package installs must not start system DNS servers (nsd, unbound,
+# dnsdist) on port 53: without systemd, Debian's init scripts would; a
+# policy-rc.d that says "no" stops that for the duration of the install.
+made_policy=0
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null && $SUDO chmod +x /usr/sbin/policy-rc.d &&
+		made_policy=1
+fi
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+[ "$made_policy" = 1 ] && $SUDO rm -f /usr/sbin/policy-rc.d
 # nsd's, unbound's and dnsdist's packages start system instances on port 53; the tests
 # and benchmarks run their own on loopback ports.
 for svc in nsd unbound dnsdist; do
