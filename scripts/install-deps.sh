@@ -28,7 +28,7 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 		made_policy=1
 fi
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-[ "$made_policy" = 1 ] && $SUDO rm -f /usr/sbin/policy-rc.d
+if [ "$made_policy" = 1 ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
 # nsd's, unbound's and dnsdist's packages start system instances on port 53; the tests
 # and benchmarks run their own on loopback ports.
 for svc in nsd unbound dnsdist; do
