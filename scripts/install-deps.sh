@@ -27,8 +27,10 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 	printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null && $SUDO chmod +x /usr/sbin/policy-rc.d &&
 		made_policy=1
 fi
+cleanup_policy() { if [ "$made_policy" = 1 ]; then $SUDO rm -f /usr/sbin/policy-rc.d; made_policy=0; fi; }
+trap cleanup_policy EXIT
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-if [ "$made_policy" = 1 ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
+cleanup_policy
 # nsd's, unbound's and dnsdist's packages start system instances on port 53; the tests
 # and benchmarks run their own on loopback ports.
 for svc in nsd unbound dnsdist; do
