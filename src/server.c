@@ -364,10 +364,8 @@ decide_local(struct server *srv, const uint8_t *pkt, size_t len, const struct ne
 		ans.soa = ans.naddrs == 0;
 		ans.rotate = (size_t)srv->rr++;
 		/* the CNAME points at the name the client meant (for a wildcard
-		 * host that is the stripped query name, never "*.domain"); a
-		 * NODATA is no records at all, not a lone CNAME (as Istio
-		 * answers, istio#31251): its SOA then belongs to the query name */
-		if (r.via_cname && ans.naddrs > 0) {
+		 * host that is the stripped query name, never "*.domain") */
+		if (r.via_cname) {
 			size_t tl = r.target_len < sizeof(cname) ? r.target_len : sizeof(cname) - 1;
 			memcpy(cname, qp->name, tl);
 			cname[tl] = '\0';
