@@ -47,3 +47,40 @@ tool_build() {
 	fi
 	echo "$bin"
 }
+
+# nsd_conf DIR PORT ZONE...: writes DIR/nsd.conf for an nsd on
+# 127.0.0.1:PORT serving each ZONE from DIR/ZONE.zone (the zone files must
+# be in DIR already), run in the foreground by nsd_start.
+nsd_conf() {
+	local dir=$1 port=$2 z
+	shift 2
+	{
+		cat <<EOF2
+server:
+  port: $port
+  ip-address: 127.0.0.1
+  zonesdir: "$dir"
+  pidfile: "$dir/nsd.pid"
+  xfrdfile: "$dir/xfrd.state"
+  zonelistfile: "$dir/zone.list"
+  database: ""
+  username: ""
+  chroot: ""
+  logfile: "$dir/nsd.log"
+  server-count: 1
+  verbosity: 1
+remote-control:
+  control-enable: no
+EOF2
+		for z in "$@"; do
+			printf 'zone:\n  name: %s\n  zonefile: %s.zone\n' "$z" "$z"
+		done
+	} >"$dir/nsd.conf"
+}
+
+# nsd_start DIR: starts nsd on DIR/nsd.conf in the background, sets NSD_PID
+nsd_start() {
+	nsd -d -c "$1/nsd.conf" >"$1/stdout" 2>&1 &
+	NSD_PID=$!
+	T_PIDS+=("$NSD_PID")
+}

@@ -46,31 +46,8 @@ NS_MADE=1
 KPORT=$(free_port)
 mkdir -p "$T_TMP/nsd"
 cp "$DATA"/kube-dns/*.zone "$T_TMP/nsd/"
-cat >"$T_TMP/nsd/nsd.conf" <<EOF
-server:
-  port: $KPORT
-  ip-address: 127.0.0.1
-  zonesdir: "$T_TMP/nsd"
-  pidfile: "$T_TMP/nsd/nsd.pid"
-  xfrdfile: "$T_TMP/nsd/xfrd.state"
-  zonelistfile: "$T_TMP/nsd/zone.list"
-  database: ""
-  username: ""
-  chroot: ""
-  logfile: "$T_TMP/nsd/nsd.log"
-  server-count: 1
-  verbosity: 1
-remote-control:
-  control-enable: no
-zone:
-  name: cluster.local
-  zonefile: cluster.local.zone
-zone:
-  name: 96.10.in-addr.arpa
-  zonefile: 96.10.in-addr.arpa.zone
-EOF
-nsd -d -c "$T_TMP/nsd/nsd.conf" >"$T_TMP/nsd/stdout" 2>&1 &
-T_PIDS+=("$!")
+nsd_conf "$T_TMP/nsd" "$KPORT" cluster.local 96.10.in-addr.arpa
+nsd_start "$T_TMP/nsd"
 kd_up() { dig @127.0.0.1 -p "$KPORT" +time=1 +tries=1 +short kubernetes.default.svc.cluster.local | grep -q 10.96.0.1; }
 for _ in $(seq 1 50); do kd_up && break; sleep 0.1; done
 kd_up || { notok "fake kube-dns (nsd) answers ($(tail -3 "$T_TMP/nsd/nsd.log" "$T_TMP/nsd/stdout" 2>/dev/null))"; finish; }

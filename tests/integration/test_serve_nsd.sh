@@ -18,36 +18,9 @@ fu_build || { notok "fakeupstream builds"; finish; }
 NPORT=$(free_port)
 mkdir -p "$T_TMP/nsd"
 cp "$DATA"/nsd/*.zone "$T_TMP/nsd/"
-cat >"$T_TMP/nsd/nsd.conf" <<EOF
-server:
-  port: $NPORT
-  ip-address: 127.0.0.1
-  zonesdir: "$T_TMP/nsd"
-  pidfile: "$T_TMP/nsd/nsd.pid"
-  xfrdfile: "$T_TMP/nsd/xfrd.state"
-  zonelistfile: "$T_TMP/nsd/zone.list"
-  database: ""
-  username: ""
-  chroot: ""
-  logfile: "$T_TMP/nsd/nsd.log"
-  server-count: 1
-  verbosity: 1
-remote-control:
-  control-enable: no
-zone:
-  name: example.test
-  zonefile: example.test.zone
-zone:
-  name: wild.test
-  zonefile: wild.test.zone
-zone:
-  name: stripe.com
-  zonefile: stripe.com.zone
-EOF
+nsd_conf "$T_TMP/nsd" "$NPORT" example.test wild.test stripe.com
 check "nsd-checkconf accepts the test config" nsd-checkconf "$T_TMP/nsd/nsd.conf"
-nsd -d -c "$T_TMP/nsd/nsd.conf" >"$T_TMP/nsd/stdout" 2>&1 &
-NSD_PID=$!
-T_PIDS+=("$NSD_PID")
+nsd_start "$T_TMP/nsd"
 wait_dns_a() { dig @127.0.0.1 -p "$NPORT" +time=1 +tries=1 +short www.example.test | grep -q 192.0.2.80; }
 for _ in $(seq 1 50); do wait_dns_a && break; sleep 0.1; done
 if ! wait_dns_a; then

@@ -151,19 +151,41 @@ reg_of(const char *yaml)
 	return registry_build(&set, NULL);
 }
 
-/* A tenant's spec.addresses naming another host's VIP: the tenant loses,
- * the VIP stays where it is (active or held). */
-Test(tenancy, spec_addresses_never_take_a_vip)
+
+/* A real LMDB store in a temp dir, and its removal. */
+static struct vipstore *
+store_open(char *dir, uint32_t hold)
 {
-	char dir[64] = "/tmp/sedns-squat-XXXXXX", err[512];
+	char err[512];
 	cr_assert_not_null(mkdtemp(dir));
 	struct vipstore_opts o;
 	memset(&o, 0, sizeof(o));
 	o.dir = dir;
 	cr_assert(netprefix_parse("240.240.0.0/16", true, &o.pool4));
-	o.hold_seconds = 3600;
+	o.hold_seconds = hold;
 	struct vipstore *vs = vipstore_open(&o, err, sizeof(err));
 	cr_assert_not_null(vs, "%s", err);
+	return vs;
+}
+
+static void
+store_rm(struct vipstore *vs, const char *dir)
+{
+	char p[128];
+	vipstore_close(vs);
+	snprintf(p, sizeof(p), "%s/vips.mdb", dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/vips.mdb-lock", dir);
+	unlink(p);
+	rmdir(dir);
+}
+
+/* A tenant's spec.addresses naming another host's VIP: the tenant loses,
+ * the VIP stays where it is (active or held). */
+Test(tenancy, spec_addresses_never_take_a_vip)
+{
+	char dir[64] = "/tmp/sedns-squat-XXXXXX", err[512];
+	struct vipstore *vs = store_open(dir, 3600);
 	const char *db = SE("team-a", "db", "  hosts: [db.internal.example]\n  resolution: DNS\n"
 	                                    "  ports:\n  - {number: 5432, name: pg, protocol: TCP}\n");
 	struct registry *reg = reg_of(db);
@@ -211,13 +233,7 @@ Test(tenancy, spec_addresses_never_take_a_vip)
 	cr_assert_not(registry_find(reg, "free.example")->addr_conflict);
 	cr_assert_eq(registry_find(reg, "free.example")->answer, REG_ADDRESSES);
 	registry_free(reg);
-	vipstore_close(vs);
-	char p[128];
-	snprintf(p, sizeof(p), "%s/vips.mdb", dir);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s/vips.mdb-lock", dir);
-	unlink(p);
-	rmdir(dir);
+	store_rm(vs, dir);
 }
 
 /* istiod's status.addresses are honoured; two hosts with the same one: the
@@ -225,14 +241,7 @@ Test(tenancy, spec_addresses_never_take_a_vip)
 Test(tenancy, status_address_collision_older_wins)
 {
 	char dir[64] = "/tmp/sedns-status-XXXXXX", err[512];
-	cr_assert_not_null(mkdtemp(dir));
-	struct vipstore_opts o;
-	memset(&o, 0, sizeof(o));
-	o.dir = dir;
-	cr_assert(netprefix_parse("240.240.0.0/16", true, &o.pool4));
-	o.hold_seconds = 60;
-	struct vipstore *vs = vipstore_open(&o, err, sizeof(err));
-	cr_assert_not_null(vs, "%s", err);
+	struct vipstore *vs = store_open(dir, 60);
 	const char *yaml =
 	    "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: new\n  namespace: b\n"
 	    "  creationTimestamp: \"2026-06-01T00:00:00Z\"\nspec:\n  hosts: [new.example]\n  resolution: DNS\n"
@@ -248,11 +257,5 @@ Test(tenancy, status_address_collision_older_wins)
 	cr_assert(strstr(reg->diags[0].message, "b/new") && strstr(reg->diags[0].message, "also host old.example's"),
 	    "%s", reg->diags[0].message);
 	registry_free(reg);
-	vipstore_close(vs);
-	char p[128];
-	snprintf(p, sizeof(p), "%s/vips.mdb", dir);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s/vips.mdb-lock", dir);
-	unlink(p);
-	rmdir(dir);
+	store_rm(vs, dir);
 }
