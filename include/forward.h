@@ -73,6 +73,11 @@ struct fwd_info {
 typedef void (*fwd_reply_fn)(void *arg, const struct fwd_client *c, const uint8_t *reply, size_t len,
     const uint8_t *query, size_t qlen, const struct fwd_info *info);
 
+/* Called with begin=true before the replies of one batch read from an
+ * upstream socket are delivered and begin=false after: the caller may hold
+ * its own sends back and flush them together (sendmmsg). */
+typedef void (*fwd_batch_fn)(void *arg, bool begin);
+
 /* One zone handed to the forwarder; strings and arrays are copied. */
 struct fwd_zone_spec {
 	const char *name;           /* lower-case, no trailing dot, "" = root */
@@ -101,6 +106,7 @@ struct fwd_stats {
 struct forwarder *forwarder_new(struct event_base *base, const struct fwd_zone_spec *zones, size_t nzones,
     uint64_t timeout_ms, size_t max_pending, fwd_reply_fn cb, void *arg);
 void forwarder_free(struct forwarder *f);
+void forwarder_set_batch_cb(struct forwarder *f, fwd_batch_fn fn);
 /* Replaces the zones (reload). An upstream kept in the same zone keeps its
  * counters and health; queries in flight go on with their remaining
  * upstreams that still exist. */

@@ -149,6 +149,7 @@ struct forwarder {
 	struct mmsghdr rxmsg[RX_BATCH];
 	struct iovec rxiov[RX_BATCH];
 	fwd_reply_fn cb;
+	fwd_batch_fn batch;
 	void *cb_arg;
 	struct fwd_stats st;
 	time_t last_socket_log;
@@ -528,6 +529,12 @@ slot_release(struct slot *s)
 }
 
 void
+forwarder_set_batch_cb(struct forwarder *f, fwd_batch_fn fn)
+{
+	f->batch = fn;
+}
+
+void
 forwarder_free(struct forwarder *f)
 {
 	if (f == NULL)
@@ -740,6 +747,8 @@ usock_read_cb(evutil_socket_t fd, short what, void *arg)
 				usock_refused(f, us);
 			return;
 		}
+		if (f->batch)
+			f->batch(f->cb_arg, true);
 		for (int i = 0; i < n; i++) {
 			uint8_t *buf = f->rx[i];
 			size_t len = f->rxmsg[i].msg_len;
@@ -767,6 +776,8 @@ usock_read_cb(evutil_socket_t fd, short what, void *arg)
 			}
 			deliver(s, buf, len);
 		}
+		if (f->batch)
+			f->batch(f->cb_arg, false);
 		if (k->fd != fd || n < RX_BATCH)
 			return; /* closed by a callback, or drained */
 	}

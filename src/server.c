@@ -81,6 +81,16 @@ struct server {
 	struct nametable *nt;
 	struct forwarder *fwd;
 	struct cache *cache;           /* NULL: cache.size 0 */
+	/* forwarded answers to UDP clients, held while the forwarder delivers
+	 * one batch of upstream replies and sent with one sendmmsg */
+	bool batching;
+	int oq_fd;
+	unsigned oq_n;
+	uint8_t (*oq_buf)[UDP_BUF];
+	struct mmsghdr oq_msg[UDP_BATCH];
+	struct iovec oq_iov[UDP_BATCH];
+	struct sockaddr_storage oq_peer[UDP_BATCH];
+	struct cmsgbuf oq_cmsg[UDP_BATCH];
 	size_t out_total;              /* TCP output buffered, all connections */
 	/* per-client forwarded queries in flight (fairness): chained nodes,
 	 * one per client with something in flight */
@@ -545,6 +555,60 @@ udp_send_one(int fd, const struct sockaddr_storage *peer, socklen_t plen, const 
 	}
 	if (sendmsg(fd, &mh, MSG_DONTWAIT) < 0)
 		log_debug("udp send failed: %s", strerror(errno));
+}
+
+static void
+oq_flush(struct server *srv)
+{
+	for (unsigned sent = 0; sent < srv->oq_n;) {
+		int r = sendmmsg(srv->oq_fd, srv->oq_msg + sent, srv->oq_n - sent, MSG_DONTWAIT);
+		if (r <= 0) {
+			sent++; /* skip the one that failed, keep the rest */
+			continue;
+		}
+		sent += (unsigned)r;
+	}
+	srv->oq_n = 0;
+}
+
+/* A forwarded answer to a UDP client: held for the batch's sendmmsg while
+ * the forwarder delivers a batch, sent at once otherwise. */
+static void
+udp_out(struct server *srv, int fd, const struct sockaddr_storage *peer, socklen_t plen, const struct netaddr *local,
+    int ifindex, const uint8_t *buf, size_t len)
+{
+	if (!srv->batching || len > UDP_BUF) {
+		udp_send_one(fd, peer, plen, local, ifindex, buf, len);
+		return;
+	}
+	if (srv->oq_n > 0 && (srv->oq_fd != fd || srv->oq_n == UDP_BATCH))
+		oq_flush(srv);
+	unsigned i = srv->oq_n++;
+	srv->oq_fd = fd;
+	memcpy(srv->oq_buf[i], buf, len);
+	memcpy(&srv->oq_peer[i], peer, plen);
+	srv->oq_iov[i].iov_base = srv->oq_buf[i];
+	srv->oq_iov[i].iov_len = len;
+	struct msghdr *mh = &srv->oq_msg[i].msg_hdr;
+	memset(mh, 0, sizeof(*mh));
+	mh->msg_name = &srv->oq_peer[i];
+	mh->msg_namelen = plen;
+	mh->msg_iov = &srv->oq_iov[i];
+	mh->msg_iovlen = 1;
+	size_t cl = set_pktinfo(&srv->oq_cmsg[i], local, ifindex);
+	if (cl) {
+		mh->msg_control = srv->oq_cmsg[i].u.buf;
+		mh->msg_controllen = cl;
+	}
+}
+
+static void
+fwd_batch(void *arg, bool begin)
+{
+	struct server *srv = arg;
+	if (!begin && srv->oq_n > 0)
+		oq_flush(srv);
+	srv->batching = begin;
 }
 
 static void
@@ -1140,7 +1204,7 @@ fwd_reply(void *arg, const struct fwd_client *c, const uint8_t *reply, size_t le
 			tcp_maybe_finish(conn);
 		}
 	} else {
-		udp_send_one(c->fd, &c->peer, c->peerlen, &c->local, c->ifindex, reply, len);
+		udp_out(srv, c->fd, &c->peer, c->peerlen, &c->local, c->ifindex, reply, len);
 	}
 }
 
@@ -1320,6 +1384,9 @@ server_new(struct event_base *base, const struct config *cfg, const struct fwd_z
 	srv->outbuf = calloc(UDP_BATCH, UDP_BUF);
 	srv->resume_ev = evtimer_new(base, resume_cb, srv);
 	srv->fwd = forwarder_new(base, zones, nzones, cfg->upstream_timeout_ms, (size_t)cfg->max_pending, fwd_reply, srv);
+	srv->oq_buf = calloc(UDP_BATCH, UDP_BUF);
+	if (srv->fwd)
+		forwarder_set_batch_cb(srv->fwd, fwd_batch);
 	srv->qcap = (size_t)cfg->max_pending;
 	srv->qnodes = calloc(srv->qcap, sizeof(*srv->qnodes));
 	srv->qbuckets = malloc(QUOTA_BUCKETS * sizeof(*srv->qbuckets));
@@ -1344,7 +1411,8 @@ server_new(struct event_base *base, const struct config *cfg, const struct fwd_z
 			return NULL;
 		}
 	}
-	if (srv->inbuf == NULL || srv->outbuf == NULL || srv->resume_ev == NULL || srv->fwd == NULL) {
+	if (srv->inbuf == NULL || srv->outbuf == NULL || srv->oq_buf == NULL || srv->resume_ev == NULL ||
+	    srv->fwd == NULL) {
 		snprintf(err, errlen, "out of memory");
 		server_free(srv);
 		return NULL;
@@ -1443,6 +1511,7 @@ server_free(struct server *srv)
 		event_free(srv->resume_ev);
 	free(srv->inbuf);
 	free(srv->outbuf);
+	free(srv->oq_buf);
 	free(srv);
 }
 
