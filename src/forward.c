@@ -594,10 +594,8 @@ deliver(struct slot *s, uint8_t *reply, size_t len)
 	struct forwarder *f = s->f;
 	struct fwd_info info;
 	memset(&info, 0, sizeof(info));
-	char zname[256] = "";
-	if (s->zone < f->nzones)
-		snprintf(zname, sizeof(zname), "%s", f->zones[s->zone].name);
-	info.zone = zname;
+	/* zones are replaced only by a reload, never inside a callback */
+	info.zone = s->zone < f->nzones ? f->zones[s->zone].name : "";
 	info.seconds = monotime_now() - s->start;
 	struct cache_key key;
 	if (s->keyed) {

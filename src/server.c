@@ -110,7 +110,6 @@ struct server {
 	size_t ntcp;
 	bool tcp_paused;
 	bool draining;                 /* stopping: no new queries read */
-	size_t nadopted;
 	struct event *resume_ev;
 	struct tcp_conn *conns;
 	size_t nconns;
@@ -420,18 +419,23 @@ rcode_name(unsigned rc)
 }
 
 /* Decides what to do with one query: a local answer, else a cached
- * upstream reply (fresh only; RD=1), else forward. *cached says which. */
+ * upstream reply (fresh only; RD=1), else forward. *cached says which.
+ * A forwarded query's key (*keyed) is built here once: it serves the
+ * cache lookup, the forwarder's coalescing and the cache insert. */
 static enum action
 decide(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr *client, bool tcp,
     uint8_t *out, size_t cap, size_t *outlen, uint16_t *limit_out, struct dns_query *qp, bool *owned,
-    struct cache_hit *cached)
+    struct cache_hit *cached, struct cache_key *k, bool *keyed)
 {
 	memset(cached, 0, sizeof(*cached));
+	*keyed = false;
 	enum action a = decide_local(srv, pkt, len, client, tcp, out, cap, outlen, limit_out, qp, owned);
-	struct cache_key k;
-	if (a != ACT_FORWARD || srv->cache == NULL || !cache_key(pkt, len, qp, &k))
+	if (a != ACT_FORWARD)
 		return a;
-	size_t n = cache_lookup(srv->cache, &k, pkt, len, monotime_now(), false, out, cap, cached);
+	*keyed = cache_key(pkt, len, qp, k);
+	if (!*keyed || srv->cache == NULL)
+		return a;
+	size_t n = cache_lookup(srv->cache, k, pkt, len, monotime_now(), false, out, cap, cached);
 	if (n == 0)
 		return ACT_FORWARD;
 	size_t limit = tcp ? 65535 : (*limit_out < cap ? *limit_out : cap);
@@ -448,10 +452,10 @@ decide(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr 
 		memset(&pc, 0, sizeof(pc));
 		pc.internal = true;
 		pc.limit = 65535;
-		if (forwarder_submit(srv->fwd, pkt, len, qp->name, &pc, &k))
+		if (forwarder_submit(srv->fwd, pkt, len, qp->name, &pc, k))
 			cache_count_prefetch(srv->cache);
 		else
-			cache_prefetch_failed(srv->cache, &k);
+			cache_prefetch_failed(srv->cache, k);
 	}
 	srv->st.cached++;
 	*outlen = n;
@@ -463,10 +467,11 @@ decide(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr 
  * logged when their reply goes out, with the zone and upstream). */
 static enum action
 handle_query(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr *client, bool tcp,
-    uint8_t *out, size_t cap, size_t *outlen, uint16_t *limit_out, struct dns_query *q, bool *owned)
+    uint8_t *out, size_t cap, size_t *outlen, uint16_t *limit_out, struct dns_query *q, bool *owned,
+    struct cache_key *k, bool *keyed)
 {
 	struct cache_hit hit;
-	enum action a = decide(srv, pkt, len, client, tcp, out, cap, outlen, limit_out, q, owned, &hit);
+	enum action a = decide(srv, pkt, len, client, tcp, out, cap, outlen, limit_out, q, owned, &hit, k, keyed);
 	if (srv->cfg->log_queries && a != ACT_FORWARD) {
 		char c[NETADDR_STRLEN], tb[16], how[48] = "drop";
 		unsigned rcode = a == ACT_REPLY && *outlen >= DNS_HDR_LEN ? dnswire_rcode(out) : 0;
@@ -557,17 +562,43 @@ udp_send_one(int fd, const struct sockaddr_storage *peer, socklen_t plen, const 
 		log_debug("udp send failed: %s", strerror(errno));
 }
 
+/* One reply of a sendmmsg batch: buf to peer, leaving from `local`. */
 static void
-oq_flush(struct server *srv)
+batch_msg(struct mmsghdr *m, struct iovec *iov, struct cmsgbuf *cb, void *peer, socklen_t plen,
+    const struct netaddr *local, int ifindex, void *buf, size_t len)
 {
-	for (unsigned sent = 0; sent < srv->oq_n;) {
-		int r = sendmmsg(srv->oq_fd, srv->oq_msg + sent, srv->oq_n - sent, MSG_DONTWAIT);
+	struct msghdr *mh = &m->msg_hdr;
+	memset(mh, 0, sizeof(*mh));
+	iov->iov_base = buf;
+	iov->iov_len = len;
+	mh->msg_name = peer;
+	mh->msg_namelen = plen;
+	mh->msg_iov = iov;
+	mh->msg_iovlen = 1;
+	size_t cl = set_pktinfo(cb, local, ifindex);
+	if (cl) {
+		mh->msg_control = cb->u.buf;
+		mh->msg_controllen = cl;
+	}
+}
+
+static void
+send_batch(int fd, struct mmsghdr *msgs, unsigned n)
+{
+	for (unsigned sent = 0; sent < n;) {
+		int r = sendmmsg(fd, msgs + sent, n - sent, MSG_DONTWAIT);
 		if (r <= 0) {
-			sent++; /* skip the one that failed, keep the rest */
+			sent++; /* skip the one that failed (e.g. unreachable peer), keep the rest */
 			continue;
 		}
 		sent += (unsigned)r;
 	}
+}
+
+static void
+oq_flush(struct server *srv)
+{
+	send_batch(srv->oq_fd, srv->oq_msg, srv->oq_n);
 	srv->oq_n = 0;
 }
 
@@ -587,19 +618,8 @@ udp_out(struct server *srv, int fd, const struct sockaddr_storage *peer, socklen
 	srv->oq_fd = fd;
 	memcpy(srv->oq_buf[i], buf, len);
 	memcpy(&srv->oq_peer[i], peer, plen);
-	srv->oq_iov[i].iov_base = srv->oq_buf[i];
-	srv->oq_iov[i].iov_len = len;
-	struct msghdr *mh = &srv->oq_msg[i].msg_hdr;
-	memset(mh, 0, sizeof(*mh));
-	mh->msg_name = &srv->oq_peer[i];
-	mh->msg_namelen = plen;
-	mh->msg_iov = &srv->oq_iov[i];
-	mh->msg_iovlen = 1;
-	size_t cl = set_pktinfo(&srv->oq_cmsg[i], local, ifindex);
-	if (cl) {
-		mh->msg_control = srv->oq_cmsg[i].u.buf;
-		mh->msg_controllen = cl;
-	}
+	batch_msg(&srv->oq_msg[i], &srv->oq_iov[i], &srv->oq_cmsg[i], &srv->oq_peer[i], plen, local, ifindex,
+	    srv->oq_buf[i], len);
 }
 
 static void
@@ -650,22 +670,13 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 			uint16_t limit = 512;
 			struct dns_query q;
 			bool owned;
+			struct cache_key k;
+			bool keyed;
 			enum action act = handle_query(srv, srv->inbuf[i], len, &client, false, srv->outbuf[nout], UDP_BUF,
-			    &outlen, &limit, &q, &owned);
+			    &outlen, &limit, &q, &owned, &k, &keyed);
 			if (act == ACT_REPLY) {
-				struct msghdr *om = &srv->outmsg[nout].msg_hdr;
-				memset(om, 0, sizeof(*om));
-				srv->outiov[nout].iov_base = srv->outbuf[nout];
-				srv->outiov[nout].iov_len = outlen;
-				om->msg_name = &srv->peers[i];
-				om->msg_namelen = mh->msg_namelen;
-				om->msg_iov = &srv->outiov[nout];
-				om->msg_iovlen = 1;
-				size_t cl = set_pktinfo(&srv->outcmsg[nout], &local, ifindex);
-				if (cl) {
-					om->msg_control = srv->outcmsg[nout].u.buf;
-					om->msg_controllen = cl;
-				}
+				batch_msg(&srv->outmsg[nout], &srv->outiov[nout], &srv->outcmsg[nout], &srv->peers[i],
+				    mh->msg_namelen, &local, ifindex, srv->outbuf[nout], outlen);
 				nout++;
 			} else if (act == ACT_FORWARD) {
 				struct fwd_client c;
@@ -677,8 +688,6 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 				c.ifindex = ifindex;
 				c.limit = limit;
 				c.owned = owned;
-				struct cache_key k;
-				bool keyed = cache_key(srv->inbuf[i], len, &q, &k);
 				bool fair = quota_take(srv, &client);
 				if (!fair)
 					srv->st.quota_hits++;
@@ -696,15 +705,7 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 				}
 			}
 		}
-		for (unsigned sent = 0; sent < nout;) {
-			int r = sendmmsg(fd, srv->outmsg + sent, nout - sent, MSG_DONTWAIT);
-			if (r <= 0) {
-				/* skip the one that failed (e.g. unreachable peer), keep the rest */
-				sent++;
-				continue;
-			}
-			sent += (unsigned)r;
-		}
+		send_batch(fd, srv->outmsg, nout);
 		if (n < UDP_BATCH)
 			return;
 	}
@@ -854,8 +855,10 @@ tcp_drain_loop(struct tcp_conn *c)
 		uint16_t limit;
 		struct dns_query q;
 		bool owned;
+		struct cache_key k;
+		bool keyed;
 		enum action act = handle_query(srv, srv->tcpq, len, &c->peer, true, srv->tcpout, sizeof(srv->tcpout),
-		    &outlen, &limit, &q, &owned);
+		    &outlen, &limit, &q, &owned, &k, &keyed);
 		if (act == ACT_REPLY) {
 			tcp_queue_reply(c, srv->tcpout, outlen);
 		} else if (act == ACT_FORWARD) {
@@ -875,8 +878,6 @@ tcp_drain_loop(struct tcp_conn *c)
 				bufferevent_disable(c->bev, EV_READ);
 			}
 			tcp_check_out(c);
-			struct cache_key k;
-			bool keyed = cache_key(srv->tcpq, len, &q, &k);
 			bool fair = quota_take(srv, &c->peer);
 			if (!fair)
 				srv->st.quota_hits++;
@@ -1112,14 +1113,12 @@ fwd_reply(void *arg, const struct fwd_client *c, const uint8_t *reply, size_t le
 	struct dns_query q;
 	bool parsed = false;
 	bool rewritten = false, stale = false;
-	struct cache_key k;
-	bool keyed = srv->cache != NULL && info->key != NULL;
-	if (keyed)
-		k = *info->key; /* computed once, at submit */
+	const struct cache_key *k = srv->cache != NULL ? info->key : NULL; /* computed once, at submit */
+	bool keyed = k != NULL;
 	if (c->internal) {
 		/* a prefetch: the reply only refreshes the cache */
-		if (keyed && (reply == NULL || !cache_insert(srv->cache, &k, reply, len, monotime_now())))
-			cache_prefetch_failed(srv->cache, &k);
+		if (keyed && (reply == NULL || !cache_insert(srv->cache, k, reply, len, monotime_now())))
+			cache_prefetch_failed(srv->cache, k);
 		return;
 	}
 	struct netaddr who;
@@ -1132,7 +1131,7 @@ fwd_reply(void *arg, const struct fwd_client *c, const uint8_t *reply, size_t le
 	if (reply == NULL && keyed && srv->cfg->cache_stale_max_ms > 0) {
 		/* every upstream failed: an expired answer beats SERVFAIL (RFC 8767) */
 		struct cache_hit hit;
-		size_t n = cache_lookup(srv->cache, &k, query, qlen, monotime_now(), true, buf, sizeof(buf), &hit);
+		size_t n = cache_lookup(srv->cache, k, query, qlen, monotime_now(), true, buf, sizeof(buf), &hit);
 		if (n > 0) {
 			reply = buf;
 			len = n > limit ? dnswire_truncate(buf, n, limit) : n;
@@ -1151,7 +1150,7 @@ fwd_reply(void *arg, const struct fwd_client *c, const uint8_t *reply, size_t le
 			return;
 	} else if (!stale) {
 		if (keyed)
-			cache_insert(srv->cache, &k, reply, len, monotime_now());
+			cache_insert(srv->cache, k, reply, len, monotime_now());
 		size_t m = 0;
 		bool nx = len >= DNS_HDR_LEN && dnswire_rcode(reply) == DNS_RCODE_NXDOMAIN;
 		/* the name exists here (A/AAAA answer it): its other types are
@@ -1461,7 +1460,6 @@ server_new(struct event_base *base, const struct config *cfg, const struct fwd_z
 			server_free(srv);
 			return NULL;
 		}
-		srv->nadopted++;
 		char a[NETADDR_STRLEN];
 		log_info("listening on %s %s port %u (socket from systemd)", type == SOCK_DGRAM ? "udp" : "tcp",
 		    netaddr_fmt(&addrs[nfds - 1], a, sizeof(a)), ports[nfds - 1]);
