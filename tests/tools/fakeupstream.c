@@ -258,6 +258,18 @@ begin_reply(struct pkt *p, const struct query *q, uint16_t id, unsigned rcode, i
 	putbytes(p, q->qwire, q->qwlen);
 }
 
+/* a header with no question and no records */
+static int
+header_only(struct pkt *p, const struct query *q, unsigned rcode)
+{
+	p->n = 0;
+	put16(p, q->id);
+	put16(p, 0x8000 | (q->flags & 0x0100) | 0x0080 | (rcode & 0xf));
+	for (int i = 0; i < 4; i++)
+		put16(p, 0);
+	return 1;
+}
+
 static uint32_t rr_ttl = 300;   /* per query: "ttl-N" first label */
 
 static void
@@ -355,28 +367,13 @@ build_answer(const struct query *q, int tcp, struct pkt *p)
 		add_opt(p, q, "fakeupstream servfail");
 		return 1;
 	}
-	if (strncmp(l, "formerr-noq.", 12) == 0) {
-		/* what a server that does not understand the query may send:
-		 * FORMERR with the header only, no question */
-		p->n = 0;
-		put16(p, q->id);
-		put16(p, 0x8000 | (q->flags & 0x0100) | 0x0080 | 1);
-		put16(p, 0);
-		put16(p, 0);
-		put16(p, 0);
-		put16(p, 0);
-		return 1;
-	}
-	if (strncmp(l, "nx-noq.", 7) == 0) {
-		p->n = 0;
-		put16(p, q->id);
-		put16(p, 0x8000 | (q->flags & 0x0100) | 0x0080 | 3);
-		put16(p, 0);
-		put16(p, 0);
-		put16(p, 0);
-		put16(p, 0);
-		return 1;
-	}
+	/* what a server that does not understand the query may send:
+	 * FORMERR with the header only, no question; and the same shape
+	 * with an rcode that must not be believed without a question */
+	if (strncmp(l, "formerr-noq.", 12) == 0)
+		return header_only(p, q, 1);
+	if (strncmp(l, "nx-noq.", 7) == 0)
+		return header_only(p, q, 3);
 	if (strncmp(l, "refused.", 8) == 0) {
 		begin_reply(p, q, q->id, 5, 0);
 		add_opt(p, q, NULL);
