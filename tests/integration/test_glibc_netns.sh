@@ -7,44 +7,15 @@ source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/fu.sh"
 cd "$ROOT"
 
+source "$(dirname "$0")/podns.sh"
+
 N=$(( $$ % 10000 ))
-NS=sedns-pod$N
-VH=svh$N                      # host end of the veth
-VP=svp$N                      # pod end
-SUB=$(( $$ % 250 + 1 ))
-HOST_IP=198.19.$SUB.1         # a /30 inside 198.18.0.0/15
-POD_IP=198.19.$SUB.2
-NS_MADE=0
-
-ns_cleanup() {
-	if [ "$NS_MADE" = 1 ]; then
-		ip link del "$VH" 2>/dev/null
-		ip netns del "$NS" 2>/dev/null
-		rm -rf "/etc/netns/$NS"
-	fi
-}
-trap 'ns_cleanup; t_cleanup' EXIT
-trap 'exit 1' INT TERM
-
-if ! ip netns add "$NS" 2>"$T_TMP/netns.err"; then
-	echo "ok - # SKIP cannot create a network namespace: $(head -1 "$T_TMP/netns.err")"
-	finish
-fi
-NS_MADE=1
+podns_init "sedns-pod$N" "svh$N" "svp$N" "198.19.$(( $$ % 250 + 1 ))"
 ok "network namespace $NS created"
 
 fu_build || { notok "fakeupstream builds"; finish; }
 
-if ! { ip link add "$VH" type veth peer name "$VP" &&
-	ip link set "$VP" netns "$NS" &&
-	ip addr add "$HOST_IP/30" dev "$VH" &&
-	ip link set "$VH" up &&
-	ip netns exec "$NS" ip addr add "$POD_IP/30" dev "$VP" &&
-	ip netns exec "$NS" ip link set "$VP" up &&
-	ip netns exec "$NS" ip link set lo up; } 2>"$T_TMP/veth.err"; then
-	notok "veth pair $VH/$VP with $HOST_IP/$POD_IP: $(head -2 "$T_TMP/veth.err")"
-	finish
-fi
+podns_veth
 ok "veth pair: host $HOST_IP, pod $POD_IP"
 
 mkdir -p "/etc/netns/$NS"
@@ -103,7 +74,7 @@ expect_match "a pod-side source outside --allow-from gets REFUSED" 'status: REFU
 check "sedns is still running" kill -0 "$SEDNS_PID"
 
 stop_pid "$SEDNS_PID"
-ns_cleanup
+podns_cleanup
 NS_MADE=0
 check "namespace removed" bash -c "! ip netns list | grep -qw '$NS'"
 check "veth removed" bash -c "! ip link show '$VH' >/dev/null 2>&1"

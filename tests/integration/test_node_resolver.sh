@@ -12,35 +12,14 @@ source "$(dirname "$0")/fu.sh"
 cd "$ROOT"
 DATA=$ROOT/tests/integration/data
 
+source "$(dirname "$0")/podns.sh"
 N=$(( ($$ + 17) % 10000 ))
-NS=sedns-node$N
-VH=snh$N
-VP=snp$N
-SUB=$(( ($$ + 101) % 250 + 1 ))
-HOST_IP=198.18.$SUB.1
-POD_IP=198.18.$SUB.2
-NS_MADE=0
-
-ns_cleanup() {
-	if [ "$NS_MADE" = 1 ]; then
-		ip link del "$VH" 2>/dev/null
-		ip netns del "$NS" 2>/dev/null
-		rm -rf "/etc/netns/$NS"
-	fi
-}
-trap 'ns_cleanup; t_cleanup' EXIT
-trap 'exit 1' INT TERM
+podns_init "sedns-node$N" "snh$N" "snp$N" "198.18.$(( ($$ + 101) % 250 + 1 ))"
 
 for t in dig kdig drill nsd getent; do
 	command -v "$t" >/dev/null || { notok "$t is installed (scripts/install-deps.sh)"; finish; }
 done
 fu_build || { notok "fakeupstream builds"; finish; }
-
-if ! ip netns add "$NS" 2>"$T_TMP/netns.err"; then
-	echo "ok - # SKIP cannot create a network namespace: $(head -1 "$T_TMP/netns.err")"
-	finish
-fi
-NS_MADE=1
 
 # --- the fake kube-dns: nsd on loopback -----------------------------------------
 KPORT=$(free_port)
@@ -86,16 +65,7 @@ T_PIDS+=("$SEDNS_PID")
 for _ in $(seq 1 50); do grep -q ' serving ' "$T_TMP/sedns.log" && break; sleep 0.1; done
 check "sedns starts on $HOST_IP:53 before the address exists (FREEBIND)" grep -q ' serving ' "$T_TMP/sedns.log"
 
-if ! { ip link add "$VH" type veth peer name "$VP" &&
-	ip link set "$VP" netns "$NS" &&
-	ip addr add "$HOST_IP/30" dev "$VH" &&
-	ip link set "$VH" up &&
-	ip netns exec "$NS" ip addr add "$POD_IP/30" dev "$VP" &&
-	ip netns exec "$NS" ip link set "$VP" up &&
-	ip netns exec "$NS" ip link set lo up; } 2>"$T_TMP/veth.err"; then
-	notok "veth pair $VH/$VP with $HOST_IP/$POD_IP: $(head -2 "$T_TMP/veth.err")"
-	finish
-fi
+podns_veth
 mkdir -p "/etc/netns/$NS"
 cat >"/etc/netns/$NS/resolv.conf" <<EOF
 nameserver $HOST_IP
@@ -186,6 +156,6 @@ expect_match "pod: getent ahosts (A+AAAA) still gives the VIP" "^${VIP//./\\.}[[
 
 check "sedns is still running" kill -0 "$SEDNS_PID"
 stop_pid "$SEDNS_PID"
-ns_cleanup
+podns_cleanup
 NS_MADE=0
 finish
