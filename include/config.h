@@ -39,6 +39,8 @@ struct config_zone {
 };
 
 
+enum config_state_lock { STATE_LOCK_EXCLUSIVE = 0, STATE_LOCK_WAIT = 1 };
+
 struct config {
 	char *config_file;                  /* NULL when only defaults/flags */
 
@@ -47,6 +49,7 @@ struct config {
 	char *serviceentries[CONFIG_MAX_LIST];
 	size_t nserviceentries;
 	char *state_dir;
+	uint64_t state_lock;                /* enum config_state_lock */
 	struct config_endpoint upstreams[CONFIG_MAX_LIST];
 	size_t nupstreams;                  /* 0: use /etc/resolv.conf */
 	char *resolv_conf;                  /* where to read nameservers */

@@ -3,7 +3,9 @@
  * event loop:
  *
  *   GET /metrics               200 text/plain; version=0.0.4 (metrics_render)
- *   GET /healthz               200 "ok\n" (answering proves the loop turns)
+ *   GET /healthz               200 "ok\n" (answering proves the loop turns),
+ *                              or 200 "ok: degraded: WHY\n" (still alive:
+ *                              restarting would not help)
  *   GET /readyz                200 "ready\n", or 503 "not ready: WHY\n"
  *   GET /debug/hosts           200 application/json (handler's JSON array)
  *   GET /debug/resolve?host=N  200 JSON, 404 {"error": ...}, 400 without host
@@ -38,6 +40,9 @@ struct http_handlers {
 	/* /readyz: true when ready; otherwise writes why (NUL-terminated);
 	 * NULL means always ready */
 	bool (*ready)(void *arg, char *why, size_t len);
+	/* /healthz detail: writes why the daemon is degraded and returns true,
+	 * or returns false when all is well; NULL means never degraded */
+	bool (*degraded)(void *arg, char *why, size_t len);
 	/* /debug/hosts: appends a JSON array of every host; NULL → 404 */
 	void (*debug_hosts)(void *arg, struct evbuffer *out);
 	/* /debug/resolve?host=NAME: appends a JSON object and returns true, or

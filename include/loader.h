@@ -26,6 +26,8 @@ struct load_summary {
 	size_t kept;          /* entries whose last good version was used */
 	size_t conflicts;     /* hosts whose spec.addresses took another's VIP */
 	size_t restricted;    /* entries whose exportTo is not "*" */
+	size_t novip;         /* looked up, not allocated (read-only store):
+	                         hosts that want a VIP and have none yet */
 };
 
 /*
@@ -78,8 +80,8 @@ void loader_read_cached(struct se_set *set, char *const *paths, size_t npaths, s
 struct registry *loader_build(const struct config *cfg, struct vipstore *vs, bool allocate,
     time_t now, FILE *diag, struct load_summary *sum, char *err, size_t errlen);
 /* loader_build with a last-good cache. */
-struct registry *loader_build_cached(const struct config *cfg, struct vipstore *vs, struct loader_cache *cache,
-    time_t now, FILE *diag, struct load_summary *sum, char *err, size_t errlen);
+struct registry *loader_build_cached(const struct config *cfg, struct vipstore *vs, bool allocate,
+    struct loader_cache *cache, time_t now, FILE *diag, struct load_summary *sum, char *err, size_t errlen);
 
 /* Entries of set whose exportTo restricts who sees them (not "*"). */
 size_t loader_restricted(const struct se_set *set);
@@ -87,8 +89,9 @@ size_t loader_restricted(const struct se_set *set);
  * and n entries restrict exportTo; NULL-safe, writes nothing when moot. */
 void loader_note_export_to(const struct config *cfg, size_t n, FILE *out);
 
-/* Opens the VIP store described by cfg. */
-struct vipstore *loader_open_store(const struct config *cfg, bool readonly, bool reallocate,
+/* Opens the VIP store described by cfg. disk_error (optional): set when a
+ * failure was the disk's (full, read-only, I/O error). */
+struct vipstore *loader_open_store(const struct config *cfg, bool readonly, bool reallocate, bool *disk_error,
     char *err, size_t errlen);
 
 /* Upstreams from cfg, else the nameservers of cfg->resolv_conf; our own

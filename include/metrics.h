@@ -60,6 +60,11 @@ struct metrics_snapshot {
 	uint64_t tcp_conns, tcp_accepted, tcp_cap_reached;
 	/* vips */
 	uint64_t pool_size, vips_active, vips_held, vips_exhausted;
+	/* VIP store durability */
+	bool store_writable, state_lock_held;
+	uint64_t vips_missing_readonly;   /* hosts forwarded: store read-only */
+	uint64_t store_write_failures, backups_ok, backups_failed;
+	double backup_age_seconds;        /* -1: no backup yet */
 	/* config */
 	uint64_t serviceentries, serviceentries_rejected, hosts, files_kept;
 	uint64_t reloads_ok, reloads_failed;

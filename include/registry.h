@@ -111,8 +111,11 @@ struct netaddr *registry_reserved(const struct registry *reg, size_t *n);
  */
 bool registry_assign_vips(struct registry *reg, struct vipstore *vs, time_t now,
     struct vipstore_stats *stats, char *err, size_t errlen);
-/* Same, read-only: looks VIPs up without allocating (for `sedns rules`). */
-void registry_lookup_vips(struct registry *reg, struct vipstore *vs);
+/* Same, read-only: looks VIPs up without allocating (`sedns rules`, and the
+ * daemon while its store cannot be written). A VIP that is now another
+ * host's address is not used. Returns how many hosts that want a VIP have
+ * none (they are forwarded). */
+size_t registry_lookup_vips(struct registry *reg, struct vipstore *vs);
 
 /* "vip", "spec.addresses", "status.addresses" or "forward". */
 const char *registry_answer_name(enum reg_answer a);

@@ -40,6 +40,10 @@ void rulesync_set_config(struct rulesync *rs, const struct config *cfg);
 /* Something changed (new registry, or NULL = same registry, endpoints moved). */
 void rulesync_mark(struct rulesync *rs, const struct registry *reg);
 void rulesync_stats(const struct rulesync *rs, struct rulesync_stats *st);
+/* Paused: nothing is rendered, written or applied (the daemon waits for the
+ * state lock, and the lock holder owns the rules); marks are kept and the
+ * first unpause syncs. */
+void rulesync_pause(struct rulesync *rs, bool on);
 /* VIPs on hold (copied): rejected by the rules until they are released. */
 void rulesync_set_held(struct rulesync *rs, const struct netaddr *held, size_t n);
 

@@ -46,6 +46,8 @@ struct vipstore_opts {
 	bool readonly;                /* open for listing only */
 	bool reallocate;              /* pool changed: drop all allocations and
 	                                 start again instead of refusing */
+	bool *disk_error;             /* optional out: the open failed because
+	                                 the disk is full or unwritable */
 };
 
 /* Opens (creating if needed) the store. On failure returns NULL and writes a
@@ -183,8 +185,43 @@ uint64_t vipstore_pool_size(const struct vipstore *vs);
  * right size and its addresses map back to it in vip2name, every vip2name
  * entry maps to a record holding that address (so no address is under two
  * names), and every address is inside its pool and not the network address.
- * Returns false with the first problem in err. Used by `vipstress --check`
- * and the unit tests. */
+ * Also: allocation and hold times are not before 1970 nor a year ahead,
+ * and every free-list page is inside the file.
+ * Returns false with the first problem in err. Used by `vipstress --check`,
+ * `sedns vips --verify`, the daemon's start and the unit tests. */
 bool vipstore_verify(struct vipstore *vs, char *err, size_t errlen);
+
+/* --- durability (vipstore.c) --- */
+
+/* The last failed call (open, sync, commit, backup) failed because of the
+ * disk: no space (LMDB says EIO for a short write; the message then says
+ * "no space left on device" when the filesystem is full), a quota, a
+ * read-only filesystem or an I/O error. The store can still be read. */
+bool vipstore_disk_failed(const struct vipstore *vs);
+
+/* The last committed transaction id: changes with every write. */
+uint64_t vipstore_generation(struct vipstore *vs);
+
+/* A compact copy (mdb_env_copyfd2, MDB_CP_COMPACT) written to
+ * DIR/vips.mdb.bak through vips.mdb.bak.tmp, fsynced and renamed: the
+ * backup is either the previous one or the whole new one. Blocks for the
+ * copy (a few ms for 50k hosts). */
+#define VIPSTORE_BACKUP_SUFFIX ".bak"
+bool vipstore_backup(struct vipstore *vs, char *err, size_t errlen);
+
+/* Verifies DIR/vips.mdb in a forked child (open read-only, then
+ * vipstore_verify): a page corrupt enough to crash or hang liblmdb is
+ * reported as corrupt instead of killing the caller. The file must exist.
+ * True when it passes; otherwise err says what is wrong. Call it before
+ * the process has threads. */
+#define VIPSTORE_CHECK_SECONDS 20
+bool vipstore_check_file(const char *dir, char *err, size_t errlen);
+
+/* Restores DIR/vips.mdb from DIR/vips.mdb.bak when vips.mdb is missing or 0
+ * bytes and the backup is not (starting empty would give every host a new
+ * VIP), logging a warning. True when nothing needed doing or the copy
+ * worked; false with err when the copy failed. The daemon calls it before
+ * opening the store writable; delete the backup too to start empty. */
+bool vipstore_restore_if_empty(const char *dir, char *err, size_t errlen);
 
 #endif

@@ -43,6 +43,7 @@ struct option_def {
 
 static const char *const rules_formats[] = { "iptables", "nft", NULL };
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
+static const char *const state_locks[] = { "exclusive", "wait", NULL };
 
 #define OFF(f) offsetof(struct config, f)
 #define NOOFF 0
@@ -58,6 +59,9 @@ static const struct option_def options[] = {
 	  OFF(serviceentries), OFF(nserviceentries), 0, 0, NULL, 0, 0 },
 	{ "state_dir", "state-dir", 0, "DIR", OT_STR, "/var/lib/sedns",
 	  "directory for the VIP store (vips.mdb) and rendered rules", OFF(state_dir), NOOFF, 0, 0, NULL, 0, 0 },
+	{ "state_lock", "state-lock", 0, "exclusive|wait", OT_ENUM, "exclusive",
+	  "another sedns holds state_dir: exit at once (exclusive), or serve read-only (known VIPs, no rules) "
+	  "until it exits (wait: rolling updates)", OFF(state_lock), NOOFF, 0, 0, state_locks, 0, 0 },
 	{ "upstreams", "upstream", 'u', "ADDR[:PORT]", OT_ADDRPORT_LIST, "",
 	  "upstream resolver (repeatable; default: nameservers of resolv_conf)",
 	  OFF(upstreams), OFF(nupstreams), 0, 0, NULL, 53, 0 },

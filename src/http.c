@@ -47,6 +47,7 @@ static void reply_text(struct evhttp_request *, int, const char *, const char *)
 static void reply_json_error(struct evhttp_request *, int, const char *, const char *);
 static void serve_metrics(struct http *, struct evhttp_request *);
 static void serve_readyz(struct http *, struct evhttp_request *);
+static void serve_healthz(struct http *, struct evhttp_request *);
 static void serve_hosts(struct http *, struct evhttp_request *);
 static void serve_resolve(struct http *, struct evhttp_request *);
 
@@ -273,7 +274,7 @@ route(struct evhttp_request *req, void *arg)
 	if (strcmp(path, "/metrics") == 0)
 		serve_metrics(s, req);
 	else if (strcmp(path, "/healthz") == 0)
-		reply_text(req, HTTP_OK, "OK", "ok\n");
+		serve_healthz(s, req);
 	else if (strcmp(path, "/readyz") == 0)
 		serve_readyz(s, req);
 	else if (strcmp(path, "/debug/hosts") == 0 && s->h.debug_hosts != NULL)
@@ -302,6 +303,20 @@ serve_metrics(struct http *s, struct evhttp_request *req)
 	evbuffer_add(b, s->text, len);
 	reply(req, HTTP_OK, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
 	evbuffer_free(b);
+}
+
+static void
+serve_healthz(struct http *s, struct evhttp_request *req)
+{
+	char why[HTTP_WHY_LEN] = "", msg[HTTP_WHY_LEN + 24];
+
+	if (s->h.degraded == NULL || !s->h.degraded(s->h.arg, why, sizeof(why))) {
+		reply_text(req, HTTP_OK, "OK", "ok\n");
+		return;
+	}
+	why[sizeof(why) - 1] = '\0';
+	snprintf(msg, sizeof(msg), "ok: degraded: %s\n", why);
+	reply_text(req, HTTP_OK, "OK", msg);
 }
 
 static void

@@ -275,7 +275,8 @@ loader_note_export_to(const struct config *cfg, size_t n, FILE *out)
 }
 
 struct vipstore *
-loader_open_store(const struct config *cfg, bool readonly, bool reallocate, char *err, size_t errlen)
+loader_open_store(const struct config *cfg, bool readonly, bool reallocate, bool *disk_error, char *err,
+    size_t errlen)
 {
 	struct vipstore_opts o;
 	memset(&o, 0, sizeof(o));
@@ -286,6 +287,7 @@ loader_open_store(const struct config *cfg, bool readonly, bool reallocate, char
 	o.hold_seconds = (uint32_t)(cfg->vip_hold_ms / 1000);
 	o.readonly = readonly;
 	o.reallocate = reallocate;
+	o.disk_error = disk_error;
 	return vipstore_open(&o, err, errlen);
 }
 
@@ -300,10 +302,10 @@ loader_build(const struct config *cfg, struct vipstore *vs, bool allocate, time_
 }
 
 struct registry *
-loader_build_cached(const struct config *cfg, struct vipstore *vs, struct loader_cache *cache, time_t now,
-    FILE *diag, struct load_summary *sum, char *err, size_t errlen)
+loader_build_cached(const struct config *cfg, struct vipstore *vs, bool allocate, struct loader_cache *cache,
+    time_t now, FILE *diag, struct load_summary *sum, char *err, size_t errlen)
 {
-	return build(cfg, vs, true, cache, now, diag, sum, err, errlen);
+	return build(cfg, vs, allocate, cache, now, diag, sum, err, errlen);
 }
 
 static struct registry *
@@ -348,7 +350,7 @@ build(const struct config *cfg, struct vipstore *vs, bool allocate, struct loade
 				return NULL;
 			}
 		} else {
-			registry_lookup_vips(reg, vs);
+			s.novip = registry_lookup_vips(reg, vs);
 		}
 	}
 	/* after the VIP sync, which adds its own (address conflicts) */

@@ -1,5 +1,7 @@
 /* main — command-line dispatch: serve, check, vips, rules, version. */
 #include <errno.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +36,9 @@ usage(FILE *out)
 	    "  check [OPTIONS] [PATH...]\n"
 	    "                     validate ServiceEntry files/directories (default: the config's\n"
 	    "                     serviceentries); exit 0 clean, 1 errors, 2 usage\n"
-	    "  vips [--json] [OPTIONS]\n"
-	    "                     list VIP allocations (safe while the daemon runs)\n"
+	    "  vips [--json | --verify] [OPTIONS]\n"
+	    "                     list VIP allocations (safe while the daemon runs); --verify\n"
+	    "                     checks the store (exit 0 sound, 1 corrupt or unreadable)\n"
 	    "  rules [--format iptables|nft] [--apply | --cleanup] [OPTIONS]\n"
 	    "                     print the rules the daemon would apply for the current\n"
 	    "                     ServiceEntries and VIP store; --apply applies them once,\n"
@@ -197,20 +200,48 @@ collect_vip(const struct vip_record *r, void *arg)
 	return true;
 }
 
+/* Read-only open for the commands: the file is verified in a child first,
+ * so a corrupt store is an error message, never a crash of `sedns vips`. */
+static struct vipstore *
+open_store_checked(const struct config *cfg, char *err, size_t errlen)
+{
+	char path[PATH_MAX + 16];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/%s", cfg->state_dir, VIPSTORE_FILE);
+	if (stat(path, &st) == 0 && st.st_size > 0 && !vipstore_check_file(cfg->state_dir, err, errlen))
+		return NULL;
+	return loader_open_store(cfg, true, false, NULL, err, errlen);
+}
+
 static int
 cmd_vips(int argc, char **argv)
 {
+	bool verify = take_flag(&argc, argv, "--verify", NULL);
 	bool json = take_flag(&argc, argv, "--json", NULL);
 	int status = 2;
 	struct config *cfg = load_config(argc, argv, NULL, NULL, &status);
 	if (cfg == NULL)
 		return status;
 	char err[512];
-	struct vipstore *vs = loader_open_store(cfg, true, false, err, sizeof(err));
+	struct vipstore *vs = open_store_checked(cfg, err, sizeof(err));
 	if (vs == NULL) {
 		fprintf(stderr, "sedns: %s\n", err);
+		if (verify)
+			fprintf(stderr, "sedns: to recover: stop sedns, move %s/%s aside and copy its backup %s/%s%s in "
+			    "its place, then run sedns vips --verify again\n", cfg->state_dir, VIPSTORE_FILE,
+			    cfg->state_dir, VIPSTORE_FILE, VIPSTORE_BACKUP_SUFFIX);
 		config_free(cfg);
 		return 1;
+	}
+	if (verify) {
+		struct vipstore_stats st;
+		bool ok = vipstore_stats(vs, &st);
+		printf("%s/%s: ok: %llu active, %llu held, pool of %llu\n", cfg->state_dir, VIPSTORE_FILE,
+		    ok ? (unsigned long long)st.active : 0ULL, ok ? (unsigned long long)st.held : 0ULL,
+		    (unsigned long long)vipstore_pool_size(vs));
+		vipstore_close(vs);
+		config_free(cfg);
+		return 0;
 	}
 	/* copied out first, printed after the read transaction: a reader
 	 * that dies of SIGPIPE (`sedns vips | head`) must not do it inside
@@ -306,7 +337,7 @@ cmd_rules(int argc, char **argv)
 		config_free(cfg);
 		return ok ? 0 : 1;
 	}
-	struct vipstore *vs = loader_open_store(cfg, true, false, err, sizeof(err));
+	struct vipstore *vs = open_store_checked(cfg, err, sizeof(err));
 	if (vs == NULL) {
 		fprintf(stderr, "sedns: %s (no VIPs yet: run sedns serve once)\n", err);
 		config_free(cfg);

@@ -343,6 +343,23 @@ metrics_render(const struct metrics_snapshot *m, char **buf, size_t *len, size_t
 	sample_u(&o, "vip_held", NULL, NULL, m->vips_held);
 	family(&o, "vip_exhausted", "gauge", "Hosts without a virtual IP because the pool is full.");
 	sample_u(&o, "vip_exhausted", NULL, NULL, m->vips_exhausted);
+	family(&o, "vip_store_writable", "gauge",
+	    "1 when the VIP store can be written; 0 while it is read-only (full disk, or the state lock is held by "
+	    "another sedns): new hosts are forwarded.");
+	sample_u(&o, "vip_store_writable", NULL, NULL, m->store_writable);
+	family(&o, "state_lock_held", "gauge", "1 when this process holds the state directory's lock.");
+	sample_u(&o, "state_lock_held", NULL, NULL, m->state_lock_held);
+	family(&o, "vip_missing_readonly", "gauge",
+	    "Hosts that want a virtual IP and have none because the VIP store is read-only (forwarded).");
+	sample_u(&o, "vip_missing_readonly", NULL, NULL, m->vips_missing_readonly);
+	family(&o, "vip_store_write_failures_total", "counter",
+	    "Reloads whose VIP store write failed because of the disk (no space, I/O error, read-only).");
+	sample_u(&o, "vip_store_write_failures_total", NULL, NULL, m->store_write_failures);
+	family(&o, "vip_store_backups_total", "counter", "Compact copies of the VIP store written to vips.mdb.bak.");
+	sample_u(&o, "vip_store_backups_total", "result", "ok", m->backups_ok);
+	sample_u(&o, "vip_store_backups_total", "result", "failed", m->backups_failed);
+	family(&o, "vip_store_backup_age_seconds", "gauge", "Seconds since the last good backup (-1: none yet).");
+	sample_d(&o, "vip_store_backup_age_seconds", NULL, NULL, m->backup_age_seconds);
 	family(&o, "address_conflicts", "gauge",
 	    "Hosts not answered because their spec.addresses are another host's virtual IP.");
 	sample_u(&o, "address_conflicts", NULL, NULL, m->addr_conflicts);

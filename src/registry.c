@@ -412,15 +412,10 @@ set_vip(struct reg_host *h, bool has4, const struct netaddr *v4, bool has6, cons
 	h->answer = h->naddrs ? REG_VIP : REG_FORWARD;
 }
 
-bool
-registry_assign_vips(struct registry *reg, struct vipstore *vs, time_t now, struct vipstore_stats *stats,
-    char *err, size_t errlen)
+/* Address conflicts settled before VIPs are assigned or looked up. */
+static void
+settle_addr_conflicts(struct registry *reg, struct vipstore *vs)
 {
-	size_t nw = 0;
-	for (size_t i = 0; i < reg->nhosts; i++)
-		nw += reg->hosts[i].wants_vip;
-	struct vip_want *w = calloc(nw ? nw : 1, sizeof(*w));
-	struct reg_host **hp = calloc(nw ? nw : 1, sizeof(*hp));
 	/* a tenant's spec.addresses never take another host's VIP */
 	for (size_t i = 0; i < reg->nhosts; i++) {
 		struct reg_host *h = &reg->hosts[i];
@@ -468,6 +463,18 @@ registry_assign_vips(struct registry *reg, struct vipstore *vs, time_t now, stru
 			}
 		}
 	}
+}
+
+bool
+registry_assign_vips(struct registry *reg, struct vipstore *vs, time_t now, struct vipstore_stats *stats,
+    char *err, size_t errlen)
+{
+	size_t nw = 0;
+	for (size_t i = 0; i < reg->nhosts; i++)
+		nw += reg->hosts[i].wants_vip;
+	struct vip_want *w = calloc(nw ? nw : 1, sizeof(*w));
+	struct reg_host **hp = calloc(nw ? nw : 1, sizeof(*hp));
+	settle_addr_conflicts(reg, vs);
 	size_t nres = 0;
 	struct netaddr *res = registry_reserved(reg, &nres);
 	if (w == NULL || hp == NULL || res == NULL) {
@@ -498,18 +505,49 @@ registry_assign_vips(struct registry *reg, struct vipstore *vs, time_t now, stru
 	return ok;
 }
 
-void
+static int
+addr_cmp(const void *x, const void *y)
+{
+	const struct netaddr *a = x, *b = y;
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	return memcmp(a->a, b->a, a->family == AF_INET ? 4 : 16);
+}
+
+/* set sorted by addr_cmp */
+static bool
+addr_in(const struct netaddr *a, const struct netaddr *set, size_t n)
+{
+	return n > 0 && bsearch(a, set, n, sizeof(*set), addr_cmp) != NULL;
+}
+
+size_t
 registry_lookup_vips(struct registry *reg, struct vipstore *vs)
 {
+	size_t missing = 0, nres = 0;
+	settle_addr_conflicts(reg, vs);
+	/* a sync would move a VIP that is now someone's address; without one,
+	 * that host is forwarded rather than answered with a shared address */
+	struct netaddr *res = registry_reserved(reg, &nres);
+	if (res == NULL)
+		nres = 0;
+	else if (nres > 1)
+		qsort(res, nres, sizeof(*res), addr_cmp);
 	for (size_t i = 0; i < reg->nhosts; i++) {
 		struct reg_host *h = &reg->hosts[i];
 		struct netaddr v4, v6;
 		bool h4 = false, h6 = false;
 		if (!h->wants_vip)
 			continue;
-		if (vipstore_lookup(vs, h->name, &v4, &h4, &v6, &h6))
+		if (vipstore_lookup(vs, h->name, &v4, &h4, &v6, &h6)) {
+			h4 = h4 && !addr_in(&v4, res, nres);
+			h6 = h6 && !addr_in(&v6, res, nres);
 			set_vip(h, h4, &v4, h6, &v6);
+		}
+		missing += h->answer != REG_VIP;
 	}
+	free(res);
+	return missing;
 }
 
 bool

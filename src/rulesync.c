@@ -28,6 +28,7 @@ struct rulesync {
 	struct endpoints *ep;
 	const struct registry *reg;
 	bool dirty;
+	bool paused;                /* another daemon owns the rules for now */
 	bool force;                 /* apply even if the text did not change */
 	struct event *timer;
 	double last_start;          /* monotime_now() of the last sync */
@@ -205,6 +206,10 @@ sync_now(struct rulesync *rs)
 	}
 	if (rs->reg == NULL)
 		return;
+	if (rs->paused) {
+		rs->dirty = true; /* picked up by rulesync_pause(rs, false) */
+		return;
+	}
 	rs->dirty = false;
 	rs->last_start = monotime_now();
 	struct rules_opts o;
@@ -359,6 +364,14 @@ rulesync_mark(struct rulesync *rs, const struct registry *reg)
 	rs->started_once = true;
 	if (!rs->child)
 		schedule(rs, wait);
+}
+
+void
+rulesync_pause(struct rulesync *rs, bool on)
+{
+	rs->paused = on;
+	if (!on && rs->dirty && !rs->child)
+		schedule(rs, 0);
 }
 
 void

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -22,6 +23,7 @@
 #include "notify.h"
 #include "rulesync.h"
 #include "server.h"
+#include "statelock.h"
 #include "vipstore.h"
 #include "watch.h"
 #include "workloads.h"
@@ -49,20 +51,82 @@ struct daemon {
 	struct event *stop_ev;          /* polls the drain on SIGTERM */
 	double stop_deadline;
 	bool stopping;
+	/* the VIP store's durability: see build_table and open_store */
+	int lock_fd;                    /* the state lock, -1 in standby */
+	bool standby;                   /* another sedns holds the lock */
+	bool vs_ro;                     /* d->vs was opened read-only */
+	char store_ro[512];             /* why the store is not written now;
+	                                   "" when it is */
+	uint64_t store_write_failures;
+	struct event *lock_ev;          /* standby: polls the lock */
+	struct event *retry_ev;         /* store_ro: tries writing again */
+	struct event *backup_ev;        /* the next backup, when too soon */
+	double last_backup;             /* monotime of the last attempt */
+	time_t last_backup_ok;          /* wall time of the last good one */
+	uint64_t backup_gen;            /* store generation backed up */
+	uint64_t backups_ok, backups_failed;
 };
 
+#define STORE_RETRY_SECONDS 30
+#define BACKUP_MIN_SECONDS 60
+#define LOCK_POLL_MS 1000
+
+static void reload(struct daemon *, bool);
 
 
-static struct nametable *
-build_table(struct daemon *d, struct load_summary *sum)
+
+/* A compact copy after a change, at most once a minute: the way back from
+ * a corrupt or lost vips.mdb. */
+static void
+backup_now(struct daemon *d)
 {
+	uint64_t gen = vipstore_generation(d->vs);
+	if (gen == d->backup_gen || d->vs_ro)
+		return;
 	char err[512];
-	struct registry *reg = loader_build_cached(d->cfg, d->vs, &d->cache, time(NULL), stderr, sum, err,
-	    sizeof(err));
-	if (reg == NULL) {
-		log_error("load failed: %s", err);
-		return NULL;
+	d->last_backup = monotime_now();
+	if (!vipstore_backup(d->vs, err, sizeof(err))) {
+		d->backups_failed++;
+		log_warnx("%s; the previous backup stays", err);
+		return;
 	}
+	d->backups_ok++;
+	d->backup_gen = gen;
+	d->last_backup_ok = time(NULL);
+	log_debug("VIP store backup written (generation %llu, %.1f ms)", (unsigned long long)gen,
+	    (monotime_now() - d->last_backup) * 1000);
+}
+
+static void
+backup_cb(evutil_socket_t fd, short what, void *arg)
+{
+	backup_now(arg);
+}
+
+static void
+backup_soon(struct daemon *d)
+{
+	if (evtimer_pending(d->backup_ev, NULL))
+		return;
+	double wait = d->last_backup + BACKUP_MIN_SECONDS - monotime_now();
+	if (d->last_backup == 0 || wait <= 0) {
+		backup_now(d);
+		return;
+	}
+	struct timeval tv = monotime_tv((uint64_t)(wait * 1000) + 1);
+	evtimer_add(d->backup_ev, &tv);
+}
+
+/* Builds a table: VIPs allocated in a write transaction left open for the
+ * commit below (allocate), or only looked up (the store cannot be written
+ * now). NULL with err on failure; the store is then unchanged. */
+static struct nametable *
+build_table_mode(struct daemon *d, bool allocate, struct load_summary *sum, char *err, size_t errlen)
+{
+	struct registry *reg = loader_build_cached(d->cfg, d->vs, allocate, &d->cache, time(NULL), stderr, sum, err,
+	    errlen);
+	if (reg == NULL)
+		return NULL;
 	struct workloads *wl = NULL;
 	if (d->cfg->nworkloads) {
 		size_t npods = 0, nerr = 0;
@@ -70,7 +134,7 @@ build_table(struct daemon *d, struct load_summary *sum)
 		if (wl == NULL) {
 			registry_free(reg);
 			vipstore_abort(d->vs);
-			log_error("load failed: out of memory reading workloads; the VIP store is unchanged");
+			snprintf(err, errlen, "out of memory reading workloads; the VIP store is unchanged");
 			return NULL;
 		}
 		sum->errors += nerr;
@@ -82,15 +146,54 @@ build_table(struct daemon *d, struct load_summary *sum)
 		registry_free(reg);
 		workloads_free(wl);
 		vipstore_abort(d->vs);
-		log_error("load failed: out of memory building the name table; the VIP store is unchanged");
+		snprintf(err, errlen, "out of memory building the name table; the VIP store is unchanged");
 		return NULL;
 	}
 	/* the VIP store's changes land only with a table that can serve them */
-	if (!vipstore_commit(d->vs, err, sizeof(err))) {
+	if (!vipstore_commit(d->vs, err, errlen)) {
 		nametable_free(nt);
-		log_error("load failed: %s; the VIP store is unchanged", err);
 		return NULL;
 	}
+	return nt;
+}
+
+/*
+ * A store that cannot be written (full disk, read-only filesystem, or
+ * another daemon holds the state lock) still answers every host that has a
+ * VIP: the table is built from lookups, and hosts that would need a new VIP
+ * are forwarded and counted until a later build can write.
+ */
+static struct nametable *
+build_table(struct daemon *d, struct load_summary *sum)
+{
+	char err[512];
+	bool allocate = !d->vs_ro;
+	struct nametable *nt = build_table_mode(d, allocate, sum, err, sizeof(err));
+	if (nt == NULL && allocate && vipstore_disk_failed(d->vs)) {
+		d->store_write_failures++;
+		if (d->store_ro[0] == '\0')
+			log_error("%s: serving the VIPs the store has, read-only; new hosts are forwarded until it can "
+			    "be written (retried every %ds and on every reload)", err, STORE_RETRY_SECONDS);
+		snprintf(d->store_ro, sizeof(d->store_ro), "%s", err);
+		memset(sum, 0, sizeof(*sum));
+		nt = build_table_mode(d, false, sum, err, sizeof(err));
+	} else if (nt != NULL && allocate && d->store_ro[0] != '\0') {
+		log_info("VIP store writable again: new hosts get VIPs");
+		d->store_ro[0] = '\0';
+	}
+	if (nt == NULL) {
+		log_error("load failed: %s", err);
+		return NULL;
+	}
+	if (sum->novip > 0)
+		log_warnx("%zu host(s) have no VIP yet and are forwarded: the VIP store is read-only (%s)", sum->novip,
+		    d->standby ? "waiting for the state lock" : "cannot be written");
+	if (d->store_ro[0] != '\0' && !evtimer_pending(d->retry_ev, NULL)) {
+		struct timeval tv = { STORE_RETRY_SECONDS, 0 };
+		evtimer_add(d->retry_ev, &tv);
+	}
+	if (allocate && d->store_ro[0] == '\0')
+		backup_soon(d);
 	return nt;
 }
 
@@ -331,6 +434,129 @@ watchdog_cb(evutil_socket_t fd, short what, void *arg)
 	notify_send("WATCHDOG=1");
 }
 
+/*
+ * Opens d->vs. With the state lock: a lost vips.mdb comes back from its
+ * backup, the file is verified in a child (a corrupt store is never
+ * served), then opened writable, or read-only when the disk refuses even
+ * that. In standby: verified and opened read-only. False with err.
+ */
+static bool
+open_store(struct daemon *d, char *err, size_t errlen)
+{
+	const struct config *cfg = d->cfg;
+	char path[PATH_MAX + 16];
+	struct stat st;
+	if (!d->standby && !vipstore_restore_if_empty(cfg->state_dir, err, errlen))
+		return false;
+	snprintf(path, sizeof(path), "%s/%s", cfg->state_dir, VIPSTORE_FILE);
+	if (stat(path, &st) == 0 && st.st_size > 0 && !vipstore_check_file(cfg->state_dir, err, errlen)) {
+		size_t l = strlen(err);
+		snprintf(err + l, errlen - l, ". Nothing was changed. To recover: stop sedns, move %s aside and copy "
+		    "its backup %s%s in its place (`sedns vips --verify` checks the result), or start without it "
+		    "(hosts then get new VIPs)", path, path, VIPSTORE_BACKUP_SUFFIX);
+		return false;
+	}
+	bool disk = false;
+	struct vipstore *vs = NULL;
+	if (!d->standby) {
+		vs = loader_open_store(cfg, false, d->opts->reallocate, &disk, err, errlen);
+		if (vs == NULL && !disk)
+			return false;
+		if (vs == NULL) {
+			log_error("%s: opening it read-only; new hosts are forwarded until it can be written", err);
+			snprintf(d->store_ro, sizeof(d->store_ro), "%s", err);
+		}
+	}
+	d->vs_ro = vs == NULL;
+	if (vs == NULL && (vs = loader_open_store(cfg, true, false, NULL, err, errlen)) == NULL)
+		return false;
+	vipstore_set_deferred(vs, true);
+	vipstore_close(d->vs);
+	d->vs = vs;
+	return true;
+}
+
+/* store_ro: try the write again (space may have been freed). */
+static void
+retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	char err[1024];
+	if (d->stopping || d->store_ro[0] == '\0' || d->standby)
+		return;
+	if (d->vs_ro && !open_store(d, err, sizeof(err)))
+		log_warnx("VIP store still read-only: %s", err);
+	if (d->vs_ro) {
+		struct timeval tv = { STORE_RETRY_SECONDS, 0 };
+		evtimer_add(d->retry_ev, &tv);
+		return;
+	}
+	reload(d, false);
+}
+
+/* Standby: the other sedns (an older pod of a rolling update) exits, the
+ * lock frees, and this one takes over writing the store and the rules. */
+static void
+lock_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	char err[1024];
+	pid_t holder = 0;
+	struct timeval tv = monotime_tv(LOCK_POLL_MS);
+	if (d->stopping)
+		return;
+	switch (statelock_acquire(d->cfg->state_dir, &d->lock_fd, &holder, err, sizeof(err))) {
+	case STATELOCK_BUSY:
+		evtimer_add(d->lock_ev, &tv);
+		return;
+	case STATELOCK_ERROR:
+		log_warnx("%s", err);
+		evtimer_add(d->lock_ev, &tv);
+		return;
+	case STATELOCK_TAKEN:
+		break;
+	}
+	d->standby = false;
+	log_info("state lock %s/%s taken: writing the VIP store and applying rules from now on", d->cfg->state_dir,
+	    STATELOCK_FILE);
+	if (!open_store(d, err, sizeof(err))) {
+		/* the previous holder left a store that fails verification */
+		log_error("%s", err);
+		snprintf(d->last_error, sizeof(d->last_error), "VIP store cannot be opened for writing (see the log)");
+		return;
+	}
+	rulesync_pause(d->rs, false);
+	reload(d, false);
+}
+
+/* Takes the state lock, or says who has it: exit (exclusive) or standby
+ * (wait). */
+static void
+take_lock(struct daemon *d)
+{
+	char err[1024];
+	pid_t holder = 0;
+	d->lock_fd = -1;
+	switch (statelock_acquire(d->cfg->state_dir, &d->lock_fd, &holder, err, sizeof(err))) {
+	case STATELOCK_TAKEN:
+		return;
+	case STATELOCK_ERROR:
+		fatalx("%s", err);
+	case STATELOCK_BUSY:
+		break;
+	}
+	char who[64] = "another process";
+	if (holder > 0)
+		snprintf(who, sizeof(who), "sedns PID %ld", (long)holder);
+	if (d->cfg->state_lock != STATE_LOCK_WAIT)
+		fatalx("state_dir %s is in use by %s (lock %s/%s): one daemon per state directory; nothing was "
+		    "changed. Stop it, use another state_dir, or start with --state-lock wait to serve read-only "
+		    "until it exits", d->cfg->state_dir, who, d->cfg->state_dir, STATELOCK_FILE);
+	log_warnx("state_dir %s is in use by %s: serving read-only (hosts that have a VIP are answered, new ones "
+	    "forwarded, no rules applied) until it exits", d->cfg->state_dir, who);
+	d->standby = true;
+}
+
 /* --- HTTP handlers -------------------------------------------------------- */
 
 static void
@@ -405,6 +631,13 @@ snapshot(void *arg, struct metrics_snapshot *m)
 		m->vips_held = vst.held;
 	}
 	m->vips_exhausted = d->sum.exhausted;
+	m->store_writable = !d->vs_ro && d->store_ro[0] == '\0';
+	m->state_lock_held = !d->standby;
+	m->vips_missing_readonly = d->sum.novip;
+	m->store_write_failures = d->store_write_failures;
+	m->backups_ok = d->backups_ok;
+	m->backups_failed = d->backups_failed;
+	m->backup_age_seconds = d->last_backup_ok ? (double)(time(NULL) - d->last_backup_ok) : -1;
 	m->addr_conflicts = d->sum.conflicts;
 	m->serviceentries = d->sum.entries;
 	m->serviceentries_rejected = d->sum.rejected;
@@ -445,6 +678,10 @@ ready(void *arg, char *why, size_t len)
 		snprintf(why, len, "%s", d->last_error);
 		return false;
 	}
+	/* standby serves: the lock holder owns the rules (and a rolling update
+	 * removes it only once this one is ready) */
+	if (d->standby)
+		return true;
 	if (d->cfg->rules_apply && rs.syncs_ok == 0 && rs.syncs_failed == 0) {
 		snprintf(why, len, "rules not applied yet");
 		return false;
@@ -454,6 +691,23 @@ ready(void *arg, char *why, size_t len)
 		return false;
 	}
 	return true;
+}
+
+static bool
+degraded(void *arg, char *why, size_t len)
+{
+	struct daemon *d = arg;
+	if (d->standby) {
+		snprintf(why, len, "standby: another sedns holds the state lock; VIP store read-only (%zu host(s) "
+		    "forwarded for lack of a VIP), rules not applied", d->sum.novip);
+		return true;
+	}
+	if (d->store_ro[0]) {
+		snprintf(why, len, "VIP store read-only, %zu host(s) forwarded for lack of a VIP: %s", d->sum.novip,
+		    d->store_ro);
+		return true;
+	}
+	return false;
 }
 
 static void
@@ -583,7 +837,8 @@ start_http(struct daemon *d)
 {
 	char err[512];
 	const struct config *cfg = d->cfg;
-	struct http_handlers h = { .arg = d, .snapshot = snapshot, .ready = ready, .reuseport = cfg->listen_reuseport };
+	struct http_handlers h = { .arg = d, .snapshot = snapshot, .ready = ready, .degraded = degraded,
+		.reuseport = cfg->listen_reuseport };
 	bool debug_on_metrics = cfg->debug_listen[0] == '\0' && loopback_addrport(cfg->metrics);
 	if (cfg->metrics[0]) {
 		if (debug_on_metrics) {
@@ -618,16 +873,23 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	signal(SIGPIPE, SIG_IGN);
 	if (mkdir(cfg->state_dir, 0750) < 0 && errno != EEXIST)
 		fatal("cannot create state_dir %s", cfg->state_dir);
-	d.vs = loader_open_store(cfg, false, opts->reallocate, err, sizeof(err));
-	if (d.vs == NULL)
-		fatalx("%s", err);
-	vipstore_set_deferred(d.vs, true);
+	take_lock(&d);
+	{
+		char serr[1536];
+		if (!open_store(&d, serr, sizeof(serr)))
+			fatalx("%s", serr);
+	}
 	d.nups = loader_upstreams(cfg, d.ups);
 	/* listeners first: a start that cannot serve (address taken, no
 	 * permission) exits before it writes anything to the VIP store */
 	d.base = event_base_new();
 	if (d.base == NULL)
 		fatalx("event_base_new failed");
+	d.retry_ev = evtimer_new(d.base, retry_cb, &d);
+	d.lock_ev = evtimer_new(d.base, lock_cb, &d);
+	d.backup_ev = evtimer_new(d.base, backup_cb, &d);
+	if (d.retry_ev == NULL || d.lock_ev == NULL || d.backup_ev == NULL)
+		fatalx("out of memory");
 	int lfds[CONFIG_MAX_LIST];
 	size_t nlfds = server_listen_fds(lfds, CONFIG_MAX_LIST);
 	struct fwd_zone_spec specs[FWD_MAX_ZONES];
@@ -645,6 +907,11 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	d.rs = rulesync_new(d.base, cfg, d.ep);
 	if (d.ep == NULL || d.rs == NULL)
 		fatalx("out of memory");
+	if (d.standby) {
+		rulesync_pause(d.rs, true);
+		struct timeval ltv = monotime_tv(LOCK_POLL_MS);
+		evtimer_add(d.lock_ev, &ltv);
+	}
 	install_table(&d, nt);
 	d.watch = watch_new(d.base, cfg->reload_debounce_ms, files_changed, &d);
 	watch_paths(&d);
@@ -673,9 +940,10 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	}
 	d.ready = true;
 	log_info("sedns %s serving listen=%s:%u%s files=%zu entries=%zu hosts=%zu vips=%zu errors=%zu warnings=%zu "
-	    "upstreams=%s metrics=%s", SEDNS_VERSION, netaddr_fmt(&cfg->listen[0].addr, la, sizeof(la)),
+	    "upstreams=%s metrics=%s vip_store=%s", SEDNS_VERSION, netaddr_fmt(&cfg->listen[0].addr, la, sizeof(la)),
 	    cfg->listen[0].port, cfg->nlisten > 1 ? ",..." : "", d.sum.files, d.sum.entries, d.sum.hosts, d.sum.vips,
-	    d.sum.errors, d.sum.warnings, d.nups ? ua : "none", cfg->metrics[0] ? cfg->metrics : "off");
+	    d.sum.errors, d.sum.warnings, d.nups ? ua : "none", cfg->metrics[0] ? cfg->metrics : "off",
+	    d.standby ? "standby" : d.store_ro[0] ? "read-only" : "writable");
 	char status[256];
 	snprintf(status, sizeof(status), "READY=1\nSTATUS=serving %zu hosts, %zu VIPs", d.sum.hosts, d.sum.vips);
 	notify_send(status);
@@ -685,6 +953,11 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	if (d.watchdog)
 		event_free(d.watchdog);
 	event_free(d.stop_ev);
+	event_free(d.retry_ev);
+	event_free(d.lock_ev);
+	if (evtimer_pending(d.backup_ev, NULL))
+		backup_now(&d); /* the last change gets its backup */
+	event_free(d.backup_ev);
 	http_free(d.http);
 	http_free(d.debug_http);
 	watch_free(d.watch);
@@ -694,6 +967,7 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	server_free(d.srv);
 	event_base_free(d.base);
 	vipstore_close(d.vs);
+	statelock_release(d.lock_fd);
 	loader_cache_free(&d.cache);
 	config_free(d.cfg);
 	log_info("stopped");

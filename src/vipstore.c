@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <lmdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,7 +12,9 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include "log.h"
 
@@ -46,6 +49,8 @@ struct vipstore {
 	                                 vipstore_commit / vipstore_abort */
 	MDB_txn *pending;
 	size_t mapsize;
+	bool disk_error;              /* the last failure was the disk's */
+	char dir[PATH_MAX];
 	char path[PATH_MAX];
 	struct vipstore_stats last;   /* counters of the last sync */
 };
@@ -109,6 +114,39 @@ seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+}
+
+/*
+ * LMDB passes write(2)/fsync(2) errors through, and reports a short write as
+ * EIO: on a full filesystem that is "Input/output error", which sends an
+ * operator looking at the disk hardware. Name the cause when the state
+ * directory's filesystem is (nearly) full, and remember that the failure was
+ * the disk's (the daemon then serves the VIPs it has, read-only).
+ */
+static const char *
+rc_words(struct vipstore *vs, int rc, char *buf, size_t len)
+{
+	struct statvfs sv;
+	bool low = statvfs(vs->dir, &sv) == 0 &&
+	    (unsigned long long)sv.f_bavail * sv.f_frsize < (1ULL << 20);
+
+	vs->disk_error = rc == ENOSPC || rc == EDQUOT || rc == EIO || rc == EROFS || rc == EFBIG;
+	if (low && (rc == ENOSPC || rc == EDQUOT || rc == EIO))
+		snprintf(buf, len, "no space left on device (%llu KiB free)",
+		    (unsigned long long)sv.f_bavail * sv.f_frsize / 1024);
+	else if (rc == ENOSPC || rc == EDQUOT)
+		snprintf(buf, len, "no space left on device");
+	else if (rc == EROFS)
+		snprintf(buf, len, "read-only file system");
+	else
+		snprintf(buf, len, "%s", mdb_strerror(rc));
+	return buf;
+}
+
+bool
+vipstore_disk_failed(const struct vipstore *vs)
+{
+	return vs->disk_error;
 }
 
 /* Lower-cases host and drops one trailing dot; false if empty or too long. */
@@ -650,8 +688,11 @@ vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
 	ok = true;
 	goto out;
 fail:
-	seterr(err, errlen, "VIP store %s: %s%s", vs->path, mdb_strerror(rc),
-	    rc == MDB_MAP_FULL ? " (database map full)" : "");
+	{
+		char w[160];
+		seterr(err, errlen, "VIP store %s: %s%s", vs->path, rc_words(vs, rc, w, sizeof(w)),
+		    rc == MDB_MAP_FULL ? " (database map full)" : "");
+	}
 	for (size_t i = 0; i < nwants; i++) {
 		wants[i].has_v4 = wants[i].has_v6 = false;
 		wants[i].exhausted = false;
@@ -676,9 +717,11 @@ vipstore_commit(struct vipstore *vs, char *err, size_t errlen)
 	int rc = mdb_txn_commit(vs->pending);
 	vs->pending = NULL;
 	if (rc != 0) {
-		seterr(err, errlen, "VIP store %s: %s", vs->path, mdb_strerror(rc));
+		char w[160];
+		seterr(err, errlen, "VIP store %s: %s", vs->path, rc_words(vs, rc, w, sizeof(w)));
 		return false;
 	}
+	vs->disk_error = false;
 	return true;
 }
 
@@ -816,6 +859,7 @@ vipstore_verify(struct vipstore *vs, char *err, size_t errlen)
 	char a[NETADDR_STRLEN];
 	int rc;
 	bool ok = false;
+	time_t now = time(NULL);
 
 	if ((rc = mdb_txn_begin(vs->env, NULL, MDB_RDONLY, &txn)) != 0) {
 		seterr(err, errlen, "%s: %s", vs->path, mdb_strerror(rc));
@@ -837,6 +881,13 @@ vipstore_verify(struct vipstore *vs, char *err, size_t errlen)
 		if (!r.has_v4 && !r.has_v6) {
 			seterr(err, errlen, "name2vip: %.*s has no address",
 			    nk, (char *)k.mv_data);
+			goto out;
+		}
+		/* a clock set back a little is not corruption; a year ahead
+		 * or before 1970 is a flipped bit in the time */
+		if (r.since < 0 || (int64_t)r.since > (int64_t)now + 366 * 86400) {
+			seterr(err, errlen, "name2vip: %.*s has an impossible %s time %lld", nk,
+			    (char *)k.mv_data, r.state == VIP_HELD ? "hold" : "allocation", (long long)r.since);
 			goto out;
 		}
 		for (int fam = 0; fam < 2; fam++) {
@@ -901,6 +952,34 @@ vipstore_verify(struct vipstore *vs, char *err, size_t errlen)
 		}
 		if (rc != 0)
 			goto lmdberr;
+	}
+	if (rc != MDB_NOTFOUND)
+		goto lmdberr;
+	mdb_cursor_close(cur);
+	/* the free list: a flipped page number there would hand a live page
+	 * to the next write. Each record is a count then that many page
+	 * numbers, all below the file's last page. */
+	MDB_envinfo info;
+	if ((rc = mdb_env_info(vs->env, &info)) != 0 || (rc = mdb_cursor_open(txn, 0, &cur)) != 0) {
+		cur = NULL;
+		goto lmdberr;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		size_t cnt;
+		if (v.mv_size < sizeof(size_t) || v.mv_size % sizeof(size_t) != 0 ||
+		    (memcpy(&cnt, v.mv_data, sizeof(cnt)), cnt != v.mv_size / sizeof(size_t) - 1)) {
+			seterr(err, errlen, "free list: record of %zu bytes does not hold its page count", v.mv_size);
+			goto out;
+		}
+		for (size_t i = 1; i <= cnt; i++) {
+			size_t pg;
+			memcpy(&pg, (const char *)v.mv_data + i * sizeof(size_t), sizeof(pg));
+			if (pg < 2 || pg > info.me_last_pgno) {
+				seterr(err, errlen, "free list: page %zu is outside the file (last page %zu)", pg,
+				    info.me_last_pgno);
+				goto out;
+			}
+		}
 	}
 	if (rc != MDB_NOTFOUND)
 		goto lmdberr;
@@ -1079,7 +1158,10 @@ check_meta(struct vipstore *vs, const struct vipstore_opts *opts, char *err,
 abort:
 	mdb_txn_abort(txn);
 lmdberr:
-	seterr(err, errlen, "VIP store %s: %s", vs->path, mdb_strerror(rc));
+	{
+		char w[160];
+		seterr(err, errlen, "VIP store %s: %s", vs->path, rc_words(vs, rc, w, sizeof(w)));
+	}
 	return false;
 }
 
@@ -1165,6 +1247,198 @@ check_file_size(const char *path, char *err, size_t errlen)
 	return ok;
 }
 
+/* Copies src to dst through dst.tmp, fsynced and renamed, so dst is either the old file or all of the
+ * new one. */
+static bool
+copy_atomic(const char *src, const char *dst, char *err, size_t errlen)
+{
+	char tmp[PATH_MAX + 8], buf[65536];
+	int in = -1, out = -1;
+	ssize_t n = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", dst);
+	if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0 ||
+	    (out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+		goto fail;
+	while ((n = read(in, buf, sizeof(buf))) > 0) {
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(out, buf + off, (size_t)(n - off));
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				goto fail;
+			}
+			off += w;
+		}
+	}
+	if (n < 0 || fsync(out) < 0 || close(out) < 0) {
+		out = -1;
+		goto fail;
+	}
+	out = -1;
+	close(in);
+	if (rename(tmp, dst) < 0) {
+		seterr(err, errlen, "cannot rename %s to %s: %s", tmp, dst, strerror(errno));
+		unlink(tmp);
+		return false;
+	}
+	return true;
+fail:
+	seterr(err, errlen, "cannot copy %s to %s: %s", src, tmp, strerror(errno));
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	unlink(tmp);
+	return false;
+}
+
+/*
+ * A vips.mdb that is missing or empty next to a backup is the store lost
+ * (a wiped file, a bad restore), not a fresh node: starting empty would
+ * hand every host a new VIP. Put the backup back first.
+ */
+bool
+vipstore_restore_if_empty(const char *dir, char *err, size_t errlen)
+{
+	char path[PATH_MAX], bak[PATH_MAX + 8], when[32] = "?";
+	struct stat st, bs;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, VIPSTORE_FILE) >= sizeof(path)) {
+		seterr(err, errlen, "VIP store: path too long");
+		return false;
+	}
+	snprintf(bak, sizeof(bak), "%s%s", path, VIPSTORE_BACKUP_SUFFIX);
+	bool missing = stat(path, &st) < 0;
+	if (!missing && st.st_size > 0)
+		return true;
+	if (stat(bak, &bs) < 0 || bs.st_size == 0)
+		return true;
+	struct tm tm;
+	if (gmtime_r(&bs.st_mtime, &tm) != NULL)
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (!copy_atomic(bak, path, err, errlen))
+		return false;
+	log_warnx("VIP store %s was %s: restored from the backup %s (written %s); VIPs allocated after that are "
+	    "allocated again", path, missing ? "missing" : "empty", bak, when);
+	return true;
+}
+
+bool
+vipstore_backup(struct vipstore *vs, char *err, size_t errlen)
+{
+	char tmp[PATH_MAX + 16], bak[PATH_MAX + 8];
+	int fd, rc;
+
+	snprintf(bak, sizeof(bak), "%s%s", vs->path, VIPSTORE_BACKUP_SUFFIX);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", bak);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
+		seterr(err, errlen, "VIP store backup %s: %s", tmp, strerror(errno));
+		return false;
+	}
+	/* compact: only live pages, so the copy is small and has no freelist
+	 * a later bit flip could poison */
+	if ((rc = mdb_env_copyfd2(vs->env, fd, MDB_CP_COMPACT)) != 0 || (fsync(fd) < 0 && (rc = errno) != 0)) {
+		char w[160];
+		seterr(err, errlen, "VIP store backup %s: %s", tmp, rc_words(vs, rc, w, sizeof(w)));
+		close(fd);
+		unlink(tmp);
+		return false;
+	}
+	close(fd);
+	if (rename(tmp, bak) < 0) {
+		seterr(err, errlen, "VIP store backup: cannot rename %s: %s", tmp, strerror(errno));
+		unlink(tmp);
+		return false;
+	}
+	if ((fd = open(vs->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	return true;
+}
+
+uint64_t
+vipstore_generation(struct vipstore *vs)
+{
+	MDB_envinfo info;
+
+	if (mdb_env_info(vs->env, &info) != 0)
+		return 0;
+	return (uint64_t)info.me_last_txnid;
+}
+
+/*
+ * LMDB trusts its pages: a bit flip in a page header can crash the reader.
+ * The check runs in a child so that a crash or a loop there is a verdict
+ * ("corrupt"), not the daemon's death.
+ */
+bool
+vipstore_check_file(const char *dir, char *err, size_t errlen)
+{
+	int pfd[2];
+	char msg[512] = "";
+	pid_t pid;
+	int status = 0;
+	ssize_t n;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		seterr(err, errlen, "VIP store check: pipe: %s", strerror(errno));
+		return false;
+	}
+	fflush(NULL);
+	if ((pid = fork()) < 0) {
+		seterr(err, errlen, "VIP store check: fork: %s", strerror(errno));
+		close(pfd[0]);
+		close(pfd[1]);
+		return false;
+	}
+	if (pid == 0) {
+		struct vipstore_opts o;
+		struct vipstore *vs;
+		char e[sizeof(msg)] = "";
+		bool ok;
+		int devnull = open("/dev/null", O_WRONLY);
+
+		/* a crash report from a sanitizer build is the verdict, not
+		 * output: the parent words it */
+		if (devnull >= 0)
+			dup2(devnull, STDERR_FILENO);
+		close(pfd[0]);
+		alarm(VIPSTORE_CHECK_SECONDS);
+		memset(&o, 0, sizeof(o));
+		o.dir = dir;
+		o.readonly = true;
+		vs = vipstore_open(&o, e, sizeof(e));
+		ok = vs != NULL && vipstore_verify(vs, e, sizeof(e));
+		vipstore_close(vs); /* frees its reader slot */
+		if (!ok && write(pfd[1], e, strlen(e)) < 0)
+			_exit(3);
+		_exit(ok ? 0 : 1);
+	}
+	close(pfd[1]);
+	while ((n = read(pfd[0], msg, sizeof(msg) - 1)) < 0 && errno == EINTR)
+		;
+	msg[n > 0 ? n : 0] = '\0';
+	close(pfd[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return true;
+	if (msg[0] != '\0')
+		seterr(err, errlen, "%s", msg);
+	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+		seterr(err, errlen, "VIP store %s/%s: reading it did not finish in %d s (its pages are corrupt)", dir,
+		    VIPSTORE_FILE, VIPSTORE_CHECK_SECONDS);
+	else if (WIFSIGNALED(status))
+		seterr(err, errlen, "VIP store %s/%s: reading it crashed (signal %d): its pages are corrupt", dir,
+		    VIPSTORE_FILE, WTERMSIG(status));
+	else
+		seterr(err, errlen, "VIP store %s/%s: reading it failed (the checker exited %d): its pages are "
+		    "corrupt", dir, VIPSTORE_FILE, WEXITSTATUS(status));
+	return false;
+}
+
 struct vipstore *
 vipstore_open(const struct vipstore_opts *opts, char *err, size_t errlen)
 {
@@ -1173,6 +1447,8 @@ vipstore_open(const struct vipstore_opts *opts, char *err, size_t errlen)
 	int rc, dead = 0;
 	char p[NETPREFIX_STRLEN];
 
+	if (opts != NULL && opts->disk_error != NULL)
+		*opts->disk_error = false;
 	if (opts == NULL || opts->dir == NULL || opts->dir[0] == '\0') {
 		seterr(err, errlen, "VIP store: no state directory");
 		return NULL;
@@ -1198,6 +1474,7 @@ vipstore_open(const struct vipstore_opts *opts, char *err, size_t errlen)
 	vs->pool6 = opts->pool6;
 	vs->hold = opts->hold_seconds;
 	vs->readonly = opts->readonly;
+	snprintf(vs->dir, sizeof(vs->dir), "%s", opts->dir);
 	if ((size_t)snprintf(vs->path, sizeof(vs->path), "%s/%s", opts->dir,
 	    VIPSTORE_FILE) >= sizeof(vs->path)) {
 		seterr(err, errlen, "VIP store: path too long");
@@ -1229,8 +1506,8 @@ vipstore_open(const struct vipstore_opts *opts, char *err, size_t errlen)
 	    (rc = mdb_env_set_mapsize(vs->env, vipstore_mapsize)) != 0 ||
 	    (rc = mdb_env_open(vs->env, vs->path, MDB_NOSUBDIR |
 	    (vs->readonly ? MDB_RDONLY : 0), 0600)) != 0) {
-		seterr(err, errlen, "VIP store %s: %s", vs->path,
-		    mdb_strerror(rc));
+		char w[160];
+		seterr(err, errlen, "VIP store %s: %s", vs->path, rc_words(vs, rc, w, sizeof(w)));
 		goto fail;
 	}
 	vs->mapsize = vipstore_mapsize;
@@ -1245,6 +1522,8 @@ vipstore_open(const struct vipstore_opts *opts, char *err, size_t errlen)
 	vs->last.pool_size = vipstore_pool_size(vs);
 	return vs;
 fail:
+	if (opts->disk_error != NULL)
+		*opts->disk_error = vs->disk_error;
 	mdb_env_close(vs->env);
 	free(vs);
 	return NULL;
