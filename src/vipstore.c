@@ -23,15 +23,18 @@
  * struct packing, 32 bytes.
  *   [0..3]   IPv4 address (network order), zero when absent
  *   [4..19]  IPv6 address (network order), zero when absent
- *   [20]     flags: VRD_HAS_V4, VRD_HAS_V6, VRD_HELD
- *   [21..23] zero
+ *   [20]     flags: VRD_HAS_V4, VRD_HAS_V6, VRD_HELD, VRD_SUMMED
+ *   [21..23] with VRD_SUMMED: a 24-bit checksum of the key and the other
+ *            29 bytes (a flipped bit in a time or an address is found,
+ *            not served); zero in records written before it
  *   [24..31] since, int64 little endian (unix seconds)
  */
 #define VRD_SIZE	32
 #define VRD_HAS_V4	0x01
 #define VRD_HAS_V6	0x02
 #define VRD_HELD	0x04
-#define VRD_KNOWN	(VRD_HAS_V4 | VRD_HAS_V6 | VRD_HELD)
+#define VRD_SUMMED	0x08
+#define VRD_KNOWN	(VRD_HAS_V4 | VRD_HAS_V6 | VRD_HELD | VRD_SUMMED)
 
 size_t vipstore_mapsize = (size_t)64 << 20;
 
@@ -79,8 +82,9 @@ struct sync_ctx {
 static void	 seterr(char *, size_t, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 static bool	 normalize_host(const char *, char *, size_t *);
-static void	 rec_encode(const struct vip_record *, uint8_t *);
-static bool	 rec_decode(const MDB_val *, struct vip_record *);
+static uint32_t	 rec_sum(const MDB_val *, const uint8_t *);
+static void	 rec_encode(const struct vip_record *, const MDB_val *, uint8_t *);
+static bool	 rec_decode(const MDB_val *, const MDB_val *, struct vip_record *);
 static void	 addr_key(const struct netaddr *, MDB_val *);
 static int	 netaddr_cmp(const void *, const void *);
 static int	 want_key_cmp(const void *, const void *);
@@ -171,10 +175,26 @@ normalize_host(const char *host, char *out, size_t *lenp)
 	return true;
 }
 
+/* FNV-1a 32 over the key and the value without its checksum bytes. */
+static uint32_t
+rec_sum(const MDB_val *key, const uint8_t *b)
+{
+	uint32_t h = 0x811c9dc5u;
+	const uint8_t *k = key->mv_data;
+
+	for (size_t i = 0; i < key->mv_size; i++)
+		h = (h ^ k[i]) * 0x01000193u;
+	for (size_t i = 0; i < VRD_SIZE; i++)
+		if (i < 21 || i > 23)
+			h = (h ^ b[i]) * 0x01000193u;
+	return h & 0xffffffu;
+}
+
 static void
-rec_encode(const struct vip_record *r, uint8_t *b)
+rec_encode(const struct vip_record *r, const MDB_val *key, uint8_t *b)
 {
 	uint64_t since = (uint64_t)(int64_t)r->since;
+	uint32_t sum;
 
 	memset(b, 0, VRD_SIZE);
 	if (r->has_v4) {
@@ -187,19 +207,30 @@ rec_encode(const struct vip_record *r, uint8_t *b)
 	}
 	if (r->state == VIP_HELD)
 		b[20] |= VRD_HELD;
+	b[20] |= VRD_SUMMED;
 	for (int i = 0; i < 8; i++)
 		b[24 + i] = (uint8_t)(since >> (8 * i));
+	sum = rec_sum(key, b);
+	b[21] = (uint8_t)sum;
+	b[22] = (uint8_t)(sum >> 8);
+	b[23] = (uint8_t)(sum >> 16);
 }
 
-/* Decodes a name2vip value; the caller fills host. False on a bad layout. */
+/* Decodes the name2vip value of key; the caller fills host. False on a
+ * bad layout or checksum. A record without VRD_SUMMED (older sedns) must
+ * have zero checksum bytes: one flip cannot both clear the flag and zero
+ * the sum. */
 static bool
-rec_decode(const MDB_val *v, struct vip_record *r)
+rec_decode(const MDB_val *key, const MDB_val *v, struct vip_record *r)
 {
 	const uint8_t *b = v->mv_data;
 	uint64_t since = 0;
 
 	memset(r, 0, sizeof(*r));
 	if (v->mv_size != VRD_SIZE || (b[20] & ~VRD_KNOWN) != 0)
+		return false;
+	uint32_t stored = (uint32_t)b[21] | (uint32_t)b[22] << 8 | (uint32_t)b[23] << 16;
+	if ((b[20] & VRD_SUMMED) ? stored != rec_sum(key, b) : stored != 0)
 		return false;
 	if (b[20] & VRD_HAS_V4) {
 		r->has_v4 = true;
@@ -411,7 +442,7 @@ sync_existing(struct sync_ctx *sc)
 		bool changed = false, del = false, wanted;
 
 		if (k.mv_size == 0 || k.mv_size > SEDNS_MAX_HOST ||
-		    !rec_decode(&v, &r)) {
+		    !rec_decode(&k, &v, &r)) {
 			log_warnx("vipstore: skipping bad record %.*s "
 			    "(key %zu bytes, value %zu bytes)",
 			    (int)(k.mv_size > SEDNS_MAX_HOST ? SEDNS_MAX_HOST :
@@ -463,7 +494,7 @@ sync_existing(struct sync_ctx *sc)
 			if ((rc = mdb_cursor_del(cur, 0)) != 0)
 				break;
 		} else if (changed) {
-			rec_encode(&r, buf);
+			rec_encode(&r, &k, buf);
 			nv.mv_data = buf;
 			nv.mv_size = sizeof(buf);
 			if ((rc = mdb_cursor_put(cur, &k, &nv, MDB_CURRENT))
@@ -493,7 +524,7 @@ sync_wanted(struct sync_ctx *sc, struct vip_want *wants)
 		k.mv_size = w->len;
 		rc = mdb_get(sc->txn, vs->name2vip, &k, &v);
 		if (rc == 0) {
-			if (rec_decode(&v, &r))
+			if (rec_decode(&k, &v, &r))
 				exists = true;
 			else
 				log_warnx("vipstore: replacing bad record for "
@@ -527,7 +558,7 @@ sync_wanted(struct sync_ctx *sc, struct vip_want *wants)
 		if (changed)
 			sc->allocated++;
 		if (changed && (r.has_v4 || r.has_v6)) {
-			rec_encode(&r, buf);
+			rec_encode(&r, &k, buf);
 			v.mv_data = buf;
 			v.mv_size = sizeof(buf);
 			if ((rc = mdb_put(sc->txn, vs->name2vip, &k, &v, 0))
@@ -572,7 +603,7 @@ count_records(struct vipstore *vs, MDB_txn *txn, uint64_t *active,
 		return rc;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (!rec_decode(&v, &r))
+		if (!rec_decode(&k, &v, &r))
 			continue;
 		if (r.state == VIP_HELD)
 			(*held)++;
@@ -752,7 +783,7 @@ vipstore_owner(struct vipstore *vs, const struct netaddr *a, char *host, size_t 
 	addr_key(a, &k);
 	if (mdb_get(txn, vs->vip2name, &k, &v) == 0) {
 		k2 = v;
-		if (mdb_get(txn, vs->name2vip, &k2, &v2) == 0 && rec_decode(&v2, &r)) {
+		if (mdb_get(txn, vs->name2vip, &k2, &v2) == 0 && rec_decode(&k2, &v2, &r)) {
 			found = true;
 			snprintf(host, hostlen, "%.*s", (int)v.mv_size, (const char *)v.mv_data);
 			*state = r.state;
@@ -780,7 +811,7 @@ vipstore_lookup(struct vipstore *vs, const char *host, struct netaddr *v4,
 		return false;
 	k.mv_data = name;
 	k.mv_size = len;
-	if (mdb_get(txn, vs->name2vip, &k, &v) == 0 && rec_decode(&v, &r)) {
+	if (mdb_get(txn, vs->name2vip, &k, &v) == 0 && rec_decode(&k, &v, &r)) {
 		found = true;
 		*has_v4 = r.has_v4;
 		*has_v6 = r.has_v6;
@@ -813,7 +844,7 @@ vipstore_list(struct vipstore *vs,
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size == 0 || k.mv_size > SEDNS_MAX_HOST ||
-		    !rec_decode(&v, &r)) {
+		    !rec_decode(&k, &v, &r)) {
 			log_warnx("vipstore: skipping bad record (key %zu "
 			    "bytes, value %zu bytes)", k.mv_size, v.mv_size);
 			continue;
@@ -872,7 +903,7 @@ vipstore_verify(struct vipstore *vs, char *err, size_t errlen)
 		int nk = (int)(k.mv_size > SEDNS_MAX_HOST ? SEDNS_MAX_HOST :
 		    k.mv_size);
 		if (k.mv_size == 0 || k.mv_size > SEDNS_MAX_HOST ||
-		    !rec_decode(&v, &r)) {
+		    !rec_decode(&k, &v, &r)) {
 			seterr(err, errlen, "name2vip: bad record %.*s "
 			    "(value %zu bytes)", nk, (char *)k.mv_data,
 			    v.mv_size);
@@ -942,7 +973,7 @@ vipstore_verify(struct vipstore *vs, char *err, size_t errlen)
 		memcpy(x.a, k.mv_data, k.mv_size);
 		netaddr_fmt(&x, a, sizeof(a));
 		rc = mdb_get(txn, vs->name2vip, &v, &v2);
-		if (rc == MDB_NOTFOUND || (rc == 0 && (!rec_decode(&v2, &r) ||
+		if (rc == MDB_NOTFOUND || (rc == 0 && (!rec_decode(&v, &v2, &r) ||
 		    !(x.family == AF_INET ? r.has_v4 &&
 		    netaddr_equal(&r.v4, &x) : r.has_v6 &&
 		    netaddr_equal(&r.v6, &x))))) {

@@ -362,7 +362,10 @@ Test(metrics, every_family_has_help_and_type_once)
 		"forward_tcp_retries_total counter", "forward_spoofed_replies_total counter",
 		"tcp_connections gauge", "tcp_accepted_total counter",
 		"tcp_connection_cap_reached_total counter",
-		"vip_pool_size gauge", "vip_active gauge", "vip_held gauge", "vip_exhausted gauge", "address_conflicts gauge",
+		"vip_pool_size gauge", "vip_active gauge", "vip_held gauge", "vip_exhausted gauge",
+		"vip_store_writable gauge", "state_lock_held gauge", "vip_missing_readonly gauge",
+		"vip_store_write_failures_total counter", "vip_store_backups_total counter",
+		"vip_store_backup_age_seconds gauge", "address_conflicts gauge",
 		"serviceentries_loaded gauge", "serviceentries_rejected gauge", "hosts gauge",
 		"files_kept_last_good gauge", "reloads_total counter", "rule_syncs_total counter",
 		"rule_sync_duration_seconds gauge", "rule_render_duration_seconds gauge",
@@ -406,8 +409,8 @@ Test(metrics, strict_parser_accepts_output)
 	t = render(&m);
 	err = validate(t, &n);
 	cr_assert_null(err, "%s", err);
-	/* 4+11 query lines, 7 cache, 2x15 histogram lines, 4x2 upstream, 2+2 results, rest single */
-	cr_assert_eq(n, 4 + 11 + 2 * (HISTO_NBUCKETS + 3) + 4 * 2 + 2 + 2 + 27 + 7 + 5, "n=%d", n);
+	/* 4+11 query lines, 7 cache, 2x15 histogram lines, 4x2 upstream, 2+2+2 results, rest single */
+	cr_assert_eq(n, 4 + 11 + 2 * (HISTO_NBUCKETS + 3) + 4 * 2 + 2 + 2 + 2 + 27 + 7 + 5 + 5, "n=%d", n);
 	free(t);
 }
 

@@ -999,3 +999,168 @@ Test(vipstore, full_slash16_terminates_fast, .timeout = 120)
 	free(w);
 	free_names(names, n);
 }
+
+/* Rewrites host's name2vip value with fn applied to its 32 bytes. */
+static void
+poke_record(const char *dir, const char *host, void (*fn)(uint8_t *))
+{
+	char p[128];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { strlen(host), (void *)host }, v;
+	uint8_t b[32];
+
+	snprintf(p, sizeof(p), "%s/vips.mdb", dir);
+	cr_assert_eq(mdb_env_create(&env), 0);
+	cr_assert_eq(mdb_env_set_maxdbs(env, 4), 0);
+	cr_assert_eq(mdb_env_open(env, p, MDB_NOSUBDIR, 0644), 0);
+	cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	cr_assert_eq(mdb_dbi_open(txn, "name2vip", 0, &dbi), 0);
+	cr_assert_eq(mdb_get(txn, dbi, &k, &v), 0);
+	cr_assert_eq(v.mv_size, 32);
+	memcpy(b, v.mv_data, 32);
+	fn(b);
+	v.mv_data = b;
+	cr_assert_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+	cr_assert_eq(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static void flip_time_bit(uint8_t *b) { b[25] ^= 0x01; }
+static void flip_vip_bit(uint8_t *b) { b[3] ^= 0x01; }
+/* what a sedns from before the checksum wrote: no flag, zero sum */
+static void make_legacy(uint8_t *b) { b[20] &= (uint8_t)~0x08; b[21] = b[22] = b[23] = 0; }
+static void far_future(uint8_t *b) { make_legacy(b); b[24 + 5] = 0x7f; }
+
+static bool
+verify_after(void (*fn)(uint8_t *), char *err, size_t errlen)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	struct vip_want w[2];
+	const char *h[] = { "a.example", "b.example" };
+
+	tdir_make(&d);
+	o = opts_for(d.path, "240.240.0.0/16");
+	vs = open_ok(&o);
+	sync_ok(vs, w, h, 2, NULL, 0, time(NULL), NULL);
+	vipstore_close(vs);
+	poke_record(d.path, "a.example", fn);
+	vs = open_ok(&o);
+	bool ok = vipstore_verify(vs, err, errlen);
+	vipstore_close(vs);
+	tdir_rm(&d);
+	return ok;
+}
+
+Test(vipstore, one_flipped_bit_in_a_record_is_found)
+{
+	char err[256] = "";
+
+	cr_assert(!verify_after(flip_time_bit, err, sizeof(err)), "a flipped time bit passed");
+	cr_assert(strstr(err, "a.example") != NULL, "%s", err);
+	cr_assert(!verify_after(flip_vip_bit, err, sizeof(err)), "a flipped VIP bit passed");
+}
+
+Test(vipstore, records_from_before_the_checksum_still_read)
+{
+	char err[256] = "";
+
+	cr_assert(verify_after(make_legacy, err, sizeof(err)), "%s", err);
+}
+
+Test(vipstore, impossible_time_fails_verify)
+{
+	char err[256] = "";
+
+	cr_assert(!verify_after(far_future, err, sizeof(err)));
+	cr_assert(strstr(err, "impossible allocation time") != NULL, "%s", err);
+}
+
+static void
+rm_extra(const struct tdir *d)
+{
+	char p[128];
+	const char *f[] = { "vips.mdb.bak", "vips.mdb.bak.tmp", "vips.mdb.tmp" };
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s/%s", d->path, f[i]);
+		unlink(p);
+	}
+}
+
+Test(vipstore, backup_restores_a_lost_or_empty_store)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	struct vip_want w[3];
+	const char *h[] = { "a.example", "b.example", "c.example" };
+	char p[128], err[512] = "";
+	struct netaddr before, after;
+
+	tdir_make(&d);
+	o = opts_for(d.path, "240.240.0.0/16");
+	vs = open_ok(&o);
+	sync_ok(vs, w, h, 3, NULL, 0, T0, NULL);
+	cr_assert(vipstore_backup(vs, err, sizeof(err)), "%s", err);
+	cr_assert(get4(vs, "b.example", &before));
+	vipstore_close(vs);
+	snprintf(p, sizeof(p), "%s/vips.mdb", d.path);
+	for (int round = 0; round < 2; round++) {
+		if (round == 0) {
+			cr_assert_eq(truncate(p, 0), 0); /* empty */
+		} else {
+			cr_assert_eq(unlink(p), 0); /* missing */
+		}
+		cr_assert(vipstore_restore_if_empty(d.path, err, sizeof(err)), "%s", err);
+		cr_assert(vipstore_check_file(d.path, err, sizeof(err)), "%s", err);
+		vs = open_ok(&o);
+		cr_assert(get4(vs, "b.example", &after), "round %d: b.example lost", round);
+		cr_assert(netaddr_equal(&before, &after), "round %d: b.example moved", round);
+		vipstore_close(vs);
+	}
+	/* a store with content is never overwritten by the backup */
+	vs = open_ok(&o);
+	const char *h2[] = { "a.example", "b.example", "c.example", "d.example" };
+	struct vip_want w2[4];
+	sync_ok(vs, w2, h2, 4, NULL, 0, T0 + 1, NULL);
+	vipstore_close(vs);
+	cr_assert(vipstore_restore_if_empty(d.path, err, sizeof(err)));
+	vs = open_ok(&o);
+	cr_assert(get4(vs, "d.example", &after));
+	vipstore_close(vs);
+	rm_extra(&d);
+	tdir_rm(&d);
+}
+
+Test(vipstore, check_file_survives_a_crashing_reader)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	struct vip_want w[2];
+	const char *h[] = { "a.example", "b.example" };
+	char p[128], err[512] = "";
+
+	tdir_make(&d);
+	o = opts_for(d.path, "240.240.0.0/16");
+	vs = open_ok(&o);
+	sync_ok(vs, w, h, 2, NULL, 0, T0, NULL);
+	vipstore_close(vs);
+	cr_assert(vipstore_check_file(d.path, err, sizeof(err)), "%s", err);
+	/* garbage over every data page (meta pages 0 and 1 intact) */
+	snprintf(p, sizeof(p), "%s/vips.mdb", d.path);
+	FILE *f = fopen(p, "r+");
+	cr_assert_not_null(f);
+	fseek(f, 0, SEEK_END);
+	long size = ftell(f);
+	fseek(f, 2 * 4096, SEEK_SET);
+	for (long i = 2 * 4096; i < size; i++)
+		fputc((int)((i * 131) & 0xff), f);
+	fclose(f);
+	cr_assert(!vipstore_check_file(d.path, err, sizeof(err)), "garbage pages passed the check");
+	cr_assert(err[0] != '\0', "no reason given");
+	tdir_rm(&d);
+}
