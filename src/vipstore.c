@@ -880,6 +880,23 @@ vipstore_stats(struct vipstore *vs, struct vipstore_stats *st)
 	return rc == 0;
 }
 
+/* A stored name for a message: at most SEDNS_MAX_HOST bytes, control
+ * and non-ASCII bytes escaped (a corrupt key must not write to a terminal). */
+static void
+val_str(const MDB_val *v, char *out, size_t cap)
+{
+	size_t n = v->mv_size > SEDNS_MAX_HOST ? SEDNS_MAX_HOST : v->mv_size, o = 0;
+	const unsigned char *p = v->mv_data;
+
+	for (size_t i = 0; i < n && o + 5 < cap; i++) {
+		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\')
+			out[o++] = (char)p[i];
+		else
+			o += (size_t)snprintf(out + o, cap - o, "\\x%02x", p[i]);
+	}
+	out[o] = '\0';
+}
+
 bool
 vipstore_verify(struct vipstore *vs, char *err, size_t errlen)
 {
@@ -900,25 +917,24 @@ vipstore_verify(struct vipstore *vs, char *err, size_t errlen)
 		goto lmdberr;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		int nk = (int)(k.mv_size > SEDNS_MAX_HOST ? SEDNS_MAX_HOST :
-		    k.mv_size);
+		char kn[4 * SEDNS_MAX_HOST + 1], vn[4 * SEDNS_MAX_HOST + 1];
+		val_str(&k, kn, sizeof(kn));
 		if (k.mv_size == 0 || k.mv_size > SEDNS_MAX_HOST ||
 		    !rec_decode(&k, &v, &r)) {
-			seterr(err, errlen, "name2vip: bad record %.*s "
-			    "(value %zu bytes)", nk, (char *)k.mv_data,
+			seterr(err, errlen, "name2vip: bad record %s "
+			    "(value %zu bytes)", kn,
 			    v.mv_size);
 			goto out;
 		}
 		if (!r.has_v4 && !r.has_v6) {
-			seterr(err, errlen, "name2vip: %.*s has no address",
-			    nk, (char *)k.mv_data);
+			seterr(err, errlen, "name2vip: %s has no address", kn);
 			goto out;
 		}
 		/* a clock set back a little is not corruption; a year ahead
 		 * or before 1970 is a flipped bit in the time */
 		if (r.since < 0 || (int64_t)r.since > (int64_t)now + 366 * 86400) {
-			seterr(err, errlen, "name2vip: %.*s has an impossible %s time %lld", nk,
-			    (char *)k.mv_data, r.state == VIP_HELD ? "hold" : "allocation", (long long)r.since);
+			seterr(err, errlen, "name2vip: %s has an impossible %s time %lld", kn,
+			    r.state == VIP_HELD ? "hold" : "allocation", (long long)r.since);
 			goto out;
 		}
 		for (int fam = 0; fam < 2; fam++) {
@@ -929,9 +945,8 @@ vipstore_verify(struct vipstore *vs, char *err, size_t errlen)
 				continue;
 			netaddr_fmt(x, a, sizeof(a));
 			if ((fam == 0 || vs->pool6_on) && !addr_usable(p, x)) {
-				seterr(err, errlen, "name2vip: %.*s has %s, "
-				    "outside the pool or not usable", nk,
-				    (char *)k.mv_data, a);
+				seterr(err, errlen, "name2vip: %s has %s, "
+				    "outside the pool or not usable", kn, a);
 				goto out;
 			}
 			addr_key(x, &k2);
@@ -939,12 +954,10 @@ vipstore_verify(struct vipstore *vs, char *err, size_t errlen)
 			if (rc == MDB_NOTFOUND || (rc == 0 &&
 			    (v2.mv_size != k.mv_size || memcmp(v2.mv_data,
 			    k.mv_data, k.mv_size) != 0))) {
-				seterr(err, errlen, "name2vip: %.*s has %s but "
-				    "vip2name says %.*s", nk, (char *)k.mv_data,
-				    a, rc == 0 ? (int)(v2.mv_size >
-				    SEDNS_MAX_HOST ? SEDNS_MAX_HOST :
-				    v2.mv_size) : 6, rc == 0 ?
-				    (char *)v2.mv_data : "<none>");
+				if (rc == 0)
+					val_str(&v2, vn, sizeof(vn));
+				seterr(err, errlen, "name2vip: %s has %s but "
+				    "vip2name says %s", kn, a, rc == 0 ? vn : "<none>");
 				goto out;
 			}
 			if (rc != 0)
@@ -961,8 +974,8 @@ vipstore_verify(struct vipstore *vs, char *err, size_t errlen)
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		struct netaddr x;
-		int nv = (int)(v.mv_size > SEDNS_MAX_HOST ? SEDNS_MAX_HOST :
-		    v.mv_size);
+		char vn[4 * SEDNS_MAX_HOST + 1];
+		val_str(&v, vn, sizeof(vn));
 		if (k.mv_size != 4 && k.mv_size != 16) {
 			seterr(err, errlen, "vip2name: key of %zu bytes",
 			    k.mv_size);
@@ -977,8 +990,8 @@ vipstore_verify(struct vipstore *vs, char *err, size_t errlen)
 		    !(x.family == AF_INET ? r.has_v4 &&
 		    netaddr_equal(&r.v4, &x) : r.has_v6 &&
 		    netaddr_equal(&r.v6, &x))))) {
-			seterr(err, errlen, "vip2name: %s -> %.*s, but that "
-			    "name does not hold it", a, nv, (char *)v.mv_data);
+			seterr(err, errlen, "vip2name: %s -> %s, but that "
+			    "name does not hold it", a, vn);
 			goto out;
 		}
 		if (rc != 0)

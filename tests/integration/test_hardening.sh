@@ -68,21 +68,6 @@ expect_eq "a reply for another question is not taken as the endpoint's address" 
 	"$(grep '203\.0\.113\.66' "$T_TMP/state-ep/rules.iptables")"
 stop_pid "$SEDNS_PID"
 
-# --- a second instance that cannot bind writes nothing -------------------------------------
-mkdir -p "$T_TMP/se-b"
-sed 's/api.stripe.com/other-instance.example/' config/serviceentries/payments.yaml >"$T_TMP/se-b/p.yaml"
-start_sedns "$T_TMP/a1.log" --listen "127.0.0.1:$PORT" --listen-reuseport false --state-dir "$T_TMP/state-ab" \
-	--serviceentries config/serviceentries --upstream "127.0.0.1:$UPORT" || { notok "sedns A starts"; finish; }
-"$SEDNS" serve --listen "127.0.0.1:$PORT" --listen-reuseport false --state-dir "$T_TMP/state-ab" \
-	--serviceentries "$T_TMP/se-b" --upstream "127.0.0.1:$UPORT" >"$T_TMP/b1.log" 2>&1; rc=$?
-expect_eq "a second sedns on a taken address exits 1" 1 "$rc"
-check "... saying why" grep -q 'Address already in use' "$T_TMP/b1.log"
-expect_eq "... having changed nothing in the store: A's hosts are still active" "active" \
-	"$("$SEDNS" vips --state-dir "$T_TMP/state-ab" | awk '$1 == "api.stripe.com" {print $3}')"
-expect_eq "... and B's host was never allocated" "" \
-	"$("$SEDNS" vips --state-dir "$T_TMP/state-ab" | awk '$1 == "other-instance.example"')"
-stop_pid "$SEDNS_PID"
-
 # --- unreadable is not empty ---------------------------------------------------------------
 mkdir -p "$T_TMP/se-mv"
 cp config/serviceentries/*.yaml "$T_TMP/se-mv/"
