@@ -13,7 +13,8 @@
  * doubling per consecutive negative answer up to max_ttl. Every resolution
  * takes a token from a node-wide bucket of max_qps per second (a burst of
  * one second); without one it is postponed and counted, so no ServiceEntry
- * author sets the node's upstream query rate.
+ * author sets the node's upstream query rate. At most EP_MAX_INFLIGHT names
+ * hold a socket at once, whatever the rate.
  *
  * A reply counts only with our ID and our question; a truncated one (TC=1)
  * is asked again over TCP, never taken as "no addresses". A queries only:
@@ -39,6 +40,10 @@ struct endpoints;
 struct registry;
 
 #define EP_MAX_ADDRS 32
+/* Names being resolved at once (one socket each; a quarter of
+ * RLIMIT_NOFILE when that is lower); the rest wait their turn (counted as
+ * deferred). */
+#define EP_MAX_INFLIGHT 128
 
 struct endpoints_stats {
 	uint64_t names;            /* names tracked */

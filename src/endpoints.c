@@ -13,6 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sys/resource.h>
+
 #include "dnswire.h"
 #include "log.h"
 #include "monotime.h"
@@ -33,6 +35,7 @@ struct ep_name {
 	struct event ev_io, ev_timer;
 	bool io_added, timer_added;
 	struct bufferevent *tcp;    /* the TCP retry of a truncated answer */
+	bool inflight;              /* holds a socket (counted in ep->inflight) */
 	struct endpoints *owner;
 };
 
@@ -53,6 +56,9 @@ struct endpoints {
 	void *arg;
 	struct ep_name **names;
 	size_t nnames;              /* sorted by name */
+	size_t inflight;            /* names holding a socket now */
+	size_t max_inflight;        /* EP_MAX_INFLIGHT, less under a low
+	                               descriptor limit */
 	struct endpoints_stats st;
 };
 
@@ -72,6 +78,10 @@ close_query(struct ep_name *n)
 	if (n->tcp) {
 		bufferevent_free(n->tcp);
 		n->tcp = NULL;
+	}
+	if (n->inflight) {
+		n->inflight = false;
+		n->owner->inflight--;
 	}
 }
 
@@ -297,6 +307,8 @@ tcp_retry(struct ep_name *n)
 		next_attempt(n);
 		return;
 	}
+	n->inflight = true;
+	ep->inflight++;
 	q[0] = (uint8_t)(ql >> 8);
 	q[1] = (uint8_t)ql;
 	bufferevent_setcb(n->tcp, tcp_read_cb, NULL, tcp_event_cb, n);
@@ -327,6 +339,14 @@ static void
 start_query(struct ep_name *n)
 {
 	struct endpoints *ep = n->owner;
+	if (n->attempt == 0 && ep->inflight >= ep->max_inflight) {
+		/* a descriptor each: however high max_qps, the names being
+		 * resolved never take the descriptors the listeners, the
+		 * forwarder and inotify need */
+		ep->st.deferred++;
+		schedule(n, 20 + arc4random_uniform(200));
+		return;
+	}
 	if (n->attempt == 0 && !take_token(ep)) {
 		/* over the cap: come back when a token is likely, spread out */
 		ep->st.deferred++;
@@ -352,6 +372,8 @@ start_query(struct ep_name *n)
 			continue;
 		}
 		n->fd = fd;
+		n->inflight = true;
+		ep->inflight++;
 		event_assign(&n->ev_io, ep->base, fd, EV_READ | EV_PERSIST, io_cb, n);
 		struct timeval tv = monotime_tv(ep->timeout_ms);
 		event_add(&n->ev_io, &tv);
@@ -387,6 +409,12 @@ endpoints_new(struct event_base *base, const struct fwd_zone_spec *zones, size_t
 	ep->qps = max_qps ? (double)max_qps : 50;
 	ep->tokens = ep->qps;
 	ep->refilled = monotime_now();
+	/* a quarter of the descriptors at most: the rest are the listeners',
+	 * the forwarder's, the clients' and inotify's */
+	struct rlimit rl;
+	ep->max_inflight = EP_MAX_INFLIGHT;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 4 < ep->max_inflight)
+		ep->max_inflight = rl.rlim_cur / 4 > 4 ? (size_t)(rl.rlim_cur / 4) : 4;
 	endpoints_set_zones(ep, zones, nzones);
 	return ep;
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -861,6 +862,21 @@ start_http(struct daemon *d)
 	}
 }
 
+/* The soft descriptor limit up to the hard one: a soft 1024 is a default
+ * for interactive shells, not a budget chosen for a resolver. */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rlim_t was = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+		log_debug("descriptor limit raised from %llu to %llu", (unsigned long long)was,
+		    (unsigned long long)rl.rlim_max);
+}
+
 int
 serve_run(struct config *cfg, const struct serve_opts *opts)
 {
@@ -871,6 +887,7 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	d.start_time = (double)time(NULL);
 	char err[512];
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 	if (mkdir(cfg->state_dir, 0750) < 0 && errno != EEXIST)
 		fatal("cannot create state_dir %s", cfg->state_dir);
 	take_lock(&d);
@@ -912,10 +929,13 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 		struct timeval ltv = monotime_tv(LOCK_POLL_MS);
 		evtimer_add(d.lock_ev, &ltv);
 	}
-	install_table(&d, nt);
+	/* inotify before the endpoint resolutions start taking descriptors */
 	d.watch = watch_new(d.base, cfg->reload_debounce_ms, files_changed, &d);
-	watch_paths(&d);
+	if (d.watch == NULL)
+		log_error("file watching is off (no inotify instance): changes need SIGHUP");
 	start_http(&d);
+	install_table(&d, nt);
+	watch_paths(&d);
 	d.stop_ev = evtimer_new(d.base, stop_poll_cb, &d);
 	if (d.stop_ev == NULL)
 		fatalx("out of memory");

@@ -68,6 +68,31 @@ expect_eq "a reply for another question is not taken as the endpoint's address" 
 	"$(grep '203\.0\.113\.66' "$T_TMP/state-ep/rules.iptables")"
 stop_pid "$SEDNS_PID"
 
+# --- descriptors are bounded: 2,000 DNS endpoints under ulimit -n 128 --------------------------
+mkdir -p "$T_TMP/se-fd"
+{
+	printf 'apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: many, namespace: fd}\nspec:\n  hosts: [many.example]\n  resolution: DNS\n  ports: [{number: 443, name: tls, protocol: TLS}]\n  endpoints:\n'
+	for i in $(seq 1 2000); do printf '  - {address: ep%d.fd.test}\n' "$i"; done
+} >"$T_TMP/se-fd/many.yaml"
+# both limits at 128 (sedns raises its soft limit to the hard one);
+# endpoint_max_qps 5000 so that only the in-flight cap holds the sockets
+(ulimit -n 128; exec "$SEDNS" serve --listen "127.0.0.1:$PORT" --state-dir "$T_TMP/state-fd" \
+	--serviceentries "$T_TMP/se-fd" --upstream "127.0.0.1:$UPORT" --metrics "127.0.0.1:$MPORT" \
+	--endpoint-max-qps 5000 --reload-debounce 100ms) >"$T_TMP/fd.log" 2>&1 &
+SEDNS_PID=$!; T_PIDS+=("$SEDNS_PID")
+wait_dns 127.0.0.1 "$PORT"
+expect_match "ulimit -n 128, 2,000 DNS endpoints: sedns starts and answers" '^240\.240\.' \
+	"$(dig @127.0.0.1 -p "$PORT" +short many.example)"
+res=0
+for _ in $(seq 1 100); do res=$(metric sedns_endpoint_resolutions_total); [ "${res:-0}" -ge 2000 ] && break; sleep 0.1; done
+check "... every endpoint name resolves ($res of 2000)" test "${res:-0}" -ge 2000
+expect_eq "... never out of descriptors" "" "$(grep -i 'too many open files' "$T_TMP/fd.log" | head -1)"
+expect_match "... forwarded queries still answered" '^192\.0\.2\.' "$(dig @127.0.0.1 -p "$PORT" +short fwd.fd.test)"
+cp config/serviceentries/payments.yaml "$T_TMP/se-fd/"
+for _ in $(seq 1 30); do [ -n "$(dig @127.0.0.1 -p "$PORT" +short api.stripe.com | grep '^240')" ] && break; sleep 0.1; done
+expect_match "... and file changes are still watched" '^240\.240\.' "$(dig @127.0.0.1 -p "$PORT" +short api.stripe.com)"
+stop_pid "$SEDNS_PID"
+
 # --- unreadable is not empty ---------------------------------------------------------------
 mkdir -p "$T_TMP/se-mv"
 cp config/serviceentries/*.yaml "$T_TMP/se-mv/"

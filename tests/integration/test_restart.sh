@@ -81,7 +81,9 @@ start_sedns "$T_TMP/a.log" --listen "127.0.0.1:$PORT" "${COMMON[@]}" || { notok 
 A=$SEDNS_PID
 run_perf "$T_TMP/perf2" "$PORT"
 sleep 1
-"$SEDNS" serve --listen "127.0.0.1:$PORT" "${COMMON[@]}" >"$T_TMP/b.log" 2>&1 &
+# the new pod of a rollout: A holds the state lock, B serves read-only
+# beside it until A exits (as config/kubernetes does)
+"$SEDNS" serve --listen "127.0.0.1:$PORT" "${COMMON[@]}" --state-lock wait >"$T_TMP/b.log" 2>&1 &
 B=$!
 T_PIDS+=("$B")
 for _ in $(seq 1 50); do grep -q ' serving ' "$T_TMP/b.log" && break; sleep 0.05; done
@@ -95,6 +97,8 @@ echo "# measured: reuseport hand-over: sent=$sent2 lost=$lost2"
 check "reuseport hand-over: at most $REUSEPORT_MAX_LOST lost (lost ${lost2:-?} of $sent2)" \
 	test "${lost2:-999999}" -le "$REUSEPORT_MAX_LOST"
 check "B still serves after A left" bash -c "dig @127.0.0.1 -p $PORT +time=2 +tries=1 api.stripe.com | grep -q NOERROR"
+for _ in $(seq 1 30); do grep -q 'state lock .* taken' "$T_TMP/b.log" && break; sleep 0.1; done
+check "... and took over the state lock from A" grep -q 'state lock .* taken' "$T_TMP/b.log"
 stop_pid "$B"
 
 # --- 3. the control: a plain restart --------------------------------------------
