@@ -361,15 +361,23 @@ build(const struct config *cfg, struct vipstore *vs, bool allocate, struct loade
 		else
 			s.warnings++;
 	}
+	char first[5 * 64] = "";
 	for (size_t i = 0; i < reg->nhosts; i++) {
 		const struct reg_host *h = &reg->hosts[i];
 		s.conflicts += h->addr_conflict;
 		if (h->answer == REG_VIP)
 			s.vips++;
-		if (h->vip_exhausted) {
-			s.exhausted++;
-			log_error("vip pool exhausted: host=%s gets no VIP and is forwarded", h->name);
+		if (h->vip_exhausted && s.exhausted++ < 5) {
+			size_t l = strlen(first);
+			snprintf(first + l, sizeof(first) - l, "%s%.60s", l ? ", " : "", h->name);
 		}
+	}
+	/* one line per load, whatever the count: a full pool must not flood
+	 * the log with a line per host on every reload */
+	if (s.exhausted > 0) {
+		char pool[NETPREFIX_STRLEN];
+		log_error("VIP pool %s exhausted: %zu host(s) get no VIP and are forwarded (first: %s%s)",
+		    netprefix_fmt(&cfg->vip_pool, pool, sizeof(pool)), s.exhausted, first, s.exhausted > 5 ? ", ..." : "");
 	}
 	if (sum)
 		*sum = s;

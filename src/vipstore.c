@@ -76,7 +76,6 @@ struct sync_ctx {
 	time_t now;
 	bool full4, full6;            /* a probe run failed in this sync */
 	uint64_t allocated, released, exhausted;
-	const char *first_exhausted;
 };
 
 static void	 seterr(char *, size_t, const char *, ...)
@@ -567,8 +566,6 @@ sync_wanted(struct sync_ctx *sc, struct vip_want *wants)
 		}
 		if (exh) {
 			sc->exhausted++;
-			if (sc->first_exhausted == NULL)
-				sc->first_exhausted = wants[w->idx].host;
 		}
 		/* fill the outputs of every want with this name */
 		for (size_t j = i; j < sc->nkeys; j++) {
@@ -678,7 +675,6 @@ vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
 		mdb_reader_check(vs->env, &dead);
 		sc.full4 = sc.full6 = false;
 		sc.allocated = sc.released = sc.exhausted = 0;
-		sc.first_exhausted = NULL;
 		if ((rc = mdb_txn_begin(vs->env, NULL, 0, &sc.txn)) != 0)
 			goto fail;
 		if ((rc = sync_existing(&sc)) == 0 && (rc = sync_wanted(&sc, wants)) == 0) {
@@ -709,13 +705,6 @@ vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
 	vs->last.exhausted = sc.exhausted;
 	if (stats != NULL)
 		*stats = vs->last;
-	if (sc.exhausted > 0) {
-		char p[NETPREFIX_STRLEN];
-		log_warnx("VIP pool %s exhausted: %llu host(s) got no VIP "
-		    "(first: %s)", netprefix_fmt(sc.full4 ? &vs->pool4 :
-		    &vs->pool6, p, sizeof(p)),
-		    (unsigned long long)sc.exhausted, sc.first_exhausted);
-	}
 	ok = true;
 	goto out;
 fail:

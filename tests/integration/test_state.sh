@@ -139,6 +139,18 @@ else
 	notok "mount a 1 MiB tmpfs (needs root)"
 fi
 
+# --- a full pool: one summary line per load ------------------------------------------------
+mkdir -p "$T_TMP/se-p"
+for i in 1 2 3 4 5 6 7 8; do se_file "$T_TMP/se-p" "p$i" "p$i.test"; done
+start_sedns "$T_TMP/p.log" --listen "127.0.0.1:$PORT" --state-dir "$T_TMP/state-p" --serviceentries "$T_TMP/se-p" \
+	--vip-pool 10.99.0.0/30 "${common[@]}" || { notok "sedns starts with a /30 pool"; finish; }
+kill -HUP "$SEDNS_PID"; sleep 0.5
+stop_pid "$SEDNS_PID"
+expect_eq "8 hosts, 2 VIPs: one exhaustion line per load (start + SIGHUP)" 2 "$(grep -c 'exhausted' "$T_TMP/p.log")"
+expect_match "... with the count and the first hosts" \
+	'VIP pool 10\.99\.0\.0/30 exhausted: 6 host\(s\) get no VIP and are forwarded \(first: p[0-9]\.test, p[0-9]\.test, p[0-9]\.test, p[0-9]\.test, p[0-9]\.test, \.\.\.\)' \
+	"$(grep -m1 exhausted "$T_TMP/p.log")"
+
 # --- corruption: bit flips --------------------------------------------------------------------
 # a store of 200 hosts; one random byte XORed per trial, fixed seeds
 mkdir -p "$T_TMP/se-m"
