@@ -36,6 +36,8 @@ struct rulesync_stats {
 
 struct rulesync *rulesync_new(struct event_base *base, const struct config *cfg, struct endpoints *ep);
 void rulesync_free(struct rulesync *rs);
+/* A new config (borrowed; the previous one may be freed after the call).
+ * Forces the next apply only when a rules option changed. */
 void rulesync_set_config(struct rulesync *rs, const struct config *cfg);
 /* Something changed (new registry, or NULL = same registry, endpoints moved). */
 void rulesync_mark(struct rulesync *rs, const struct registry *reg);

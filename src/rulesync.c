@@ -346,8 +346,14 @@ rulesync_set_held(struct rulesync *rs, const struct netaddr *held, size_t n)
 void
 rulesync_set_config(struct rulesync *rs, const struct config *cfg)
 {
+	const struct config *o = rs->cfg;
+	/* a SIGHUP re-reads the config: only a change in how rules are made
+	 * or where they go is a reason to apply text that did not change */
+	if (o->rules_format != cfg->rules_format || o->rules_apply != cfg->rules_apply ||
+	    o->rules_masquerade != cfg->rules_masquerade || o->rules_masq_mark != cfg->rules_masq_mark ||
+	    strcmp(o->rules_file, cfg->rules_file) != 0)
+		rs->force = true;
 	rs->cfg = cfg;
-	rs->force = true;
 }
 
 void
