@@ -155,8 +155,8 @@ expect_eq "no socket in the tools or the apply child (listeners, clients, upstre
 expect_eq "no LMDB file either" "" "$(grep 'vips.mdb' "$T_TMP/fds.txt")"
 for _ in $(seq 1 100); do grep -q 'rules applied' "$T_TMP/r.log" && break; sleep 0.1; done
 kill -HUP "$SEDNS_PID"; sleep 0.4; kill -HUP "$SEDNS_PID"
-# an apply through the fake tools takes ~2.5 s: wait long enough to see one
-for _ in $(seq 1 50); do [ "$(grep -c 'rules applied' "$T_TMP/r.log")" -gt 1 ] && break; sleep 0.1; done
+# an apply through the fake tools takes ~3 s: wait long enough to see one
+for _ in $(seq 1 80); do [ "$(grep -c 'rules applied' "$T_TMP/r.log")" -gt 1 ] && break; sleep 0.1; done
 expect_eq "two SIGHUPs with nothing changed: no second apply" 1 "$(grep -c 'rules applied' "$T_TMP/r.log")"
 stop_pid "$SEDNS_PID"
 finish
