@@ -508,8 +508,6 @@ nft_port(struct ctx *c, const struct reg_host *h, const struct reg_port *p,
 {
 	const char *proto = p->udp ? "udp" : "tcp";
 	char ipt[NAMELEN], svc[NAMELEN], a[NETADDR_STRLEN];
-	uint64_t total = 0, at = 0;
-
 	if (c->neps == 0)
 		return;         /* @vips reject catches it */
 	normalize_weights(c, NFT_WEIGHT_LIMIT);
@@ -532,40 +530,32 @@ nft_port(struct ctx *c, const struct reg_host *h, const struct reg_port *p,
 		el->port = p->number;
 		snprintf(el->chain, sizeof(el->chain), "%s", svc);
 	}
-	for (size_t i = 0; i < c->neps; i++)
-		total += c->eps[i].weight;
 	/*
-	 * One rule per service chain, no per-endpoint chains: the kernel's
-	 * cost of loading the table grows with the number of chains, and a
-	 * dnat whose address . port comes from an anonymous numgen map picks
-	 * the endpoint just as the numgen vmap of gotos did.
+	 * No per-endpoint chains and no anonymous numgen map: the kernel names
+	 * every anonymous set by scanning the table's sets, so one per service
+	 * made a full load quadratic (10k services: 25 s). Instead one rule per
+	 * endpoint, each drawing its own number: rule i matches with
+	 * probability w_i / (w_i + ... + w_n), which picks endpoint i with
+	 * probability w_i / total exactly, as iptables' statistic chain does.
 	 */
-	buf_printf(&c->chains, "\tchain %s {\n\t\tmeta l4proto %s ", svc, proto);
-	if (c->o->masquerade)
-		buf_printf(&c->chains, "meta mark set meta mark or 0x%x ", c->mark);
-	if (c->neps == 1) {
-		buf_printf(&c->chains, "dnat to %s:%u", ip4_fmt(&c->eps[0].ip, a, sizeof(a)),
-		    c->eps[0].port);
-	} else {
-		buf_printf(&c->chains, "dnat ip to numgen random mod %llu map { ",
-		    (unsigned long long)total);
-		for (size_t i = 0; i < c->neps; i++) {
-			const struct ep *e = &c->eps[i];
-			if (e->weight == 1)
-				buf_printf(&c->chains, "%s%llu", i ? ", " : "",
-				    (unsigned long long)at);
-			else
-				buf_printf(&c->chains, "%s%llu-%llu", i ? ", " : "",
-				    (unsigned long long)at,
-				    (unsigned long long)(at + e->weight - 1));
-			buf_printf(&c->chains, " : %s . %u", ip4_fmt(&e->ip, a, sizeof(a)), e->port);
-			at += e->weight;
-		}
-		buf_puts(&c->chains, " }");
+	uint64_t remaining = 0;
+	for (size_t i = 0; i < c->neps; i++)
+		remaining += c->eps[i].weight;
+	buf_printf(&c->chains, "\tchain %s {\n", svc);
+	for (size_t i = 0; i < c->neps; i++) {
+		const struct ep *e = &c->eps[i];
+		buf_printf(&c->chains, "\t\tmeta l4proto %s ", proto);
+		if (i + 1 < c->neps)
+			buf_printf(&c->chains, "numgen random mod %llu < %llu ", (unsigned long long)remaining,
+			    (unsigned long long)e->weight);
+		if (c->o->masquerade)
+			buf_printf(&c->chains, "meta mark set meta mark or 0x%x ", c->mark);
+		buf_printf(&c->chains, "dnat to %s:%u comment ", ip4_fmt(&e->ip, a, sizeof(a)), e->port);
+		put_comment(&c->chains, h->name, p->number, NULL, COMMENT_MAX_NFT);
+		buf_puts(&c->chains, "\n");
+		remaining -= e->weight;
 	}
-	buf_puts(&c->chains, " comment ");
-	put_comment(&c->chains, h->name, p->number, NULL, COMMENT_MAX_NFT);
-	buf_puts(&c->chains, "\n\t}\n");
+	buf_puts(&c->chains, "\t}\n");
 }
 
 static int
