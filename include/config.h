@@ -84,6 +84,7 @@ struct config {
 	bool rules_masquerade;
 	uint64_t rules_masq_mark;
 	uint64_t rules_min_sync_ms;
+	uint64_t rules_resync_ms;           /* full apply period, 0: never */
 	uint64_t rules_apply_timeout_ms;
 	uint64_t endpoint_min_ttl_ms;       /* re-resolution bounds for DNS */
 	uint64_t endpoint_max_ttl_ms;       /* resolution endpoints */

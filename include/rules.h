@@ -126,5 +126,7 @@ void rules_sep_chain(const char *host, uint16_t port, const char *proto,
     const struct netaddr *ep, uint16_t ep_port, char *buf, size_t len);
 
 void rules_buf_free(struct rules_buf *b);
+/* Appends to b (oom sticky on failure). */
+void rules_buf_printf(struct rules_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -6,7 +6,9 @@
  * Handlers only mark state dirty (rulesync_mark); one deferred step renders
  * and applies (the Redis "before sleep" idea). The first sync after start is
  * always applied in full; later ones only when the rendered text changed or
- * the last apply failed.
+ * the last apply failed. nft changes go as a delta (nftdiff: the changed
+ * service chains and map elements only); a full apply follows a failure, a
+ * rules option change, and every rules.resync_period.
  *
  * Ownership: the registry passed to rulesync_mark is borrowed until the next
  * rulesync_mark or rulesync_free (the daemon marks the new one before
@@ -28,6 +30,7 @@ struct rulesync;
 
 struct rulesync_stats {
 	uint64_t syncs_ok, syncs_failed, renders, writes_failed;
+	uint64_t applies_full, applies_incremental;
 	double last_duration_s;     /* of the last apply */
 	double last_render_s;
 	bool last_ok;               /* last apply succeeded (or apply is off) */

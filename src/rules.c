@@ -63,8 +63,7 @@ struct ctx {
 
 static void buf_reserve(struct rules_buf *, size_t);
 static void buf_puts(struct rules_buf *, const char *);
-static void buf_printf(struct rules_buf *, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
+#define buf_printf rules_buf_printf
 static void buf_append(struct rules_buf *, const struct rules_buf *);
 static void put_comment(struct rules_buf *, const char *, uint16_t, const char *, size_t);
 static void hash_name(const char *, const char *, char *, size_t);
@@ -127,8 +126,8 @@ buf_puts(struct rules_buf *b, const char *s)
 	b->len += n;
 }
 
-static void
-buf_printf(struct rules_buf *b, const char *fmt, ...)
+void
+rules_buf_printf(struct rules_buf *b, const char *fmt, ...)
 {
 	va_list ap;
 	int n;

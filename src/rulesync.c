@@ -17,6 +17,7 @@
 #include "log.h"
 #include "monotime.h"
 #include "registry.h"
+#include "nftdiff.h"
 #include "rules.h"
 
 #define BACKOFF_MAX_MS 60000
@@ -35,6 +36,10 @@ struct rulesync {
 	bool started_once;
 	char *applied;              /* text of the last successful apply */
 	char *pending_text;         /* text the running child applies */
+	bool pending_full;          /* ... whole, not as a delta */
+	char pending_mode[160];     /* for the log line */
+	struct rules_buf delta;     /* nft commands from applied to new */
+	struct event *resync;       /* periodic full apply */
 	pid_t child;
 	int child_fd;
 	struct event *child_ev;
@@ -95,8 +100,17 @@ child_done(struct rulesync *rs, bool ok)
 		rs->applied = rs->pending_text;
 		rs->pending_text = NULL;
 		rs->backoff_ms = 0;
-		log_info("rules applied format=%s duration_ms=%.0f", rs->cfg->rules_format == RULES_FMT_NFT ? "nft" :
-		    "iptables", dur * 1000);
+		if (rs->pending_full) {
+			rs->st.applies_full++;
+			if (rs->cfg->rules_resync_ms) {
+				struct timeval tv = monotime_tv(rs->cfg->rules_resync_ms);
+				evtimer_add(rs->resync, &tv);
+			}
+		} else {
+			rs->st.applies_incremental++;
+		}
+		log_info("rules applied format=%s mode=%s duration_ms=%.0f", rs->cfg->rules_format == RULES_FMT_NFT ?
+		    "nft" : "iptables", rs->pending_mode, dur * 1000);
 	} else {
 		rs->st.syncs_failed++;
 		/* one event, one log line: the tools' stderr spans several */
@@ -238,6 +252,23 @@ sync_now(struct rulesync *rs)
 		rules_buf_free(&b);
 		return;
 	}
+	/* nft: only what changed, as one transaction; a full apply at start,
+	 * after a failure, on a rules option change and every resync_period */
+	const char *payload = b.data;
+	size_t plen = b.len;
+	rs->pending_full = true;
+	snprintf(rs->pending_mode, sizeof(rs->pending_mode), "full bytes=%zu", b.len);
+	if (rs->cfg->rules_apply && rs->cfg->rules_format == RULES_FMT_NFT && rs->applied && !rs->force) {
+		struct nftdiff_stats ds;
+		if (nftdiff(rs->applied, b.data, &rs->delta, &ds) == NFTDIFF_DELTA) {
+			payload = rs->delta.data;
+			plen = rs->delta.len;
+			rs->pending_full = false;
+			snprintf(rs->pending_mode, sizeof(rs->pending_mode), "incremental bytes=%zu chains=+%zu~%zu-%zu "
+			    "elements=+%zu-%zu vips=+%zu-%zu", plen, ds.chains_added, ds.chains_changed, ds.chains_deleted,
+			    ds.elems_added, ds.elems_deleted, ds.vips_added, ds.vips_deleted);
+		}
+	}
 	rs->force = false;
 	bool written = rulesync_write_atomic(rs->cfg->rules_file, b.data, b.len);
 	if (!written) {
@@ -260,7 +291,7 @@ sync_now(struct rulesync *rs)
 		return;
 	}
 	rs->pending_text = b.data;
-	if (!start_apply(rs, b.data, b.len)) {
+	if (!start_apply(rs, payload, plen)) {
 		log_warn("rules: cannot start the apply");
 		child_done(rs, false);
 	}
@@ -270,6 +301,15 @@ static void
 timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	sync_now(arg);
+}
+
+/* Rules someone else changed or deleted come back whole. */
+static void
+resync_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct rulesync *rs = arg;
+	rs->force = true;
+	rulesync_mark(rs, NULL);
 }
 
 static void
@@ -293,7 +333,10 @@ rulesync_new(struct event_base *base, const struct config *cfg, struct endpoints
 	rs->force = true;
 	rs->st.last_ok = !cfg->rules_apply;
 	rs->timer = evtimer_new(base, timer_cb, rs);
-	if (rs->timer == NULL) {
+	rs->resync = evtimer_new(base, resync_cb, rs);
+	if (rs->timer == NULL || rs->resync == NULL) {
+		if (rs->timer)
+			event_free(rs->timer);
 		free(rs);
 		return NULL;
 	}
@@ -324,6 +367,8 @@ rulesync_free(struct rulesync *rs)
 		close(rs->child_fd);
 	}
 	event_free(rs->timer);
+	event_free(rs->resync);
+	rules_buf_free(&rs->delta);
 	free(rs->applied);
 	free(rs->pending_text);
 	free(rs->held);
@@ -351,6 +396,7 @@ rulesync_set_config(struct rulesync *rs, const struct config *cfg)
 	 * or where they go is a reason to apply text that did not change */
 	if (o->rules_format != cfg->rules_format || o->rules_apply != cfg->rules_apply ||
 	    o->rules_masquerade != cfg->rules_masquerade || o->rules_masq_mark != cfg->rules_masq_mark ||
+	    o->rules_resync_ms != cfg->rules_resync_ms ||
 	    strcmp(o->rules_file, cfg->rules_file) != 0)
 		rs->force = true;
 	rs->cfg = cfg;

@@ -244,6 +244,18 @@ EOF
 		kill -HUP "$SEDNS_PID"
 		check "[$fmt] reload (SIGHUP): a ServiceEntry added at runtime is reachable through its VIP" late_reachable 24
 	fi
+	if [ "$fmt" = nft ]; then
+		# the runtime change went to the kernel as a delta, and the
+		# kernel holds what a full apply of the same rules would give
+		check "[nft] the added ServiceEntry was applied incrementally" \
+			grep -qE 'rules applied format=nft mode=incremental .*chains=\+1~0-0' "$SEDNS_LOG"
+		local fresh=sedns-e2e-fresh-$$
+		ip netns add "$fresh"
+		ip netns exec "$fresh" nft -f "$STATE/rules.nft"
+		expect_eq "[nft] after the delta the kernel table equals a fresh full apply (lines sorted)" \
+			"$(ip netns exec "$fresh" nft list table ip sedns | sort)" "$(firewall_state nft | sort)"
+		ip netns del "$fresh"
+	fi
 	rm -f "$SE_DIR/late.yaml"
 	if late_gone 24; then
 		ok "[$fmt] reload (file watch): its rules are gone within 6 s of the file's removal"
@@ -254,6 +266,8 @@ EOF
 	fi
 	r=$(pod_conn "$late_vip:82" 1 -w 1500)
 	expect_match "[$fmt] a removed host's held VIP is refused at once, not black-holed" '^1 ERR Connection refused' "$r"
+	[ "$fmt" = nft ] && check "[nft] the removal was applied incrementally" \
+		grep -qE 'rules applied format=nft mode=incremental .*chains=\+0~0-1' "$SEDNS_LOG"
 	expect_eq "[$fmt] reload: no stale service/endpoint chains left" "$nchains_before" \
 		"$(firewall_state "$fmt" | grep -cE 'SEDNS-S(VC|EP)-|chain s(vc|ep)_')"
 	r=$(pod_conn "$static_vip:80" 10)
