@@ -23,8 +23,8 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wcast-align \
         -Wformat=2 -Wundef -Wvla -Wnull-dereference \
         -Wimplicit-fallthrough -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 $(WARN) -Iinclude $(PKG_CFLAGS) -D_GNU_SOURCE
-LDLIBS  += $(PKG_LIBS) -lm
+CFLAGS  += -std=gnu11 $(WARN) -Iinclude $(PKG_CFLAGS) -D_GNU_SOURCE -pthread
+LDLIBS  += $(PKG_LIBS) -lm -pthread
 ifeq ($(SANITIZE),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
+#include <pthread.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -66,6 +69,12 @@ struct daemon {
 	time_t last_backup_ok;          /* wall time of the last good one */
 	uint64_t backup_gen;            /* store generation backed up */
 	uint64_t backups_ok, backups_failed;
+	/* the reload in flight on the build thread */
+	struct build *building;
+	pthread_t build_thread;
+	int build_pipe[2];              /* the thread's "done", to the loop */
+	struct event *build_ev;
+	bool reload_pending, reload_reread;
 };
 
 #define STORE_RETRY_SECONDS 30
@@ -73,6 +82,8 @@ struct daemon {
 #define LOCK_POLL_MS 1000
 
 static void reload(struct daemon *, bool);
+static void *build_thread(void *);
+static void build_done(struct daemon *);
 
 
 
@@ -122,16 +133,17 @@ backup_soon(struct daemon *d)
  * commit below (allocate), or only looked up (the store cannot be written
  * now). NULL with err on failure; the store is then unchanged. */
 static struct nametable *
-build_table_mode(struct daemon *d, bool allocate, struct load_summary *sum, char *err, size_t errlen)
+build_table_mode(struct daemon *d, const struct config *cfg, bool allocate, struct load_summary *sum, char *err,
+    size_t errlen)
 {
-	struct registry *reg = loader_build_cached(d->cfg, d->vs, allocate, &d->cache, time(NULL), stderr, sum, err,
+	struct registry *reg = loader_build_cached(cfg, d->vs, allocate, &d->cache, time(NULL), stderr, sum, err,
 	    errlen);
 	if (reg == NULL)
 		return NULL;
 	struct workloads *wl = NULL;
-	if (d->cfg->nworkloads) {
+	if (cfg->nworkloads) {
 		size_t npods = 0, nerr = 0;
-		wl = workloads_load(d->cfg->workloads, d->cfg->nworkloads, stderr, &npods, &nerr);
+		wl = workloads_load(cfg->workloads, cfg->nworkloads, stderr, &npods, &nerr);
 		if (wl == NULL) {
 			registry_free(reg);
 			vipstore_abort(d->vs);
@@ -141,8 +153,8 @@ build_table_mode(struct daemon *d, bool allocate, struct load_summary *sum, char
 		sum->errors += nerr;
 		log_info("workloads pods=%zu ips=%zu errors=%zu", npods, workloads_count(wl), nerr);
 	}
-	struct nametable *nt = nametable_build(reg, d->cfg->cluster_domain, d->cfg->search_suffixes,
-	    d->cfg->nsearch_suffixes, wl);
+	struct nametable *nt = nametable_build(reg, cfg->cluster_domain, cfg->search_suffixes,
+	    cfg->nsearch_suffixes, wl);
 	if (nt == NULL) {
 		registry_free(reg);
 		workloads_free(wl);
@@ -158,44 +170,86 @@ build_table_mode(struct daemon *d, bool allocate, struct load_summary *sum, char
 	return nt;
 }
 
+/* One table build. Set up on the loop; run on the build thread (a reload)
+ * or inline (the start); settled and installed on the loop. While it runs
+ * the thread owns the loader cache and the store's write transaction; the
+ * loop keeps answering from the installed table. */
+struct build {
+	struct config *cfg;             /* to build with: nc, or the live one */
+	struct config *nc;              /* a re-read config (owned), or NULL */
+	bool config_failed;             /* re-reading it failed */
+	bool allocate;                  /* the store can be written */
+	double t0;
+	/* results */
+	struct nametable *nt;
+	struct load_summary sum;
+	bool disk_failed;               /* allocating failed for the disk: nt
+	                                   was built from lookups */
+	char disk_err[512];
+	char err[512];
+};
+
+/* The thread's part: no event, no daemon state but the loader cache and
+ * the store. */
+static void
+build_run(struct daemon *d, struct build *b)
+{
+	b->nt = build_table_mode(d, b->cfg, b->allocate, &b->sum, b->err, sizeof(b->err));
+	if (b->nt == NULL && b->allocate && vipstore_disk_failed(d->vs)) {
+		b->disk_failed = true;
+		snprintf(b->disk_err, sizeof(b->disk_err), "%s", b->err);
+		memset(&b->sum, 0, sizeof(b->sum));
+		b->nt = build_table_mode(d, b->cfg, false, &b->sum, b->err, sizeof(b->err));
+	}
+}
+
 /*
- * A store that cannot be written (full disk, read-only filesystem, or
- * another daemon holds the state lock) still answers every host that has a
- * VIP: the table is built from lookups, and hosts that would need a new VIP
- * are forwarded and counted until a later build can write.
+ * The loop's part. A store that cannot be written (full disk, read-only
+ * filesystem, or another daemon holds the state lock) still answers every
+ * host that has a VIP: the table was built from lookups, and hosts that
+ * would need a new VIP are forwarded and counted until a later build can
+ * write.
  */
 static struct nametable *
-build_table(struct daemon *d, struct load_summary *sum)
+build_settle(struct daemon *d, struct build *b)
 {
-	char err[512];
-	bool allocate = !d->vs_ro;
-	struct nametable *nt = build_table_mode(d, allocate, sum, err, sizeof(err));
-	if (nt == NULL && allocate && vipstore_disk_failed(d->vs)) {
+	if (b->disk_failed) {
 		d->store_write_failures++;
 		if (d->store_ro[0] == '\0')
 			log_error("%s: serving the VIPs the store has, read-only; new hosts are forwarded until it can "
-			    "be written (retried every %ds and on every reload)", err, STORE_RETRY_SECONDS);
-		snprintf(d->store_ro, sizeof(d->store_ro), "%s", err);
-		memset(sum, 0, sizeof(*sum));
-		nt = build_table_mode(d, false, sum, err, sizeof(err));
-	} else if (nt != NULL && allocate && d->store_ro[0] != '\0') {
+			    "be written (retried every %ds and on every reload)", b->disk_err, STORE_RETRY_SECONDS);
+		snprintf(d->store_ro, sizeof(d->store_ro), "%s", b->disk_err);
+	} else if (b->nt != NULL && b->allocate && d->store_ro[0] != '\0') {
 		log_info("VIP store writable again: new hosts get VIPs");
 		d->store_ro[0] = '\0';
 	}
-	if (nt == NULL) {
-		log_error("load failed: %s", err);
+	if (b->nt == NULL) {
+		log_error("load failed: %s", b->err);
 		return NULL;
 	}
-	if (sum->novip > 0)
-		log_warnx("%zu host(s) have no VIP yet and are forwarded: the VIP store is read-only (%s)", sum->novip,
-		    d->standby ? "waiting for the state lock" : "cannot be written");
+	if (b->sum.novip > 0)
+		log_warnx("%zu host(s) have no VIP yet and are forwarded: the VIP store is read-only (%s)",
+		    b->sum.novip, d->standby ? "waiting for the state lock" : "cannot be written");
 	if (d->store_ro[0] != '\0' && !evtimer_pending(d->retry_ev, NULL)) {
 		struct timeval tv = { STORE_RETRY_SECONDS, 0 };
 		evtimer_add(d->retry_ev, &tv);
 	}
-	if (allocate && d->store_ro[0] == '\0')
+	if (b->allocate && d->store_ro[0] == '\0')
 		backup_soon(d);
-	return nt;
+	return b->nt;
+}
+
+/* The first table, inline: nothing to answer from yet. */
+static struct nametable *
+build_table(struct daemon *d, struct load_summary *sum)
+{
+	struct build b;
+	memset(&b, 0, sizeof(b));
+	b.cfg = d->cfg;
+	b.allocate = !d->vs_ro;
+	build_run(d, &b);
+	*sum = b.sum;
+	return build_settle(d, &b);
 }
 
 /* Swaps the new table in, then points the endpoint resolver and the rule
@@ -295,41 +349,85 @@ keep_start_only(const struct config *old, struct config *nc)
 }
 
 /*
- * Re-reads the config (when asked) and every source, builds the new table
- * with the new config, and only when that worked puts config and table live
- * together; otherwise everything running stays as it was.
+ * Re-reads the config (when asked) and every source and builds the new
+ * table on the build thread, with the new config; build_done puts config
+ * and table live together only when that worked, otherwise everything
+ * running stays as it was. A reload asked for while one runs is done once
+ * it ends (requests in between are one).
  */
 static void
 reload(struct daemon *d, bool reread_config)
 {
-	double t0 = monotime_now();
+	if (d->building != NULL) {
+		d->reload_pending = true;
+		d->reload_reread |= reread_config;
+		return;
+	}
+	struct build *b = calloc(1, sizeof(*b));
+	if (b == NULL) {
+		log_error("reload: out of memory; keeping the running config and table");
+		return;
+	}
+	b->t0 = monotime_now();
 	notify_reloading();
-	struct config *nc = NULL;
-	bool config_failed = false;
 	if (reread_config && d->opts->argv) {
 		char **argv = calloc((size_t)d->opts->argc + 1, sizeof(*argv));
 		if (argv) {
 			memcpy(argv, d->opts->argv, (size_t)d->opts->argc * sizeof(*argv));
-			nc = config_load(d->opts->argc, argv, stderr, NULL, NULL, NULL);
+			b->nc = config_load(d->opts->argc, argv, stderr, NULL, NULL, NULL);
 			free(argv);
 		}
-		if (nc == NULL) {
+		if (b->nc == NULL) {
 			log_error("reload: the config has errors (above); keeping the running config");
-			config_failed = true;
+			b->config_failed = true;
 		} else {
-			keep_start_only(d->cfg, nc);
+			keep_start_only(d->cfg, b->nc);
 		}
 	}
-	log_set_level((enum log_level)(nc ? nc : d->cfg)->log_level);
-	struct config *live = d->cfg;
-	if (nc)
-		d->cfg = nc; /* build_table reads d->cfg; undone below on failure */
-	struct load_summary sum;
-	memset(&sum, 0, sizeof(sum));
-	struct nametable *nt = build_table(d, &sum);
+	log_set_level((enum log_level)(b->nc ? b->nc : d->cfg)->log_level);
+	b->cfg = b->nc ? b->nc : d->cfg;
+	b->allocate = !d->vs_ro;
+	d->building = b;
+	if (pthread_create(&d->build_thread, NULL, build_thread, d) != 0) {
+		log_warnx("reload: cannot start the build thread; building on the event loop");
+		build_run(d, b);
+		build_done(d);
+	}
+}
+
+static void *
+build_thread(void *arg)
+{
+	struct daemon *d = arg;
+	build_run(d, d->building);
+	/* wakes build_pipe_cb on the loop */
+	while (write(d->build_pipe[1], "b", 1) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+static void
+build_pipe_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	char c[16];
+	while (read(fd, c, sizeof(c)) > 0)
+		;
+	if (d->building == NULL)
+		return;
+	pthread_join(d->build_thread, NULL);
+	build_done(d);
+}
+
+static void
+build_done(struct daemon *d)
+{
+	struct build *b = d->building;
+	d->building = NULL;
+	struct config *nc = b->nc;
+	struct nametable *nt = build_settle(d, b);
 	if (nt == NULL) {
-		d->cfg = live;
-		log_set_level((enum log_level)live->log_level);
+		log_set_level((enum log_level)d->cfg->log_level);
 		config_free(nc);
 		d->reloads_failed++;
 		snprintf(d->last_error, sizeof(d->last_error), "%s", "last reload failed (see the log); serving the "
@@ -338,8 +436,11 @@ reload(struct daemon *d, bool reread_config)
 		/* a path that went away may come back: watch for it */
 		watch_paths(d);
 		notify_send("READY=1");
-		return;
+		goto next;
 	}
+	struct config *live = d->cfg;
+	if (nc)
+		d->cfg = nc;
 	if (nc || d->cfg->nupstreams == 0) {
 		/* new config, or resolv.conf may have changed */
 		d->nups = loader_upstreams(d->cfg, d->ups);
@@ -351,8 +452,8 @@ reload(struct daemon *d, bool reread_config)
 	}
 	install_table(d, nt);
 	d->last_error[0] = '\0';
-	d->sum = sum;
-	if (config_failed)
+	d->sum = b->sum;
+	if (b->config_failed)
 		d->reloads_failed++;
 	else
 		d->reloads_ok++;
@@ -361,9 +462,16 @@ reload(struct daemon *d, bool reread_config)
 	if (nc)
 		config_free(live);
 	log_info("reloaded files=%zu entries=%zu hosts=%zu vips=%zu errors=%zu warnings=%zu kept_last_good=%zu "
-	    "duration_ms=%.1f", sum.files, sum.entries, sum.hosts, sum.vips, sum.errors, sum.warnings, sum.kept,
-	    (monotime_now() - t0) * 1000);
+	    "duration_ms=%.1f", b->sum.files, b->sum.entries, b->sum.hosts, b->sum.vips, b->sum.errors,
+	    b->sum.warnings, b->sum.kept, (monotime_now() - b->t0) * 1000);
 	notify_send("READY=1");
+next:
+	free(b);
+	if (d->reload_pending && !d->stopping) {
+		bool reread = d->reload_reread;
+		d->reload_pending = d->reload_reread = false;
+		reload(d, reread);
+	}
 }
 
 static void
@@ -485,6 +593,12 @@ retry_cb(evutil_socket_t fd, short what, void *arg)
 	char err[1024];
 	if (d->stopping || d->store_ro[0] == '\0' || d->standby)
 		return;
+	if (d->building != NULL) {
+		/* the build thread uses d->vs: not now */
+		struct timeval tv = { 1, 0 };
+		evtimer_add(d->retry_ev, &tv);
+		return;
+	}
 	if (d->vs_ro && !open_store(d, err, sizeof(err)))
 		log_warnx("VIP store still read-only: %s", err);
 	if (d->vs_ro) {
@@ -506,6 +620,10 @@ lock_cb(evutil_socket_t fd, short what, void *arg)
 	struct timeval tv = monotime_tv(LOCK_POLL_MS);
 	if (d->stopping)
 		return;
+	if (d->building != NULL) {
+		evtimer_add(d->lock_ev, &tv); /* the build thread uses d->vs */
+		return;
+	}
 	switch (statelock_acquire(d->cfg->state_dir, &d->lock_fd, &holder, err, sizeof(err))) {
 	case STATELOCK_BUSY:
 		evtimer_add(d->lock_ev, &tv);
@@ -905,8 +1023,12 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	d.retry_ev = evtimer_new(d.base, retry_cb, &d);
 	d.lock_ev = evtimer_new(d.base, lock_cb, &d);
 	d.backup_ev = evtimer_new(d.base, backup_cb, &d);
-	if (d.retry_ev == NULL || d.lock_ev == NULL || d.backup_ev == NULL)
+	if (pipe2(d.build_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		fatal("pipe");
+	d.build_ev = event_new(d.base, d.build_pipe[0], EV_READ | EV_PERSIST, build_pipe_cb, &d);
+	if (d.retry_ev == NULL || d.lock_ev == NULL || d.backup_ev == NULL || d.build_ev == NULL)
 		fatalx("out of memory");
+	event_add(d.build_ev, NULL);
 	int lfds[CONFIG_MAX_LIST];
 	size_t nlfds = server_listen_fds(lfds, CONFIG_MAX_LIST);
 	struct fwd_zone_spec specs[FWD_MAX_ZONES];
@@ -972,6 +1094,17 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 		event_free(sigs[i]);
 	if (d.watchdog)
 		event_free(d.watchdog);
+	if (d.building != NULL) {
+		/* a reload still building: let it end, install nothing */
+		pthread_join(d.build_thread, NULL);
+		nametable_free(d.building->nt);
+		config_free(d.building->nc);
+		free(d.building);
+		d.building = NULL;
+	}
+	event_free(d.build_ev);
+	close(d.build_pipe[0]);
+	close(d.build_pipe[1]);
 	event_free(d.stop_ev);
 	event_free(d.retry_ev);
 	event_free(d.lock_ev);

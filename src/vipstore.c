@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <lmdb.h>
 #include <stdarg.h>
@@ -56,6 +57,7 @@ struct vipstore {
 	char dir[PATH_MAX];
 	char path[PATH_MAX];
 	struct vipstore_stats last;   /* counters of the last sync */
+	pthread_mutex_t last_mu;      /* guards last */
 };
 
 /* One unique wanted name of a sync, in canonical order. */
@@ -620,6 +622,7 @@ vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
 	size_t n = 0;
 	int rc;
 	bool ok = false;
+	uint64_t active = 0, held = 0;
 
 	memset(&sc, 0, sizeof(sc));
 	sc.vs = vs;
@@ -678,8 +681,7 @@ vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
 		if ((rc = mdb_txn_begin(vs->env, NULL, 0, &sc.txn)) != 0)
 			goto fail;
 		if ((rc = sync_existing(&sc)) == 0 && (rc = sync_wanted(&sc, wants)) == 0) {
-			memset(&vs->last, 0, sizeof(vs->last));
-			rc = count_records(vs, sc.txn, &vs->last.active, &vs->last.held);
+			rc = count_records(vs, sc.txn, &active, &held);
 		}
 		if (rc == 0 && vs->defer) {
 			vs->pending = sc.txn; /* committed or aborted by the caller */
@@ -699,10 +701,17 @@ vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
 		vs->mapsize *= 2;
 		log_info("VIP store %s: map grown to %zu MiB", vs->path, vs->mapsize >> 20);
 	}
+	/* the daemon reads these from its loop while a reload syncs on the
+	 * build thread */
+	pthread_mutex_lock(&vs->last_mu);
+	memset(&vs->last, 0, sizeof(vs->last));
+	vs->last.active = active;
+	vs->last.held = held;
 	vs->last.pool_size = vipstore_pool_size(vs);
 	vs->last.allocated = sc.allocated;
 	vs->last.released = sc.released;
 	vs->last.exhausted = sc.exhausted;
+	pthread_mutex_unlock(&vs->last_mu);
 	if (stats != NULL)
 		*stats = vs->last;
 	ok = true;
@@ -860,7 +869,9 @@ vipstore_stats(struct vipstore *vs, struct vipstore_stats *st)
 	MDB_txn *txn;
 	int rc;
 
+	pthread_mutex_lock(&vs->last_mu);
 	*st = vs->last;
+	pthread_mutex_unlock(&vs->last_mu);
 	st->pool_size = vipstore_pool_size(vs);
 	if (mdb_txn_begin(vs->env, NULL, MDB_RDONLY, &txn) != 0)
 		return false;
@@ -1498,7 +1509,8 @@ vipstore_open(const struct vipstore_opts *opts, char *err, size_t errlen)
 		    "or wider", netprefix_fmt(&opts->pool6, p, sizeof(p)));
 		return NULL;
 	}
-	if ((vs = calloc(1, sizeof(*vs))) == NULL) {
+	if ((vs = calloc(1, sizeof(*vs))) == NULL || pthread_mutex_init(&vs->last_mu, NULL) != 0) {
+		free(vs);
 		seterr(err, errlen, "out of memory");
 		return NULL;
 	}
@@ -1568,6 +1580,7 @@ vipstore_close(struct vipstore *vs)
 	if (vs == NULL)
 		return;
 	mdb_env_close(vs->env);
+	pthread_mutex_destroy(&vs->last_mu);
 	free(vs);
 }
 
