@@ -69,6 +69,14 @@ bool endpoints_track_registry(struct endpoints *ep, const struct registry *reg);
 /* rules_resolve_fn-compatible lookup of current addresses. */
 size_t endpoints_lookup(void *ep, const char *name, struct netaddr *out, size_t max);
 
+/* A copy of every name's addresses (owned by the caller, ep_snapshot_free)
+ * that another thread may read while the loop resolves on; NULL on out of
+ * memory. ep_snapshot_lookup has endpoints_lookup's contract. */
+struct ep_snapshot;
+struct ep_snapshot *endpoints_snapshot(const struct endpoints *ep);
+size_t ep_snapshot_lookup(void *snap, const char *name, struct netaddr *out, size_t max);
+void ep_snapshot_free(struct ep_snapshot *s);
+
 void endpoints_stats(const struct endpoints *ep, struct endpoints_stats *st);
 
 /* Pure: names in reg that need resolving (hostname endpoints of DNS /

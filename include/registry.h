@@ -82,6 +82,7 @@ struct registry {
 	size_t nhosts;
 	struct reg_diag *diags;         /* merge warnings */
 	size_t ndiags;
+	int refs;                       /* registry_hold / registry_free */
 };
 
 struct tenancy;
@@ -91,6 +92,10 @@ struct tenancy;
  * domain) are left out with an error diagnostic; t NULL allows every host.
  * NULL on out of memory. */
 struct registry *registry_build(struct se_set *set, const struct tenancy *t);
+/* Reference counted (atomically): the rule render thread holds the registry
+ * it renders while the loop installs the next one. registry_free drops a
+ * reference and frees at the last. */
+void registry_hold(struct registry *reg);
 void registry_free(struct registry *reg);
 
 /* Exact host lookup (name lower-case, no trailing dot). */

@@ -10,9 +10,16 @@
  * service chains and map elements only); a full apply follows a failure, a
  * rules option change, and every rules.resync_period.
  *
+ * The render, the comparison with what was applied, the nft delta and the
+ * rules file write run on a render thread, over a held reference to the
+ * registry (registry_hold) and a snapshot of the endpoint addresses taken on
+ * the loop; the loop then starts the apply child. One render or apply at a
+ * time; marks in between are one.
+ *
  * Ownership: the registry passed to rulesync_mark is borrowed until the next
  * rulesync_mark or rulesync_free (the daemon marks the new one before
- * freeing the old). The endpoints resolver and config are borrowed.
+ * freeing the old; a render in flight holds its own reference). The
+ * endpoints resolver and config are borrowed.
  */
 #ifndef SEDNS_RULESYNC_H
 #define SEDNS_RULESYNC_H

@@ -641,3 +641,81 @@ endpoints_resolve_blocking(const struct config_endpoint *ups, size_t nups, uint6
 	}
 	return 0;
 }
+
+/* A copy of every resolved name's addresses, sorted like ep->names, for a
+ * render on another thread while the loop goes on resolving. */
+struct ep_snapshot {
+	size_t n;
+	char **names;
+	size_t *first, *count;      /* into addrs */
+	struct netaddr *addrs;
+};
+
+struct ep_snapshot *
+endpoints_snapshot(const struct endpoints *ep)
+{
+	struct ep_snapshot *s = calloc(1, sizeof(*s));
+	size_t total = 0;
+	if (s == NULL)
+		return NULL;
+	for (size_t i = 0; ep != NULL && i < ep->nnames; i++)
+		total += ep->names[i]->naddrs;
+	size_t nn = ep ? ep->nnames : 0;
+	s->names = calloc(nn ? nn : 1, sizeof(*s->names));
+	s->first = calloc(nn ? nn : 1, sizeof(*s->first));
+	s->count = calloc(nn ? nn : 1, sizeof(*s->count));
+	s->addrs = calloc(total ? total : 1, sizeof(*s->addrs));
+	if (s->names == NULL || s->first == NULL || s->count == NULL || s->addrs == NULL) {
+		ep_snapshot_free(s);
+		return NULL;
+	}
+	size_t at = 0;
+	for (size_t i = 0; i < nn; i++) {
+		const struct ep_name *n = ep->names[i];
+		if ((s->names[s->n] = strdup(n->name)) == NULL) {
+			ep_snapshot_free(s);
+			return NULL;
+		}
+		s->first[s->n] = at;
+		s->count[s->n] = n->naddrs;
+		memcpy(s->addrs + at, n->addrs, n->naddrs * sizeof(*s->addrs));
+		at += n->naddrs;
+		s->n++;
+	}
+	return s;
+}
+
+size_t
+ep_snapshot_lookup(void *arg, const char *name, struct netaddr *out, size_t max)
+{
+	const struct ep_snapshot *s = arg;
+	size_t lo = 0, hi = s->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(name, s->names[mid]);
+		if (c == 0) {
+			size_t k = s->count[mid] < max ? s->count[mid] : max;
+			memcpy(out, s->addrs + s->first[mid], k * sizeof(*out));
+			return k;
+		}
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return 0;
+}
+
+void
+ep_snapshot_free(struct ep_snapshot *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		free(s->names[i]);
+	free(s->names);
+	free(s->first);
+	free(s->count);
+	free(s->addrs);
+	free(s);
+}

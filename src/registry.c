@@ -272,6 +272,8 @@ struct registry *
 registry_build(struct se_set *set, const struct tenancy *t)
 {
 	struct registry *reg = calloc(1, sizeof(*reg));
+	if (reg != NULL)
+		reg->refs = 1;
 	if (reg == NULL)
 		return NULL;
 	reg->set = *set;
@@ -346,8 +348,16 @@ oom:
 }
 
 void
+registry_hold(struct registry *reg)
+{
+	__atomic_add_fetch(&reg->refs, 1, __ATOMIC_RELAXED);
+}
+
+void
 registry_free(struct registry *reg)
 {
+	if (reg != NULL && __atomic_sub_fetch(&reg->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
 	if (reg == NULL)
 		return;
 	for (size_t i = 0; i < reg->nhosts; i++) {

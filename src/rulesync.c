@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,8 +39,11 @@ struct rulesync {
 	char *pending_text;         /* text the running child applies */
 	bool pending_full;          /* ... whole, not as a delta */
 	char pending_mode[160];     /* for the log line */
-	struct rules_buf delta;     /* nft commands from applied to new */
 	struct event *resync;       /* periodic full apply */
+	struct render_job *job;     /* a render in flight on job_thread */
+	pthread_t job_thread;
+	int job_pipe[2];            /* the thread's "done", to the loop */
+	struct event *job_ev;
 	pid_t child;
 	int child_fd;
 	struct event *child_ev;
@@ -211,11 +215,102 @@ start_apply(struct rulesync *rs, const char *text, size_t len)
 	return true;
 }
 
+/*
+ * One render, on the render thread: the text (rules_render over a held
+ * registry and a snapshot of the endpoint addresses), whether it changed,
+ * the nft delta, and the rules file written. Nothing here touches the loop's
+ * state: rs->applied is only replaced when an apply ends, and an apply never
+ * runs beside a render.
+ */
+struct render_job {
+	struct registry *reg;           /* held */
+	struct ep_snapshot *snap;
+	struct rules_opts o;            /* o.held points at held */
+	struct netaddr *held;
+	const char *applied;            /* rs->applied, borrowed */
+	bool force, apply;
+	char *file;
+	/* results */
+	bool rendered;
+	struct rules_buf text, delta;
+	bool changed, full, written;
+	int write_errno;
+	char mode[160];
+	double render_s;
+};
+
+static void
+render_run(struct render_job *j)
+{
+	double t0 = monotime_now();
+	j->rendered = rules_render(j->reg, &j->o, j->snap ? ep_snapshot_lookup : NULL, j->snap, &j->text);
+	j->render_s = monotime_now() - t0;
+	if (!j->rendered)
+		return;
+	j->changed = j->applied == NULL || strcmp(j->applied, j->text.data) != 0;
+	if (!j->changed && !j->force)
+		return;
+	/* nft: only what changed, as one transaction; a full apply at start,
+	 * after a failure, on a rules option change and every resync_period */
+	j->full = true;
+	snprintf(j->mode, sizeof(j->mode), "full bytes=%zu", j->text.len);
+	if (j->apply && j->o.format == RULES_FMT_NFT && j->applied && !j->force) {
+		struct nftdiff_stats ds;
+		if (nftdiff(j->applied, j->text.data, &j->delta, &ds) == NFTDIFF_DELTA) {
+			j->full = false;
+			snprintf(j->mode, sizeof(j->mode), "incremental bytes=%zu chains=+%zu~%zu-%zu elements=+%zu-%zu "
+			    "vips=+%zu-%zu", j->delta.len, ds.chains_added, ds.chains_changed, ds.chains_deleted,
+			    ds.elems_added, ds.elems_deleted, ds.vips_added, ds.vips_deleted);
+		}
+	}
+	j->written = rulesync_write_atomic(j->file, j->text.data, j->text.len);
+	j->write_errno = j->written ? 0 : errno;
+}
+
+static void
+render_job_free(struct render_job *j)
+{
+	if (j == NULL)
+		return;
+	registry_free(j->reg);
+	ep_snapshot_free(j->snap);
+	free(j->held);
+	free(j->file);
+	rules_buf_free(&j->text);
+	rules_buf_free(&j->delta);
+	free(j);
+}
+
+static void *
+render_thread(void *arg)
+{
+	struct rulesync *rs = arg;
+	render_run(rs->job);
+	while (write(rs->job_pipe[1], "r", 1) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+static void render_done(struct rulesync *rs);
+
+static void
+job_pipe_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct rulesync *rs = arg;
+	char c[16];
+	while (read(fd, c, sizeof(c)) > 0)
+		;
+	if (rs->job == NULL)
+		return;
+	pthread_join(rs->job_thread, NULL);
+	render_done(rs);
+}
+
 static void
 sync_now(struct rulesync *rs)
 {
-	if (rs->child) {
-		rs->dirty = true; /* picked up when the child finishes */
+	if (rs->child || rs->job) {
+		rs->dirty = true; /* picked up when the child or render finishes */
 		return;
 	}
 	if (rs->reg == NULL)
@@ -226,75 +321,98 @@ sync_now(struct rulesync *rs)
 	}
 	rs->dirty = false;
 	rs->last_start = monotime_now();
-	struct rules_opts o;
-	memset(&o, 0, sizeof(o));
-	o.format = (enum rules_format)rs->cfg->rules_format;
-	o.masquerade = rs->cfg->rules_masquerade;
-	o.masq_mark = (uint32_t)rs->cfg->rules_masq_mark;
-	o.held = rs->held;
-	o.nheld = rs->nheld;
-	struct rules_buf b;
-	memset(&b, 0, sizeof(b));
-	double t0 = monotime_now();
-	if (!rules_render(rs->reg, &o, rs->ep ? endpoints_lookup : NULL, rs->ep, &b)) {
-		const char *why = rules_opts_problem(&o);
+	struct render_job *j = calloc(1, sizeof(*j));
+	if (j == NULL || (j->file = strdup(rs->cfg->rules_file)) == NULL ||
+	    (rs->nheld && (j->held = malloc(rs->nheld * sizeof(*j->held))) == NULL) ||
+	    (rs->ep && (j->snap = endpoints_snapshot(rs->ep)) == NULL)) {
+		render_job_free(j);
+		log_error("rules: out of memory preparing a render; retrying");
+		rs->dirty = true;
+		schedule(rs, BACKOFF_MAX_MS / 4);
+		return;
+	}
+	if (rs->nheld)
+		memcpy(j->held, rs->held, rs->nheld * sizeof(*j->held));
+	j->o.format = (enum rules_format)rs->cfg->rules_format;
+	j->o.masquerade = rs->cfg->rules_masquerade;
+	j->o.masq_mark = (uint32_t)rs->cfg->rules_masq_mark;
+	j->o.held = j->held;
+	j->o.nheld = rs->nheld;
+	j->applied = rs->applied;
+	j->force = rs->force;
+	j->apply = rs->cfg->rules_apply;
+	registry_hold((struct registry *)rs->reg);
+	j->reg = (struct registry *)rs->reg;
+	rs->job = j;
+	/* the render of 10k services takes ~100 ms: not on the query loop */
+	if (pthread_create(&rs->job_thread, NULL, render_thread, rs) != 0) {
+		render_run(j);
+		render_done(rs);
+	}
+}
+
+/* Back on the loop: apply what the render thread produced. */
+static void
+render_done(struct rulesync *rs)
+{
+	struct render_job *j = rs->job;
+	rs->job = NULL;
+	if (!j->rendered) {
+		const char *why = rules_opts_problem(&j->o);
 		log_error("rules render failed: %s", why ? why : "out of memory");
-		rules_buf_free(&b);
+		render_job_free(j);
 		rs->st.last_ok = false;
 		rs->dirty = true;
 		schedule(rs, BACKOFF_MAX_MS);
 		return;
 	}
 	rs->st.renders++;
-	rs->st.last_render_s = monotime_now() - t0;
-	bool changed = rs->applied == NULL || strcmp(rs->applied, b.data) != 0;
-	if (!changed && !rs->force) {
-		rules_buf_free(&b);
+	rs->st.last_render_s = j->render_s;
+	if (!j->changed && !j->force) {
+		render_job_free(j);
+		if (rs->dirty)
+			schedule(rs, 0);
 		return;
 	}
-	/* nft: only what changed, as one transaction; a full apply at start,
-	 * after a failure, on a rules option change and every resync_period */
-	const char *payload = b.data;
-	size_t plen = b.len;
-	rs->pending_full = true;
-	snprintf(rs->pending_mode, sizeof(rs->pending_mode), "full bytes=%zu", b.len);
-	if (rs->cfg->rules_apply && rs->cfg->rules_format == RULES_FMT_NFT && rs->applied && !rs->force) {
-		struct nftdiff_stats ds;
-		if (nftdiff(rs->applied, b.data, &rs->delta, &ds) == NFTDIFF_DELTA) {
-			payload = rs->delta.data;
-			plen = rs->delta.len;
-			rs->pending_full = false;
-			snprintf(rs->pending_mode, sizeof(rs->pending_mode), "incremental bytes=%zu chains=+%zu~%zu-%zu "
-			    "elements=+%zu-%zu vips=+%zu-%zu", plen, ds.chains_added, ds.chains_changed, ds.chains_deleted,
-			    ds.elems_added, ds.elems_deleted, ds.vips_added, ds.vips_deleted);
-		}
-	}
-	rs->force = false;
-	bool written = rulesync_write_atomic(rs->cfg->rules_file, b.data, b.len);
-	if (!written) {
+	/* a mark for a new config since the job started keeps its force */
+	if (j->force)
+		rs->force = false;
+	if (!j->written) {
 		rs->st.writes_failed++;
-		log_warn("cannot write rules file %s", rs->cfg->rules_file);
+		errno = j->write_errno;
+		log_warn("cannot write rules file %s", j->file);
 	}
-	if (!rs->cfg->rules_apply && !written) {
+	if (!j->apply && !j->written) {
 		/* dry run and the file is the product: try again later */
-		rules_buf_free(&b);
+		render_job_free(j);
 		rs->dirty = true;
 		rs->force = true;
 		schedule(rs, BACKOFF_MAX_MS / 4);
 		return;
 	}
-	if (!rs->cfg->rules_apply) {
+	if (!j->apply) {
 		/* dry run: the file is the product */
 		free(rs->applied);
-		rs->applied = b.data;
+		rs->applied = j->text.data;
+		j->text.data = NULL;
 		rs->st.last_ok = true;
+		render_job_free(j);
+		if (rs->dirty)
+			schedule(rs, rs->cfg->rules_min_sync_ms);
 		return;
 	}
-	rs->pending_text = b.data;
+	rs->pending_full = j->full;
+	snprintf(rs->pending_mode, sizeof(rs->pending_mode), "%s", j->mode);
+	rs->pending_text = j->text.data;
+	j->text.data = NULL;
+	const char *payload = j->full ? rs->pending_text : j->delta.data;
+	size_t plen = j->full ? j->text.len : j->delta.len;
+	rs->last_start = monotime_now();
 	if (!start_apply(rs, payload, plen)) {
 		log_warn("rules: cannot start the apply");
 		child_done(rs, false);
 	}
+	render_job_free(j);
 }
 
 static void
@@ -334,12 +452,22 @@ rulesync_new(struct event_base *base, const struct config *cfg, struct endpoints
 	rs->st.last_ok = !cfg->rules_apply;
 	rs->timer = evtimer_new(base, timer_cb, rs);
 	rs->resync = evtimer_new(base, resync_cb, rs);
-	if (rs->timer == NULL || rs->resync == NULL) {
+	rs->job_pipe[0] = rs->job_pipe[1] = -1;
+	if (pipe2(rs->job_pipe, O_CLOEXEC | O_NONBLOCK) == 0)
+		rs->job_ev = event_new(base, rs->job_pipe[0], EV_READ | EV_PERSIST, job_pipe_cb, rs);
+	if (rs->timer == NULL || rs->resync == NULL || rs->job_ev == NULL) {
 		if (rs->timer)
 			event_free(rs->timer);
+		if (rs->resync)
+			event_free(rs->resync);
+		if (rs->job_pipe[0] >= 0) {
+			close(rs->job_pipe[0]);
+			close(rs->job_pipe[1]);
+		}
 		free(rs);
 		return NULL;
 	}
+	event_add(rs->job_ev, NULL);
 	return rs;
 }
 
@@ -368,7 +496,14 @@ rulesync_free(struct rulesync *rs)
 	}
 	event_free(rs->timer);
 	event_free(rs->resync);
-	rules_buf_free(&rs->delta);
+	if (rs->job) {
+		pthread_join(rs->job_thread, NULL);
+		render_job_free(rs->job);
+	}
+	if (rs->job_ev)
+		event_free(rs->job_ev);
+	close(rs->job_pipe[0]);
+	close(rs->job_pipe[1]);
 	free(rs->applied);
 	free(rs->pending_text);
 	free(rs->held);
