@@ -252,6 +252,32 @@ build_table(struct daemon *d, struct load_summary *sum)
 	return build_settle(d, &b);
 }
 
+static void *
+free_thread(void *arg)
+{
+	nametable_free(arg);
+	return NULL;
+}
+
+/* Frees a replaced table beside the loop: 50,000 hosts take ~350 ms of
+ * free(), which queries must not wait for. Nothing on the loop refers to
+ * it once the new one is installed (a render holds its own reference to
+ * the registry). */
+static void
+free_beside(struct nametable *old)
+{
+	pthread_t t;
+	pthread_attr_t at;
+	if (old == NULL)
+		return;
+	if (pthread_attr_init(&at) == 0 && pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED) == 0 &&
+	    pthread_create(&t, &at, free_thread, old) == 0) {
+		pthread_attr_destroy(&at);
+		return;
+	}
+	nametable_free(old);
+}
+
 /* Swaps the new table in, then points the endpoint resolver and the rule
  * sync at its registry before the old table (and registry) is freed. */
 static void
@@ -267,7 +293,7 @@ install_table(struct daemon *d, struct nametable *nt)
 	rulesync_mark(d->rs, reg);
 	/* the next reload keeps last-good entries from this table's */
 	loader_cache_commit(&d->cache, reg);
-	nametable_free(old);
+	free_beside(old);
 }
 
 static void
