@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Scale: a reload of a large set is built beside the event loop, so queries
+# are answered while it runs (the benchmark with figures is
+# scripts/bench-reload.sh; this checks the behaviour, with a wide margin).
+source "$(dirname "$0")/../lib.sh"
+cd "$ROOT"
+command -v dnsperf >/dev/null || { notok "dnsperf installed"; finish; }
+
+N=20000
+mkdir -p "$T_TMP/se"
+scripts/gen-serviceentries.sh "$N" >"$T_TMP/se/all.yaml"
+for i in $(seq 0 40 $((N - 1))); do echo "svc$i.bench.example A"; done >"$T_TMP/q.txt"
+PORT=$(free_port)
+start_sedns "$T_TMP/s.log" --listen "127.0.0.1:$PORT" --state-dir "$T_TMP/state" --serviceentries "$T_TMP/se" \
+	--upstream 127.0.0.1:9 || { notok "sedns starts with $N hosts"; finish; }
+for _ in $(seq 1 100); do
+	dig @127.0.0.1 -p "$PORT" +short "svc$((N - 1)).bench.example" | grep -q '^240\.' && break
+	sleep 0.1
+done
+expect_match "$N hosts: the last one is answered" '^240\.240\.' "$(dig @127.0.0.1 -p "$PORT" +short "svc$((N - 1)).bench.example")"
+
+# 500 queries/s for 5 s; three full reloads (SIGHUP) in the middle
+dnsperf -s 127.0.0.1 -p "$PORT" -d "$T_TMP/q.txt" -l 5 -Q 500 >"$T_TMP/perf" 2>&1 &
+perf=$!
+sleep 1
+for _ in 1 2 3; do kill -HUP "$SEDNS_PID"; sleep 1; done
+wait "$perf"
+sleep 0.5
+reloads=$(grep -o 'reloaded .*duration_ms=[0-9.]*' "$T_TMP/s.log" | sed 's/.*duration_ms=//')
+min_reload=$(sort -n <<<"$reloads" | head -1)
+max_ms=$(awk '/Average Latency/ { sub(/.*max /, ""); sub(/\).*/, ""); printf "%.1f", $0 * 1000 }' "$T_TMP/perf")
+echo "# reloads (ms): $(echo $reloads); longest query wait: $max_ms ms"
+expect_eq "three SIGHUPs under load: three reloads" 3 "$(wc -l <<<"$reloads")"
+expect_match "... every query answered" 'Queries lost: +0 ' "$(tr -s ' ' <"$T_TMP/perf" | grep 'Queries lost')"
+check "... and none waited for a reload (longest wait $max_ms ms, shortest reload $min_reload ms)" \
+	awk -v m="$max_ms" -v r="$min_reload" 'BEGIN { exit !(r > 100 && m < r / 2) }'
+stop_pid "$SEDNS_PID"
+finish
