@@ -26,10 +26,13 @@
 
 #define NT_MAX_SUFFIXES 16
 
+/* The A and AAAA records of an answer. An entry's point into its registry
+ * host's addrs (which nametable_build orders IPv4 first), so a table costs
+ * no copy of them; a variant's into its own store. */
 struct nt_addrs {
-	struct netaddr v4[REG_MAX_ADDRS];
+	const struct netaddr *v4;
 	size_t n4;
-	struct netaddr v6[REG_MAX_ADDRS];
+	const struct netaddr *v6;
 	size_t n6;
 };
 
@@ -39,6 +42,8 @@ struct nt_addrs {
 struct nt_variant {
 	const char *ns;
 	struct nt_addrs addrs;
+	struct netaddr *store;          /* owned: addrs point here */
+	size_t nstore;
 };
 
 struct nt_entry {

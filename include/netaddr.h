@@ -37,6 +37,9 @@ bool netaddr_parse_hostport(const char *s, uint16_t default_port,
     struct netaddr *out, uint16_t *port);
 
 bool netaddr_equal(const struct netaddr *x, const struct netaddr *y);
+/* qsort/bsearch order on struct netaddr: family, then the address bytes
+ * (4 for IPv4, whatever the rest holds). */
+int netaddr_cmp(const void *x, const void *y);
 /* FNV-1a over the address bytes, for open-addressing tables. */
 uint32_t netaddr_hash(const struct netaddr *a);
 bool netprefix_contains(const struct netprefix *p, const struct netaddr *a);

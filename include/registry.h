@@ -63,8 +63,10 @@ struct reg_host {
 	struct reg_port *ports;         /* sorted by number */
 	size_t nports;
 	enum reg_answer answer;
-	struct netaddr addrs[REG_MAX_ADDRS]; /* what A/AAAA answer */
-	size_t naddrs;
+	struct netaddr *addrs;          /* what A/AAAA answer (owned, sized
+	                                   to what the host has, at most
+	                                   REG_MAX_ADDRS): reg_host_add_addr */
+	size_t naddrs, addrcap;
 	bool wants_vip;                 /* eligible for auto-allocation */
 	bool vip_exhausted;             /* wanted one, pool full */
 	bool addr_conflict;             /* spec.addresses name another host's
@@ -96,6 +98,9 @@ struct registry *registry_build(struct se_set *set, const struct tenancy *t);
  * it renders while the loop installs the next one. registry_free drops a
  * reference and frees at the last. */
 void registry_hold(struct registry *reg);
+/* Appends a to h->addrs unless it is there or the host has REG_MAX_ADDRS;
+ * false on out of memory. */
+bool reg_host_add_addr(struct reg_host *h, const struct netaddr *a);
 void registry_free(struct registry *reg);
 
 /* Exact host lookup (name lower-case, no trailing dot). */

@@ -93,20 +93,11 @@ schedule(struct ep_name *n, uint64_t ms)
 	n->timer_added = true;
 }
 
-static int
-addr_cmp(const void *x, const void *y)
-{
-	const struct netaddr *a = x, *b = y;
-	if (a->family != b->family)
-		return a->family - b->family;
-	return memcmp(a->a, b->a, 16);
-}
-
 static void
 resolved(struct ep_name *n, struct netaddr *addrs, size_t cnt, uint32_t ttl)
 {
 	struct endpoints *ep = n->owner;
-	qsort(addrs, cnt, sizeof(*addrs), addr_cmp);
+	qsort(addrs, cnt, sizeof(*addrs), netaddr_cmp);
 	bool same = n->resolved && cnt == n->naddrs;
 	for (size_t i = 0; same && i < cnt; i++)
 		same = netaddr_equal(&addrs[i], &n->addrs[i]);

@@ -70,15 +70,28 @@ find_len(const struct nametable *nt, const char *name, size_t len)
 	}
 }
 
+/* Orders a[0..n) IPv4 first, each family in its order, and points out at
+ * the two runs. */
 static void
-split_addrs(struct nt_addrs *out, const struct netaddr *a, size_t n)
+split_addrs(struct nt_addrs *out, struct netaddr *a, size_t n)
 {
-	for (size_t j = 0; j < n; j++) {
-		if (a[j].family == AF_INET && out->n4 < REG_MAX_ADDRS)
-			out->v4[out->n4++] = a[j];
-		else if (a[j].family == AF_INET6 && out->n6 < REG_MAX_ADDRS)
-			out->v6[out->n6++] = a[j];
-	}
+	struct netaddr tmp[REG_MAX_ADDRS];
+	size_t n4 = 0, k = 0;
+
+	if (n > REG_MAX_ADDRS)
+		n = REG_MAX_ADDRS;
+	for (size_t j = 0; j < n; j++)
+		if (a[j].family == AF_INET)
+			tmp[k++] = a[j];
+	n4 = k;
+	for (size_t j = 0; j < n; j++)
+		if (a[j].family == AF_INET6)
+			tmp[k++] = a[j];
+	memcpy(a, tmp, k * sizeof(*a));
+	out->v4 = a;
+	out->n4 = n4;
+	out->v6 = a + n4;
+	out->n6 = k - n4;
 }
 
 /* Per-namespace spec.addresses for hosts declared in several namespaces. */
@@ -103,12 +116,21 @@ build_variants(struct nt_entry *e)
 		}
 		for (size_t j = 0; j < se->naddresses; j++) {
 			struct netprefix p;
-			if (netprefix_parse(se->addresses[j], false, &p) &&
-			    p.len == (p.addr.family == AF_INET ? 32u : 128u))
-				split_addrs(&v->addrs, &p.addr, 1);
+			if (!netprefix_parse(se->addresses[j], false, &p) ||
+			    p.len != (p.addr.family == AF_INET ? 32u : 128u) || v->nstore >= REG_MAX_ADDRS)
+				continue;
+			struct netaddr *ns = realloc(v->store, (v->nstore + 1) * sizeof(*ns));
+			if (ns == NULL)
+				return false;
+			v->store = ns;
+			v->store[v->nstore++] = p.addr;
 		}
 	}
+	for (size_t k = 0; k < e->nvariants; k++)
+		split_addrs(&e->variants[k].addrs, e->variants[k].store, e->variants[k].nstore);
 	if (e->nvariants < 2) {
+		for (size_t k = 0; k < e->nvariants; k++)
+			free(e->variants[k].store);
 		free(e->variants);
 		e->variants = NULL;
 		e->nvariants = 0;
@@ -139,7 +161,7 @@ nametable_build(struct registry *reg, const char *cluster_domain, char *const *e
 	if (nt->entries == NULL || nt->exact == NULL || nt->ptrs == NULL)
 		goto fail;
 	for (size_t i = 0; i < reg->nhosts; i++) {
-		const struct reg_host *h = &reg->hosts[i];
+		struct reg_host *h = &reg->hosts[i];
 		if (h->answer == REG_FORWARD || h->naddrs == 0)
 			continue;
 		struct nt_entry *e = &nt->entries[nt->nentries++];
@@ -207,8 +229,11 @@ nametable_free(struct nametable *nt)
 		return;
 	registry_free(nt->reg);
 	workloads_free(nt->wl);
-	for (size_t i = 0; i < nt->nentries; i++)
+	for (size_t i = 0; i < nt->nentries; i++) {
+		for (size_t k = 0; k < nt->entries[i].nvariants; k++)
+			free(nt->entries[i].variants[k].store);
 		free(nt->entries[i].variants);
+	}
 	free(nt->entries);
 	free(nt->exact);
 	free(nt->ptrs);

@@ -143,6 +143,16 @@ netaddr_equal(const struct netaddr *x, const struct netaddr *y)
 	return memcmp(x->a, y->a, x->family == AF_INET ? 4 : 16) == 0;
 }
 
+int
+netaddr_cmp(const void *x, const void *y)
+{
+	const struct netaddr *a = x, *b = y;
+
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	return memcmp(a->a, b->a, a->family == AF_INET ? 4 : 16);
+}
+
 uint32_t
 netaddr_hash(const struct netaddr *a)
 {

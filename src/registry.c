@@ -193,14 +193,25 @@ merge_ports(struct registry *reg, struct reg_host *h)
 	return true;
 }
 
-static void
-add_addr(struct reg_host *h, const struct netaddr *a)
+bool
+reg_host_add_addr(struct reg_host *h, const struct netaddr *a)
 {
 	for (size_t i = 0; i < h->naddrs; i++)
 		if (netaddr_equal(&h->addrs[i], a))
-			return;
-	if (h->naddrs < REG_MAX_ADDRS)
-		h->addrs[h->naddrs++] = *a;
+			return true;
+	if (h->naddrs >= REG_MAX_ADDRS)
+		return true;
+	if (h->naddrs == h->addrcap) {
+		/* most hosts have one or two: grow from exactly that */
+		size_t nc = h->addrcap ? h->addrcap * 2 : 2;
+		struct netaddr *na = realloc(h->addrs, nc * sizeof(*na));
+		if (na == NULL)
+			return false;
+		h->addrs = na;
+		h->addrcap = nc;
+	}
+	h->addrs[h->naddrs++] = *a;
+	return true;
 }
 
 static void
@@ -216,7 +227,7 @@ compute_answer(struct registry *reg, struct reg_host *h)
 			if (!netprefix_parse(se->addresses[i], false, &p))
 				continue;
 			if (p.len == (p.addr.family == AF_INET ? 32u : 128u))
-				add_addr(h, &p.addr);
+				reg_host_add_addr(h, &p.addr);
 		}
 	}
 	if (h->naddrs) {
@@ -235,7 +246,7 @@ compute_answer(struct registry *reg, struct reg_host *h)
 			if (sa->host && strcasecmp(sa->host, h->name) != 0)
 				continue;
 			if (netaddr_parse(sa->value, &a))
-				add_addr(h, &a);
+				reg_host_add_addr(h, &a);
 		}
 	}
 	if (h->naddrs) {
@@ -367,6 +378,7 @@ registry_free(struct registry *reg)
 		free(h->ports);
 		free(h->entries);
 		free(h->name);
+		free(h->addrs);
 	}
 	free(reg->hosts);
 	for (size_t i = 0; i < reg->ndiags; i++)
@@ -415,10 +427,9 @@ static void
 set_vip(struct reg_host *h, bool has4, const struct netaddr *v4, bool has6, const struct netaddr *v6)
 {
 	h->naddrs = 0;
-	if (has4)
-		h->addrs[h->naddrs++] = *v4;
-	if (has6)
-		h->addrs[h->naddrs++] = *v6;
+	/* out of memory leaves the host forwarded, never half-answered */
+	if ((has4 && !reg_host_add_addr(h, v4)) || (has6 && !reg_host_add_addr(h, v6)))
+		h->naddrs = 0;
 	h->answer = h->naddrs ? REG_VIP : REG_FORWARD;
 }
 
@@ -515,20 +526,11 @@ registry_assign_vips(struct registry *reg, struct vipstore *vs, time_t now, stru
 	return ok;
 }
 
-static int
-addr_cmp(const void *x, const void *y)
-{
-	const struct netaddr *a = x, *b = y;
-	if (a->family != b->family)
-		return a->family < b->family ? -1 : 1;
-	return memcmp(a->a, b->a, a->family == AF_INET ? 4 : 16);
-}
-
-/* set sorted by addr_cmp */
+/* set sorted by netaddr_cmp */
 static bool
 addr_in(const struct netaddr *a, const struct netaddr *set, size_t n)
 {
-	return n > 0 && bsearch(a, set, n, sizeof(*set), addr_cmp) != NULL;
+	return n > 0 && bsearch(a, set, n, sizeof(*set), netaddr_cmp) != NULL;
 }
 
 size_t
@@ -542,7 +544,7 @@ registry_lookup_vips(struct registry *reg, struct vipstore *vs)
 	if (res == NULL)
 		nres = 0;
 	else if (nres > 1)
-		qsort(res, nres, sizeof(*res), addr_cmp);
+		qsort(res, nres, sizeof(*res), netaddr_cmp);
 	for (size_t i = 0; i < reg->nhosts; i++) {
 		struct reg_host *h = &reg->hosts[i];
 		struct netaddr v4, v6;

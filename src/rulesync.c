@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bgjob.h"
 #include "endpoints.h"
 #include "firewall.h"
 #include "log.h"
@@ -40,10 +40,8 @@ struct rulesync {
 	bool pending_full;          /* ... whole, not as a delta */
 	char pending_mode[160];     /* for the log line */
 	struct event *resync;       /* periodic full apply */
-	struct render_job *job;     /* a render in flight on job_thread */
-	pthread_t job_thread;
-	int job_pipe[2];            /* the thread's "done", to the loop */
-	struct event *job_ev;
+	struct render_job *job;     /* a render in flight on renderer */
+	struct bgjob *renderer;
 	pid_t child;
 	int child_fd;
 	struct event *child_ev;
@@ -281,29 +279,12 @@ render_job_free(struct render_job *j)
 	free(j);
 }
 
-static void *
-render_thread(void *arg)
+/* On the render thread. */
+static void
+render_job(void *arg)
 {
 	struct rulesync *rs = arg;
 	render_run(rs->job);
-	while (write(rs->job_pipe[1], "r", 1) < 0 && errno == EINTR)
-		;
-	return NULL;
-}
-
-static void render_done(struct rulesync *rs);
-
-static void
-job_pipe_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct rulesync *rs = arg;
-	char c[16];
-	while (read(fd, c, sizeof(c)) > 0)
-		;
-	if (rs->job == NULL)
-		return;
-	pthread_join(rs->job_thread, NULL);
-	render_done(rs);
 }
 
 static void
@@ -345,16 +326,14 @@ sync_now(struct rulesync *rs)
 	j->reg = (struct registry *)rs->reg;
 	rs->job = j;
 	/* the render of 10k services takes ~100 ms: not on the query loop */
-	if (pthread_create(&rs->job_thread, NULL, render_thread, rs) != 0) {
-		render_run(j);
-		render_done(rs);
-	}
+	bgjob_start(rs->renderer, render_job, rs);
 }
 
 /* Back on the loop: apply what the render thread produced. */
 static void
-render_done(struct rulesync *rs)
+render_done(void *arg)
 {
+	struct rulesync *rs = arg;
 	struct render_job *j = rs->job;
 	rs->job = NULL;
 	if (!j->rendered) {
@@ -452,22 +431,16 @@ rulesync_new(struct event_base *base, const struct config *cfg, struct endpoints
 	rs->st.last_ok = !cfg->rules_apply;
 	rs->timer = evtimer_new(base, timer_cb, rs);
 	rs->resync = evtimer_new(base, resync_cb, rs);
-	rs->job_pipe[0] = rs->job_pipe[1] = -1;
-	if (pipe2(rs->job_pipe, O_CLOEXEC | O_NONBLOCK) == 0)
-		rs->job_ev = event_new(base, rs->job_pipe[0], EV_READ | EV_PERSIST, job_pipe_cb, rs);
-	if (rs->timer == NULL || rs->resync == NULL || rs->job_ev == NULL) {
+	rs->renderer = bgjob_new(base, render_done, rs);
+	if (rs->timer == NULL || rs->resync == NULL || rs->renderer == NULL) {
 		if (rs->timer)
 			event_free(rs->timer);
 		if (rs->resync)
 			event_free(rs->resync);
-		if (rs->job_pipe[0] >= 0) {
-			close(rs->job_pipe[0]);
-			close(rs->job_pipe[1]);
-		}
+		bgjob_free(rs->renderer);
 		free(rs);
 		return NULL;
 	}
-	event_add(rs->job_ev, NULL);
 	return rs;
 }
 
@@ -496,14 +469,8 @@ rulesync_free(struct rulesync *rs)
 	}
 	event_free(rs->timer);
 	event_free(rs->resync);
-	if (rs->job) {
-		pthread_join(rs->job_thread, NULL);
-		render_job_free(rs->job);
-	}
-	if (rs->job_ev)
-		event_free(rs->job_ev);
-	close(rs->job_pipe[0]);
-	close(rs->job_pipe[1]);
+	bgjob_free(rs->renderer);
+	render_job_free(rs->job);
 	free(rs->applied);
 	free(rs->pending_text);
 	free(rs->held);

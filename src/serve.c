@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "bgjob.h"
 #include "endpoints.h"
 #include "forward.h"
 #include "http.h"
@@ -71,9 +72,7 @@ struct daemon {
 	uint64_t backups_ok, backups_failed;
 	/* the reload in flight on the build thread */
 	struct build *building;
-	pthread_t build_thread;
-	int build_pipe[2];              /* the thread's "done", to the loop */
-	struct event *build_ev;
+	struct bgjob *builder;
 	bool reload_pending, reload_reread;
 };
 
@@ -82,8 +81,8 @@ struct daemon {
 #define LOCK_POLL_MS 1000
 
 static void reload(struct daemon *, bool);
-static void *build_thread(void *);
-static void build_done(struct daemon *);
+static void build_job(void *);
+static void build_done(void *);
 
 
 
@@ -414,40 +413,22 @@ reload(struct daemon *d, bool reread_config)
 	b->cfg = b->nc ? b->nc : d->cfg;
 	b->allocate = !d->vs_ro;
 	d->building = b;
-	if (pthread_create(&d->build_thread, NULL, build_thread, d) != 0) {
-		log_warnx("reload: cannot start the build thread; building on the event loop");
-		build_run(d, b);
-		build_done(d);
-	}
+	bgjob_start(d->builder, build_job, d);
 }
 
-static void *
-build_thread(void *arg)
+/* On the build thread. */
+static void
+build_job(void *arg)
 {
 	struct daemon *d = arg;
 	build_run(d, d->building);
-	/* wakes build_pipe_cb on the loop */
-	while (write(d->build_pipe[1], "b", 1) < 0 && errno == EINTR)
-		;
-	return NULL;
 }
 
+/* Back on the loop. */
 static void
-build_pipe_cb(evutil_socket_t fd, short what, void *arg)
+build_done(void *arg)
 {
 	struct daemon *d = arg;
-	char c[16];
-	while (read(fd, c, sizeof(c)) > 0)
-		;
-	if (d->building == NULL)
-		return;
-	pthread_join(d->build_thread, NULL);
-	build_done(d);
-}
-
-static void
-build_done(struct daemon *d)
-{
 	struct build *b = d->building;
 	d->building = NULL;
 	struct config *nc = b->nc;
@@ -1049,12 +1030,9 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	d.retry_ev = evtimer_new(d.base, retry_cb, &d);
 	d.lock_ev = evtimer_new(d.base, lock_cb, &d);
 	d.backup_ev = evtimer_new(d.base, backup_cb, &d);
-	if (pipe2(d.build_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-		fatal("pipe");
-	d.build_ev = event_new(d.base, d.build_pipe[0], EV_READ | EV_PERSIST, build_pipe_cb, &d);
-	if (d.retry_ev == NULL || d.lock_ev == NULL || d.backup_ev == NULL || d.build_ev == NULL)
+	d.builder = bgjob_new(d.base, build_done, &d);
+	if (d.retry_ev == NULL || d.lock_ev == NULL || d.backup_ev == NULL || d.builder == NULL)
 		fatalx("out of memory");
-	event_add(d.build_ev, NULL);
 	int lfds[CONFIG_MAX_LIST];
 	size_t nlfds = server_listen_fds(lfds, CONFIG_MAX_LIST);
 	struct fwd_zone_spec specs[FWD_MAX_ZONES];
@@ -1120,17 +1098,15 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 		event_free(sigs[i]);
 	if (d.watchdog)
 		event_free(d.watchdog);
+	/* a reload still building: let it end, install nothing */
+	bgjob_wait(d.builder);
 	if (d.building != NULL) {
-		/* a reload still building: let it end, install nothing */
-		pthread_join(d.build_thread, NULL);
 		nametable_free(d.building->nt);
 		config_free(d.building->nc);
 		free(d.building);
 		d.building = NULL;
 	}
-	event_free(d.build_ev);
-	close(d.build_pipe[0]);
-	close(d.build_pipe[1]);
+	bgjob_free(d.builder);
 	event_free(d.stop_ev);
 	event_free(d.retry_ev);
 	event_free(d.lock_ev);

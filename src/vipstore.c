@@ -87,7 +87,6 @@ static uint32_t	 rec_sum(const MDB_val *, const uint8_t *);
 static void	 rec_encode(const struct vip_record *, const MDB_val *, uint8_t *);
 static bool	 rec_decode(const MDB_val *, const MDB_val *, struct vip_record *);
 static void	 addr_key(const struct netaddr *, MDB_val *);
-static int	 netaddr_cmp(const void *, const void *);
 static int	 want_key_cmp(const void *, const void *);
 static bool	 is_reserved(const struct sync_ctx *, const struct netaddr *);
 static uint64_t	 pool_maxoff(const struct netprefix *);
@@ -255,16 +254,6 @@ addr_key(const struct netaddr *a, MDB_val *k)
 {
 	k->mv_data = (void *)(uintptr_t)a->a;
 	k->mv_size = a->family == AF_INET ? 4 : 16;
-}
-
-static int
-netaddr_cmp(const void *x, const void *y)
-{
-	const struct netaddr *a = x, *b = y;
-
-	if (a->family != b->family)
-		return a->family < b->family ? -1 : 1;
-	return memcmp(a->a, b->a, a->family == AF_INET ? 4 : 16);
 }
 
 static int

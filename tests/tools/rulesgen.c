@@ -128,13 +128,15 @@ main(int argc, char **argv)
 		struct reg_host *h = &reg->hosts[i];
 		if (!h->wants_vip || h->answer != REG_FORWARD)
 			continue;
-		memset(&h->addrs[0], 0, sizeof(h->addrs[0]));
-		h->addrs[0].family = AF_INET;
-		h->addrs[0].a[0] = 240;
-		h->addrs[0].a[1] = 240;
-		h->addrs[0].a[2] = (uint8_t)(next >> 8);
-		h->addrs[0].a[3] = (uint8_t)next;
-		h->naddrs = 1;
+		struct netaddr va;
+		memset(&va, 0, sizeof(va));
+		va.family = AF_INET;
+		va.a[0] = 240;
+		va.a[1] = 240;
+		va.a[2] = (uint8_t)(next >> 8);
+		va.a[3] = (uint8_t)next;
+		if (!reg_host_add_addr(h, &va))
+			return 1;
 		h->answer = REG_VIP;
 		next++;
 	}

@@ -25,8 +25,9 @@ reg_of(const char *yaml)
 		struct reg_host *h = &reg->hosts[i];
 		if (h->wants_vip) {
 			h->answer = REG_VIP;
-			h->naddrs = 1;
-			netaddr_parse("240.240.0.1", &h->addrs[0]);
+			struct netaddr va;
+			netaddr_parse("240.240.0.1", &va);
+			cr_assert(reg_host_add_addr(h, &va));
 		}
 	}
 	return reg;

@@ -185,10 +185,11 @@ table(const char *yaml)
 		if (!h->wants_vip)
 			continue;
 		h->answer = REG_VIP;
-		h->naddrs = 1;
 		char a[32];
+		struct netaddr va;
 		snprintf(a, sizeof(a), "240.240.0.%zu", i + 1);
-		netaddr_parse(a, &h->addrs[0]);
+		netaddr_parse(a, &va);
+		cr_assert(reg_host_add_addr(h, &va));
 	}
 	char *extra[] = { (char *)"corp.example" };
 	struct nametable *nt = nametable_build(reg, "cluster.local", extra, 1, NULL);

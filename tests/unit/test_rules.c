@@ -41,8 +41,9 @@ tb_host(struct tb *t, const char *name, enum se_resolution res, const char *vip)
 	h->resolution = res;
 	if (vip) {
 		h->answer = REG_VIP;
-		cr_assert(netaddr_parse(vip, &h->addrs[0]));
-		h->naddrs = 1;
+		struct netaddr va;
+		cr_assert(netaddr_parse(vip, &va));
+		cr_assert(reg_host_add_addr(h, &va));
 	}
 	return h;
 }
@@ -95,6 +96,7 @@ tb_free(struct tb *t)
 			free(h->ports[k].eps);
 		free(h->ports);
 		free(h->name);
+		free(h->addrs);
 	}
 	free(t->reg.hosts);
 	free(t);
@@ -598,8 +600,9 @@ Test(rules, only_vip_hosts_and_ipv4)
 	struct tb *t = tb_new();
 	struct reg_host *h = tb_host(t, "addr.example", SE_RES_STATIC, NULL);
 	h->answer = REG_ADDRESSES;
-	netaddr_parse("10.1.1.1", &h->addrs[0]);
-	h->naddrs = 1;
+	struct netaddr a1;
+	netaddr_parse("10.1.1.1", &a1);
+	cr_assert(reg_host_add_addr(h, &a1));
 	tb_ep(tb_port(h, 80, "HTTP"), "10.0.0.1", 80, 0);
 	h = tb_host(t, "v6.example", SE_RES_STATIC, "fd00::1");
 	tb_ep(tb_port(h, 80, "HTTP"), "10.0.0.1", 80, 0);
