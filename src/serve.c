@@ -181,6 +181,8 @@ struct build {
 	double t0;
 	/* results */
 	struct nametable *nt;
+	struct netaddr *held;           /* VIPs on hold after the sync */
+	size_t nheld;
 	struct load_summary sum;
 	bool disk_failed;               /* allocating failed for the disk: nt
 	                                   was built from lookups */
@@ -200,6 +202,9 @@ build_run(struct daemon *d, struct build *b)
 		memset(&b->sum, 0, sizeof(b->sum));
 		b->nt = build_table_mode(d, b->cfg, false, &b->sum, b->err, sizeof(b->err));
 	}
+	/* a pass over every record: here, not on the loop */
+	if (b->nt != NULL)
+		b->nheld = vipstore_held(d->vs, &b->held);
 }
 
 /*
@@ -238,9 +243,10 @@ build_settle(struct daemon *d, struct build *b)
 	return b->nt;
 }
 
-/* The first table, inline: nothing to answer from yet. */
+/* The first table, inline: nothing to answer from yet. *held (caller
+ * frees) the VIPs on hold. */
 static struct nametable *
-build_table(struct daemon *d, struct load_summary *sum)
+build_table(struct daemon *d, struct load_summary *sum, struct netaddr **held, size_t *nheld)
 {
 	struct build b;
 	memset(&b, 0, sizeof(b));
@@ -248,6 +254,8 @@ build_table(struct daemon *d, struct load_summary *sum)
 	b.allocate = !d->vs_ro;
 	build_run(d, &b);
 	*sum = b.sum;
+	*held = b.held;
+	*nheld = b.nheld;
 	return build_settle(d, &b);
 }
 
@@ -280,14 +288,11 @@ free_beside(struct nametable *old)
 /* Swaps the new table in, then points the endpoint resolver and the rule
  * sync at its registry before the old table (and registry) is freed. */
 static void
-install_table(struct daemon *d, struct nametable *nt)
+install_table(struct daemon *d, struct nametable *nt, const struct netaddr *held, size_t nheld)
 {
 	struct nametable *old = server_set_table(d->srv, nt);
 	const struct registry *reg = nametable_registry(nt);
-	struct netaddr *held = NULL;
-	size_t nheld = vipstore_held(d->vs, &held);
 	rulesync_set_held(d->rs, held, nheld);
-	free(held);
 	endpoints_track_registry(d->ep, reg);
 	rulesync_mark(d->rs, reg);
 	/* the next reload keeps last-good entries from this table's */
@@ -457,7 +462,7 @@ build_done(void *arg)
 		endpoints_set_zones(d->ep, specs, nspecs);
 		rulesync_set_config(d->rs, d->cfg);
 	}
-	install_table(d, nt);
+	install_table(d, nt, b->held, b->nheld);
 	d->last_error[0] = '\0';
 	d->sum = b->sum;
 	if (b->config_failed)
@@ -473,6 +478,7 @@ build_done(void *arg)
 	    b->sum.warnings, b->sum.kept, (monotime_now() - b->t0) * 1000);
 	notify_send("READY=1");
 next:
+	free(b->held);
 	free(b);
 	if (d->reload_pending && !d->stopping) {
 		bool reread = d->reload_reread;
@@ -1040,7 +1046,9 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	d.srv = server_new(d.base, cfg, specs, nspecs, lfds, nlfds, err, sizeof(err));
 	if (d.srv == NULL)
 		fatalx("%s", err);
-	struct nametable *nt = build_table(&d, &d.sum);
+	struct netaddr *held = NULL;
+	size_t nheld = 0;
+	struct nametable *nt = build_table(&d, &d.sum, &held, &nheld);
 	/* once, at start: exportTo is only enforced with views */
 	loader_note_export_to(cfg, d.sum.restricted, stderr);
 	if (nt == NULL)
@@ -1060,7 +1068,8 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	if (d.watch == NULL)
 		log_error("file watching is off (no inotify instance): changes need SIGHUP");
 	start_http(&d);
-	install_table(&d, nt);
+	install_table(&d, nt, held, nheld);
+	free(held);
 	watch_paths(&d);
 	d.stop_ev = evtimer_new(d.base, stop_poll_cb, &d);
 	if (d.stop_ev == NULL)
@@ -1103,6 +1112,7 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	if (d.building != NULL) {
 		nametable_free(d.building->nt);
 		config_free(d.building->nc);
+		free(d.building->held);
 		free(d.building);
 		d.building = NULL;
 	}
