@@ -35,8 +35,17 @@ struct rulesync {
 	struct event *timer;
 	double last_start;          /* monotime_now() of the last sync */
 	bool started_once;
-	char *applied;              /* text of the last successful apply */
-	char *pending_text;         /* text the running child applies */
+	/* The last successful apply, as a fingerprint; its text only where a
+	 * delta needs it (nft with apply on): at 50k services the iptables
+	 * text is ~60 MB that nothing reads. */
+	bool have_applied;
+	uint64_t applied_hash;
+	size_t applied_len;
+	char *applied;              /* text, or NULL */
+	char *pending_text;         /* text the running child applies, kept
+	                               when it becomes applied */
+	uint64_t pending_hash;
+	size_t pending_len;
 	bool pending_full;          /* ... whole, not as a delta */
 	char pending_mode[160];     /* for the log line */
 	struct event *resync;       /* periodic full apply */
@@ -101,6 +110,9 @@ child_done(struct rulesync *rs, bool ok)
 		free(rs->applied);
 		rs->applied = rs->pending_text;
 		rs->pending_text = NULL;
+		rs->have_applied = true;
+		rs->applied_hash = rs->pending_hash;
+		rs->applied_len = rs->pending_len;
 		rs->backoff_ms = 0;
 		if (rs->pending_full) {
 			rs->st.applies_full++;
@@ -225,7 +237,12 @@ struct render_job {
 	struct ep_snapshot *snap;
 	struct rules_opts o;            /* o.held points at held */
 	struct netaddr *held;
-	const char *applied;            /* rs->applied, borrowed */
+	const char *applied;            /* rs->applied, borrowed (NULL when
+	                                   only its fingerprint is kept) */
+	bool have_applied;
+	uint64_t applied_hash;
+	size_t applied_len;
+	uint64_t hash;                  /* of text */
 	bool force, apply;
 	char *file;
 	/* results */
@@ -237,6 +254,17 @@ struct render_job {
 	double render_s;
 };
 
+/* FNV-1a 64: enough to tell "changed" from "the same" (a full resync
+ * every rules.resync_period covers the rest). */
+static uint64_t
+text_hash(const char *t, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)t[i]) * 0x100000001b3ULL;
+	return h;
+}
+
 static void
 render_run(struct render_job *j)
 {
@@ -245,7 +273,9 @@ render_run(struct render_job *j)
 	j->render_s = monotime_now() - t0;
 	if (!j->rendered)
 		return;
-	j->changed = j->applied == NULL || strcmp(j->applied, j->text.data) != 0;
+	j->hash = text_hash(j->text.data, j->text.len);
+	j->changed = !j->have_applied || j->applied_len != j->text.len || j->applied_hash != j->hash ||
+	    (j->applied != NULL && strcmp(j->applied, j->text.data) != 0);
 	if (!j->changed && !j->force)
 		return;
 	/* nft: only what changed, as one transaction; a full apply at start,
@@ -320,6 +350,9 @@ sync_now(struct rulesync *rs)
 	j->o.held = j->held;
 	j->o.nheld = rs->nheld;
 	j->applied = rs->applied;
+	j->have_applied = rs->have_applied;
+	j->applied_hash = rs->applied_hash;
+	j->applied_len = rs->applied_len;
 	j->force = rs->force;
 	j->apply = rs->cfg->rules_apply;
 	registry_hold((struct registry *)rs->reg);
@@ -372,8 +405,10 @@ render_done(void *arg)
 	if (!j->apply) {
 		/* dry run: the file is the product */
 		free(rs->applied);
-		rs->applied = j->text.data;
-		j->text.data = NULL;
+		rs->applied = NULL;
+		rs->have_applied = true;
+		rs->applied_hash = j->hash;
+		rs->applied_len = j->text.len;
 		rs->st.last_ok = true;
 		render_job_free(j);
 		if (rs->dirty)
@@ -382,12 +417,18 @@ render_done(void *arg)
 	}
 	rs->pending_full = j->full;
 	snprintf(rs->pending_mode, sizeof(rs->pending_mode), "%s", j->mode);
-	rs->pending_text = j->text.data;
-	j->text.data = NULL;
-	const char *payload = j->full ? rs->pending_text : j->delta.data;
+	const char *payload = j->full ? j->text.data : j->delta.data;
 	size_t plen = j->full ? j->text.len : j->delta.len;
+	rs->pending_hash = j->hash;
+	rs->pending_len = j->text.len;
 	rs->last_start = monotime_now();
-	if (!start_apply(rs, payload, plen)) {
+	bool started = start_apply(rs, payload, plen);
+	/* the child has its own copy; keep the text only for the next delta */
+	if (j->o.format == RULES_FMT_NFT) {
+		rs->pending_text = j->text.data;
+		j->text.data = NULL;
+	}
+	if (!started) {
 		log_warn("rules: cannot start the apply");
 		child_done(rs, false);
 	}
