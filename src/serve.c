@@ -78,6 +78,7 @@ struct daemon {
 
 #define STORE_RETRY_SECONDS 30
 #define BACKUP_MIN_SECONDS 60
+#define BACKUP_FIRST_SECONDS 2
 #define LOCK_POLL_MS 1000
 
 static void reload(struct daemon *, bool);
@@ -120,7 +121,12 @@ backup_soon(struct daemon *d)
 	if (evtimer_pending(d->backup_ev, NULL))
 		return;
 	double wait = d->last_backup + BACKUP_MIN_SECONDS - monotime_now();
-	if (d->last_backup == 0 || wait <= 0) {
+	/* the first one waits for the start to finish: its copy and fsync
+	 * must not delay the first answers (a socket-activated restart has
+	 * queries queued) */
+	if (d->last_backup == 0)
+		wait = BACKUP_FIRST_SECONDS;
+	else if (wait <= 0) {
 		backup_now(d);
 		return;
 	}
@@ -1120,8 +1126,8 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	event_free(d.stop_ev);
 	event_free(d.retry_ev);
 	event_free(d.lock_ev);
-	if (evtimer_pending(d.backup_ev, NULL))
-		backup_now(&d); /* the last change gets its backup */
+	/* no backup on the way out: it would lengthen a restart's gap; the
+	 * next start writes one (BACKUP_FIRST_SECONDS after it serves) */
 	event_free(d.backup_ev);
 	http_free(d.http);
 	http_free(d.debug_http);
