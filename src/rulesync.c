@@ -353,7 +353,9 @@ sync_now(struct rulesync *rs)
 	j->have_applied = rs->have_applied;
 	j->applied_hash = rs->applied_hash;
 	j->applied_len = rs->applied_len;
+	/* the job owns this force now; one set meanwhile is for the next */
 	j->force = rs->force;
+	rs->force = false;
 	j->apply = rs->cfg->rules_apply;
 	registry_hold((struct registry *)rs->reg);
 	j->reg = (struct registry *)rs->reg;
@@ -372,6 +374,7 @@ render_done(void *arg)
 	if (!j->rendered) {
 		const char *why = rules_opts_problem(&j->o);
 		log_error("rules render failed: %s", why ? why : "out of memory");
+		rs->force |= j->force;
 		render_job_free(j);
 		rs->st.last_ok = false;
 		rs->dirty = true;
@@ -386,9 +389,6 @@ render_done(void *arg)
 			schedule(rs, 0);
 		return;
 	}
-	/* a mark for a new config since the job started keeps its force */
-	if (j->force)
-		rs->force = false;
 	if (!j->written) {
 		rs->st.writes_failed++;
 		errno = j->write_errno;

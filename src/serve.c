@@ -10,7 +10,6 @@
 #include <string.h>
 #include <limits.h>
 #include <pthread.h>
-#include <fcntl.h>
 #include <unistd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
