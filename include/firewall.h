@@ -1,14 +1,16 @@
 /*
  * firewall — applies rendered rules (rules.c) to the kernel.
  *
- * iptables: one `iptables-restore -w --noflush` transaction fed on stdin;
- * sedns chains that exist in the kernel but are not in the payload are
- * flushed and deleted in that same transaction (so a failure leaves the old
- * state whole); then the jumps from the built-in chains (nat PREROUTING and
- * OUTPUT -> SEDNS-SERVICES, nat POSTROUTING -> SEDNS-POSTROUTING with
- * masquerade, filter INPUT/FORWARD/OUTPUT -> SEDNS-FILTER) are checked with
- * -C and inserted only when missing. nft: `nft -f -` with the payload, which
- * replaces table ip sedns atomically.
+ * iptables, full apply: iptables-save of nat and filter, then one
+ * `iptables-restore -w --noflush` transaction fed on stdin: the payload;
+ * the sedns chains the kernel has but the payload does not declare,
+ * flushed and deleted; and the jumps from the built-in chains (nat
+ * PREROUTING and OUTPUT -> SEDNS-SERVICES, nat POSTROUTING ->
+ * SEDNS-POSTROUTING with masquerade, filter INPUT/FORWARD/OUTPUT ->
+ * SEDNS-FILTER) inserted where missing and removed where doubled or of an
+ * older form. A failure leaves the old state whole. iptables, delta: the
+ * iptdiff payload alone, one restore. nft: `nft -f -` with the payload
+ * (a full one replaces table ip sedns atomically; a delta is nftdiff's).
  *
  * These calls block (they run child processes): the daemon calls them from a
  * forked child (see serve.c), `sedns rules` calls them directly. Every child
@@ -20,17 +22,34 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "rules.h"
+
 #define FIREWALL_TIMEOUT_S 300   /* default; rules.apply_timeout */
 
 /* Longest a child tool may run (iptables-restore of 10k services takes
  * minutes on some kernels). */
 void firewall_set_timeout(unsigned seconds);
 
-/* format: enum rules_format. err receives the failing tool's stderr. pool
- * ("240.240.0.0/16"): iptables hooks jump to sedns's chains only for
- * packets to it (NULL: for every packet). */
-bool firewall_apply(int format, const char *payload, size_t len, bool masquerade, const char *pool, char *err,
-    size_t errlen);
+/* format: enum rules_format. delta: payload is an iptdiff/nftdiff delta
+ * against what the kernel has (iptables: no listing, no jump check).
+ * err receives the failing tool's stderr. pool ("240.240.0.0/16"):
+ * iptables hooks jump to sedns's chains only for packets to it (NULL:
+ * for every packet). */
+bool firewall_apply(int format, const char *payload, size_t len, bool delta, bool masquerade, const char *pool,
+    char *err, size_t errlen);
+
+/* Pure: the whole transaction of a full iptables apply, from the rendered
+ * payload and the kernel's iptables-save text of nat and filter (NULL:
+ * empty): stale SEDNS chains flushed and deleted, hook jumps fixed before
+ * the deletions. malloc'd; NULL on out of memory. */
+char *firewall_full_payload(const char *payload, const char *nat_save, const char *filter_save, bool masquerade,
+    const char *pool);
+
+/* Pure: the restore lines (-I/-D) that make table's hook jumps right,
+ * given that table's iptables-save text: exactly one jump per hook
+ * (none to SEDNS-POSTROUTING without masquerade), guarded by pool. */
+void firewall_jump_fixes(const char *table, const char *save_text, bool masquerade, const char *pool,
+    struct rules_buf *out);
 /* Removes every chain, jump (guarded by pool or not) and table sedns owns. */
 bool firewall_cleanup(int format, const char *pool, char *err, size_t errlen);
 

@@ -229,11 +229,28 @@ declared_chains(const char *payload, size_t *n, char **copy)
 	return v;
 }
 
-char *
-firewall_add_stale_deletions(const char *payload, const char *const *existing, size_t nexisting)
+/* Appends the lines of text between [from, to) and returns to. */
+static const char *
+copy_span(char **buf, size_t *len, size_t *cap, const char *from, const char *to)
+{
+	append(buf, len, cap, from, (size_t)(to - from));
+	return to;
+}
+
+/*
+ * payload with, in its *nat section, a flush (declaration, right after
+ * "*nat") and a -X (right before COMMIT) for every stale chain of
+ * existing[], and natfix / filterfix (may be NULL) before the -X lines
+ * of *nat and before the COMMIT of *filter.
+ */
+static char *
+assemble_full(const char *payload, const char *const *existing, size_t nexisting, const char *natfix,
+    const char *filterfix)
 {
 	const char *nat = strstr(payload, "*nat\n");
 	const char *commit = nat ? strstr(nat, "\nCOMMIT\n") : NULL;
+	const char *filter = strstr(payload, "*filter\n");
+	const char *fcommit = filter ? strstr(filter, "\nCOMMIT\n") : NULL;
 	char *buf = NULL, *copy = NULL;
 	size_t len = 0, cap = 0, ndecl = 0;
 	if (commit == NULL) {
@@ -252,9 +269,7 @@ firewall_add_stale_deletions(const char *payload, const char *const *existing, s
 	for (size_t i = 0; i < nexisting; i++)
 		stale[i] = rules_is_own_chain(existing[i]) &&
 		    bsearch(&existing[i], decl, ndecl, sizeof(*decl), cmp_strp) == NULL;
-	/* declarations go right after "*nat\n", deletions right before COMMIT */
-	size_t head = (size_t)(nat - payload) + 5;
-	append(&buf, &len, &cap, payload, head);
+	const char *p = copy_span(&buf, &len, &cap, payload, nat + 5);
 	for (size_t i = 0; i < nexisting; i++) {
 		if (!stale[i])
 			continue;
@@ -262,8 +277,9 @@ firewall_add_stale_deletions(const char *payload, const char *const *existing, s
 		append(&buf, &len, &cap, existing[i], strlen(existing[i]));
 		append(&buf, &len, &cap, " - [0:0]\n", 9);
 	}
-	size_t mid = (size_t)(commit - payload) + 1;
-	append(&buf, &len, &cap, payload + head, mid - head);
+	p = copy_span(&buf, &len, &cap, p, commit + 1);
+	if (natfix)
+		append(&buf, &len, &cap, natfix, strlen(natfix));
 	for (size_t i = 0; i < nexisting; i++) {
 		if (!stale[i])
 			continue;
@@ -271,35 +287,58 @@ firewall_add_stale_deletions(const char *payload, const char *const *existing, s
 		append(&buf, &len, &cap, existing[i], strlen(existing[i]));
 		append(&buf, &len, &cap, "\n", 1);
 	}
-	append(&buf, &len, &cap, payload + mid, strlen(payload + mid));
+	if (fcommit && fcommit > p && filterfix) {
+		p = copy_span(&buf, &len, &cap, p, fcommit + 1);
+		append(&buf, &len, &cap, filterfix, strlen(filterfix));
+	}
+	append(&buf, &len, &cap, p, strlen(p));
 	free(stale);
 	free(decl);
 	free(copy);
 	return buf;
 }
 
-/* SEDNS chains in a table, from iptables-save. */
-static size_t
-list_chains(const char *table, char **names, size_t max)
+char *
+firewall_add_stale_deletions(const char *payload, const char *const *existing, size_t nexisting)
+{
+	return assemble_full(payload, existing, nexisting, NULL, NULL);
+}
+
+/* iptables-save -t table: malloc'd text, or NULL. */
+static char *
+save_table(const char *table)
 {
 	char *const argv[] = { (char *)"iptables-save", (char *)"-t", (char *)table, NULL };
 	char *out = NULL, err[256];
-	if (firewall_run(argv, NULL, 0, &out, err, sizeof(err)) != 0 || out == NULL) {
+	if (firewall_run(argv, NULL, 0, &out, err, sizeof(err)) != 0) {
 		free(out);
-		return 0;
+		return NULL;
 	}
+	return out;
+}
+
+/* The SEDNS chains an iptables-save text declares (strdup'd names). */
+static size_t
+own_chains(const char *save_text, char **names, size_t max)
+{
 	size_t n = 0;
-	char *save = NULL;
-	for (char *line = strtok_r(out, "\n", &save); line && n < max; line = strtok_r(NULL, "\n", &save)) {
-		if (line[0] != ':')
-			continue;
-		char *sp = strchr(line, ' ');
-		if (sp)
-			*sp = '\0';
-		if (rules_is_own_chain(line + 1))
-			names[n++] = strdup(line + 1);
+	for (const char *p = save_text; p && *p && n < max;) {
+		const char *e = strchr(p, '\n');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		if (p[0] == ':') {
+			size_t k = 1;
+			while (k < l && p[k] != ' ')
+				k++;
+			char name[RULES_CHAIN_MAX + 2];
+			if (k - 1 < sizeof(name)) {
+				memcpy(name, p + 1, k - 1);
+				name[k - 1] = '\0';
+				if (rules_is_own_chain(name))
+					names[n++] = strdup(name);
+			}
+		}
+		p = e ? e + 1 : p + l;
 	}
-	free(out);
 	return n;
 }
 
@@ -361,53 +400,103 @@ jump_remove_all(const struct jump *j, const char *dst)
 
 #define MAX_CHAINS 200000
 
-bool
-firewall_apply(int format, const char *payload, size_t len, bool masquerade, const char *pool, char *err,
-    size_t errlen)
+/* How many lines of save_text are exactly line. */
+static size_t
+count_lines(const char *save_text, const char *line)
 {
-	if (format == RULES_FMT_NFT) {
-		char *const argv[] = { (char *)"nft", (char *)"-f", (char *)"-", NULL };
-		return firewall_run(argv, payload, len, NULL, err, errlen) == 0;
+	size_t n = 0, l = strlen(line);
+	for (const char *p = save_text; p && (p = strstr(p, line)) != NULL; p += l)
+		if ((p == save_text || p[-1] == '\n') && (p[l] == '\n' || p[l] == '\0'))
+			n++;
+	return n;
+}
+
+void
+firewall_jump_fixes(const char *table, const char *save_text, bool masquerade, const char *pool,
+    struct rules_buf *out)
+{
+	for (size_t i = 0; i < sizeof(jumps) / sizeof(jumps[0]); i++) {
+		const struct jump *j = &jumps[i];
+		if (strcmp(j->table, table) != 0)
+			continue;
+		bool guarded = j->to_pool && pool != NULL;
+		char want[320], bare[128];
+		snprintf(bare, sizeof(bare), "-m comment --comment sedns -j %s", j->target);
+		if (guarded)
+			snprintf(want, sizeof(want), "-d %s %s", pool, bare);
+		else
+			snprintf(want, sizeof(want), "%s", bare);
+		char wline[400], bline[200];
+		snprintf(wline, sizeof(wline), "-A %s %s", j->chain, want);
+		snprintf(bline, sizeof(bline), "-A %s %s", j->chain, bare);
+		size_t have = count_lines(save_text, wline);
+		size_t keep = j->masq_only && !masquerade ? 0 : 1;
+		if (keep && have == 0)
+			rules_buf_printf(out, "-I %s 1 %s\n", j->chain, want);
+		for (size_t k = keep; k < have; k++)
+			rules_buf_printf(out, "-D %s %s\n", j->chain, want);
+		/* the unguarded jump of older versions: every packet of the
+		 * node would still walk the chain */
+		for (size_t k = 0, n = guarded ? count_lines(save_text, bline) : 0; k < n; k++)
+			rules_buf_printf(out, "-D %s %s\n", j->chain, bare);
 	}
+}
+
+char *
+firewall_full_payload(const char *payload, const char *nat_save, const char *filter_save, bool masquerade,
+    const char *pool)
+{
 	char **existing = calloc(MAX_CHAINS, sizeof(*existing));
-	if (existing == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return false;
-	}
-	if (!masquerade) {
-		/* masquerade was switched off: its chain is about to be deleted
-		 * as stale, which the kernel refuses while POSTROUTING jumps in */
-		for (size_t i = 0; i < sizeof(jumps) / sizeof(jumps[0]); i++)
-			if (jumps[i].masq_only)
-				jump_remove_all(&jumps[i], pool);
-	}
-	size_t n = list_chains("nat", existing, MAX_CHAINS);
-	char *full = firewall_add_stale_deletions(payload, (const char *const *)existing, n);
+	struct rules_buf natfix = { 0 }, filterfix = { 0 };
+	char *full = NULL;
+	if (existing == NULL)
+		return NULL;
+	size_t n = own_chains(nat_save, existing, MAX_CHAINS);
+	firewall_jump_fixes("nat", nat_save ? nat_save : "", masquerade, pool, &natfix);
+	firewall_jump_fixes("filter", filter_save ? filter_save : "", masquerade, pool, &filterfix);
+	if (!natfix.oom && !filterfix.oom)
+		full = assemble_full(payload, (const char *const *)existing, n, natfix.data, filterfix.data);
 	for (size_t i = 0; i < n; i++)
 		free(existing[i]);
 	free(existing);
+	rules_buf_free(&natfix);
+	rules_buf_free(&filterfix);
+	return full;
+}
+
+/* No process per hook: at 10k services each "iptables -C" reads the
+ * whole nat table. */
+static bool
+apply_iptables_full(const char *payload, bool masquerade, const char *pool, char *err, size_t errlen)
+{
+	char *nat = save_table("nat"), *filter = save_table("filter");
+	char *full = firewall_full_payload(payload, nat, filter, masquerade, pool);
+	free(nat);
+	free(filter);
 	if (full == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return false;
 	}
 	char *const argv[] = { (char *)"iptables-restore", (char *)"-w", (char *)"5", (char *)"--noflush", NULL };
-	int rc = firewall_run(argv, full, strlen(full), NULL, err, errlen);
+	bool ok = firewall_run(argv, full, strlen(full), NULL, err, errlen) == 0;
 	free(full);
-	if (rc != 0)
-		return false;
-	for (size_t i = 0; i < sizeof(jumps) / sizeof(jumps[0]); i++) {
-		const struct jump *j = &jumps[i];
-		if (j->masq_only && !masquerade)
-			continue;
-		char e2[256];
-		if (jump_cmd(j, "-C", pool, e2, sizeof(e2)) != 0 && jump_cmd(j, "-I", pool, err, errlen) != 0)
-			return false;
-		/* an unguarded jump of an older version: every packet would
-		 * still walk the chain */
-		for (int k = 0; j->to_pool && pool && k < 16 && jump_cmd(j, "-C", NULL, e2, sizeof(e2)) == 0; k++)
-			jump_cmd(j, "-D", NULL, e2, sizeof(e2));
+	return ok;
+}
+
+bool
+firewall_apply(int format, const char *payload, size_t len, bool delta, bool masquerade, const char *pool,
+    char *err, size_t errlen)
+{
+	if (format == RULES_FMT_NFT) {
+		char *const argv[] = { (char *)"nft", (char *)"-f", (char *)"-", NULL };
+		return firewall_run(argv, payload, len, NULL, err, errlen) == 0;
 	}
-	return true;
+	if (delta) {
+		/* iptdiff's payload: the changed chains only, one transaction */
+		char *const argv[] = { (char *)"iptables-restore", (char *)"-w", (char *)"5", (char *)"--noflush", NULL };
+		return firewall_run(argv, payload, len, NULL, err, errlen) == 0;
+	}
+	return apply_iptables_full(payload, masquerade, pool, err, errlen);
 }
 
 bool
@@ -431,7 +520,9 @@ firewall_cleanup(int format, const char *pool, char *err, size_t errlen)
 	char **existing = calloc(MAX_CHAINS, sizeof(*existing));
 	if (existing == NULL)
 		return false;
-	size_t n = list_chains("nat", existing, MAX_CHAINS);
+	char *nat = save_table("nat");
+	size_t n = own_chains(nat, existing, MAX_CHAINS);
+	free(nat);
 	o.existing_chains = (const char *const *)existing;
 	o.nexisting = n;
 	bool ok = rules_render_cleanup(&o, &b);

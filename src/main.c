@@ -374,7 +374,7 @@ cmd_rules(int argc, char **argv)
 	} else if (apply) {
 		char pool[NETPREFIX_STRLEN];
 		netprefix_fmt(&cfg->vip_pool, pool, sizeof(pool));
-		if (!firewall_apply((int)cfg->rules_format, b.data, b.len, cfg->rules_masquerade, pool, err, sizeof(err))) {
+		if (!firewall_apply((int)cfg->rules_format, b.data, b.len, false, cfg->rules_masquerade, pool, err, sizeof(err))) {
 			fprintf(stderr, "sedns: apply failed: %s\n", err);
 			rc = 1;
 		}

@@ -5,11 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A line of the input: [p, p + n), no newline. */
-struct line {
-	const char *p;
-	size_t n;
-};
+#include "textline.h"
 
 struct chain {
 	struct line name;
@@ -40,26 +36,8 @@ parsed_free(struct parsed *ps)
 	free(ps->vips);
 }
 
-static bool
-starts(struct line l, const char *s)
-{
-	size_t n = strlen(s);
-	return l.n >= n && memcmp(l.p, s, n) == 0;
-}
 
-static bool
-is(struct line l, const char *s)
-{
-	return l.n == strlen(s) && memcmp(l.p, s, l.n) == 0;
-}
 
-static int
-line_cmp(struct line a, struct line b)
-{
-	size_t n = a.n < b.n ? a.n : b.n;
-	int c = memcmp(a.p, b.p, n);
-	return c ? c : (a.n < b.n ? -1 : a.n > b.n);
-}
 
 static int
 line_qcmp(const void *x, const void *y)
@@ -73,20 +51,6 @@ chain_qcmp(const void *x, const void *y)
 	return line_cmp(((const struct chain *)x)->name, ((const struct chain *)y)->name);
 }
 
-static bool
-push(struct line **v, size_t *n, size_t *cap, struct line l)
-{
-	if (*n == *cap) {
-		size_t nc = *cap ? *cap * 2 : 64;
-		struct line *nv = realloc(*v, nc * sizeof(*nv));
-		if (nv == NULL)
-			return false;
-		*v = nv;
-		*cap = nc;
-	}
-	(*v)[(*n)++] = l;
-	return true;
-}
 
 /* The element key: "VIP . proto . port" of "VIP . proto . port : goto X". */
 static struct line
@@ -117,38 +81,38 @@ parse(const char *text, struct parsed *ps)
 		struct line l = { p, e ? (size_t)(e - p) : strlen(p) };
 		p = e ? e + 1 : p + l.n;
 		if (where == SVC) {
-			if (is(l, "\t}")) {
+			if (line_is(l, "\t}")) {
 				where = TOP;
 				continue;
 			}
-			if (!starts(l, "\t\t"))
+			if (!line_starts(l, "\t\t"))
 				return parsed_free(ps), free(first), false;
 			l.p += 2;
 			l.n -= 2;
 			ps->chains[ps->nchains - 1].nrules++;
-			ok = push(&ps->pool, &ps->npool, &ps->cappool, l);
+			ok = line_push(&ps->pool, &ps->npool, &ps->cappool, l);
 			continue;
 		}
-		if ((where == MAP || where == SET) && starts(l, "\t\t\t")) {
+		if ((where == MAP || where == SET) && line_starts(l, "\t\t\t")) {
 			l.p += 3;
 			l.n -= 3;
 			if (l.n > 0 && l.p[l.n - 1] == ',')
 				l.n--;
-			ok = where == MAP ? push(&ps->elems, &ps->nelems, &capel, l) :
-			    push(&ps->vips, &ps->nvips, &capvip, l);
+			ok = where == MAP ? line_push(&ps->elems, &ps->nelems, &capel, l) :
+			    line_push(&ps->vips, &ps->nvips, &capvip, l);
 			continue;
 		}
 		/* the elements braces come and go with the first element:
 		 * not part of the skeleton */
-		if ((where == MAP || where == SET) && (is(l, "\t\telements = {") || is(l, "\t\t}")))
+		if ((where == MAP || where == SET) && (line_is(l, "\t\telements = {") || line_is(l, "\t\t}")))
 			continue;
-		if (is(l, "\tmap services {"))
+		if (line_is(l, "\tmap services {"))
 			where = MAP;
-		else if (is(l, "\tset vips {"))
+		else if (line_is(l, "\tset vips {"))
 			where = SET;
-		else if (is(l, "\t}"))
+		else if (line_is(l, "\t}"))
 			where = TOP;
-		if (starts(l, "\tchain svc_") && l.n > 2 && l.p[l.n - 1] == '{') {
+		if (line_starts(l, "\tchain svc_") && l.n > 2 && l.p[l.n - 1] == '{') {
 			if (ps->nchains == capch) {
 				size_t nc = capch ? capch * 2 : 64;
 				struct chain *cv = realloc(ps->chains, nc * sizeof(*cv));
@@ -170,7 +134,7 @@ parse(const char *text, struct parsed *ps)
 			where = SVC;
 			continue;
 		}
-		ok = push(&ps->skel, &ps->nskel, &capskel, l);
+		ok = line_push(&ps->skel, &ps->nskel, &capskel, l);
 	}
 	if (!ok || where != TOP) {
 		free(first);

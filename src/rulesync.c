@@ -18,6 +18,7 @@
 #include "log.h"
 #include "monotime.h"
 #include "registry.h"
+#include "iptdiff.h"
 #include "nftdiff.h"
 #include "rules.h"
 
@@ -36,7 +37,7 @@ struct rulesync {
 	double last_start;          /* monotime_now() of the last sync */
 	bool started_once;
 	/* The last successful apply, as a fingerprint; its text only where a
-	 * delta needs it (nft with apply on): at 50k services the iptables
+	 * delta needs it (apply on): at 50k services the iptables
 	 * text is ~60 MB that nothing reads. */
 	bool have_applied;
 	uint64_t applied_hash;
@@ -206,8 +207,8 @@ start_apply(struct rulesync *rs, const char *text, size_t len)
 		firewall_set_timeout((unsigned)(rs->cfg->rules_apply_timeout_ms / 1000));
 		char pool[NETPREFIX_STRLEN];
 		netprefix_fmt(&rs->cfg->vip_pool, pool, sizeof(pool));
-		bool ok = firewall_apply((int)rs->cfg->rules_format, text, len, rs->cfg->rules_masquerade, pool, err,
-		    sizeof(err));
+		bool ok = firewall_apply((int)rs->cfg->rules_format, text, len, !rs->pending_full,
+		    rs->cfg->rules_masquerade, pool, err, sizeof(err));
 		if (!ok) {
 			ssize_t w = write(p[1], err, strlen(err));
 			(void)w;
@@ -248,7 +249,7 @@ struct render_job {
 	/* results */
 	bool rendered;
 	struct rules_buf text, delta;
-	bool changed, full, written;
+	bool changed, full, same, written;
 	int write_errno;
 	char mode[160];
 	double render_s;
@@ -278,18 +279,28 @@ render_run(struct render_job *j)
 	    (j->applied != NULL && strcmp(j->applied, j->text.data) != 0);
 	if (!j->changed && !j->force)
 		return;
-	/* nft: only what changed, as one transaction; a full apply at start,
-	 * after a failure, on a rules option change and every resync_period */
+	/* only what changed, as one transaction; a full apply at start, after
+	 * a failure, on a rules option change and every resync_period */
 	j->full = true;
 	snprintf(j->mode, sizeof(j->mode), "full bytes=%zu", j->text.len);
-	if (j->apply && j->o.format == RULES_FMT_NFT && j->applied && !j->force) {
+	if (j->apply && j->applied && !j->force && j->o.format == RULES_FMT_NFT) {
 		struct nftdiff_stats ds;
-		if (nftdiff(j->applied, j->text.data, &j->delta, &ds) == NFTDIFF_DELTA) {
-			j->full = false;
+		enum nftdiff_result r = nftdiff(j->applied, j->text.data, &j->delta, &ds);
+		j->same = r == NFTDIFF_SAME;
+		j->full = r != NFTDIFF_DELTA && !j->same;
+		if (r == NFTDIFF_DELTA)
 			snprintf(j->mode, sizeof(j->mode), "incremental bytes=%zu chains=+%zu~%zu-%zu elements=+%zu-%zu "
 			    "vips=+%zu-%zu", j->delta.len, ds.chains_added, ds.chains_changed, ds.chains_deleted,
 			    ds.elems_added, ds.elems_deleted, ds.vips_added, ds.vips_deleted);
-		}
+	} else if (j->apply && j->applied && !j->force) {
+		struct iptdiff_stats ds;
+		enum iptdiff_result r = iptdiff(j->applied, j->text.data, &j->delta, &ds);
+		j->same = r == IPTDIFF_SAME;
+		j->full = r != IPTDIFF_DELTA && !j->same;
+		if (r == IPTDIFF_DELTA)
+			snprintf(j->mode, sizeof(j->mode), "incremental bytes=%zu chains=+%zu~%zu-%zu rules=+%zu-%zu",
+			    j->delta.len, ds.chains_added, ds.chains_changed, ds.chains_deleted, ds.rules_added,
+			    ds.rules_deleted);
 	}
 	j->written = rulesync_write_atomic(j->file, j->text.data, j->text.len);
 	j->write_errno = j->written ? 0 : errno;
@@ -415,6 +426,18 @@ render_done(void *arg)
 			schedule(rs, rs->cfg->rules_min_sync_ms);
 		return;
 	}
+	if (j->same) {
+		/* the text moved (groups reordered), the kernel's rules did not */
+		free(rs->applied);
+		rs->applied = j->text.data;
+		j->text.data = NULL;
+		rs->applied_hash = j->hash;
+		rs->applied_len = j->text.len;
+		render_job_free(j);
+		if (rs->dirty)
+			schedule(rs, rs->cfg->rules_min_sync_ms);
+		return;
+	}
 	rs->pending_full = j->full;
 	snprintf(rs->pending_mode, sizeof(rs->pending_mode), "%s", j->mode);
 	const char *payload = j->full ? j->text.data : j->delta.data;
@@ -423,11 +446,9 @@ render_done(void *arg)
 	rs->pending_len = j->text.len;
 	rs->last_start = monotime_now();
 	bool started = start_apply(rs, payload, plen);
-	/* the child has its own copy; keep the text only for the next delta */
-	if (j->o.format == RULES_FMT_NFT) {
-		rs->pending_text = j->text.data;
-		j->text.data = NULL;
-	}
+	/* the child has its own copy; keep the text for the next delta */
+	rs->pending_text = j->text.data;
+	j->text.data = NULL;
 	if (!started) {
 		log_warn("rules: cannot start the apply");
 		child_done(rs, false);

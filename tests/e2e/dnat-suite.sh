@@ -244,18 +244,33 @@ EOF
 		kill -HUP "$SEDNS_PID"
 		check "[$fmt] reload (SIGHUP): a ServiceEntry added at runtime is reachable through its VIP" late_reachable 24
 	fi
+	# the runtime change went to the kernel as a delta, and the kernel
+	# holds what a full apply of the same rules would give
+	local fresh=sedns-e2e-fresh-$$
+	ip netns add "$fresh"
 	if [ "$fmt" = nft ]; then
-		# the runtime change went to the kernel as a delta, and the
-		# kernel holds what a full apply of the same rules would give
 		check "[nft] the added ServiceEntry was applied incrementally" \
 			grep -qE 'rules applied format=nft mode=incremental .*chains=\+1~0-0' "$SEDNS_LOG"
-		local fresh=sedns-e2e-fresh-$$
-		ip netns add "$fresh"
 		ip netns exec "$fresh" nft -f "$STATE/rules.nft"
 		expect_eq "[nft] after the delta the kernel table equals a fresh full apply (lines sorted)" \
 			"$(ip netns exec "$fresh" nft list table ip sedns | sort)" "$(firewall_state nft | sort)"
-		ip netns del "$fresh"
+	else
+		# one SVC and one SEP chain, one SEDNS-SERVICES rule appended
+		if grep -qE 'rules applied format=iptables mode=incremental .*chains=\+2~0-0 rules=\+[0-9]+-0' "$SEDNS_LOG"; then
+			ok "[iptables] the added ServiceEntry was applied incrementally (its 2 chains and rules only)"
+		else
+			notok "[iptables] the added ServiceEntry was applied incrementally (its 2 chains and rules only)"
+			grep 'rules applied' "$SEDNS_LOG" | sed 's/^/#   /'
+		fi
+
+		ip netns exec "$fresh" iptables-restore --noflush "$STATE/rules.iptables"
+		# the hooks' jumps are not in the rules file; the per-VIP
+		# chains' order is free, so lines are compared sorted
+		expect_eq "[iptables] after the delta the kernel's SEDNS chains equal a fresh full apply (lines sorted)" \
+			"$(ip netns exec "$fresh" iptables-save | grep SEDNS | grep -vE '^-A (PREROUTING|OUTPUT|POSTROUTING|INPUT|FORWARD) ' | sort)" \
+			"$(firewall_state iptables | grep -vE '^-A (PREROUTING|OUTPUT|POSTROUTING|INPUT|FORWARD) ' | sort)"
 	fi
+	ip netns del "$fresh"
 	rm -f "$SE_DIR/late.yaml"
 	if late_gone 24; then
 		ok "[$fmt] reload (file watch): its rules are gone within 6 s of the file's removal"
@@ -268,6 +283,8 @@ EOF
 	expect_match "[$fmt] a removed host's held VIP is refused at once, not black-holed" '^1 ERR Connection refused' "$r"
 	[ "$fmt" = nft ] && check "[nft] the removal was applied incrementally" \
 		grep -qE 'rules applied format=nft mode=incremental .*chains=\+0~0-1' "$SEDNS_LOG"
+	[ "$fmt" = iptables ] && check "[iptables] the removal was applied incrementally (2 chains gone, its rule out)" \
+		grep -qE 'rules applied format=iptables mode=incremental .*chains=\+0~0-2 rules=\+[0-9]+-[1-9]' "$SEDNS_LOG"
 	expect_eq "[$fmt] reload: no stale service/endpoint chains left" "$nchains_before" \
 		"$(firewall_state "$fmt" | grep -cE 'SEDNS-S(VC|EP)-|chain s(vc|ep)_')"
 	r=$(pod_conn "$static_vip:80" 10)
@@ -299,12 +316,11 @@ EOF
 	expect_match "[$fmt] restart: the open connection kept working: $(cat "$persist_out")" '^PERSIST ep[123]:80 ok=[0-9]{2,} fail=0' "$(cat "$persist_out")"
 	expect_eq "[$fmt] restart: persistent client exit status" 0 "$prc"
 	after_fw=$(firewall_state "$fmt")
-	if [ "$fmt" = nft ]; then
-		# deltas add chains at the end; a full apply writes them in
-		# render order: the same table, listed in another order
-		before_fw=$(sort <<<"$before_fw")
-		after_fw=$(sort <<<"$after_fw")
-	fi
+	# deltas add chains (nft) and per-VIP rule groups (iptables) at the
+	# end; a full apply writes them in render order: the same rules,
+	# listed in another order
+	before_fw=$(sort <<<"$before_fw")
+	after_fw=$(sort <<<"$after_fw")
 	after_vips=$(timeout 10 "$SEDNS" vips --state-dir "$STATE" --serviceentries "$SE_DIR" 2>&1)
 	if [ "$before_fw" == "$after_fw" ] && [ -n "$after_fw" ]; then
 		ok "[$fmt] restart: firewall state identical ($(echo "$after_fw" | wc -l) lines)"

@@ -1,6 +1,8 @@
-/* Unit tests for the pure part of firewall: stale chain deletion. */
+/* Unit tests for the pure part of firewall: stale chain deletion and the
+ * hook jumps of a full apply. */
 #include <criterion/criterion.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,4 +61,70 @@ Test(firewall, run_feeds_large_stdin_without_deadlock)
 	cr_assert_eq(strtoul(out, NULL, 10), n);
 	free(out);
 	free(big);
+}
+
+static char *
+fixes(const char *table, const char *save, bool masq)
+{
+	static char buf[4096];
+	struct rules_buf b = { 0 };
+	firewall_jump_fixes(table, save, masq, "240.240.0.0/16", &b);
+	snprintf(buf, sizeof(buf), "%s", b.data ? b.data : "");
+	rules_buf_free(&b);
+	return buf;
+}
+
+Test(firewall, missing_jumps_are_inserted_in_the_transaction)
+{
+	cr_assert_str_eq(fixes("nat", "*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n", true),
+	    "-I PREROUTING 1 -d 240.240.0.0/16 -m comment --comment sedns -j SEDNS-SERVICES\n"
+	    "-I OUTPUT 1 -d 240.240.0.0/16 -m comment --comment sedns -j SEDNS-SERVICES\n"
+	    "-I POSTROUTING 1 -m comment --comment sedns -j SEDNS-POSTROUTING\n");
+	cr_assert_str_eq(fixes("filter", "", false),
+	    "-I INPUT 1 -d 240.240.0.0/16 -m comment --comment sedns -j SEDNS-FILTER\n"
+	    "-I FORWARD 1 -d 240.240.0.0/16 -m comment --comment sedns -j SEDNS-FILTER\n"
+	    "-I OUTPUT 1 -d 240.240.0.0/16 -m comment --comment sedns -j SEDNS-FILTER\n");
+}
+
+Test(firewall, present_jumps_send_nothing_doubles_and_old_forms_go)
+{
+	const char *save =
+	    "*nat\n"
+	    "-A PREROUTING -d 240.240.0.0/16 -m comment --comment sedns -j SEDNS-SERVICES\n"
+	    "-A PREROUTING -m comment --comment sedns -j SEDNS-SERVICES\n"
+	    "-A OUTPUT -d 240.240.0.0/16 -m comment --comment sedns -j SEDNS-SERVICES\n"
+	    "-A OUTPUT -d 240.240.0.0/16 -m comment --comment sedns -j SEDNS-SERVICES\n"
+	    "-A POSTROUTING -m comment --comment sedns -j SEDNS-POSTROUTING\n"
+	    "-A POSTROUTING -m comment --comment \"sedns\" -j OTHER\n"
+	    "COMMIT\n";
+	cr_assert_str_eq(fixes("nat", save, true),
+	    "-D PREROUTING -m comment --comment sedns -j SEDNS-SERVICES\n"
+	    "-D OUTPUT -d 240.240.0.0/16 -m comment --comment sedns -j SEDNS-SERVICES\n");
+	/* masquerade switched off: its jump goes before its chain does */
+	cr_assert_str_eq(fixes("nat", save, false),
+	    "-D PREROUTING -m comment --comment sedns -j SEDNS-SERVICES\n"
+	    "-D OUTPUT -d 240.240.0.0/16 -m comment --comment sedns -j SEDNS-SERVICES\n"
+	    "-D POSTROUTING -m comment --comment sedns -j SEDNS-POSTROUTING\n");
+}
+
+Test(firewall, a_full_apply_fixes_jumps_before_it_deletes_chains)
+{
+	const char *nat =
+	    "*nat\n:PREROUTING ACCEPT [0:0]\n:SEDNS-SERVICES - [0:0]\n:SEDNS-POSTROUTING - [0:0]\n"
+	    "-A PREROUTING -d 240.240.0.0/16 -m comment --comment sedns -j SEDNS-SERVICES\n"
+	    "-A OUTPUT -d 240.240.0.0/16 -m comment --comment sedns -j SEDNS-SERVICES\n"
+	    "-A POSTROUTING -m comment --comment sedns -j SEDNS-POSTROUTING\nCOMMIT\n";
+	char *out = firewall_full_payload(payload, nat, NULL, false, "240.240.0.0/16");
+	cr_assert_not_null(out);
+	cr_assert_str_eq(out,
+	    "*nat\n:SEDNS-POSTROUTING - [0:0]\n:SEDNS-SERVICES - [0:0]\n:SEDNS-SVC-AAAA - [0:0]\n"
+	    "-A SEDNS-SERVICES -j SEDNS-SVC-AAAA\n"
+	    "-D POSTROUTING -m comment --comment sedns -j SEDNS-POSTROUTING\n"
+	    "-X SEDNS-POSTROUTING\nCOMMIT\n"
+	    "*filter\n:SEDNS-FILTER - [0:0]\n"
+	    "-I INPUT 1 -d 240.240.0.0/16 -m comment --comment sedns -j SEDNS-FILTER\n"
+	    "-I FORWARD 1 -d 240.240.0.0/16 -m comment --comment sedns -j SEDNS-FILTER\n"
+	    "-I OUTPUT 1 -d 240.240.0.0/16 -m comment --comment sedns -j SEDNS-FILTER\n"
+	    "COMMIT\n");
+	free(out);
 }
