@@ -2,7 +2,8 @@
 # Rules benchmark: seconds to render and to apply sedns's DNAT rules for
 # N VIP:ports (3 STATIC endpoints each), iptables and nft, each apply in a
 # fresh network namespace: first apply, a second apply with no change,
-# cleanup; and, as the baseline, the bare tool (iptables-restore / nft -f)
+# cleanup; the daemon's own applies in a netns (first, one endpoint
+# changed, one host added, a SIGHUP with nothing changed); and, as the baseline, the bare tool (iptables-restore / nft -f)
 # loading the same rendered file (sedns's iptables output is kube-proxy
 # shaped: SERVICES -> SVC (statistic random) -> SEP (DNAT) chains).
 #
@@ -103,6 +104,47 @@ for n in "${SIZES[@]}"; do
 		row "$n" "$fmt" "cleanup (--cleanup)" "$(timed ip netns exec "$ns" "$SEDNS" rules "${F[@]}" "${ARGS[@]}" --cleanup)"
 		left=$( (ip netns exec "$ns" iptables-save 2>/dev/null; ip netns exec "$ns" nft list ruleset 2>/dev/null) | grep -ci sedns)
 		row "$n" "$fmt" "  lines naming sedns after cleanup" "$left"
+		del_ns "$ns"
+
+		# the daemon in a netns: first apply, then one endpoint changed and
+		# one host added (SIGHUP each), then a SIGHUP with nothing changed
+		new_ns; ns=$CUR_NS
+		ip netns exec "$ns" ip link set lo up
+		rm -rf "$d/state-$fmt"; cp -r "$d/state" "$d/state-$fmt"
+		cp "$d/se.yaml" "$d/se-$fmt.yaml"
+		dlog="$d/daemon-$fmt.log"
+		ip netns exec "$ns" "$SEDNS" serve --listen "127.0.0.1:$(free_port)" --state-dir "$d/state-$fmt" \
+			-s "$d/se-$fmt.yaml" --rules-apply true --rules-format "$fmt" --upstream 127.0.0.1:9 \
+			--rules-apply-timeout "${LIMIT}s" >"$dlog" 2>&1 &
+		dp=$!; PIDS+=($dp)
+		# wait_applied N: until the log has N "rules applied" lines; prints
+		# the wall seconds waited, then the last line's mode and duration
+		wait_applied() {
+			local t0 t1
+			t0=$(now)
+			for _ in $(seq 1 $((LIMIT * 20))); do
+				[ "$(grep -c 'rules applied' "$dlog")" -ge "$1" ] && break
+				grep -q 'rules apply failed' "$dlog" && break
+				sleep 0.05
+			done
+			t1=$(now)
+			if [ "$(grep -c 'rules applied' "$dlog")" -ge "$1" ]; then
+				echo "$(el "$t0" "$t1") ($(grep 'rules applied' "$dlog" | tail -1 | grep -oE 'mode=[a-z]+ bytes=[0-9]+|duration_ms=[0-9]+' | tr '\n' ' '))"
+			else
+				echo "FAIL: $(grep -m1 'rules apply failed' "$dlog" | cut -c1-120)"
+			fi
+		}
+		row "$n" "$fmt" "daemon: start to first apply (s)" "$(wait_applied 1)"
+		sed -i '0,/198\.18\.0\.1$/s//198.19.250.1/' "$d/se-$fmt.yaml"
+		kill -HUP "$dp"
+		row "$n" "$fmt" "daemon: one endpoint changed -> applied" "$(wait_applied 2)"
+		printf -- '---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: added, namespace: bench}\nspec:\n  hosts: [added.bench.example]\n  location: MESH_EXTERNAL\n  ports: [{number: 8000, name: tcp, protocol: TCP}]\n  resolution: STATIC\n  endpoints: [{address: 198.19.251.1}]\n' >>"$d/se-$fmt.yaml"
+		kill -HUP "$dp"
+		row "$n" "$fmt" "daemon: one host added -> applied" "$(wait_applied 3)"
+		kill -HUP "$dp"
+		sleep 3
+		row "$n" "$fmt" "daemon: SIGHUP, nothing changed: applies" "$(($(grep -c 'rules applied' "$dlog") - 3))"
+		kill "$dp"; wait "$dp" 2>/dev/null
 		del_ns "$ns"
 
 		# baseline: the bare tool loading the same file in a fresh netns
