@@ -78,7 +78,8 @@ struct config {
 	uint64_t cache_size;                /* answer cache entries, 0 = off */
 	uint64_t cache_min_ttl_ms, cache_max_ttl_ms, cache_max_negative_ttl_ms, cache_stale_max_ms;
 	bool cache_prefetch;
-	uint64_t rules_format;              /* enum rules_format (rules.h) */
+	uint64_t rules_format;              /* enum rules_format (rules.h); never AUTO after load */
+	bool rules_format_auto;             /* it was "auto": the log says why */
 	char *rules_file;
 	bool rules_apply;
 	bool rules_masquerade;
@@ -123,5 +124,9 @@ bool config_parse_zone(const char *val, struct config_zone *z, char *err, size_t
 
 /* Parses "1h", "30s", "250ms", "2m", "1d" or a plain number of seconds. */
 bool config_parse_duration_ms(const char *s, uint64_t *ms);
+
+/* What rules.format auto means on this node (firewall_detect_format,
+ * run once per process); why (may be NULL) receives the reason. */
+int config_auto_format(const char **why);
 
 #endif

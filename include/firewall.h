@@ -50,7 +50,9 @@ char *firewall_full_payload(const char *payload, const char *nat_save, const cha
  * (none to SEDNS-POSTROUTING without masquerade), guarded by pool. */
 void firewall_jump_fixes(const char *table, const char *save_text, bool masquerade, const char *pool,
     struct rules_buf *out);
-/* Removes every chain, jump (guarded by pool or not) and table sedns owns. */
+/* Removes every chain, jump (guarded by pool or not) and table sedns owns
+ * in one format (`sedns rules --cleanup` calls it for each format whose
+ * tool is installed). */
 bool firewall_cleanup(int format, const char *pool, char *err, size_t errlen);
 
 /* Runs argv with stdin from `in` (may be NULL), capturing stdout (malloc'd,
@@ -61,5 +63,16 @@ int firewall_run(char *const argv[], const char *in, size_t inlen, char **out, c
 /* Pure: the payload with "-X" deletions added to its *nat section for every
  * chain in existing[] that the payload does not declare. malloc'd. */
 char *firewall_add_stale_deletions(const char *payload, const char *const *existing, size_t nexisting);
+
+/* True when tool is an executable in PATH. */
+bool firewall_tool_present(const char *tool);
+
+/* rules.format auto: nft when the nft tool is installed and the kernel
+ * filters through nf_tables (the module is loaded, or iptables is the
+ * iptables-nft variant); iptables otherwise. Pure. */
+int firewall_choose_format(bool nft_tool, bool nf_tables_kernel);
+/* The same, from this node (looks at PATH and /sys; starts no process).
+ * why receives the reason, e.g. "nft: nft installed, nf_tables loaded". */
+int firewall_detect_format(char *why, size_t whylen);
 
 #endif

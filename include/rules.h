@@ -54,7 +54,12 @@ struct registry;
 #define RULES_CHAIN_POSTROUTING "SEDNS-POSTROUTING"  /* nat */
 #define RULES_CHAIN_FILTER      "SEDNS-FILTER"       /* filter */
 
-enum rules_format { RULES_FMT_IPTABLES = 0, RULES_FMT_NFT };
+enum rules_format {
+	RULES_FMT_IPTABLES = 0,
+	RULES_FMT_NFT,
+	RULES_FMT_AUTO,         /* config only: resolved once per process
+	                           (config.c, firewall_detect_format) */
+};
 
 struct rules_opts {
 	enum rules_format format;

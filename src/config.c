@@ -2,12 +2,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <yaml.h>
 
+#include "firewall.h"
 #include "log.h"
 
 enum opt_type {
@@ -41,7 +43,28 @@ struct option_def {
 	size_t presence_off;       /* OT_CIDR_OPT: offset of the bool "on" */
 };
 
-static const char *const rules_formats[] = { "iptables", "nft", NULL };
+/* Detected once per process: a reload must not switch formats because a
+ * module got loaded meanwhile (the old format's rules would stay). */
+static pthread_once_t auto_once = PTHREAD_ONCE_INIT;
+static int auto_format;
+static char auto_why[128];
+
+static void
+detect_once(void)
+{
+	auto_format = firewall_detect_format(auto_why, sizeof(auto_why));
+}
+
+int
+config_auto_format(const char **why)
+{
+	pthread_once(&auto_once, detect_once);
+	if (why)
+		*why = auto_why;
+	return auto_format;
+}
+
+static const char *const rules_formats[] = { "iptables", "nft", "auto", NULL };
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
 static const char *const state_locks[] = { "exclusive", "wait", NULL };
 
@@ -130,8 +153,8 @@ static const struct option_def options[] = {
 	{ "cache.prefetch", "cache-prefetch", 0, "BOOL", OT_BOOL, "true",
 	  "refresh a popular entry hit in the last 10% of its TTL before it expires", OFF(cache_prefetch), NOOFF, 0,
 	  0, NULL, 0, 0 },
-	{ "rules.format", "rules-format", 0, "iptables|nft", OT_ENUM, "iptables",
-	  "rule language for VIP DNAT", OFF(rules_format), NOOFF, 0, 0, rules_formats, 0, 0 },
+	{ "rules.format", "rules-format", 0, "iptables|nft|auto", OT_ENUM, "auto",
+	  "rule language for VIP DNAT; auto: nft where the nft tool is installed and the kernel uses nf_tables, else iptables", OFF(rules_format), NOOFF, 0, 0, rules_formats, 0, 0 },
 	{ "rules.file", "rules-file", 0, "FILE", OT_STR, "",
 	  "where rendered rules are written (default: STATE_DIR/rules.FORMAT)", OFF(rules_file), NOOFF, 0,
 	  0, NULL, 0, 0 },
@@ -946,6 +969,10 @@ config_load(int argc, char **argv, FILE *errf, char ***rest, int *nrest, bool *h
 	if (rest) {
 		*rest = argv;
 		*nrest = npos;
+	}
+	if (cfg->rules_format == RULES_FMT_AUTO) {
+		cfg->rules_format = (uint64_t)config_auto_format(NULL);
+		cfg->rules_format_auto = true;
 	}
 	if (cfg->rules_file[0] == '\0') {
 		char buf[4096];

@@ -534,3 +534,53 @@ firewall_cleanup(int format, const char *pool, char *err, size_t errlen)
 	rules_buf_free(&b);
 	return ok;
 }
+
+int
+firewall_choose_format(bool nft_tool, bool nf_tables_kernel)
+{
+	return nft_tool && nf_tables_kernel ? RULES_FMT_NFT : RULES_FMT_IPTABLES;
+}
+
+static bool
+tool_in_path(const char *tool, char *found, size_t len);
+
+bool
+firewall_tool_present(const char *tool)
+{
+	char found[4096];
+	return tool_in_path(tool, found, sizeof(found));
+}
+
+static bool
+tool_in_path(const char *tool, char *found, size_t len)
+{
+	const char *path = getenv("PATH");
+	char dirs[4096];
+	snprintf(dirs, sizeof(dirs), "%s", path && *path ? path : "/usr/sbin:/usr/bin:/sbin:/bin");
+	char *save = NULL;
+	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		if (snprintf(found, len, "%s/%s", d, tool) < (int)len && access(found, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* No process is started: this runs for every command that reads the
+ * config, as any user. */
+int
+firewall_detect_format(char *why, size_t whylen)
+{
+	char nft[4096], ipt[4096], real[4096];
+	bool have_nft = tool_in_path("nft", nft, sizeof(nft));
+	bool kmod = access("/sys/module/nf_tables", F_OK) == 0;
+	/* iptables-nft (Debian 11+, RHEL 8+) means the node already filters
+	 * through nf_tables, loaded or not yet */
+	bool ipt_nft = tool_in_path("iptables", ipt, sizeof(ipt)) && realpath(ipt, real) != NULL &&
+	    strstr(real, "nft") != NULL;
+	int f = firewall_choose_format(have_nft, kmod || ipt_nft);
+	/* one log token: key=value parsers split on spaces */
+	snprintf(why, whylen, "nft_tool:%s,nf_tables:%s", have_nft ? "installed" : "missing",
+	    kmod ? "loaded" : ipt_nft ? "iptables-nft" : "absent");
+	return f;
+}
+

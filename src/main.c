@@ -39,10 +39,11 @@ usage(FILE *out)
 	    "  vips [--json | --verify] [OPTIONS]\n"
 	    "                     list VIP allocations (safe while the daemon runs); --verify\n"
 	    "                     checks the store (exit 0 sound, 1 corrupt or unreadable)\n"
-	    "  rules [--format iptables|nft] [--apply | --cleanup] [OPTIONS]\n"
+	    "  rules [--format iptables|nft|auto] [--apply | --cleanup] [OPTIONS]\n"
 	    "                     print the rules the daemon would apply for the current\n"
 	    "                     ServiceEntries and VIP store; --apply applies them once,\n"
-	    "                     --cleanup removes every chain, jump and table sedns owns\n"
+	    "                     --cleanup removes every chain, jump and table sedns owns,\n"
+	    "                     in iptables and nft alike (whatever the format)\n"
 	    "  version            print the version\n"
 	    "\n");
 	config_usage(out);
@@ -320,8 +321,10 @@ cmd_rules(int argc, char **argv)
 			cfg->rules_format = RULES_FMT_IPTABLES;
 		} else if (strcmp(format, "nft") == 0) {
 			cfg->rules_format = RULES_FMT_NFT;
+		} else if (strcmp(format, "auto") == 0) {
+			cfg->rules_format = (uint64_t)config_auto_format(NULL);
 		} else {
-			fprintf(stderr, "sedns: --format: \"%s\" is not one of iptables, nft\n", format);
+			fprintf(stderr, "sedns: --format: \"%s\" is not one of iptables, nft, auto\n", format);
 			config_free(cfg);
 			return 2;
 		}
@@ -331,9 +334,26 @@ cmd_rules(int argc, char **argv)
 	if (cleanup) {
 		char pool[NETPREFIX_STRLEN];
 		netprefix_fmt(&cfg->vip_pool, pool, sizeof(pool));
-		bool ok = firewall_cleanup((int)cfg->rules_format, pool, err, sizeof(err));
-		if (!ok)
-			fprintf(stderr, "sedns: cleanup failed: %s\n", err);
+		/* every format, whatever the config says now: rules applied
+		 * under another rules.format must not outlive sedns */
+		static const struct { int fmt; const char *tool, *name; } fw[] = {
+			{ RULES_FMT_IPTABLES, "iptables-restore", "iptables" },
+			{ RULES_FMT_NFT, "nft", "nft" },
+		};
+		bool ok = true, any = false;
+		for (size_t i = 0; i < sizeof(fw) / sizeof(fw[0]); i++) {
+			if (!firewall_tool_present(fw[i].tool))
+				continue;
+			any = true;
+			if (!firewall_cleanup(fw[i].fmt, pool, err, sizeof(err))) {
+				fprintf(stderr, "sedns: cleanup (%s) failed: %s\n", fw[i].name, err);
+				ok = false;
+			}
+		}
+		if (!any) {
+			fprintf(stderr, "sedns: cleanup: neither iptables-restore nor nft is installed\n");
+			ok = false;
+		}
 		config_free(cfg);
 		return ok ? 0 : 1;
 	}

@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "nametable.h"
 #include "notify.h"
+#include "rules.h"
 #include "rulesync.h"
 #include "server.h"
 #include "statelock.h"
@@ -1099,11 +1100,16 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 		    d.ups[i].port);
 	}
 	d.ready = true;
+	const char *auto_why = "";
+	if (cfg->rules_format_auto)
+		config_auto_format(&auto_why);
 	log_info("sedns %s serving listen=%s:%u%s files=%zu entries=%zu hosts=%zu vips=%zu errors=%zu warnings=%zu "
-	    "upstreams=%s metrics=%s vip_store=%s", SEDNS_VERSION, netaddr_fmt(&cfg->listen[0].addr, la, sizeof(la)),
+	    "upstreams=%s metrics=%s vip_store=%s rules=%s%s%s%s", SEDNS_VERSION, netaddr_fmt(&cfg->listen[0].addr, la, sizeof(la)),
 	    cfg->listen[0].port, cfg->nlisten > 1 ? ",..." : "", d.sum.files, d.sum.entries, d.sum.hosts, d.sum.vips,
 	    d.sum.errors, d.sum.warnings, d.nups ? ua : "none", cfg->metrics[0] ? cfg->metrics : "off",
-	    d.standby ? "standby" : d.store_ro[0] ? "read-only" : "writable");
+	    d.standby ? "standby" : d.store_ro[0] ? "read-only" : "writable",
+	    cfg->rules_format == RULES_FMT_NFT ? "nft" : "iptables", cfg->rules_apply ? "" : "(dry-run)",
+	    cfg->rules_format_auto ? " rules_auto=" : "", cfg->rules_format_auto ? auto_why : "");
 	char status[256];
 	snprintf(status, sizeof(status), "READY=1\nSTATUS=serving %zu hosts, %zu VIPs", d.sum.hosts, d.sum.vips);
 	notify_send(status);

@@ -390,5 +390,15 @@ EOF
 	local out
 	out=$(in_node timeout 20 "$SEDNS" rules --format "$fmt" --cleanup --state-dir "$STATE" --serviceentries "$SE_DIR" 2>&1)
 	expect_eq "[$fmt] cleanup twice is harmless (exit 0)" "0" "$?"
+	# rules applied in the other format (an operator's one-off, or a
+	# rules.format change) are removed by a cleanup run with this one
+	local other=nft
+	[ "$fmt" = nft ] && other=iptables
+	in_node timeout 20 "$SEDNS" rules --format "$other" --apply --state-dir "$STATE" --serviceentries "$SE_DIR" >/dev/null 2>&1
+	expect_match "[$fmt] rules --apply --format $other put sedns rules in the kernel" 'sedns|SEDNS' \
+		"$(in_node iptables-save; in_node nft list ruleset)"
+	out=$(in_node timeout 20 "$SEDNS" rules --format "$fmt" --cleanup --state-dir "$STATE" --serviceentries "$SE_DIR" 2>&1)
+	expect_eq "[$fmt] cleanup with --format $fmt exits 0" "0" "$?"
+	expect_eq "[$fmt] ... and removes the $other rules too" "" "$(in_node iptables-save | grep -i sedns; in_node nft list ruleset | grep -i sedns)"
 	[ "$T_FAIL" -gt 0 ] && { echo "--- sedns log (tail)"; tail -30 "$SEDNS_LOG"; }
 }

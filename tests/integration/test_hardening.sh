@@ -59,7 +59,7 @@ spec:
   ports: [{number: 443, name: tls, protocol: TLS}]
   endpoints: [{address: tc.ep.test}, {address: wrongq.ep.test}]
 YAML
-start_sedns "$T_TMP/ep.log" --listen "127.0.0.1:$PORT" --state-dir "$T_TMP/state-ep" --serviceentries "$T_TMP/se-ep" \
+start_sedns "$T_TMP/ep.log" --listen "127.0.0.1:$PORT" --state-dir "$T_TMP/state-ep" --serviceentries "$T_TMP/se-ep" --rules-format iptables \
 	--upstream "127.0.0.1:$UPORT" || { notok "sedns starts"; finish; }
 for _ in $(seq 1 40); do grep -q '192\.0\.2\.100' "$T_TMP/state-ep/rules.iptables" 2>/dev/null && break; sleep 0.1; done
 check "an endpoint whose UDP answer is truncated is resolved over TCP (3 addresses)" \

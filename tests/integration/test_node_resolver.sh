@@ -58,6 +58,8 @@ forward_zones:
 allow_from: [198.18.0.0/15, 127.0.0.0/8]
 ttl: 20
 log_queries: true
+rules:
+  format: iptables
 EOF
 "$SEDNS" serve -c "$T_TMP/sedns.yaml" >"$T_TMP/sedns.log" 2>&1 &
 SEDNS_PID=$!

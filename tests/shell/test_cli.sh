@@ -30,6 +30,24 @@ expect_match "missing path is named" '/nonexistent/dir' "$out"
 "$SEDNS" check --bogus-flag >/dev/null 2>&1; rc=$?
 expect_eq "unknown flag is a usage error (exit 2)" 2 "$rc"
 
+# --- rules.format auto ----------------------------------------------------------
+# the node decides: nft where the tool is installed and the kernel filters
+# through nf_tables (module loaded, or iptables is iptables-nft)
+want=iptables
+if command -v nft >/dev/null && { [ -e /sys/module/nf_tables ] || readlink -f "$(command -v iptables 2>/dev/null || echo /nonexistent)" | grep -q nft; }; then
+	want=nft
+fi
+out=$("$SEDNS" serve -n --state-dir /tmp/sedns-auto-x); rc=$?
+expect_eq "serve -n with the default rules.format exits 0" 0 "$rc"
+expect_match "the default rules.format is auto, resolved to $want on this node" "format: $want"$'\n'"  file: \"/tmp/sedns-auto-x/rules.$want\"" "$out"
+out=$("$SEDNS" serve -n --rules-format auto --state-dir /tmp/sedns-auto-x | grep 'format:')
+expect_eq "--rules-format auto is accepted and resolved" "  format: $want" "$out"
+out=$("$SEDNS" serve -n --rules-format iptables | grep 'format:')
+expect_eq "an explicit rules.format is kept" "  format: iptables" "$out"
+out=$("$SEDNS" serve -n --rules-format pf 2>&1); rc=$?
+expect_eq "an unknown rules.format is an error" 2 "$rc"
+expect_match "... naming the choices" 'iptables.*nft.*auto' "$out"
+
 # --- serve -n / config -------------------------------------------------------
 out=$("$SEDNS" serve -n -c config/sedns.yaml --ttl 7 --listen 127.0.0.1:5999); rc=$?
 expect_eq "serve -n exits 0" 0 "$rc"

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "rules.h"
 #include "netaddr.h"
 #include "server.h"
 
@@ -49,7 +50,21 @@ Test(config, defaults)
 	cr_assert_eq(c->vip_hold_ms, 3600000);
 	cr_assert_eq(c->nallow_from, 2);
 	cr_assert_eq(c->upstream_timeout_ms, 2000);
-	cr_assert_str_eq(c->rules_file, "/var/lib/sedns/rules.iptables");
+	/* auto is resolved at load: the daemon never sees "auto" */
+	cr_assert(c->rules_format == RULES_FMT_IPTABLES || c->rules_format == RULES_FMT_NFT);
+	cr_assert_eq((int)c->rules_format, config_auto_format(NULL));
+	cr_assert_str_eq(c->rules_file,
+	    c->rules_format == RULES_FMT_NFT ? "/var/lib/sedns/rules.nft" : "/var/lib/sedns/rules.iptables");
+	config_free(c);
+}
+
+Test(config, explicit_format_is_kept)
+{
+	const char *argv[] = { "--rules-format", "iptables", "--state-dir", "/tmp/x" };
+	struct config *c = load(4, argv);
+	cr_assert_not_null(c, "%s", errbuf);
+	cr_assert_eq(c->rules_format, RULES_FMT_IPTABLES);
+	cr_assert_str_eq(c->rules_file, "/tmp/x/rules.iptables");
 	config_free(c);
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "firewall.h"
+#include "rules.h"
 
 static const char payload[] =
     "*nat\n:SEDNS-SERVICES - [0:0]\n:SEDNS-SVC-AAAA - [0:0]\n-A SEDNS-SERVICES -j SEDNS-SVC-AAAA\nCOMMIT\n"
@@ -127,4 +128,24 @@ Test(firewall, a_full_apply_fixes_jumps_before_it_deletes_chains)
 	    "-I OUTPUT 1 -d 240.240.0.0/16 -m comment --comment sedns -j SEDNS-FILTER\n"
 	    "COMMIT\n");
 	free(out);
+}
+
+Test(firewall, auto_format_picks_nft_only_where_both_tool_and_kernel_have_it)
+{
+	cr_assert_eq(firewall_choose_format(true, true), RULES_FMT_NFT);
+	cr_assert_eq(firewall_choose_format(true, false), RULES_FMT_IPTABLES);
+	cr_assert_eq(firewall_choose_format(false, true), RULES_FMT_IPTABLES);
+	cr_assert_eq(firewall_choose_format(false, false), RULES_FMT_IPTABLES);
+}
+
+Test(firewall, detect_format_names_its_reason)
+{
+	char why[128];
+	int f = firewall_detect_format(why, sizeof(why));
+	cr_assert(f == RULES_FMT_NFT || f == RULES_FMT_IPTABLES);
+	cr_assert(strncmp(why, "nft_tool:", 9) == 0 && strchr(why, ' ') == NULL, "%s", why);
+	if (f == RULES_FMT_NFT)
+		cr_assert(strstr(why, "nft_tool:installed") && !strstr(why, "nf_tables:absent"), "%s", why);
+	cr_assert(firewall_tool_present("sh"));
+	cr_assert_not(firewall_tool_present("no-such-tool-sedns"));
 }
