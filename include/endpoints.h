@@ -73,6 +73,10 @@ size_t endpoints_lookup(void *ep, const char *name, struct netaddr *out, size_t 
  * that another thread may read while the loop resolves on; NULL on out of
  * memory. ep_snapshot_lookup has endpoints_lookup's contract. */
 struct ep_snapshot;
+/* Names that have not had a first outcome yet (an answer, a negative
+ * answer or a failed resolution): the first rule sync after a start waits
+ * for them, so it does not drop their rules for a moment. */
+size_t endpoints_unsettled(const struct endpoints *ep);
 struct ep_snapshot *endpoints_snapshot(const struct endpoints *ep);
 size_t ep_snapshot_lookup(void *snap, const char *name, struct netaddr *out, size_t max);
 void ep_snapshot_free(struct ep_snapshot *s);

@@ -21,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "rules.h"
 
@@ -63,6 +64,15 @@ int firewall_run(char *const argv[], const char *in, size_t inlen, char **out, c
 /* Pure: the payload with "-X" deletions added to its *nat section for every
  * chain in existing[] that the payload does not declare. malloc'd. */
 char *firewall_add_stale_deletions(const char *payload, const char *const *existing, size_t nexisting);
+
+/* What the kernel holds of sedns's rules, as a hash: iptables, the SEDNS
+ * chains and the jumps into them (nat and filter, in listing order); nft,
+ * table ip sedns (lines sorted: the kernel lists elements in its own order).
+ * Counters are left out. A restart compares it with the one recorded at the
+ * last stop to know the kernel still holds exactly what was applied.
+ * firewall_fingerprint_text is the pure part, over the listing text. */
+uint64_t firewall_fingerprint_text(int format, const char *listing);
+bool firewall_fingerprint(int format, uint64_t *hash, char *err, size_t errlen);
 
 /* True when tool is an executable in PATH. */
 bool firewall_tool_present(const char *tool);

@@ -73,6 +73,7 @@ struct metrics_snapshot {
 	double rule_sync_seconds;                         /* last apply */
 	double rule_render_seconds;                       /* last render */
 	bool rules_last_ok;
+	uint64_t rule_applies_full, rule_applies_incremental, rule_applies_adopted;
 	/* endpoints */
 	uint64_t endpoint_names, endpoint_resolutions, endpoint_failures, endpoint_changes;
 	uint64_t endpoint_negative, endpoint_deferred;

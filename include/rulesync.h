@@ -5,7 +5,10 @@
  *
  * Handlers only mark state dirty (rulesync_mark); one deferred step renders
  * and applies (the Redis "before sleep" idea). The first sync after start is
- * always applied in full; later ones only when the rendered text changed or
+ * applied in full unless the kernel verifiably holds what the previous
+ * process applied (a fingerprint of the kernel's listing recorded at its
+ * clean stop in RULES_FILE.kernel, matched against a fresh listing, and the
+ * rules file unchanged since): then only the difference; later ones only when the rendered text changed or
  * the last apply failed. nft changes go as a delta (nftdiff: the changed
  * service chains and map elements only); a full apply follows a failure, a
  * rules option change, and every rules.resync_period.
@@ -38,6 +41,7 @@ struct rulesync;
 struct rulesync_stats {
 	uint64_t syncs_ok, syncs_failed, renders, writes_failed;
 	uint64_t applies_full, applies_incremental;
+	uint64_t adopted;           /* starts that found their rules in the kernel */
 	double last_duration_s;     /* of the last apply */
 	double last_render_s;
 	bool last_ok;               /* last apply succeeded (or apply is off) */

@@ -4,7 +4,8 @@
 # (cold start to first answer timed), then dnsperf sends 1000 queries/s of
 # local names for 8 s while sedns gets 4 SIGHUPs (nothing changed) and one
 # file change; prints dnsperf's latency (max = the longest stall a client
-# saw), every reload's duration, and RSS steady / peak.
+# saw; p50/p99/p99.9 from dnsperf -v), every reload's duration, and RSS
+# steady / peak during the reloads (VmHWM reset first) / peak at start.
 #
 # Usage: scripts/bench-reload.sh [N...]   (default: 10000 50000)
 # Env: SEDNS (default build/sedns). Loopback only; every loop is bounded.
@@ -44,7 +45,11 @@ for n in "${SIZES[@]}"; do
 	[ $up = 1 ] || { echo "bench-reload: N=$n never answered: $(tail -2 "$d/log")" >&2; exit 1; }
 	sleep 2
 	steady=$(rss_kb "$PID")
-	dnsperf -s 127.0.0.1 -p "$p" -d "$d/q.txt" -l 8 -Q 1000 >"$d/perf" 2>&1 &
+	start_hwm=$(hwm_kb "$PID")
+	# the peak of the reloads alone: 5 resets VmHWM to the current RSS
+	echo 5 >"/proc/$PID/clear_refs" 2>/dev/null || true
+	# -v: one line per answer with its latency, for the percentiles
+	dnsperf -v -s 127.0.0.1 -p "$p" -d "$d/q.txt" -l 8 -Q 1000 >"$d/perf" 2>&1 &
 	perf=$!
 	sleep 1
 	for _ in 1 2 3 4; do kill -HUP "$PID"; sleep 1.2; done
@@ -58,7 +63,13 @@ for n in "${SIZES[@]}"; do
 	printf 'N=%-6s cold start to first answer %.2f s\n' "$n" "$(echo "$t1 - $t0" | bc)"
 	printf 'N=%-6s queries during 4 SIGHUPs + 1 file change: %s\n' "$n" "$(grep 'Queries completed' "$d/perf" | sed 's/ *Queries completed: *//')"
 	printf 'N=%-6s latency (s): %s\n' "$n" "$lat"
+	grep '^> ' "$d/perf" | awk '{print $NF * 1000}' | sort -g >"$d/lat"
+	cnt=$(wc -l <"$d/lat")
+	pct() { sed -n "$(((cnt * $1 + 999) / 1000))p" "$d/lat"; }
+	[ "$cnt" -gt 0 ] && printf 'N=%-6s latency (ms) p50 %s p99 %s p99.9 %s max %s (%d answers)\n' "$n" "$(pct 500)" \
+		"$(pct 990)" "$(pct 999)" "$(tail -1 "$d/lat")" "$cnt"
 	printf 'N=%-6s reload durations (ms): %s\n' "$n" "$durs"
-	printf 'N=%-6s RSS steady %d MiB, peak %d MiB (%.0f bytes per host steady)\n' "$n" $((steady / 1024)) \
-		$((peak / 1024)) "$(echo "$steady * 1024 / $n" | bc)"
+	printf 'N=%-6s RSS steady %d MiB, peak during the reloads %d MiB (%.2fx steady), peak at start %d MiB (%.0f bytes per host steady)\n' \
+		"$n" $((steady / 1024)) $((peak / 1024)) "$(echo "scale=2; $peak / $steady" | bc)" $((start_hwm / 1024)) \
+		"$(echo "$steady * 1024 / $n" | bc)"
 done

@@ -26,6 +26,8 @@ struct ep_name {
 	struct netaddr addrs[EP_MAX_ADDRS];
 	size_t naddrs;
 	bool resolved;
+	bool settled;               /* had its first outcome: addresses, none,
+	                               or a failure */
 	unsigned fails;             /* consecutive failed resolutions */
 	unsigned negatives;         /* consecutive NXDOMAIN / NODATA */
 	/* in-flight query */
@@ -112,6 +114,7 @@ resolved(struct ep_name *n, struct netaddr *addrs, size_t cnt, uint32_t ttl)
 		log_info("endpoint resolved name=%s addrs=%zu first=%s ttl=%u", n->name, cnt, first, ttl);
 	}
 	n->resolved = true;
+	n->settled = true;
 	if (n->fails)
 		log_info("endpoint resolution recovered name=%s after %u failures", n->name, n->fails);
 	n->fails = 0;
@@ -143,6 +146,7 @@ failed(struct ep_name *n)
 	if (ms > ep->max_ttl_ms)
 		ms = ep->max_ttl_ms;
 	n->fails++;
+	n->settled = true;
 	schedule(n, ms);
 }
 
@@ -166,6 +170,7 @@ negative(struct ep_name *n, uint32_t neg_ttl)
 		ms = ep->max_ttl_ms;
 	if (n->negatives < 64)
 		n->negatives++;
+	n->settled = true;
 	if (!n->resolved) {
 		/* known to have none: its rules reject rather than wait */
 		n->resolved = true;
@@ -709,4 +714,13 @@ ep_snapshot_free(struct ep_snapshot *s)
 	free(s->count);
 	free(s->addrs);
 	free(s);
+}
+
+size_t
+endpoints_unsettled(const struct endpoints *ep)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < ep->nnames; i++)
+		n += !ep->names[i]->settled;
+	return n;
 }

@@ -535,6 +535,136 @@ firewall_cleanup(int format, const char *pool, char *err, size_t errlen)
 	return ok;
 }
 
+static int
+line_cmp_qsort(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static uint64_t
+fnv_add(uint64_t h, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
+	return (h ^ '\n') * 0x100000001b3ULL;
+}
+
+/* Copies line [p, p+n) without packet/byte counters ("[12:345]" in
+ * iptables-save, "packets 12 bytes 345" in nft): they move with traffic. */
+static size_t
+strip_counters(const char *p, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n && o + 1 < cap;) {
+		if (p[i] == '[' && i + 1 < n && p[i + 1] >= '0' && p[i + 1] <= '9') {
+			size_t k = i + 1;
+			while (k < n && ((p[k] >= '0' && p[k] <= '9') || p[k] == ':'))
+				k++;
+			if (k < n && p[k] == ']') {
+				i = k + 1;
+				continue;
+			}
+		}
+		const char *kw[] = { "packets ", "bytes " };
+		bool skipped = false;
+		for (size_t w = 0; w < 2; w++) {
+			size_t kl = strlen(kw[w]);
+			if (n - i > kl && memcmp(p + i, kw[w], kl) == 0 && p[i + kl] >= '0' && p[i + kl] <= '9') {
+				i += kl;
+				while (i < n && p[i] >= '0' && p[i] <= '9')
+					i++;
+				skipped = true;
+				break;
+			}
+		}
+		if (!skipped)
+			out[o++] = p[i++];
+	}
+	out[o] = '\0';
+	return o;
+}
+
+uint64_t
+firewall_fingerprint_text(int format, const char *listing)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t nlines = 0, cap = 0;
+	char **lines = NULL;
+	char buf[8192];
+	for (const char *p = listing ? listing : ""; *p;) {
+		const char *e = strchr(p, '\n');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		/* iptables: only sedns's chains and the jumps into them; nft:
+		 * the whole table */
+		bool ours = format == RULES_FMT_NFT || memmem(p, l, "SEDNS", 5) != NULL;
+		if (ours && l > 0) {
+			size_t n = strip_counters(p, l, buf, sizeof(buf));
+			if (format == RULES_FMT_NFT) {
+				/* the kernel may list set elements and chains in
+				 * another order than it was given them */
+				if (nlines == cap) {
+					size_t nc = cap ? cap * 2 : 256;
+					char **nl = realloc(lines, nc * sizeof(*nl));
+					if (nl == NULL)
+						break;
+					lines = nl;
+					cap = nc;
+				}
+				if ((lines[nlines] = strndup(buf, n)) == NULL)
+					break;
+				nlines++;
+			} else {
+				h = fnv_add(h, buf, n);
+			}
+		}
+		p += l + (e != NULL);
+	}
+	if (lines) {
+		qsort(lines, nlines, sizeof(*lines), line_cmp_qsort);
+		for (size_t i = 0; i < nlines; i++) {
+			h = fnv_add(h, lines[i], strlen(lines[i]));
+			free(lines[i]);
+		}
+		free(lines);
+	}
+	return h;
+}
+
+bool
+firewall_fingerprint(int format, uint64_t *hash, char *err, size_t errlen)
+{
+	char *out = NULL;
+	if (format == RULES_FMT_NFT) {
+		char *const argv[] = { (char *)"nft", (char *)"list", (char *)"table", (char *)"ip",
+			(char *)RULES_NFT_TABLE, NULL };
+		if (firewall_run(argv, NULL, 0, &out, err, errlen) != 0) {
+			free(out);
+			return false;
+		}
+		*hash = firewall_fingerprint_text(format, out);
+		free(out);
+		return true;
+	}
+	char *nat = save_table("nat"), *filter = save_table("filter");
+	bool ok = nat != NULL && filter != NULL;
+	if (ok) {
+		size_t a = strlen(nat), b = strlen(filter);
+		out = malloc(a + b + 1);
+		ok = out != NULL;
+		if (ok) {
+			memcpy(out, nat, a);
+			memcpy(out + a, filter, b + 1);
+			*hash = firewall_fingerprint_text(format, out);
+		}
+	} else if (err && errlen) {
+		snprintf(err, errlen, "iptables-save failed");
+	}
+	free(out);
+	free(nat);
+	free(filter);
+	return ok;
+}
+
 int
 firewall_choose_format(bool nft_tool, bool nf_tables_kernel)
 {

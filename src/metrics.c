@@ -381,6 +381,12 @@ metrics_render(const struct metrics_snapshot *m, char **buf, size_t *len, size_t
 	family(&o, "rule_syncs_total", "counter", "Firewall rule syncs, by result.");
 	sample_u(&o, "rule_syncs_total", "result", "ok", m->rule_syncs_ok);
 	sample_u(&o, "rule_syncs_total", "result", "failed", m->rule_syncs_failed);
+	family(&o, "rule_applies_total", "counter",
+	    "Successful rule applies: full, incremental (only what changed), or adopted (a start that found its "
+	    "rules verifiably in the kernel and applied nothing).");
+	sample_u(&o, "rule_applies_total", "mode", "full", m->rule_applies_full);
+	sample_u(&o, "rule_applies_total", "mode", "incremental", m->rule_applies_incremental);
+	sample_u(&o, "rule_applies_total", "mode", "adopted", m->rule_applies_adopted);
 	family(&o, "rule_sync_duration_seconds", "gauge", "Duration of the last rule apply.");
 	sample_d(&o, "rule_sync_duration_seconds", NULL, NULL, m->rule_sync_seconds);
 	family(&o, "rule_render_duration_seconds", "gauge", "Duration of the last rule render.");

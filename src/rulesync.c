@@ -60,8 +60,159 @@ struct rulesync {
 	uint64_t backoff_ms;
 	struct netaddr *held;
 	size_t nheld;
+	double first_mark;          /* monotime_now() of the first mark */
+	bool try_adopt;             /* first sync: the kernel may already hold
+	                               what the previous process applied */
 	struct rulesync_stats st;
 };
+
+#define KERNEL_MARK_MAX 256
+#define KERNEL_MARK_SUFFIX ".kernel"
+#define KERNEL_LIST_TIMEOUT_S 20
+
+static uint64_t text_hash(const char *t, size_t n);
+
+/* What else the kernel's rules depend on beyond the text: the iptables
+ * hook jumps (fixed only by a full apply) follow masquerade and the pool. */
+static uint64_t
+opts_hash(const struct config *cfg)
+{
+	char pool[NETPREFIX_STRLEN], s[160];
+	netprefix_fmt(&cfg->vip_pool, pool, sizeof(pool));
+	int n = snprintf(s, sizeof(s), "%llu %d %llu %s", (unsigned long long)cfg->rules_format,
+	    cfg->rules_masquerade ? 1 : 0, (unsigned long long)cfg->rules_masq_mark, pool);
+	return text_hash(s, (size_t)n);
+}
+
+static bool
+mark_path(const char *rules_file, char *out, size_t len)
+{
+	return snprintf(out, len, "%s" KERNEL_MARK_SUFFIX, rules_file) < (int)len;
+}
+
+/* Recorded at a clean stop, only when the last apply succeeded and nothing
+ * ran after it: the format, the kernel's fingerprint, and the hash and
+ * length of the applied text (which is the rules file). Removed before
+ * every apply, so a crash mid-apply leaves none. */
+static void
+kernel_mark_write(const struct config *cfg, const char *text, size_t len)
+{
+	char path[4200], err[256];
+	uint64_t k;
+	if (!mark_path(cfg->rules_file, path, sizeof(path)))
+		return;
+	double t0 = monotime_now();
+	firewall_set_timeout(KERNEL_LIST_TIMEOUT_S);
+	if (!firewall_fingerprint((int)cfg->rules_format, &k, err, sizeof(err))) {
+		log_warnx("rules: cannot list the kernel's rules at stop (%s); the next start applies in full", err);
+		return;
+	}
+	char line[KERNEL_MARK_MAX];
+	int n = snprintf(line, sizeof(line), "sedns-kernel 1 opts=%016llx kernel=%016llx text=%016llx len=%zu\n",
+	    (unsigned long long)opts_hash(cfg), (unsigned long long)k,
+	    (unsigned long long)text_hash(text, len), len);
+	if (!rulesync_write_atomic(path, line, (size_t)n))
+		log_warn("rules: cannot write %s", path);
+	else
+		log_debug("rules: kernel fingerprint recorded in %s (%.0f ms)", path, (monotime_now() - t0) * 1000);
+}
+
+static void
+kernel_mark_remove(const char *rules_file)
+{
+	char path[4200];
+	if (mark_path(rules_file, path, sizeof(path)))
+		unlink(path);
+}
+
+/* Reads a whole file (the rules file: tens of MB at 50k services). */
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return NULL;
+	char *buf = NULL;
+	size_t cap = 0, n = 0;
+	for (;;) {
+		if (cap - n < 65536) {
+			size_t nc = cap ? cap * 2 : 1 << 20;
+			char *nb = realloc(buf, nc + 1);
+			if (nb == NULL) {
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = nb;
+			cap = nc;
+		}
+		size_t r = fread(buf + n, 1, cap - n, f);
+		n += r;
+		if (r == 0)
+			break;
+	}
+	bool bad = ferror(f);
+	fclose(f);
+	if (bad) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/*
+ * On the render thread, first sync only: the text the previous process
+ * applied, when the kernel verifiably still holds exactly it (the kernel's
+ * fingerprint now equals the one recorded at its stop, and the rules file
+ * is the text recorded). NULL otherwise; why says which check failed.
+ */
+static char *
+kernel_adopt(int format, uint64_t opts, const char *rules_file, size_t *len, uint64_t *hash, char *why, size_t whylen)
+{
+	char path[4200], line[KERNEL_MARK_MAX], err[256];
+	snprintf(why, whylen, "no fingerprint from a clean stop");
+	if (!mark_path(rules_file, path, sizeof(path)))
+		return NULL;
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return NULL;
+	bool got = fgets(line, sizeof(line), f) != NULL;
+	fclose(f);
+	unsigned long long o, k, th;
+	size_t tl;
+	if (!got || sscanf(line, "sedns-kernel 1 opts=%llx kernel=%llx text=%llx len=%zu", &o, &k, &th, &tl) != 4) {
+		snprintf(why, whylen, "%.200s is not a fingerprint", path);
+		return NULL;
+	}
+	if (o != (unsigned long long)opts) {
+		snprintf(why, whylen, "rules options changed since the last stop");
+		return NULL;
+	}
+	size_t n = 0;
+	char *text = slurp(rules_file, &n);
+	if (text == NULL || n != tl || text_hash(text, n) != th) {
+		snprintf(why, whylen, "%s is not the text that was applied", rules_file);
+		free(text);
+		return NULL;
+	}
+	uint64_t now;
+	firewall_set_timeout(KERNEL_LIST_TIMEOUT_S);
+	if (!firewall_fingerprint(format, &now, err, sizeof(err))) {
+		snprintf(why, whylen, "cannot list the kernel's rules: %.180s", err);
+		free(text);
+		return NULL;
+	}
+	if (now != k) {
+		snprintf(why, whylen, "the kernel's rules changed since the last stop");
+		free(text);
+		return NULL;
+	}
+	*len = n;
+	*hash = th;
+	return text;
+}
 
 bool
 rulesync_write_atomic(const char *path, const char *data, size_t len)
@@ -245,8 +396,14 @@ struct render_job {
 	size_t applied_len;
 	uint64_t hash;                  /* of text */
 	bool force, apply;
+	bool try_adopt;
+	uint64_t opts_hash;
 	char *file;
 	/* results */
+	char *adopted;                  /* kernel_adopt's text, or NULL */
+	size_t adopted_len;
+	uint64_t adopted_hash;
+	char adopt_why[256];
 	bool rendered;
 	struct rules_buf text, delta;
 	bool changed, full, same, written;
@@ -270,6 +427,18 @@ static void
 render_run(struct render_job *j)
 {
 	double t0 = monotime_now();
+	if (j->try_adopt && j->apply) {
+		j->adopted = kernel_adopt(j->o.format, j->opts_hash, j->file, &j->adopted_len, &j->adopted_hash, j->adopt_why,
+		    sizeof(j->adopt_why));
+		if (j->adopted) {
+			/* a delta against what the kernel verifiably holds */
+			j->applied = j->adopted;
+			j->have_applied = true;
+			j->applied_hash = j->adopted_hash;
+			j->applied_len = j->adopted_len;
+			j->force = false;
+		}
+	}
 	j->rendered = rules_render(j->reg, &j->o, j->snap ? ep_snapshot_lookup : NULL, j->snap, &j->text);
 	j->render_s = monotime_now() - t0;
 	if (!j->rendered)
@@ -315,6 +484,7 @@ render_job_free(struct render_job *j)
 	ep_snapshot_free(j->snap);
 	free(j->held);
 	free(j->file);
+	free(j->adopted);
 	rules_buf_free(&j->text);
 	rules_buf_free(&j->delta);
 	free(j);
@@ -328,6 +498,14 @@ render_job(void *arg)
 	render_run(rs->job);
 }
 
+/* Long enough for every attempt of a first resolution (see endpoints.c). */
+static double
+first_sync_wait_s(const struct config *cfg)
+{
+	double s = 3.0 * (double)cfg->upstream_timeout_ms / 1000.0;
+	return s < 2.0 ? 2.0 : s > 15.0 ? 15.0 : s;
+}
+
 static void
 sync_now(struct rulesync *rs)
 {
@@ -339,6 +517,15 @@ sync_now(struct rulesync *rs)
 		return;
 	if (rs->paused) {
 		rs->dirty = true; /* picked up by rulesync_pause(rs, false) */
+		return;
+	}
+	if (rs->try_adopt && rs->ep && endpoints_unsettled(rs->ep) > 0 &&
+	    monotime_now() - rs->first_mark < first_sync_wait_s(rs->cfg)) {
+		/* the first render after a start waits (bounded) for the DNS
+		 * endpoints' first answers: rendered without them, their rules
+		 * would be dropped and re-added a moment later */
+		rs->dirty = true;
+		schedule(rs, 50);
 		return;
 	}
 	rs->dirty = false;
@@ -368,6 +555,9 @@ sync_now(struct rulesync *rs)
 	j->force = rs->force;
 	rs->force = false;
 	j->apply = rs->cfg->rules_apply;
+	j->try_adopt = rs->try_adopt;
+	j->opts_hash = opts_hash(rs->cfg);
+	rs->try_adopt = false;
 	registry_hold((struct registry *)rs->reg);
 	j->reg = (struct registry *)rs->reg;
 	rs->job = j;
@@ -394,6 +584,25 @@ render_done(void *arg)
 	}
 	rs->st.renders++;
 	rs->st.last_render_s = j->render_s;
+	if (j->adopted) {
+		free(rs->applied);
+		rs->applied = j->adopted;
+		j->adopted = NULL;
+		rs->have_applied = true;
+		rs->applied_hash = j->adopted_hash;
+		rs->applied_len = j->adopted_len;
+		rs->st.last_ok = true;
+		rs->st.adopted++;
+		rs->st.syncs_ok++; /* the kernel is in sync: /readyz */
+		log_info("rules: the kernel holds what the previous process applied (verified by fingerprint)%s",
+		    j->changed ? "; applying the difference" : "; nothing to apply");
+		if (rs->cfg->rules_resync_ms && !evtimer_pending(rs->resync, NULL)) {
+			struct timeval tv = monotime_tv(rs->cfg->rules_resync_ms);
+			evtimer_add(rs->resync, &tv);
+		}
+	} else if (j->try_adopt && j->apply) {
+		log_info("rules: applying in full (%s)", j->adopt_why);
+	}
 	if (!j->changed && !j->force) {
 		render_job_free(j);
 		if (rs->dirty)
@@ -445,6 +654,8 @@ render_done(void *arg)
 	rs->pending_hash = j->hash;
 	rs->pending_len = j->text.len;
 	rs->last_start = monotime_now();
+	/* the kernel is about to differ from any fingerprint on disk */
+	kernel_mark_remove(rs->cfg->rules_file);
 	bool started = start_apply(rs, payload, plen);
 	/* the child has its own copy; keep the text for the next delta */
 	rs->pending_text = j->text.data;
@@ -490,6 +701,7 @@ rulesync_new(struct event_base *base, const struct config *cfg, struct endpoints
 	rs->cfg = cfg;
 	rs->ep = ep;
 	rs->force = true;
+	rs->try_adopt = true;
 	rs->st.last_ok = !cfg->rules_apply;
 	rs->timer = evtimer_new(base, timer_cb, rs);
 	rs->resync = evtimer_new(base, resync_cb, rs);
@@ -511,6 +723,7 @@ rulesync_free(struct rulesync *rs)
 {
 	if (rs == NULL)
 		return;
+	bool clean = rs->child == 0 && rs->job == NULL && !rs->paused;
 	if (rs->child) {
 		/* give a running apply a moment to finish; then stop it: the
 		 * restore is one transaction, so killing it before COMMIT leaves
@@ -529,6 +742,10 @@ rulesync_free(struct rulesync *rs)
 		event_free(rs->child_ev);
 		close(rs->child_fd);
 	}
+	/* a restart then applies only what changed, if the kernel still holds
+	 * exactly this */
+	if (clean && rs->cfg->rules_apply && rs->applied && rs->st.last_ok)
+		kernel_mark_write(rs->cfg, rs->applied, rs->applied_len);
 	event_free(rs->timer);
 	event_free(rs->resync);
 	bgjob_free(rs->renderer);
@@ -571,6 +788,8 @@ rulesync_mark(struct rulesync *rs, const struct registry *reg)
 {
 	if (reg)
 		rs->reg = reg;
+	if (!rs->started_once)
+		rs->first_mark = monotime_now();
 	rs->dirty = true;
 	/* batch: at most one sync per min_sync_period */
 	double since_ms = (monotime_now() - rs->last_start) * 1000;

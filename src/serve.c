@@ -790,6 +790,9 @@ snapshot(void *arg, struct metrics_snapshot *m)
 	m->rule_sync_seconds = rs.last_duration_s;
 	m->rule_render_seconds = rs.last_render_s;
 	m->rules_last_ok = rs.last_ok;
+	m->rule_applies_full = rs.applies_full;
+	m->rule_applies_incremental = rs.applies_incremental;
+	m->rule_applies_adopted = rs.adopted;
 	struct endpoints_stats es;
 	endpoints_stats(d->ep, &es);
 	m->endpoint_names = es.names;

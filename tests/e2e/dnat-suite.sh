@@ -305,12 +305,17 @@ EOF
 	sleep 0.5
 	check "[$fmt] restart: sedns starts again" start_node_sedns
 	local i
-	for i in $(seq 1 50); do # the first sync after start is applied in full
-		[ "$(grep -c 'rules applied' "$SEDNS_LOG")" -gt "$applied_before" ] && break
+	for i in $(seq 1 50); do # the first sync verifies what the kernel holds
+		grep -qE 'rules: (the kernel holds|applying in full)' <(sed -n '/^--- start/h;//!H;${x;p}' "$SEDNS_LOG") && break
 		sleep 0.1
 	done
-	in_range "[$fmt] restart: the new process applied the rules again (log lines)" \
-		"$(grep -c 'rules applied' "$SEDNS_LOG")" $((applied_before + 1)) 1000
+	local last_run
+	last_run=$(sed -n '/^--- start/h;//!H;${x;p}' "$SEDNS_LOG")
+	expect_match "[$fmt] restart: the kernel's rules are verified and adopted, not re-applied" \
+		'rules: the kernel holds what the previous process applied \(verified by fingerprint\); nothing to apply' "$last_run"
+	expect_eq "[$fmt] restart: no apply after a restart with nothing changed" "$applied_before" "$(grep -c 'rules applied' "$SEDNS_LOG")"
+	expect_match "[$fmt] restart: the metric counts the adoption" 'sedns_rule_applies_total\{mode="adopted"\} 1' \
+		"$(in_node curl -s "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null)"
 	wait "$persist_pid"
 	local prc=$?
 	expect_match "[$fmt] restart: the open connection kept working: $(cat "$persist_out")" '^PERSIST ep[123]:80 ok=[0-9]{2,} fail=0' "$(cat "$persist_out")"
@@ -332,6 +337,52 @@ EOF
 	expect_eq "[$fmt] restart: static3 still resolves to the same VIP" "$static_vip" "$(pod_resolve static3.e2e.internal)"
 	r=$(pod_conn "$static_vip:80" 20)
 	expect_eq "[$fmt] restart: new connections still DNATed" 20 $(($(count_of "$r" ep1:80) + $(count_of "$r" ep2:80) + $(count_of "$r" ep3:80)))
+
+	# --- rules deleted by hand: repaired by the periodic full resync, and a
+	# start does not adopt a kernel that changed while sedns was stopped
+	echo "# t=${SECONDS}s: rules deleted by hand come back"
+	local full_before
+	delete_one_rule() {
+		if [ "$fmt" = nft ]; then
+			local ch h
+			read -r ch h < <(in_node nft -a list table ip sedns | awk '/^[[:space:]]*chain /{c=$2; next}
+				/^[[:space:]]*(map|set|table|type) /{next} /# handle/ && c {print c, $NF; exit}')
+			in_node nft delete rule ip sedns "$ch" handle "$h"
+		else
+			in_node iptables -t nat -D SEDNS-SERVICES 1
+		fi
+	}
+	stop_node_sedns
+	sedns_args "$fmt"
+	SEDNS_ARGS+=(--rules-resync-period 3s)
+	start_node_sedns
+	for i in $(seq 1 50); do
+		grep -q 'rules: the kernel holds' <(sed -n '/^--- start/h;//!H;${x;p}' "$SEDNS_LOG") && break
+		sleep 0.1
+	done
+	full_before=$(grep -c 'rules applied .*mode=full' "$SEDNS_LOG")
+	check "[$fmt] resync: a rule deleted by hand" delete_one_rule
+	if [ "$(firewall_state "$fmt" | sort)" != "$before_fw" ]; then ok "[$fmt] resync: ... is missing from the kernel"
+	else notok "[$fmt] resync: ... is missing from the kernel"; fi
+	for i in $(seq 1 80); do
+		[ "$(grep -c 'rules applied .*mode=full' "$SEDNS_LOG")" -gt "$full_before" ] && break
+		sleep 0.1
+	done
+	expect_eq "[$fmt] resync: a full apply within the resync period (3 s)" "$((full_before + 1))" \
+		"$(grep -c 'rules applied .*mode=full' "$SEDNS_LOG")"
+	expect_eq "[$fmt] resync: the kernel holds every rule again" "$before_fw" "$(firewall_state "$fmt" | sort)"
+	stop_node_sedns
+	check "[$fmt] stopped: a rule deleted by hand" delete_one_rule
+	sedns_args "$fmt"
+	start_node_sedns
+	for i in $(seq 1 50); do
+		grep -qE 'rules applied' <(sed -n '/^--- start/h;//!H;${x;p}' "$SEDNS_LOG") && break
+		sleep 0.1
+	done
+	last_run=$(sed -n '/^--- start/h;//!H;${x;p}' "$SEDNS_LOG")
+	expect_match "[$fmt] start after a change by hand: not adopted, applied in full" \
+		"rules: applying in full \\(the kernel's rules changed since the last stop\\)" "$last_run"
+	expect_eq "[$fmt] start after a change by hand: the kernel holds every rule again" "$before_fw" "$(firewall_state "$fmt" | sort)"
 
 	# --- client address: kept by default; masquerade on, then off again
 	echo "# t=${SECONDS}s: client address: kept by default; masquerade on, then off again"

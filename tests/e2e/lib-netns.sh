@@ -261,12 +261,13 @@ zone_set() {
 }
 
 # sedns_args FORMAT: the serve flags every scenario uses.
+METRICS_PORT=9299 # inside the node's namespace: nothing else listens there
 sedns_args() {
 	SEDNS_ARGS=(--listen $NODE_ADDR:53 --upstream 127.0.0.1:5300 --upstream-timeout 500ms
 		--state-dir "$STATE" --serviceentries "$SE_DIR" --allow-from 198.18.0.0/15
 		--allow-from 127.0.0.0/8 --rules-apply true --rules-format "$1"
 		--rules-min-sync-period 500ms --endpoint-min-ttl 1s --endpoint-max-ttl 2s
-		--reload-debounce 100ms --log-level debug)
+		--reload-debounce 100ms --log-level debug --metrics 127.0.0.1:$METRICS_PORT)
 }
 
 # start_node_sedns: runs sedns in the node namespace, waits for DNS on :53.

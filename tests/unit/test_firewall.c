@@ -149,3 +149,40 @@ Test(firewall, detect_format_names_its_reason)
 	cr_assert(firewall_tool_present("sh"));
 	cr_assert_not(firewall_tool_present("no-such-tool-sedns"));
 }
+
+Test(firewall, fingerprint_ignores_counters_and_foreign_rules_but_not_ours)
+{
+	const char *a = "*nat\n:PREROUTING ACCEPT [10:600]\n:SEDNS-SERVICES - [0:0]\n"
+	                "-A PREROUTING -d 240.240.0.0/16 -j SEDNS-SERVICES\n-A PREROUTING -j KUBE-SERVICES\n"
+	                "-A SEDNS-SERVICES -d 240.240.0.1/32 -p tcp -m tcp --dport 80 -j SEDNS-SVC-1\nCOMMIT\n";
+	const char *b = "*nat\n:PREROUTING ACCEPT [99:9000]\n:SEDNS-SERVICES - [5:300]\n"
+	                "-A PREROUTING -d 240.240.0.0/16 -j SEDNS-SERVICES\n-A PREROUTING -j KUBE-SVC-OTHER\n"
+	                "-A SEDNS-SERVICES -d 240.240.0.1/32 -p tcp -m tcp --dport 80 -j SEDNS-SVC-1\nCOMMIT\n";
+	cr_assert_eq(firewall_fingerprint_text(RULES_FMT_IPTABLES, a), firewall_fingerprint_text(RULES_FMT_IPTABLES, b));
+	const char *c = "*nat\n:SEDNS-SERVICES - [0:0]\n"
+	                "-A SEDNS-SERVICES -d 240.240.0.1/32 -p tcp -m tcp --dport 81 -j SEDNS-SVC-1\nCOMMIT\n";
+	const char *d = "*nat\n:SEDNS-SERVICES - [0:0]\n"
+	                "-A SEDNS-SERVICES -d 240.240.0.1/32 -p tcp -m tcp --dport 80 -j SEDNS-SVC-1\nCOMMIT\n";
+	cr_assert_neq(firewall_fingerprint_text(RULES_FMT_IPTABLES, c), firewall_fingerprint_text(RULES_FMT_IPTABLES, d));
+	/* a jump deleted by hand is a difference */
+	const char *e = "*nat\n:PREROUTING ACCEPT [10:600]\n:SEDNS-SERVICES - [0:0]\n-A PREROUTING -j KUBE-SERVICES\n"
+	                "-A SEDNS-SERVICES -d 240.240.0.1/32 -p tcp -m tcp --dport 80 -j SEDNS-SVC-1\nCOMMIT\n";
+	cr_assert_neq(firewall_fingerprint_text(RULES_FMT_IPTABLES, a), firewall_fingerprint_text(RULES_FMT_IPTABLES, e));
+	/* rule order inside an iptables chain is meaning */
+	const char *f1 = "-A SEDNS-SVC-1 -m statistic --probability 0.5 -j SEDNS-EP-1\n-A SEDNS-SVC-1 -j SEDNS-EP-2\n";
+	const char *f2 = "-A SEDNS-SVC-1 -j SEDNS-EP-2\n-A SEDNS-SVC-1 -m statistic --probability 0.5 -j SEDNS-EP-1\n";
+	cr_assert_neq(firewall_fingerprint_text(RULES_FMT_IPTABLES, f1), firewall_fingerprint_text(RULES_FMT_IPTABLES, f2));
+}
+
+Test(firewall, nft_fingerprint_takes_the_kernels_order_and_counters_as_noise)
+{
+	const char *a = "table ip sedns {\n\tchain svc-1 {\n\t\tcounter packets 5 bytes 300 dnat to 10.0.0.1:80\n\t}\n"
+	                "\tchain svc-2 {\n\t\tdnat to 10.0.0.2:80\n\t}\n}\n";
+	const char *b = "table ip sedns {\n\tchain svc-2 {\n\t\tdnat to 10.0.0.2:80\n\t}\n"
+	                "\tchain svc-1 {\n\t\tcounter packets 0 bytes 0 dnat to 10.0.0.1:80\n\t}\n}\n";
+	const char *c = "table ip sedns {\n\tchain svc-2 {\n\t\tdnat to 10.0.0.9:80\n\t}\n"
+	                "\tchain svc-1 {\n\t\tcounter packets 0 bytes 0 dnat to 10.0.0.1:80\n\t}\n}\n";
+	cr_assert_eq(firewall_fingerprint_text(RULES_FMT_NFT, a), firewall_fingerprint_text(RULES_FMT_NFT, b));
+	cr_assert_neq(firewall_fingerprint_text(RULES_FMT_NFT, b), firewall_fingerprint_text(RULES_FMT_NFT, c));
+	cr_assert_neq(firewall_fingerprint_text(RULES_FMT_NFT, ""), firewall_fingerprint_text(RULES_FMT_NFT, a));
+}

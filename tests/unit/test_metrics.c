@@ -80,6 +80,7 @@ full_snapshot(struct metrics_snapshot *m)
 	m->reloads_ok = 5; m->reloads_failed = 1;
 	m->rule_syncs_ok = 8; m->rule_syncs_failed = 2;
 	m->rule_sync_seconds = 0.125; m->rule_render_seconds = 0.0025; m->rules_last_ok = true;
+	m->rule_applies_full = 3; m->rule_applies_incremental = 4; m->rule_applies_adopted = 1;
 	m->endpoint_names = 3; m->endpoint_resolutions = 50; m->endpoint_failures = 4;
 	m->endpoint_changes = 6;
 	m->version = "v1.2.3";
@@ -335,6 +336,9 @@ Test(metrics, exact_sample_lines)
 	L("sedns_reloads_total{result=\"failed\"} 1");
 	L("sedns_rule_syncs_total{result=\"ok\"} 8");
 	L("sedns_rule_syncs_total{result=\"failed\"} 2");
+	L("sedns_rule_applies_total{mode=\"full\"} 3");
+	L("sedns_rule_applies_total{mode=\"incremental\"} 4");
+	L("sedns_rule_applies_total{mode=\"adopted\"} 1");
 	L("sedns_rule_sync_duration_seconds 0.125");
 	L("sedns_rule_render_duration_seconds 0.0025");
 	L("sedns_rules_last_sync_ok 1");
@@ -368,7 +372,7 @@ Test(metrics, every_family_has_help_and_type_once)
 		"vip_store_backup_age_seconds gauge", "address_conflicts gauge",
 		"serviceentries_loaded gauge", "serviceentries_rejected gauge", "hosts gauge",
 		"files_kept_last_good gauge", "reloads_total counter", "rule_syncs_total counter",
-		"rule_sync_duration_seconds gauge", "rule_render_duration_seconds gauge",
+		"rule_applies_total counter", "rule_sync_duration_seconds gauge", "rule_render_duration_seconds gauge",
 		"rules_last_sync_ok gauge", "endpoint_names gauge",
 		"endpoint_resolutions_total counter", "endpoint_resolution_failures_total counter",
 		"endpoint_changes_total counter", "endpoint_negative_answers_total counter", "endpoint_resolutions_deferred_total counter", "build_info gauge", "start_time_seconds gauge",
@@ -409,8 +413,8 @@ Test(metrics, strict_parser_accepts_output)
 	t = render(&m);
 	err = validate(t, &n);
 	cr_assert_null(err, "%s", err);
-	/* 4+11 query lines, 7 cache, 2x15 histogram lines, 4x2 upstream, 2+2+2 results, rest single */
-	cr_assert_eq(n, 4 + 11 + 2 * (HISTO_NBUCKETS + 3) + 4 * 2 + 2 + 2 + 2 + 27 + 7 + 5 + 5, "n=%d", n);
+	/* 4+11 query lines, 7 cache, 2x15 histogram lines, 4x2 upstream, 2+2+2 results, 3 apply modes, rest single */
+	cr_assert_eq(n, 4 + 11 + 2 * (HISTO_NBUCKETS + 3) + 4 * 2 + 2 + 2 + 2 + 3 + 27 + 7 + 5 + 5, "n=%d", n);
 	free(t);
 }
 
