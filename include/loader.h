@@ -74,6 +74,11 @@ void loader_read(struct se_set *set, char *const *paths, size_t npaths, FILE *di
 void loader_read_cached(struct se_set *set, char *const *paths, size_t npaths, struct loader_cache *cache,
     FILE *diag, struct load_summary *sum);
 
+/* A fingerprint of the files under paths as listed for loading (names,
+ * device, inode, size, mtime): equal fingerprints mean a build would read
+ * the same bytes. False when a path cannot be listed or a file stat'ed. */
+bool loader_fingerprint(char *const *paths, size_t npaths, uint64_t *fp);
+
 /* Reads cfg's sources, builds a registry and, when vs is writable
  * (allocate=true), assigns VIPs; with allocate=false looks them up only.
  * Returns NULL on out-of-memory or store failure (reason in err). */

@@ -73,6 +73,9 @@ struct daemon {
 	/* the reload in flight on the build thread */
 	struct build *building;
 	struct bgjob *builder;
+	uint64_t input_fp;              /* of the installed table's input files */
+	size_t nheld;                   /* VIPs on hold in the installed table */
+	bool have_input_fp;
 	bool reload_pending, reload_reread;
 };
 
@@ -82,6 +85,7 @@ struct daemon {
 #define LOCK_POLL_MS 1000
 
 static void reload(struct daemon *, bool);
+static bool config_same(const struct config *, const struct config *);
 static void build_job(void *);
 static void build_done(void *);
 
@@ -184,6 +188,12 @@ struct build {
 	struct config *nc;              /* a re-read config (owned), or NULL */
 	bool config_failed;             /* re-reading it failed */
 	bool allocate;                  /* the store can be written */
+	bool may_skip;                  /* same config, nothing pending: an
+	                                   unchanged input needs no build.
+	                                   Never with VIPs on hold or a full
+	                                   pool: only a build releases an
+	                                   expired hold */
+	uint64_t prev_fp;               /* the installed table's input */
 	double t0;
 	/* results */
 	struct nametable *nt;
@@ -194,6 +204,9 @@ struct build {
 	                                   was built from lookups */
 	char disk_err[512];
 	char err[512];
+	uint64_t fp;                    /* of the input this build read */
+	bool have_fp;
+	bool unchanged;                 /* skipped: same input as installed */
 };
 
 /* The thread's part: no event, no daemon state but the loader cache and
@@ -201,6 +214,18 @@ struct build {
 static void
 build_run(struct daemon *d, struct build *b)
 {
+	/* taken before reading: a file changed meanwhile makes the next
+	 * reload see a difference, never the reverse */
+	uint64_t se = 0, wl = 0;
+	b->have_fp = loader_fingerprint(b->cfg->serviceentries, b->cfg->nserviceentries, &se) &&
+	    loader_fingerprint(b->cfg->workloads, b->cfg->nworkloads, &wl);
+	b->fp = se ^ (wl * 0x9e3779b97f4a7c15ULL + 1);
+	if (b->may_skip && b->have_fp && b->fp == b->prev_fp) {
+		/* a SIGHUP or a touched directory with nothing new: rebuilding
+		 * 50k hosts costs half a second and twice the memory */
+		b->unchanged = true;
+		return;
+	}
 	b->nt = build_table_mode(d, b->cfg, b->allocate, &b->sum, b->err, sizeof(b->err));
 	if (b->nt == NULL && b->allocate && vipstore_disk_failed(d->vs)) {
 		b->disk_failed = true;
@@ -259,6 +284,8 @@ build_table(struct daemon *d, struct load_summary *sum, struct netaddr **held, s
 	b.cfg = d->cfg;
 	b.allocate = !d->vs_ro;
 	build_run(d, &b);
+	d->input_fp = b.fp;
+	d->have_input_fp = b.have_fp && b.nt != NULL;
 	*sum = b.sum;
 	*held = b.held;
 	*nheld = b.nheld;
@@ -299,6 +326,7 @@ install_table(struct daemon *d, struct nametable *nt, const struct netaddr *held
 	struct nametable *old = server_set_table(d->srv, nt);
 	const struct registry *reg = nametable_registry(nt);
 	rulesync_set_held(d->rs, held, nheld);
+	d->nheld = nheld;
 	endpoints_track_registry(d->ep, reg);
 	rulesync_mark(d->rs, reg);
 	/* the next reload keeps last-good entries from this table's */
@@ -423,8 +451,45 @@ reload(struct daemon *d, bool reread_config)
 	log_set_level((enum log_level)(b->nc ? b->nc : d->cfg)->log_level);
 	b->cfg = b->nc ? b->nc : d->cfg;
 	b->allocate = !d->vs_ro;
+	b->prev_fp = d->input_fp;
+	b->may_skip = d->have_input_fp && b->allocate && d->store_ro[0] == '\0' && !d->standby &&
+	    d->sum.novip == 0 && d->sum.exhausted == 0 && d->nheld == 0 && d->last_error[0] == '\0' && (b->nc == NULL || config_same(d->cfg, b->nc));
 	d->building = b;
 	bgjob_start(d->builder, build_job, d);
+}
+
+/* Upstreams, zones and rule options from d->cfg (a new config, or
+ * resolv.conf re-read). */
+static void
+refresh_upstreams(struct daemon *d)
+{
+	d->nups = loader_upstreams(d->cfg, d->ups);
+	struct fwd_zone_spec specs[FWD_MAX_ZONES];
+	size_t nspecs = loader_zone_specs(d->cfg, d->ups, d->nups, specs);
+	server_set_config(d->srv, d->cfg, specs, nspecs);
+	endpoints_set_zones(d->ep, specs, nspecs);
+	rulesync_set_config(d->rs, d->cfg);
+}
+
+/* Two configs that print the same are the same to a reload. */
+static bool
+config_same(const struct config *a, const struct config *b)
+{
+	char *ta = NULL, *tb = NULL;
+	size_t la = 0, lb = 0;
+	FILE *fa = open_memstream(&ta, &la), *fb = open_memstream(&tb, &lb);
+	if (fa)
+		config_print(a, fa);
+	if (fb)
+		config_print(b, fb);
+	if (fa)
+		fclose(fa);
+	if (fb)
+		fclose(fb);
+	bool same = fa && fb && ta && tb && la == lb && memcmp(ta, tb, la) == 0;
+	free(ta);
+	free(tb);
+	return same;
 }
 
 /* On the build thread. */
@@ -443,6 +508,20 @@ build_done(void *arg)
 	struct build *b = d->building;
 	d->building = NULL;
 	struct config *nc = b->nc;
+	if (b->unchanged) {
+		config_free(nc); /* equal to the live one */
+		if (d->cfg->nupstreams == 0)
+			refresh_upstreams(d);
+		if (b->config_failed)
+			d->reloads_failed++;
+		else
+			d->reloads_ok++;
+		watch_paths(d);
+		log_info("reloaded unchanged files=%zu hosts=%zu duration_ms=%.1f", d->sum.files, d->sum.hosts,
+		    (monotime_now() - b->t0) * 1000);
+		notify_send("READY=1");
+		goto next;
+	}
 	struct nametable *nt = build_settle(d, b);
 	if (nt == NULL) {
 		log_set_level((enum log_level)d->cfg->log_level);
@@ -459,16 +538,11 @@ build_done(void *arg)
 	struct config *live = d->cfg;
 	if (nc)
 		d->cfg = nc;
-	if (nc || d->cfg->nupstreams == 0) {
-		/* new config, or resolv.conf may have changed */
-		d->nups = loader_upstreams(d->cfg, d->ups);
-		struct fwd_zone_spec specs[FWD_MAX_ZONES];
-		size_t nspecs = loader_zone_specs(d->cfg, d->ups, d->nups, specs);
-		server_set_config(d->srv, d->cfg, specs, nspecs);
-		endpoints_set_zones(d->ep, specs, nspecs);
-		rulesync_set_config(d->rs, d->cfg);
-	}
+	if (nc || d->cfg->nupstreams == 0)
+		refresh_upstreams(d); /* new config, or resolv.conf may have changed */
 	install_table(d, nt, b->held, b->nheld);
+	d->input_fp = b->fp;
+	d->have_input_fp = b->have_fp;
 	d->last_error[0] = '\0';
 	d->sum = b->sum;
 	if (b->config_failed)

@@ -19,20 +19,32 @@ for _ in $(seq 1 100); do
 done
 expect_match "$N hosts: the last one is answered" '^240\.240\.' "$(dig @127.0.0.1 -p "$PORT" +short "svc$((N - 1)).bench.example")"
 
-# 500 queries/s for 5 s; three full reloads (SIGHUP) in the middle
+# 500 queries/s for 5 s; three full reloads in the middle (the file touched:
+# a new mtime is new input; a SIGHUP with nothing changed builds nothing)
 dnsperf -s 127.0.0.1 -p "$PORT" -d "$T_TMP/q.txt" -l 5 -Q 500 >"$T_TMP/perf" 2>&1 &
 perf=$!
 sleep 1
-for _ in 1 2 3; do kill -HUP "$SEDNS_PID"; sleep 1; done
+for _ in 1 2 3; do touch "$T_TMP/se/all.yaml"; sleep 1; done
 wait "$perf"
 sleep 0.5
-reloads=$(grep -o 'reloaded .*duration_ms=[0-9.]*' "$T_TMP/s.log" | sed 's/.*duration_ms=//')
+reloads=$(grep -o 'reloaded files=.*duration_ms=[0-9.]*' "$T_TMP/s.log" | sed 's/.*duration_ms=//')
 min_reload=$(sort -n <<<"$reloads" | head -1)
 max_ms=$(awk '/Average Latency/ { sub(/.*max /, ""); sub(/\).*/, ""); printf "%.1f", $0 * 1000 }' "$T_TMP/perf")
 echo "# reloads (ms): $(echo $reloads); longest query wait: $max_ms ms"
-expect_eq "three SIGHUPs under load: three reloads" 3 "$(wc -l <<<"$reloads")"
+expect_eq "three file changes under load: three full reloads" 3 "$(wc -l <<<"$reloads")"
 expect_match "... every query answered" 'Queries lost: +0 ' "$(tr -s ' ' <"$T_TMP/perf" | grep 'Queries lost')"
 check "... and none waited for a reload (longest wait $max_ms ms, shortest reload $min_reload ms)" \
 	awk -v m="$max_ms" -v r="$min_reload" 'BEGIN { exit !(r > 100 && m < r / 2) }'
+
+# a SIGHUP with nothing changed: the input's fingerprint (names, inodes,
+# sizes, mtimes) matches the installed table's, so nothing is rebuilt
+kill -HUP "$SEDNS_PID"
+for _ in $(seq 1 50); do grep -q 'reloaded unchanged' "$T_TMP/s.log" && break; sleep 0.1; done
+line=$(grep 'reloaded unchanged' "$T_TMP/s.log" | tail -1)
+expect_match "SIGHUP with nothing changed: no rebuild" "reloaded unchanged files=1 hosts=$N " "$line"
+ms=$(sed 's/.*duration_ms=//' <<<"$line")
+check "... and it took less than a tenth of a full reload ($ms ms vs $min_reload ms)" \
+	awk -v m="$ms" -v r="$min_reload" 'BEGIN { exit !(m != "" && m < r / 10) }'
+expect_eq "... nothing rebuilt: still three full reloads" 3 "$(grep -c 'reloaded files=' "$T_TMP/s.log")"
 stop_pid "$SEDNS_PID"
 finish
