@@ -19,6 +19,13 @@
 struct event_base;
 struct bgjob;
 
+/* Background threads run at this nice value (the loop at the process's):
+ * on a 2-core node a build, a render and a free beside the loop must not
+ * take the CPU the queries need. */
+#define BGJOB_NICE 10
+/* Lowers the calling thread's priority to BGJOB_NICE. */
+void bgjob_background_priority(void);
+
 struct bgjob *bgjob_new(struct event_base *base, void (*done)(void *arg), void *arg);
 /* Starts fn(fnarg) on a new thread; false when one is running. When no
  * thread can be started, runs fn inline and calls done before returning. */

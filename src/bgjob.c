@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -21,10 +23,19 @@ struct bgjob {
 	struct event *ev;
 };
 
+void
+bgjob_background_priority(void)
+{
+	/* per thread on Linux: the loop keeps nice 0 */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), BGJOB_NICE) != 0)
+		log_debug("background thread: cannot lower its priority");
+}
+
 static void *
 run(void *arg)
 {
 	struct bgjob *j = arg;
+	bgjob_background_priority();
 	j->fn(j->fnarg);
 	while (write(j->pipe[1], "x", 1) < 0 && errno == EINTR)
 		;

@@ -295,6 +295,7 @@ build_table(struct daemon *d, struct load_summary *sum, struct netaddr **held, s
 static void *
 free_thread(void *arg)
 {
+	bgjob_background_priority();
 	nametable_free(arg);
 	return NULL;
 }
