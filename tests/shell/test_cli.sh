@@ -27,6 +27,47 @@ out=$("$SEDNS" check /nonexistent/dir 2>&1); rc=$?
 expect_eq "missing path exits 1" 1 "$rc"
 expect_match "missing path is named" '/nonexistent/dir' "$out"
 
+# --- strict fields (issue 13 item 1) --------------------------------------------
+# kubectl rejects unknown fields; a misspelled resolution would otherwise turn
+# the host into resolution NONE (no VIP) with only a warning
+mkdir -p "$T_TMP/strict"
+se_doc() { # RESOLUTION_KEY PORTS_LINE
+	printf 'apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: typo\n  namespace: shop\nspec:\n  hosts: [typo.example.com]\n  %s: DNS\n%s' "$1" "$2"
+}
+se_doc resolution '  ports: [{number: 443, name: tls, protocol: TLS}]
+' > "$T_TMP/strict/se.yaml"
+out=$("$SEDNS" check "$T_TMP/strict"); rc=$?
+expect_eq "a correct entry checks clean" 0 "$rc"
+se_doc resolutoin '  ports: [{number: 443, name: tls, protocol: TLS}]
+' > "$T_TMP/strict/se.yaml"
+out=$("$SEDNS" check "$T_TMP/strict"); rc=$?
+expect_eq "check: an unknown field is an error (exit 1)" 1 "$rc"
+expect_match "... with file:line:col and the closest known field" \
+	"^error: $T_TMP/strict/se.yaml:8:3: shop/typo: spec.resolutoin: unknown field \(did you mean resolution\?\)" "$out"
+se_doc resolution '' > "$T_TMP/strict/np.yaml"
+se_doc resolution '  ports: [{number: 443, name: tls, protocol: TLS}]
+' > "$T_TMP/strict/se.yaml"
+out=$("$SEDNS" check "$T_TMP/strict/np.yaml"); rc=$?
+expect_eq "check: missing ports is a warning only (exit 0)" 0 "$rc"
+expect_match "... that says what will happen" \
+	'^warning: .*np.yaml:7:3: shop/typo: spec.ports: missing: the hosts get a VIP but no DNAT rule, so every connection to the VIP is rejected' "$out"
+rm -f "$T_TMP/strict/np.yaml"
+# the daemon rejects the entry the same way and keeps its previous version
+PORT=$(free_port)
+start_sedns "$T_TMP/strict.log" --listen 127.0.0.1:$PORT --state-dir "$T_TMP/strict-state" --upstream 127.0.0.1:9 \
+	--upstream-timeout 200ms --serviceentries "$T_TMP/strict" --reload-debounce 50ms
+vip=$(dig @127.0.0.1 -p $PORT +short +time=1 +tries=1 typo.example.com)
+expect_match "serve: the correct entry gets a VIP" '^240\.240\.' "$vip"
+se_doc resolutoin '  ports: [{number: 443, name: tls, protocol: TLS}]
+' > "$T_TMP/strict/se.yaml"
+kill -HUP "$SEDNS_PID"
+for _ in $(seq 1 30); do grep -q 'resolutoin' "$T_TMP/strict.log" && break; sleep 0.1; done
+expect_match "serve: the misspelled field is logged as the same error" \
+	'error: .*se.yaml:8:3: shop/typo: spec.resolutoin: unknown field \(did you mean resolution\?\)' "$(cat "$T_TMP/strict.log")"
+expect_eq "serve: the rejected entry keeps its previous version (same VIP)" "$vip" \
+	"$(dig @127.0.0.1 -p $PORT +short +time=1 +tries=1 typo.example.com)"
+stop_pid "$SEDNS_PID"
+
 "$SEDNS" check --bogus-flag >/dev/null 2>&1; rc=$?
 expect_eq "unknown flag is a usage error (exit 2)" 2 "$rc"
 
