@@ -24,6 +24,7 @@ enum opt_type {
 	OT_BOOL,
 	OT_ENUM,
 	OT_ZONE_LIST,      /* ZONE=ADDR[,ADDR...]; YAML {zone, upstreams} */
+	OT_LISTEN_STR,     /* "" (off) or an HTTP ADDR[:PORT]; :0 picks a port */
 	OT_FLAG_ONLY,      /* -c handled before everything else */
 };
 
@@ -115,7 +116,7 @@ static const struct option_def options[] = {
 	{ "allow_from", "allow-from", 'a', "CIDR", OT_CIDR_LIST, "127.0.0.0/8,::1/128",
 	  "clients allowed to query (repeatable); others get REFUSED",
 	  OFF(allow_from), OFF(nallow_from), 0, 0, NULL, 0, 0 },
-	{ "metrics", "metrics", 0, "ADDR:PORT", OT_STR, "",
+	{ "metrics", "metrics", 0, "ADDR:PORT", OT_LISTEN_STR, "",
 	  "HTTP address for /metrics, /healthz, /readyz (empty: off)", OFF(metrics), NOOFF, 0, 0, NULL, 0, 0 },
 	{ "edns_udp_size", "edns-udp-size", 0, "BYTES", OT_UINT, "1232",
 	  "UDP payload size we advertise and accept", OFF(edns_udp_size), NOOFF, 512, 4096, NULL, 0, 0 },
@@ -200,7 +201,7 @@ static const struct option_def options[] = {
 	{ "stop_timeout", "stop-timeout", 0, "DURATION", OT_DURATION, "5s",
 	  "on SIGTERM: stop reading, answer what was received, SERVFAIL what is still upstream after this",
 	  OFF(stop_timeout_ms), NOOFF, 0, 600000, NULL, 0, 0 },
-	{ "debug_listen", "debug-listen", 0, "ADDR:PORT", OT_STR, "",
+	{ "debug_listen", "debug-listen", 0, "ADDR:PORT", OT_LISTEN_STR, "",
 	  "HTTP address for /debug/* pages (empty: on the metrics address, only when that is loopback)",
 	  OFF(debug_listen), NOOFF, 0, 0, NULL, 0, 0 },
 	{ "log_level", "log-level", 0, "LEVEL", OT_ENUM, "info",
@@ -404,7 +405,8 @@ set_value(struct config *cfg, const struct option_def *o, const char *val, char 
 			return false;
 		}
 		if (!netaddr_parse_hostport(val, o->default_port, &v[*n].addr, &v[*n].port)) {
-			snprintf(err, errlen, "%s: \"%s\" is not ADDR[:PORT] (IPv6 as [ADDR]:PORT)", o->key, val);
+			snprintf(err, errlen, "%s: \"%s\" is not ADDR[:PORT]: %s", o->key, val,
+			    netaddr_hostport_problem(val));
 			return false;
 		}
 		(*n)++;
@@ -440,8 +442,18 @@ set_value(struct config *cfg, const struct option_def *o, const char *val, char 
 		(*n)++;
 		return true;
 	}
+	case OT_LISTEN_STR:
 	case OT_STR: {
 		char **v = field(cfg, o->off);
+		struct netaddr a;
+		uint16_t port;
+		/* checked here, not when the listener opens: serve -n and every
+		 * command reject what serve could not bind to (file:line:col) */
+		if (o->type == OT_LISTEN_STR && *val != '\0' && !netaddr_parse_hostport0(val, 9153, &a, &port)) {
+			snprintf(err, errlen, "%s: \"%s\" is not ADDR:PORT: %s", o->key, val,
+			    netaddr_hostport_problem(val));
+			return false;
+		}
 		char *d = strdup(val);
 		if (d == NULL) {
 			snprintf(err, errlen, "out of memory");
@@ -998,7 +1010,7 @@ config_free(struct config *cfg)
 		const struct option_def *o = &options[i];
 		if (o->type == OT_STR_LIST)
 			list_clear(cfg, o);
-		else if (o->type == OT_STR)
+		else if (o->type == OT_STR || o->type == OT_LISTEN_STR)
 			free(*(char **)field(cfg, o->off));
 	}
 	free(cfg->config_file);
@@ -1075,6 +1087,7 @@ print_value(const struct config *cfg, const struct option_def *o, FILE *out)
 		break;
 	}
 	case OT_STR:
+	case OT_LISTEN_STR:
 		fputc(' ', out);
 		print_quoted(out, *(char **)field(c, o->off));
 		fputc('\n', out);

@@ -32,7 +32,9 @@ usage(FILE *out)
 	    "\n"
 	    "Commands:\n"
 	    "  serve [-n|--check-config] [--reallocate] [OPTIONS]\n"
-	    "                     run the DNS server; -n prints the effective config and exits\n"
+	    "                     run the DNS server; -n checks the config as serve does (every\n"
+	    "                     value, a trial bind of every address: exit 1 if one cannot\n"
+	    "                     be bound, 2 on a bad value), prints it and exits\n"
 	    "  check [OPTIONS] [PATH...]\n"
 	    "                     validate ServiceEntry files/directories (default: the config's\n"
 	    "                     serviceentries); exit 0 clean, 1 errors, 2 usage\n"
@@ -420,9 +422,12 @@ cmd_serve(int argc, char **argv)
 	if (cfg == NULL)
 		return status;
 	if (check_only) {
+		/* what serve would bind, bound the same way: a config that
+		 * cannot start does not pass the pre-check */
+		int rc = serve_check(cfg, stderr);
 		config_print(cfg, stdout);
 		config_free(cfg);
-		return 0;
+		return rc;
 	}
 	return serve_run(cfg, &opts);
 }

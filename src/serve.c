@@ -1014,6 +1014,54 @@ raise_nofile(void)
 		    (unsigned long long)rl.rlim_max);
 }
 
+/* One trial bind's outcome: an address taken by someone else is only a
+ * warning, since serve -n is the pre-check run beside the live daemon. */
+static bool
+check_bind(int fd, int why, const char *err, FILE *out, int *fds, size_t *nfds, size_t max)
+{
+	if (fd >= 0) {
+		if (*nfds < max)
+			fds[(*nfds)++] = fd;
+		else
+			close(fd);
+		return true;
+	}
+	if (why == EADDRINUSE) {
+		fprintf(out, "warning: %s; serve would fail like this unless it is the running sedns and exits first\n",
+		    err);
+		return true;
+	}
+	fprintf(out, "error: %s\n", err);
+	return false;
+}
+
+int
+serve_check(const struct config *cfg, FILE *out)
+{
+	/* every socket serve opens, held open together as serve holds them */
+	int fds[2 * CONFIG_MAX_LIST + 2];
+	size_t nfds = 0, max = sizeof(fds) / sizeof(fds[0]);
+	char err[512];
+	bool ok = true;
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		static const int types[] = { SOCK_DGRAM, SOCK_STREAM };
+		for (size_t t = 0; t < 2; t++) {
+			int why = 0, fd = server_bind_listener(cfg, &cfg->listen[i], types[t], &why, err, sizeof(err));
+			ok &= check_bind(fd, why, err, out, fds, &nfds, max);
+		}
+	}
+	const char *http[] = { cfg->metrics, cfg->debug_listen };
+	for (size_t i = 0; i < 2; i++) {
+		if (http[i][0] == '\0')
+			continue;
+		int why = 0, fd = http_bind_check(http[i], cfg->listen_reuseport, &why, err, sizeof(err));
+		ok &= check_bind(fd, why, err, out, fds, &nfds, max);
+	}
+	for (size_t i = 0; i < nfds; i++)
+		close(fds[i]);
+	return ok ? 0 : 1;
+}
+
 int
 serve_run(struct config *cfg, const struct serve_opts *opts)
 {

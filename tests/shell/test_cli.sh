@@ -117,6 +117,36 @@ for k in listen serviceentries state-dir upstream ttl cluster-domain vip-pool vi
 	expect_match "--help documents --$k" "--$k" "$out"
 done
 
+# --- serve -n checks what serve checks (issue 13 item 3) ------------------------
+out=$("$SEDNS" serve -n --metrics nonsense 2>&1); rc=$?
+expect_eq "serve -n --metrics nonsense fails (exit 2, as any bad value)" 2 "$rc"
+expect_match "... saying why" 'sedns: --metrics: "nonsense" is not ADDR:PORT: not an IP address' "$out"
+out2=$(timeout 5 "$SEDNS" serve --metrics nonsense --state-dir "$T_TMP/never" 2>&1); rc2=$?
+expect_eq "serve fails the same way" "2 $out" "$rc2 $out2"
+check "... before it creates anything" test ! -e "$T_TMP/never"
+printf 'debug_listen: "127.0.0.1:70000"\n' > "$T_TMP/dl.yaml"
+out=$("$SEDNS" serve -n -c "$T_TMP/dl.yaml" 2>&1); rc=$?
+expect_eq "serve -n: a bad debug_listen in the file fails" 2 "$rc"
+expect_match "... with file:line:col and the reason" 'dl.yaml:1:15: debug_listen: "127.0.0.1:70000" is not ADDR:PORT: the port is out of range' "$out"
+# 192.0.2.1 (TEST-NET-1) is on no interface: without IP_FREEBIND it cannot be bound
+out=$("$SEDNS" serve -n --listen 192.0.2.1:5353 --listen-freebind false 2>&1 >/dev/null); rc=$?
+expect_eq "serve -n: a listen address that cannot be bound fails (exit 1)" 1 "$rc"
+expect_match "... naming it and why" 'error: cannot listen on udp 192\.0\.2\.1 port 5353: Cannot assign requested address' "$out"
+out=$(timeout 5 "$SEDNS" serve --listen 192.0.2.1:5353 --listen-freebind false --state-dir "$T_TMP/nb" 2>&1); rc=$?
+expect_eq "serve fails on it too" 1 "$rc"
+expect_match "... with the same reason" 'cannot listen on udp 192\.0\.2\.1 port 5353: Cannot assign requested address' "$out"
+out=$("$SEDNS" serve -n --listen 192.0.2.1:5353 2>&1 >/dev/null); rc=$?
+expect_eq "serve -n: with listen_freebind (the default) it binds" "0 " "$rc $out"
+# an address held by another program: a warning (the live daemon holds its own)
+HP=$(free_port)
+python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(); time.sleep(10)' "$HP" &
+HOLDER=$!; T_PIDS+=("$HOLDER")
+for _ in $(seq 1 50); do ss -Hlnt "sport = :$HP" | grep -q . && break; sleep 0.1; done
+out=$("$SEDNS" serve -n --metrics 127.0.0.1:$HP 2>&1 >/dev/null); rc=$?
+expect_eq "serve -n: a metrics address in use is a warning, not a failure" 0 "$rc"
+expect_match "... that names it" "^warning: cannot listen for HTTP on 127\.0\.0\.1:$HP: Address already in use" "$out"
+stop_pid "$HOLDER"
+
 # --- vips: stable across fresh runs and file order ---------------------------
 files=(config/serviceentries/*.yaml)
 fwd=(); rev=()
