@@ -95,6 +95,13 @@ expect_eq "serve -n exits 0" 0 "$rc"
 expect_match "flags win over the file (ttl)" $'\nttl: 7\n' "$out"
 expect_match "a list flag replaces the file's list" $'listen:\n  - "127.0.0.1:5999"\nserviceentries' "$out"
 expect_match "file values are kept (state_dir)" 'state_dir: "var"' "$out"
+# the dev config leaves rules.file to its default: under state_dir, so a
+# second instance with its own --state-dir does not overwrite the first's rules
+out=$("$SEDNS" serve -n -c config/sedns.yaml --listen 127.0.0.1:5999 --state-dir "$T_TMP/second"); rc=$?
+expect_match "config/sedns.yaml: --state-dir moves rules.file with it" $'\n  file: "'"$T_TMP"$'/second/rules\\.(iptables|nft)"\n' "$out"
+expect_match "config/sedns.yaml: rules.file defaults under its state_dir" $'\n  file: "var/rules\.(iptables|nft)"\n' \
+	"$("$SEDNS" serve -n -c config/sedns.yaml --listen 127.0.0.1:5999)"
+expect_eq "config/sedns.yaml keeps rules.apply false" "  apply: false" "$(echo "$out" | grep '^  apply:')"
 echo "$out" > "$T_TMP/effective.yaml"
 out2=$("$SEDNS" serve -n -c "$T_TMP/effective.yaml"); rc=$?
 expect_eq "printed config is accepted back" 0 "$rc"
