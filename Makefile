@@ -75,6 +75,7 @@ test: deps
 run: deps
 	$(MAKE) $(BUILD)/sedns
 	mkdir -p var
+	@echo "make run: in another terminal, here: export SEDNS_CONFIG=config/sedns.yaml; then $(BUILD)/sedns vips, check, rules"
 	exec $(BUILD)/sedns serve -c config/sedns.yaml
 
 bench: deps

@@ -102,8 +102,11 @@ struct config {
 	bool log_queries;
 };
 
+/* The environment variable naming the config file when -c is not given. */
+#define CONFIG_ENV "SEDNS_CONFIG"
+
 /* Parses argv (after the sub-command) and the config file named by -c (if
- * any). On error prints "FILE:LINE:COL: message" or "sedns: message" to errf
+ * any; else by $SEDNS_CONFIG when set and not empty). On error prints "FILE:LINE:COL: message" or "sedns: message" to errf
  * and returns NULL. Positional arguments (not options) are returned in
  * *rest / *nrest (pointers into argv) when rest is non-NULL; otherwise they
  * are an error. *help_out is set when --help was given (usage printed). */

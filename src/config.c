@@ -74,7 +74,7 @@ static const char *const state_locks[] = { "exclusive", "wait", NULL };
 
 static const struct option_def options[] = {
 	{ "config", "config", 'c', "FILE", OT_FLAG_ONLY, NULL,
-	  "read options from this YAML file (flags win over it)", NOOFF, NOOFF, 0, 0, NULL, 0, 0 },
+	  "read options from this YAML file (flags win over it; default: $SEDNS_CONFIG when set)", NOOFF, NOOFF, 0, 0, NULL, 0, 0 },
 	{ "listen", "listen", 'l', "ADDR[:PORT]", OT_ADDRPORT_LIST, "127.0.0.1:5353",
 	  "address to answer DNS on, UDP and TCP (repeatable; port 53 if omitted)",
 	  OFF(listen), OFF(nlisten), 0, 0, NULL, 53, 0 },
@@ -924,7 +924,22 @@ config_load(int argc, char **argv, FILE *errf, char ***rest, int *nrest, bool *h
 			i++;
 		}
 	}
+	/* no -c: $SEDNS_CONFIG, so that one export serves every command (the
+	 * source tree's config after make run, /etc/sedns/sedns.yaml on a node) */
+	bool from_env = false;
+	const char *env = getenv(CONFIG_ENV);
+	if (cfg->config_file == NULL && env != NULL && *env != '\0') {
+		if ((cfg->config_file = strdup(env)) == NULL) {
+			fprintf(errf, "error: out of memory\n");
+			config_free(cfg);
+			return NULL;
+		}
+		from_env = true;
+	}
 	if (cfg->config_file && !load_file(cfg, cfg->config_file, errf)) {
+		if (from_env)
+			fprintf(errf, "error: %s came from %s=%s (pass -c FILE, or unset it, to read another)\n",
+			    cfg->config_file, CONFIG_ENV, env);
 		config_free(cfg);
 		return NULL;
 	}

@@ -47,6 +47,10 @@ usage(FILE *out)
 	    "                     --cleanup removes every chain, jump and table sedns owns,\n"
 	    "                     in iptables and nft alike (whatever the format)\n"
 	    "  version            print the version\n"
+	    "\n"
+	    "Every command reads its options from -c FILE, else from the file named by the\n"
+	    "environment variable SEDNS_CONFIG (e.g. export SEDNS_CONFIG=config/sedns.yaml\n"
+	    "beside make run), else from the built-in defaults; flags win over the file.\n"
 	    "\n");
 	config_usage(out);
 }

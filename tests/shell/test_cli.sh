@@ -124,6 +124,33 @@ for k in listen serviceentries state-dir upstream ttl cluster-domain vip-pool vi
 	expect_match "--help documents --$k" "--$k" "$out"
 done
 
+# --- SEDNS_CONFIG: the README's commands after make run (issue 13 item 8) -------
+# make run serves config/sedns.yaml from the source tree; with SEDNS_CONFIG
+# exported, vips, check and rules read the same file without -c
+DP=$(free_port)
+sed -e "s|127.0.0.1:5353|127.0.0.1:$DP|" -e "s|^state_dir: var|state_dir: $T_TMP/devstate|" config/sedns.yaml > "$T_TMP/dev.yaml"
+PORT=$DP
+# (serve gets the file's listen and state_dir as flags too: the same values,
+# and a sedns without SEDNS_CONFIG never touches the default /var/lib/sedns)
+SEDNS_CONFIG="$T_TMP/dev.yaml" start_sedns "$T_TMP/dev.log" --upstream 127.0.0.1:9 --listen 127.0.0.1:$DP \
+	--state-dir "$T_TMP/devstate"
+vip=$(dig @127.0.0.1 -p $DP +short +time=1 +tries=1 api.stripe.com)
+out=$(SEDNS_CONFIG="$T_TMP/dev.yaml" "$SEDNS" vips); rc=$?
+expect_eq "SEDNS_CONFIG: sedns vips without -c reads the served config's store" 0 "$rc"
+expect_match "... and lists what serve answers" "api\.stripe\.com +$vip +active" "$out"
+out=$(SEDNS_CONFIG="$T_TMP/dev.yaml" "$SEDNS" check); rc=$?
+expect_eq "SEDNS_CONFIG: sedns check without -c checks its serviceentries" 0 "$rc"
+expect_match "... every one of them" '^6 files, 8 entries' "$(echo "$out" | tail -1)"
+out=$(SEDNS_CONFIG="$T_TMP/dev.yaml" "$SEDNS" rules --format iptables); rc=$?
+expect_match "SEDNS_CONFIG: sedns rules without -c renders the served VIPs" "-d $vip/32" "$out"
+stop_pid "$SEDNS_PID"
+out=$(SEDNS_CONFIG="$T_TMP/dev.yaml" "$SEDNS" serve -n -c config/sedns.yaml 2>/dev/null | grep '^state_dir')
+expect_eq "SEDNS_CONFIG: -c wins over it" 'state_dir: "var"' "$out"
+out=$(SEDNS_CONFIG=/nonexistent.yaml "$SEDNS" vips 2>&1); rc=$?
+expect_eq "SEDNS_CONFIG naming a missing file is an error" 2 "$rc"
+expect_match "... that names the variable" 'came from SEDNS_CONFIG=/nonexistent\.yaml' "$out"
+expect_match "--help documents SEDNS_CONFIG" 'SEDNS_CONFIG' "$("$SEDNS" --help)"
+
 # --- serve -n checks what serve checks (issue 13 item 3) ------------------------
 out=$("$SEDNS" serve -n --metrics nonsense 2>&1); rc=$?
 expect_eq "serve -n --metrics nonsense fails (exit 2, as any bad value)" 2 "$rc"

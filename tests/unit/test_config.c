@@ -357,3 +357,35 @@ Test(config, durations_reject_nan_inf_and_overflow)
 	cr_assert_null(load(2, argv));
 	cr_assert(strstr(errbuf, "not a whole number"), "%s", errbuf);
 }
+
+/* $SEDNS_CONFIG names the file when -c does not: one export serves every
+ * command (make run's config/sedns.yaml, /etc/sedns/sedns.yaml on a node). */
+Test(config, sedns_config_env_is_the_default_file)
+{
+	char envfile[64], flagfile[64];
+	snprintf(envfile, sizeof(envfile), "%s", write_tmp("ttl: 11\n"));
+	snprintf(flagfile, sizeof(flagfile), "%s", write_tmp("ttl: 12\n"));
+	setenv(CONFIG_ENV, envfile, 1);
+	struct config *c = load(0, NULL);
+	cr_assert_not_null(c, "%s", errbuf);
+	cr_assert_eq(c->ttl, 11);
+	cr_assert_str_eq(c->config_file, envfile);
+	config_free(c);
+	const char *argv[] = { "-c", flagfile };
+	c = load(2, argv);
+	cr_assert_not_null(c, "%s", errbuf);
+	cr_assert_eq(c->ttl, 12, "-c wins over the environment");
+	config_free(c);
+	setenv(CONFIG_ENV, "", 1);
+	c = load(0, NULL);
+	cr_assert_not_null(c, "%s", errbuf);
+	cr_assert_eq(c->ttl, 30, "an empty SEDNS_CONFIG is no file");
+	cr_assert_null(c->config_file);
+	config_free(c);
+	setenv(CONFIG_ENV, "/nonexistent/sedns.yaml", 1);
+	cr_assert_null(load(0, NULL));
+	cr_assert(strstr(errbuf, "came from SEDNS_CONFIG=/nonexistent/sedns.yaml") != NULL, "%s", errbuf);
+	unsetenv(CONFIG_ENV);
+	unlink(envfile);
+	unlink(flagfile);
+}
