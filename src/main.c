@@ -1,4 +1,5 @@
 /* main — command-line dispatch: serve, check, vips, rules, version. */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <sys/stat.h>
@@ -6,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "endpoints.h"
@@ -43,7 +45,8 @@ usage(FILE *out)
 	    "                     checks the store (exit 0 sound, 1 corrupt or unreadable)\n"
 	    "  rules [--format iptables|nft|auto] [--apply | --cleanup] [OPTIONS]\n"
 	    "                     print the rules the daemon would apply for the current\n"
-	    "                     ServiceEntries and VIP store; --apply applies them once,\n"
+	    "                     ServiceEntries and VIP store (no store yet: the VIPs a first\n"
+	    "                     start would allocate, nothing written); --apply applies them once,\n"
 	    "                     --cleanup removes every chain, jump and table sedns owns,\n"
 	    "                     in iptables and nft alike (whatever the format)\n"
 	    "  version            print the version\n"
@@ -312,6 +315,55 @@ resolve_blocking(void *arg, const char *name, struct netaddr *out, size_t max)
 	return endpoints_resolve_blocking(z->ups, z->nups, r->timeout_ms, name, out, max);
 }
 
+/* The VIP store file exists (it may still be corrupt: the open says). */
+static bool
+store_exists(const struct config *cfg)
+{
+	char path[PATH_MAX + 16];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/%s", cfg->state_dir, VIPSTORE_FILE);
+	return stat(path, &st) == 0 || errno != ENOENT;
+}
+
+/* Removes a scratch store directory (its files first); "" is a no-op. */
+static void
+remove_scratch(const char *dir)
+{
+	if (dir[0] == '\0')
+		return;
+	DIR *d = opendir(dir);
+	if (d != NULL) {
+		struct dirent *e;
+		char p[PATH_MAX + 256];
+		while ((e = readdir(d)) != NULL) {
+			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+				continue;
+			snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+			unlink(p);
+		}
+		closedir(d);
+	}
+	rmdir(dir);
+}
+
+/* A writable store in a new temporary directory, with cfg's pools: what a
+ * first start would allocate, without creating the real one. dir receives
+ * the directory (for remove_scratch). */
+static struct vipstore *
+open_scratch_store(const struct config *cfg, char *dir, size_t dirlen, char *err, size_t errlen)
+{
+	const char *tmp = getenv("TMPDIR");
+	snprintf(dir, dirlen, "%s/sedns-rules-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (mkdtemp(dir) == NULL) {
+		snprintf(err, errlen, "cannot create a scratch directory %s: %s", dir, strerror(errno));
+		dir[0] = '\0';
+		return NULL;
+	}
+	struct config scfg = *cfg;
+	scfg.state_dir = dir;
+	return loader_open_store(&scfg, false, false, NULL, err, errlen);
+}
+
 static int
 cmd_rules(int argc, char **argv)
 {
@@ -363,16 +415,32 @@ cmd_rules(int argc, char **argv)
 		config_free(cfg);
 		return ok ? 0 : 1;
 	}
-	struct vipstore *vs = open_store_checked(cfg, err, sizeof(err));
-	if (vs == NULL) {
-		fprintf(stderr, "sedns: %s (no VIPs yet: run sedns serve once)\n", err);
+	/* sedns never ran here: render with the VIPs a first start would
+	 * allocate (the same hash, in a scratch store), the real one untouched */
+	char scratch[PATH_MAX] = "";
+	bool fresh = !store_exists(cfg);
+	if (fresh && apply) {
+		fprintf(stderr, "error: no VIP store at %s/%s: --apply needs the VIPs sedns serves; start sedns serve "
+		    "first (sedns rules without --apply shows what it would render)\n", cfg->state_dir, VIPSTORE_FILE);
 		config_free(cfg);
 		return 1;
 	}
-	struct registry *reg = loader_build(cfg, vs, false, time(NULL), stderr, NULL, err, sizeof(err));
+	struct vipstore *vs = fresh ? open_scratch_store(cfg, scratch, sizeof(scratch), err, sizeof(err)) :
+	    open_store_checked(cfg, err, sizeof(err));
+	if (vs == NULL) {
+		fprintf(stderr, "error: %s\n", err);
+		remove_scratch(scratch);
+		config_free(cfg);
+		return 1;
+	}
+	if (fresh)
+		fprintf(stderr, "note: no VIP store at %s/%s (sedns never ran here): these rules use the VIPs a first "
+		    "start would allocate; nothing was written there\n", cfg->state_dir, VIPSTORE_FILE);
+	struct registry *reg = loader_build(cfg, vs, fresh, time(NULL), stderr, NULL, err, sizeof(err));
 	struct netaddr *held = NULL;
 	size_t nheld = vipstore_held(vs, &held);
 	vipstore_close(vs);
+	remove_scratch(scratch);
 	if (reg == NULL) {
 		fprintf(stderr, "sedns: %s\n", err);
 		free(held);

@@ -239,6 +239,20 @@ expect_match "serve --reallocate moves the hosts into the new pool" '^10\.99\.' 
 stop_pid "$SEDNS_PID"
 expect_eq "vips shows only the new pool afterwards" "" "$("$SEDNS" vips --state-dir "$T_TMP/s1" | awk 'NR>1 && $2 ~ /^240\./')"
 
+# --- rules where sedns never ran (issue 13 item 11) -----------------------------
+out=$("$SEDNS" rules --format iptables --state-dir "$T_TMP/never-ran" "${fwd[@]}" 2>"$T_TMP/rules.err"); rc=$?
+expect_eq "rules without a VIP store renders (exit 0)" 0 "$rc"
+expect_match "... saying so on stderr" "^note: no VIP store at $T_TMP/never-ran/vips\.mdb \(sedns never ran here\): these rules use the VIPs a first start would allocate" "$(cat "$T_TMP/rules.err")"
+check "... read-only: the state directory is not created" test ! -e "$T_TMP/never-ran"
+run_once "$T_TMP/first-run" "${fwd[@]}"
+expect_eq "... with exactly the VIPs (and rules) a first start gives" "$out" \
+	"$("$SEDNS" rules --format iptables --state-dir "$T_TMP/first-run" "${fwd[@]}" 2>/dev/null)"
+expect_match "... which are real DNAT rules for the examples" "-d $("$SEDNS" vips --state-dir "$T_TMP/first-run" | awk '$1=="api.stripe.com"{print $2}')/32" "$out"
+out=$("$SEDNS" rules --apply --state-dir "$T_TMP/never-ran" "${fwd[@]}" 2>&1); rc=$?
+expect_eq "rules --apply without a VIP store refuses (exit 1)" 1 "$rc"
+expect_match "... saying to start serve first" 'no VIP store at .*--apply needs the VIPs sedns serves' "$out"
+check "... and creates nothing" test ! -e "$T_TMP/never-ran"
+
 # extra search suffixes and our EDNS size
 PORT=$(free_port)
 start_sedns "$T_TMP/suffix.log" --listen 127.0.0.1:$PORT --state-dir "$T_TMP/s3" --upstream 127.0.0.1:9 \
