@@ -88,7 +88,7 @@ SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 # An existing /etc/sedns/sedns.yaml is never overwritten.
 install: $(BUILD)/sedns
 	install -D -m 0755 $(BUILD)/sedns $(DESTDIR)$(PREFIX)/sbin/sedns
-	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' systemd/sedns.service > $(BUILD)/sedns.service
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' systemd/sedns.service.in > $(BUILD)/sedns.service
 	install -D -m 0644 $(BUILD)/sedns.service $(DESTDIR)$(SYSTEMDUNITDIR)/sedns.service
 	install -D -m 0644 systemd/sedns.socket $(DESTDIR)$(SYSTEMDUNITDIR)/sedns.socket
 	install -D -m 0755 scripts/sync-kubernetes.sh $(DESTDIR)$(PREFIX)/libexec/sedns/sync-kubernetes.sh
