@@ -127,6 +127,9 @@ bool config_parse_zone(const char *val, struct config_zone *z, char *err, size_t
 
 /* Parses "1h", "30s", "250ms", "2m", "1d" or a plain number of seconds. */
 bool config_parse_duration_ms(const char *s, uint64_t *ms);
+/* Writes ms as config_parse_duration_ms reads it back, in the largest unit
+ * that is exact ("1h", "90m", "250ms", "0s"); returns buf. */
+const char *config_format_duration(uint64_t ms, char *buf, size_t len);
 
 /* What rules.format auto means on this node (firewall_detect_format,
  * run once per process); why (may be NULL) receives the reason. */

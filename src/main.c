@@ -119,7 +119,7 @@ cmd_check(int argc, char **argv)
 	tenancy_free(t);
 	size_t nhosts = 0;
 	if (reg == NULL) {
-		fprintf(stderr, "sedns: out of memory\n");
+		fprintf(stderr, "error: out of memory\n");
 		se_set_free(&set);
 		config_free(cfg);
 		return 1;
@@ -235,9 +235,9 @@ cmd_vips(int argc, char **argv)
 	char err[512];
 	struct vipstore *vs = open_store_checked(cfg, err, sizeof(err));
 	if (vs == NULL) {
-		fprintf(stderr, "sedns: %s\n", err);
+		fprintf(stderr, "error: %s\n", err);
 		if (verify)
-			fprintf(stderr, "sedns: to recover: stop sedns, move %s/%s aside and copy its backup %s/%s%s in "
+			fprintf(stderr, "note: to recover: stop sedns, move %s/%s aside and copy its backup %s/%s%s in "
 			    "its place, then run sedns vips --verify again\n", cfg->state_dir, VIPSTORE_FILE,
 			    cfg->state_dir, VIPSTORE_FILE, VIPSTORE_BACKUP_SUFFIX);
 		config_free(cfg);
@@ -269,21 +269,26 @@ cmd_vips(int argc, char **argv)
 	if (json)
 		printf("%s]\n", ctx.n ? "\n" : "");
 	if (!ok)
-		fprintf(stderr, "sedns: %s\n", err);
+		fprintf(stderr, "error: %s\n", err);
 	config_free(cfg);
 	return ok ? 0 : 1;
 }
 
-/* Takes "--NAME VALUE" or "--NAME=VALUE" out of argv; NULL if absent. */
+/* Takes "--NAME VALUE" or "--NAME=VALUE" out of argv; NULL if absent.
+ * *missing is set when --NAME is the last argument (no value). */
 static const char *
-take_value(int *argc, char **argv, const char *name)
+take_value(int *argc, char **argv, const char *name, bool *missing)
 {
 	const char *val = NULL;
 	size_t nl = strlen(name);
 	int j = 0;
+	*missing = false;
 	for (int i = 0; i < *argc; i++) {
-		if (strcmp(argv[i], name) == 0 && i + 1 < *argc) {
-			val = argv[++i];
+		if (strcmp(argv[i], name) == 0) {
+			if (i + 1 < *argc)
+				val = argv[++i];
+			else
+				*missing = true;
 			continue;
 		}
 		if (strncmp(argv[i], name, nl) == 0 && argv[i][nl] == '=') {
@@ -367,7 +372,12 @@ open_scratch_store(const struct config *cfg, char *dir, size_t dirlen, char *err
 static int
 cmd_rules(int argc, char **argv)
 {
-	const char *format = take_value(&argc, argv, "--format");
+	bool no_format = false;
+	const char *format = take_value(&argc, argv, "--format", &no_format);
+	if (no_format) {
+		fprintf(stderr, "error: --format needs a value (iptables, nft or auto)\n");
+		return 2;
+	}
 	bool cleanup = take_flag(&argc, argv, "--cleanup", NULL);
 	bool apply = take_flag(&argc, argv, "--apply", NULL);
 	int status = 2;
@@ -382,7 +392,7 @@ cmd_rules(int argc, char **argv)
 		} else if (strcmp(format, "auto") == 0) {
 			cfg->rules_format = (uint64_t)config_auto_format(NULL);
 		} else {
-			fprintf(stderr, "sedns: --format: \"%s\" is not one of iptables, nft, auto\n", format);
+			fprintf(stderr, "error: --format: \"%s\" is not one of iptables, nft, auto\n", format);
 			config_free(cfg);
 			return 2;
 		}
@@ -404,12 +414,12 @@ cmd_rules(int argc, char **argv)
 				continue;
 			any = true;
 			if (!firewall_cleanup(fw[i].fmt, pool, err, sizeof(err))) {
-				fprintf(stderr, "sedns: cleanup (%s) failed: %s\n", fw[i].name, err);
+				fprintf(stderr, "error: cleanup (%s) failed: %s\n", fw[i].name, err);
 				ok = false;
 			}
 		}
 		if (!any) {
-			fprintf(stderr, "sedns: cleanup: neither iptables-restore nor nft is installed\n");
+			fprintf(stderr, "error: cleanup: neither iptables-restore nor nft is installed\n");
 			ok = false;
 		}
 		config_free(cfg);
@@ -442,7 +452,7 @@ cmd_rules(int argc, char **argv)
 	vipstore_close(vs);
 	remove_scratch(scratch);
 	if (reg == NULL) {
-		fprintf(stderr, "sedns: %s\n", err);
+		fprintf(stderr, "error: %s\n", err);
 		free(held);
 		config_free(cfg);
 		return 1;
@@ -463,13 +473,13 @@ cmd_rules(int argc, char **argv)
 	int rc = 0;
 	if (!rules_render(reg, &o, resolve_blocking, &br, &b)) {
 		const char *why = rules_opts_problem(&o);
-		fprintf(stderr, "sedns: cannot render rules: %s\n", why ? why : "out of memory");
+		fprintf(stderr, "error: cannot render rules: %s\n", why ? why : "out of memory");
 		rc = 1;
 	} else if (apply) {
 		char pool[NETPREFIX_STRLEN];
 		netprefix_fmt(&cfg->vip_pool, pool, sizeof(pool));
 		if (!firewall_apply((int)cfg->rules_format, b.data, b.len, false, cfg->rules_masquerade, pool, err, sizeof(err))) {
-			fprintf(stderr, "sedns: apply failed: %s\n", err);
+			fprintf(stderr, "error: apply failed: %s\n", err);
 			rc = 1;
 		}
 	} else {
@@ -530,7 +540,7 @@ main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	fprintf(stderr, "sedns: unknown command \"%s\"\n\n", cmd);
+	fprintf(stderr, "error: unknown command \"%s\"\n\n", cmd);
 	usage(stderr);
 	return 2;
 }

@@ -154,7 +154,7 @@ expect_match "--help documents SEDNS_CONFIG" 'SEDNS_CONFIG' "$("$SEDNS" --help)"
 # --- serve -n checks what serve checks (issue 13 item 3) ------------------------
 out=$("$SEDNS" serve -n --metrics nonsense 2>&1); rc=$?
 expect_eq "serve -n --metrics nonsense fails (exit 2, as any bad value)" 2 "$rc"
-expect_match "... saying why" 'sedns: --metrics: "nonsense" is not ADDR:PORT: not an IP address' "$out"
+expect_match "... saying why" '^error: --metrics: "nonsense" is not ADDR:PORT: not an IP address' "$out"
 out2=$(timeout 5 "$SEDNS" serve --metrics nonsense --state-dir "$T_TMP/never" 2>&1); rc2=$?
 expect_eq "serve fails the same way" "2 $out" "$rc2 $out2"
 check "... before it creates anything" test ! -e "$T_TMP/never"
@@ -180,6 +180,53 @@ out=$("$SEDNS" serve -n --metrics 127.0.0.1:$HP 2>&1 >/dev/null); rc=$?
 expect_eq "serve -n: a metrics address in use is a warning, not a failure" 0 "$rc"
 expect_match "... that names it" "^warning: cannot listen for HTTP on 127\.0\.0\.1:$HP: Address already in use" "$out"
 stop_pid "$HOLDER"
+
+# --- nits (issue 13 item 10) -----------------------------------------------------
+out=$("$SEDNS" serve -n --listen 127.0.0.1:99999 2>&1); rc=$?
+expect_eq "--listen with port 99999 is a usage error" 2 "$rc"
+expect_match "... that says the port is out of range" '^error: --listen: "127\.0\.0\.1:99999" is not ADDR\[:PORT\]: the port is out of range \(1\.\.65535\)$' "$out"
+out=$("$SEDNS" rules --format 2>&1); rc=$?
+expect_eq "rules --format without a value is a usage error" 2 "$rc"
+expect_match "... that says it needs a value" '^error: --format needs a value \(iptables, nft or auto\)$' "$out"
+out=$("$SEDNS" serve -n --rules-apply maybe 2>&1); rc=$?
+expect_eq "--rules-apply maybe is a usage error" 2 "$rc"
+expect_match "... that says it is not a boolean" '^error: --rules-apply: "maybe" is not a boolean' "$out"
+expect_eq "--rules-apply alone still means true" "  apply: true" "$("$SEDNS" serve -n --rules-apply --ttl 5 | grep '^  apply:')"
+expect_eq "--rules-apply no means false" "  apply: false" "$("$SEDNS" serve -n --rules-apply no | grep '^  apply:')"
+printf 'ttl: 5\nrules:\n  apply: false\nttl: 6\n' > "$T_TMP/dup.yaml"
+out=$("$SEDNS" serve -n -c "$T_TMP/dup.yaml" 2>&1); rc=$?
+expect_eq "a key given twice in the config is an error" 2 "$rc"
+expect_match "... with file:line:col and the first line" "^error: $T_TMP/dup\.yaml:4:1: duplicate key \"ttl\" \(first at line 1\)$" "$out"
+printf 'rules:\n  apply: false\n  apply: true\n' > "$T_TMP/dup2.yaml"
+out=$("$SEDNS" serve -n -c "$T_TMP/dup2.yaml" 2>&1)
+expect_match "... also in a nested mapping" "^error: $T_TMP/dup2\.yaml:3:3: duplicate key \"rules\.apply\" \(first at line 2\)$" "$out"
+mkdir -p "$T_TMP/dupse"
+printf 'apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: d, namespace: shop}\nspec:\n  hosts: [d.example.com]\n  resolution: DNS\n  ports: [{number: 80, name: http}]\n  resolution: STATIC\n' > "$T_TMP/dupse/d.yaml"
+out=$("$SEDNS" check "$T_TMP/dupse"); rc=$?
+expect_eq "a key given twice in a ServiceEntry is an error" 1 "$rc"
+expect_match "... with file:line:col" "^error: $T_TMP/dupse/d\.yaml:8:3: shop/d: spec\.resolution: duplicate key \(first at line 6\)" "$out"
+out=$("$SEDNS" serve -n --vip-hold 90m --reload-debounce 1500ms)
+expect_match "serve -n prints durations as written: vip_hold: 1h, not 3600000ms" $'\nupstream_timeout: 2s\n' "$out"
+expect_match "... in the largest exact unit" $'\nvip_hold: 90m\n' "$out"
+expect_match "... down to milliseconds" $'\nreload_debounce: 1500ms\n' "$out"
+expect_match "... and a default of an hour is 1h" $'\n  max_ttl: 1h\n' "$out"
+echo "$out" > "$T_TMP/durations.yaml"
+expect_eq "... in a form that loads back to the same config" "$(echo "$out" | tail -n +2)" \
+	"$("$SEDNS" serve -n -c "$T_TMP/durations.yaml" | tail -n +2)"
+out=$("$SEDNS" serve -n --tcp-idle-timeout 5ms 2>&1)
+expect_match "a duration out of range names its bounds the same way" 'is out of range \(100ms\.\.1h\)' "$out"
+# one form for every problem a command prints: "error: ", "warning: " or "note: "
+bad=""
+for args in "serve -n --bogus" "serve -n --ttl" "serve -n -c /nonexistent.yaml" "serve -n --allow-from 10.0.0.0/8 --allow-from nonsense" \
+	"serve -n -c $T_TMP/bad.yaml" "serve -n --listen 127.0.0.1:5353 --upstream 127.0.0.1:5353" "vips --state-dir $T_TMP/nowhere" \
+	"rules --format pf" "check $T_TMP/strict/se.yaml" "nosuchcommand" "serve -n --listen 192.0.2.1:5353 --listen-freebind false"; do
+	# shellcheck disable=SC2086
+	lines=$("$SEDNS" $args 2>&1 >/dev/null | grep -v '^$' | sed -n '1p')
+	while IFS= read -r l; do
+		[ -z "$l" ] || [[ "$l" =~ ^(error|warning|note):\  ]] || bad+="[$args] $l"$'\n'
+	done <<<"$lines"
+done
+expect_eq "every problem line starts with error:, warning: or note:" "" "$bad"
 
 # --- vips: stable across fresh runs and file order ---------------------------
 files=(config/serviceentries/*.yaml)
