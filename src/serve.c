@@ -1014,8 +1014,9 @@ raise_nofile(void)
 		    (unsigned long long)rl.rlim_max);
 }
 
-/* One trial bind's outcome: an address taken by someone else is only a
- * warning, since serve -n is the pre-check run beside the live daemon. */
+/* One trial bind's outcome: an address in use is only a warning, since
+ * serve -n is the pre-check run beside the live daemon (the trial binds do
+ * not share addresses, so they never take one of its queries). */
 static bool
 check_bind(int fd, int why, const char *err, FILE *out, int *fds, size_t *nfds, size_t max)
 {
@@ -1027,8 +1028,8 @@ check_bind(int fd, int why, const char *err, FILE *out, int *fds, size_t *nfds, 
 		return true;
 	}
 	if (why == EADDRINUSE) {
-		fprintf(out, "warning: %s; serve would fail like this unless it is the running sedns and exits first\n",
-		    err);
+		fprintf(out, "warning: %s (the running sedns? serve can share it with a sedns of the same user "
+		    "through SO_REUSEPORT; anything else holding it makes serve fail)\n", err);
 		return true;
 	}
 	fprintf(out, "error: %s\n", err);
@@ -1046,7 +1047,8 @@ serve_check(const struct config *cfg, FILE *out)
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		static const int types[] = { SOCK_DGRAM, SOCK_STREAM };
 		for (size_t t = 0; t < 2; t++) {
-			int why = 0, fd = server_bind_listener(cfg, &cfg->listen[i], types[t], &why, err, sizeof(err));
+			int why = 0, fd = server_bind_listener(cfg, &cfg->listen[i], types[t], true, &why, err,
+			    sizeof(err));
 			ok &= check_bind(fd, why, err, out, fds, &nfds, max);
 		}
 	}
@@ -1054,7 +1056,8 @@ serve_check(const struct config *cfg, FILE *out)
 	for (size_t i = 0; i < 2; i++) {
 		if (http[i][0] == '\0')
 			continue;
-		int why = 0, fd = http_bind_check(http[i], cfg->listen_reuseport, &why, err, sizeof(err));
+		/* no SO_REUSEPORT: see server_bind_listener */
+		int why = 0, fd = http_bind_check(http[i], false, &why, err, sizeof(err));
 		ok &= check_bind(fd, why, err, out, fds, &nfds, max);
 	}
 	for (size_t i = 0; i < nfds; i++)

@@ -1236,9 +1236,10 @@ udp_sockopts(int fd, int family)
  * beside us during a rollout; IP_FREEBIND for a non-loopback address that
  * may not be on an interface yet (the dummy interface comes up late). */
 int
-server_bind_listener(const struct config *cfg, const struct config_endpoint *ep, int type, int *why, char *err,
-    size_t errlen)
+server_bind_listener(const struct config *cfg, const struct config_endpoint *ep, int type, bool trial, int *why,
+    char *err, size_t errlen)
 {
+	bool reuseport = cfg->listen_reuseport && !trial;
 	struct sockaddr_storage ss;
 	socklen_t sl = netaddr_to_sockaddr(&ep->addr, ep->port, &ss);
 	char a[NETADDR_STRLEN];
@@ -1254,7 +1255,7 @@ server_bind_listener(const struct config *cfg, const struct config_endpoint *ep,
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (type == SOCK_STREAM)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (cfg->listen_reuseport)
+	if (reuseport)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (cfg->listen_freebind && !is_loopback(&ep->addr)) {
 		setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
@@ -1267,7 +1268,7 @@ server_bind_listener(const struct config *cfg, const struct config_endpoint *ep,
 		int e = errno;
 		*why = e;
 		snprintf(err, errlen, "cannot listen on %s %s port %u: %s%s", proto, netaddr_fmt(&ep->addr, a, sizeof(a)),
-		    ep->port, strerror(e), e == EADDRINUSE && cfg->listen_reuseport ?
+		    ep->port, strerror(e), e == EADDRINUSE && reuseport ?
 		    " (another program holds it without SO_REUSEPORT, or a sedns of another user)" :
 		    e == EACCES && ep->port < 1024 ? " (ports below 1024 need CAP_NET_BIND_SERVICE)" :
 		    e == EADDRNOTAVAIL ? " (not an address of this node; listen_freebind binds it before it is)" : "");
@@ -1473,14 +1474,14 @@ server_new(struct event_base *base, const struct config *cfg, const struct fwd_z
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		const struct config_endpoint *ep = &cfg->listen[i];
 		if (!adopted_covers(fds, types, addrs, ports, nfds, ep, SOCK_DGRAM)) {
-			int why, fd = server_bind_listener(cfg, ep, SOCK_DGRAM, &why, err, errlen);
+			int why, fd = server_bind_listener(cfg, ep, SOCK_DGRAM, false, &why, err, errlen);
 			if (fd < 0 || !add_udp(srv, fd, ep->addr.family, false, err, errlen)) {
 				server_free(srv);
 				return NULL;
 			}
 		}
 		if (!adopted_covers(fds, types, addrs, ports, nfds, ep, SOCK_STREAM)) {
-			int why, fd = server_bind_listener(cfg, ep, SOCK_STREAM, &why, err, errlen);
+			int why, fd = server_bind_listener(cfg, ep, SOCK_STREAM, false, &why, err, errlen);
 			if (fd < 0 || !add_tcp(srv, fd, err, errlen)) {
 				server_free(srv);
 				return NULL;

@@ -180,6 +180,15 @@ out=$("$SEDNS" serve -n --metrics 127.0.0.1:$HP 2>&1 >/dev/null); rc=$?
 expect_eq "serve -n: a metrics address in use is a warning, not a failure" 0 "$rc"
 expect_match "... that names it" "^warning: cannot listen for HTTP on 127\.0\.0\.1:$HP: Address already in use" "$out"
 stop_pid "$HOLDER"
+# the pre-check beside the running daemon: its listen address is in use, a
+# warning; the trial bind does not join the daemon's SO_REUSEPORT group
+PORT=$(free_port)
+start_sedns "$T_TMP/live.log" --listen 127.0.0.1:$PORT --state-dir "$T_TMP/live" --upstream 127.0.0.1:9 --serviceentries config/serviceentries
+out=$("$SEDNS" serve -n --listen 127.0.0.1:$PORT 2>&1 >/dev/null); rc=$?
+expect_eq "serve -n beside the running sedns passes" 0 "$rc"
+expect_match "... with a warning that its address is in use" "^warning: cannot listen on udp 127\.0\.0\.1 port $PORT: Address already in use \(the running sedns\?" "$out"
+expect_match "... and the daemon still answers" '^240\.240\.' "$(dig @127.0.0.1 -p $PORT +short +time=1 +tries=1 api.stripe.com)"
+stop_pid "$SEDNS_PID"
 
 # --- nits (issue 13 item 10) -----------------------------------------------------
 out=$("$SEDNS" serve -n --listen 127.0.0.1:99999 2>&1); rc=$?
