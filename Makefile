@@ -75,6 +75,7 @@ test: deps
 run: deps
 	$(MAKE) $(BUILD)/sedns
 	mkdir -p var
+	@echo "make run: in another terminal, here: export SEDNS_CONFIG=config/sedns.yaml; then $(BUILD)/sedns vips, check, rules"
 	exec $(BUILD)/sedns serve -c config/sedns.yaml
 
 bench: deps
@@ -87,7 +88,7 @@ SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 # An existing /etc/sedns/sedns.yaml is never overwritten.
 install: $(BUILD)/sedns
 	install -D -m 0755 $(BUILD)/sedns $(DESTDIR)$(PREFIX)/sbin/sedns
-	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' systemd/sedns.service > $(BUILD)/sedns.service
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' systemd/sedns.service.in > $(BUILD)/sedns.service
 	install -D -m 0644 $(BUILD)/sedns.service $(DESTDIR)$(SYSTEMDUNITDIR)/sedns.service
 	install -D -m 0644 systemd/sedns.socket $(DESTDIR)$(SYSTEMDUNITDIR)/sedns.socket
 	install -D -m 0755 scripts/sync-kubernetes.sh $(DESTDIR)$(PREFIX)/libexec/sedns/sync-kubernetes.sh

@@ -102,8 +102,11 @@ struct config {
 	bool log_queries;
 };
 
+/* The environment variable naming the config file when -c is not given. */
+#define CONFIG_ENV "SEDNS_CONFIG"
+
 /* Parses argv (after the sub-command) and the config file named by -c (if
- * any). On error prints "FILE:LINE:COL: message" or "sedns: message" to errf
+ * any; else by $SEDNS_CONFIG when set and not empty). On error prints "FILE:LINE:COL: message" or "sedns: message" to errf
  * and returns NULL. Positional arguments (not options) are returned in
  * *rest / *nrest (pointers into argv) when rest is non-NULL; otherwise they
  * are an error. *help_out is set when --help was given (usage printed). */
@@ -124,6 +127,9 @@ bool config_parse_zone(const char *val, struct config_zone *z, char *err, size_t
 
 /* Parses "1h", "30s", "250ms", "2m", "1d" or a plain number of seconds. */
 bool config_parse_duration_ms(const char *s, uint64_t *ms);
+/* Writes ms as config_parse_duration_ms reads it back, in the largest unit
+ * that is exact ("1h", "90m", "250ms", "0s"); returns buf. */
+const char *config_format_duration(uint64_t ms, char *buf, size_t len);
 
 /* What rules.format auto means on this node (firewall_detect_format,
  * run once per process); why (may be NULL) receives the reason. */

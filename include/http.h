@@ -59,6 +59,9 @@ struct http_handlers {
  * Address already in use". */
 struct http *http_start(struct event_base *base, const char *addrport,
     const struct http_handlers *h, char *err, size_t errlen);
+/* Binds what http_start would listen on (serve -n): the descriptor, or -1
+ * with the errno in *why and the message http_start would give in err. */
+int http_bind_check(const char *addrport, bool reuseport, int *why, char *err, size_t errlen);
 /* The port actually bound (useful after asking for port 0). */
 uint16_t http_port(const struct http *h);
 /* Closes the listener and every connection; NULL is a no-op. */

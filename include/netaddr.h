@@ -35,6 +35,12 @@ bool netprefix_parse(const char *s, bool strict, struct netprefix *out);
  * default_port. */
 bool netaddr_parse_hostport(const char *s, uint16_t default_port,
     struct netaddr *out, uint16_t *port);
+/* netaddr_parse_hostport, plus an explicit port 0 ("pick a free port"). */
+bool netaddr_parse_hostport0(const char *s, uint16_t default_port, struct netaddr *out, uint16_t *port);
+/* Why s is not what netaddr_parse_hostport accepts, for an error message
+ * ("the port is out of range (1..65535)", "not an IP address", ...); NULL
+ * when it parses. The string is static. */
+const char *netaddr_hostport_problem(const char *s);
 
 bool netaddr_equal(const struct netaddr *x, const struct netaddr *y);
 /* qsort/bsearch order on struct netaddr: family, then the address bytes

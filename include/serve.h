@@ -12,6 +12,7 @@
 #define SEDNS_SERVE_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "config.h"
 
@@ -22,5 +23,12 @@ struct serve_opts {
 };
 
 int serve_run(struct config *cfg, const struct serve_opts *opts);
+
+/* serve -n past config_load (which already checked every value): binds
+ * every address serve would (listen UDP and TCP, metrics, debug_listen)
+ * through the functions serve binds with, then closes them. Writes
+ * "error: ..." / "warning: ..." lines to out; an address in use is a
+ * warning (the running sedns holds it). Returns 0, or 1 on an error. */
+int serve_check(const struct config *cfg, FILE *out);
 
 #endif

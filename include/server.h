@@ -53,6 +53,13 @@ struct server_stats {
 struct server *server_new(struct event_base *base, const struct config *cfg, const struct fwd_zone_spec *zones,
     size_t nzones, const int *listen_fds, size_t nlisten_fds, char *err, size_t errlen);
 void server_free(struct server *srv);
+/* One listening socket on ep (SOCK_DGRAM or SOCK_STREAM), with the options
+ * server_new uses; -1 with the errno in *why and a message in err. serve -n
+ * binds through it too, so the check and the start agree, with trial set:
+ * no SO_REUSEPORT, so a check beside the running daemon fails with
+ * EADDRINUSE instead of joining its socket group and taking its queries. */
+int server_bind_listener(const struct config *cfg, const struct config_endpoint *ep, int type, bool trial, int *why,
+    char *err, size_t errlen);
 
 struct nametable *server_set_table(struct server *srv, struct nametable *nt);
 struct nametable *server_table(struct server *srv);

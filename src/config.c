@@ -24,6 +24,7 @@ enum opt_type {
 	OT_BOOL,
 	OT_ENUM,
 	OT_ZONE_LIST,      /* ZONE=ADDR[,ADDR...]; YAML {zone, upstreams} */
+	OT_LISTEN_STR,     /* "" (off) or an HTTP ADDR[:PORT]; :0 picks a port */
 	OT_FLAG_ONLY,      /* -c handled before everything else */
 };
 
@@ -73,7 +74,7 @@ static const char *const state_locks[] = { "exclusive", "wait", NULL };
 
 static const struct option_def options[] = {
 	{ "config", "config", 'c', "FILE", OT_FLAG_ONLY, NULL,
-	  "read options from this YAML file (flags win over it)", NOOFF, NOOFF, 0, 0, NULL, 0, 0 },
+	  "read options from this YAML file (flags win over it; default: $SEDNS_CONFIG when set)", NOOFF, NOOFF, 0, 0, NULL, 0, 0 },
 	{ "listen", "listen", 'l', "ADDR[:PORT]", OT_ADDRPORT_LIST, "127.0.0.1:5353",
 	  "address to answer DNS on, UDP and TCP (repeatable; port 53 if omitted)",
 	  OFF(listen), OFF(nlisten), 0, 0, NULL, 53, 0 },
@@ -115,7 +116,7 @@ static const struct option_def options[] = {
 	{ "allow_from", "allow-from", 'a', "CIDR", OT_CIDR_LIST, "127.0.0.0/8,::1/128",
 	  "clients allowed to query (repeatable); others get REFUSED",
 	  OFF(allow_from), OFF(nallow_from), 0, 0, NULL, 0, 0 },
-	{ "metrics", "metrics", 0, "ADDR:PORT", OT_STR, "",
+	{ "metrics", "metrics", 0, "ADDR:PORT", OT_LISTEN_STR, "",
 	  "HTTP address for /metrics, /healthz, /readyz (empty: off)", OFF(metrics), NOOFF, 0, 0, NULL, 0, 0 },
 	{ "edns_udp_size", "edns-udp-size", 0, "BYTES", OT_UINT, "1232",
 	  "UDP payload size we advertise and accept", OFF(edns_udp_size), NOOFF, 512, 4096, NULL, 0, 0 },
@@ -200,7 +201,7 @@ static const struct option_def options[] = {
 	{ "stop_timeout", "stop-timeout", 0, "DURATION", OT_DURATION, "5s",
 	  "on SIGTERM: stop reading, answer what was received, SERVFAIL what is still upstream after this",
 	  OFF(stop_timeout_ms), NOOFF, 0, 600000, NULL, 0, 0 },
-	{ "debug_listen", "debug-listen", 0, "ADDR:PORT", OT_STR, "",
+	{ "debug_listen", "debug-listen", 0, "ADDR:PORT", OT_LISTEN_STR, "",
 	  "HTTP address for /debug/* pages (empty: on the metrics address, only when that is loopback)",
 	  OFF(debug_listen), NOOFF, 0, 0, NULL, 0, 0 },
 	{ "log_level", "log-level", 0, "LEVEL", OT_ENUM, "info",
@@ -247,6 +248,23 @@ config_parse_duration_ms(const char *s, uint64_t *ms)
 		return false;
 	*ms = (uint64_t)(r + 0.5);
 	return true;
+}
+
+const char *
+config_format_duration(uint64_t ms, char *buf, size_t len)
+{
+	/* the largest unit that says it exactly: 1h, not 3600000ms */
+	static const struct { uint64_t ms; const char *unit; } units[] = {
+		{ 86400000, "d" }, { 3600000, "h" }, { 60000, "m" }, { 1000, "s" },
+	};
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (ms != 0 && ms % units[i].ms == 0) {
+			snprintf(buf, len, "%llu%s", (unsigned long long)(ms / units[i].ms), units[i].unit);
+			return buf;
+		}
+	}
+	snprintf(buf, len, ms ? "%llums" : "0s", (unsigned long long)ms);
+	return buf;
 }
 
 static bool
@@ -404,7 +422,8 @@ set_value(struct config *cfg, const struct option_def *o, const char *val, char 
 			return false;
 		}
 		if (!netaddr_parse_hostport(val, o->default_port, &v[*n].addr, &v[*n].port)) {
-			snprintf(err, errlen, "%s: \"%s\" is not ADDR[:PORT] (IPv6 as [ADDR]:PORT)", o->key, val);
+			snprintf(err, errlen, "%s: \"%s\" is not ADDR[:PORT]: %s", o->key, val,
+			    netaddr_hostport_problem(val));
 			return false;
 		}
 		(*n)++;
@@ -440,8 +459,18 @@ set_value(struct config *cfg, const struct option_def *o, const char *val, char 
 		(*n)++;
 		return true;
 	}
+	case OT_LISTEN_STR:
 	case OT_STR: {
 		char **v = field(cfg, o->off);
+		struct netaddr a;
+		uint16_t port;
+		/* checked here, not when the listener opens: serve -n and every
+		 * command reject what serve could not bind to (file:line:col) */
+		if (o->type == OT_LISTEN_STR && *val != '\0' && !netaddr_parse_hostport0(val, 9153, &a, &port)) {
+			snprintf(err, errlen, "%s: \"%s\" is not ADDR:PORT: %s", o->key, val,
+			    netaddr_hostport_problem(val));
+			return false;
+		}
 		char *d = strdup(val);
 		if (d == NULL) {
 			snprintf(err, errlen, "out of memory");
@@ -468,8 +497,9 @@ set_value(struct config *cfg, const struct option_def *o, const char *val, char 
 			return false;
 		}
 		if (x < o->min || x > o->max) {
-			snprintf(err, errlen, "%s: \"%s\" is out of range (%llums..%llums)", o->key, val,
-			    (unsigned long long)o->min, (unsigned long long)o->max);
+			char lo[32], hi[32];
+			snprintf(err, errlen, "%s: \"%s\" is out of range (%s..%s)", o->key, val,
+			    config_format_duration(o->min, lo, sizeof(lo)), config_format_duration(o->max, hi, sizeof(hi)));
 			return false;
 		}
 		*v = x;
@@ -610,7 +640,7 @@ has_prefix_key(const char *prefix)
 static bool
 yerr(FILE *errf, const char *file, const yaml_node_t *n, const char *msg)
 {
-	fprintf(errf, "%s:%zu:%zu: %s\n", file, n->start_mark.line + 1, n->start_mark.column + 1, msg);
+	fprintf(errf, "error: %s:%zu:%zu: %s\n", file, n->start_mark.line + 1, n->start_mark.column + 1, msg);
 	return false;
 }
 
@@ -721,6 +751,19 @@ load_mapping(struct config *cfg, yaml_document_t *doc, yaml_node_t *map, const c
 			continue;
 		if (k->type != YAML_SCALAR_NODE)
 			return yerr(errf, file, k, "keys must be plain strings");
+		/* a key given twice: YAML leaves it to us, and the last one
+		 * silently winning hides a mistake. Quadratic in the pairs read
+		 * so far, which are known keys (the first unknown one stops the
+		 * load): at most a few dozen. */
+		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
+			yaml_node_t *qk = yaml_document_get_node(doc, q->key);
+			if (qk != NULL && qk->type == YAML_SCALAR_NODE &&
+			    strcmp((const char *)qk->data.scalar.value, (const char *)k->data.scalar.value) == 0) {
+				snprintf(err, sizeof(err), "duplicate key \"%s%s%s\" (first at line %zu)", prefix,
+				    *prefix ? "." : "", (const char *)k->data.scalar.value, qk->start_mark.line + 1);
+				return yerr(errf, file, k, err);
+			}
+		}
 		char key[128];
 		snprintf(key, sizeof(key), "%s%s%s", prefix, *prefix ? "." : "", (const char *)k->data.scalar.value);
 		const struct option_def *o = find_key(key);
@@ -744,20 +787,20 @@ load_file(struct config *cfg, const char *file, FILE *errf)
 {
 	FILE *f = fopen(file, "rb");
 	if (f == NULL) {
-		fprintf(errf, "%s: cannot open: %s\n", file, strerror(errno));
+		fprintf(errf, "error: %s: cannot open: %s\n", file, strerror(errno));
 		return false;
 	}
 	char *buf = malloc(CONFIG_MAX_FILE + 1);
 	if (buf == NULL) {
 		fclose(f);
-		fprintf(errf, "%s: out of memory\n", file);
+		fprintf(errf, "error: %s: out of memory\n", file);
 		return false;
 	}
 	size_t len = fread(buf, 1, CONFIG_MAX_FILE + 1, f);
 	fclose(f);
 	if (len > CONFIG_MAX_FILE) {
 		free(buf);
-		fprintf(errf, "%s: larger than %d bytes\n", file, CONFIG_MAX_FILE);
+		fprintf(errf, "error: %s: larger than %d bytes\n", file, CONFIG_MAX_FILE);
 		return false;
 	}
 	yaml_parser_t parser;
@@ -766,7 +809,7 @@ load_file(struct config *cfg, const char *file, FILE *errf)
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
 	bool ok = false;
 	if (!yaml_parser_load(&parser, &doc)) {
-		fprintf(errf, "%s:%zu:%zu: %s\n", file, parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+		fprintf(errf, "error: %s:%zu:%zu: %s\n", file, parser.problem_mark.line + 1, parser.problem_mark.column + 1,
 		    parser.problem ? parser.problem : "YAML syntax error");
 		yaml_parser_delete(&parser);
 		free(buf);
@@ -817,25 +860,29 @@ find_flag(const char *arg, const char **inline_val)
 static bool
 validate(const struct config *cfg, FILE *errf)
 {
-	const char *where = cfg->config_file ? cfg->config_file : "sedns";
+	/* "error: FILE: key: ..." (no position: these span keys), or
+	 * "error: key: ..." when there is no file */
+	char where[4096 + 16];
+	snprintf(where, sizeof(where), "error: %s%s", cfg->config_file ? cfg->config_file : "",
+	    cfg->config_file ? ": " : "");
 	if (cfg->nlisten == 0) {
-		fprintf(errf, "%s: listen: at least one address is needed\n", where);
+		fprintf(errf, "%slisten: at least one address is needed\n", where);
 		return false;
 	}
 	if (cfg->nserviceentries == 0)
 		log_warnx("config: no serviceentries paths: every query will be forwarded");
 	if (cfg->nallow_from == 0) {
-		fprintf(errf, "%s: allow_from: empty, nobody could query (use 0.0.0.0/0 and ::/0 deliberately)\n", where);
+		fprintf(errf, "%sallow_from: empty, nobody could query (use 0.0.0.0/0 and ::/0 deliberately)\n", where);
 		return false;
 	}
 	if (cfg->cluster_domain[0] == '\0' || cfg->cluster_domain[0] == '.') {
-		fprintf(errf, "%s: cluster_domain: \"%s\" is not a domain name\n", where, cfg->cluster_domain);
+		fprintf(errf, "%scluster_domain: \"%s\" is not a domain name\n", where, cfg->cluster_domain);
 		return false;
 	}
 	for (size_t z = 0; z < cfg->nforward_zones; z++) {
 		const struct config_zone *zn = &cfg->forward_zones[z];
 		if (zn->name[0] == '\0' && cfg->nupstreams) {
-			fprintf(errf, "%s: forward_zones: zone \".\" and upstreams both give the default upstreams; "
+			fprintf(errf, "%sforward_zones: zone \".\" and upstreams both give the default upstreams; "
 			    "keep one\n", where);
 			return false;
 		}
@@ -844,7 +891,7 @@ validate(const struct config *cfg, FILE *errf)
 				if (netaddr_equal(&zn->ups[i].addr, &cfg->listen[j].addr) &&
 				    zn->ups[i].port == cfg->listen[j].port) {
 					char a[NETADDR_STRLEN];
-					fprintf(errf, "%s: forward_zones: zone \"%s\": %s port %u is one of our own listen "
+					fprintf(errf, "%sforward_zones: zone \"%s\": %s port %u is one of our own listen "
 					    "addresses; forwarding to ourselves would loop\n", where,
 					    *zn->name ? zn->name : ".", netaddr_fmt(&zn->ups[i].addr, a, sizeof(a)),
 					    zn->ups[i].port);
@@ -858,7 +905,7 @@ validate(const struct config *cfg, FILE *errf)
 			if (netaddr_equal(&cfg->upstreams[i].addr, &cfg->listen[j].addr) &&
 			    cfg->upstreams[i].port == cfg->listen[j].port) {
 				char a[NETADDR_STRLEN];
-				fprintf(errf, "%s: upstreams: %s port %u is one of our own listen addresses; "
+				fprintf(errf, "%supstreams: %s port %u is one of our own listen addresses; "
 				    "forwarding to ourselves would loop\n", where,
 				    netaddr_fmt(&cfg->upstreams[i].addr, a, sizeof(a)), cfg->upstreams[i].port);
 				return false;
@@ -873,14 +920,14 @@ config_load(int argc, char **argv, FILE *errf, char ***rest, int *nrest, bool *h
 {
 	struct config *cfg = calloc(1, sizeof(*cfg));
 	if (cfg == NULL) {
-		fprintf(errf, "sedns: out of memory\n");
+		fprintf(errf, "error: out of memory\n");
 		return NULL;
 	}
 	if (help_out)
 		*help_out = false;
 	for (size_t i = 0; i < NOPTIONS; i++) {
 		if (!apply_default(cfg, &options[i])) {
-			fprintf(errf, "sedns: internal error: bad default for %s\n", options[i].key);
+			fprintf(errf, "error: internal error: bad default for %s\n", options[i].key);
 			config_free(cfg);
 			return NULL;
 		}
@@ -902,7 +949,7 @@ config_load(int argc, char **argv, FILE *errf, char ***rest, int *nrest, bool *h
 		if (o->type == OT_FLAG_ONLY) {
 			const char *v = iv ? iv : (i + 1 < argc ? argv[++i] : NULL);
 			if (v == NULL) {
-				fprintf(errf, "sedns: --config needs a FILE\n");
+				fprintf(errf, "error: --config needs a FILE\n");
 				config_free(cfg);
 				return NULL;
 			}
@@ -912,7 +959,22 @@ config_load(int argc, char **argv, FILE *errf, char ***rest, int *nrest, bool *h
 			i++;
 		}
 	}
+	/* no -c: $SEDNS_CONFIG, so that one export serves every command (the
+	 * source tree's config after make run, /etc/sedns/sedns.yaml on a node) */
+	bool from_env = false;
+	const char *env = getenv(CONFIG_ENV);
+	if (cfg->config_file == NULL && env != NULL && *env != '\0') {
+		if ((cfg->config_file = strdup(env)) == NULL) {
+			fprintf(errf, "error: out of memory\n");
+			config_free(cfg);
+			return NULL;
+		}
+		from_env = true;
+	}
 	if (cfg->config_file && !load_file(cfg, cfg->config_file, errf)) {
+		if (from_env)
+			fprintf(errf, "error: %s came from %s=%s (pass -c FILE, or unset it, to read another)\n",
+			    cfg->config_file, CONFIG_ENV, env);
 		config_free(cfg);
 		return NULL;
 	}
@@ -929,11 +991,11 @@ config_load(int argc, char **argv, FILE *errf, char ***rest, int *nrest, bool *h
 		const struct option_def *o = only_pos ? NULL : find_flag(a, &iv);
 		if (o == NULL) {
 			if (!only_pos && a[0] == '-' && a[1] != '\0') {
-				fprintf(errf, "sedns: unknown option %s (see --help)\n", a);
+				fprintf(errf, "error: unknown option %s (see --help)\n", a);
 				goto fail;
 			}
 			if (rest == NULL) {
-				fprintf(errf, "sedns: unexpected argument \"%s\"\n", a);
+				fprintf(errf, "error: unexpected argument \"%s\"\n", a);
 				goto fail;
 			}
 			argv[npos++] = argv[i];
@@ -946,13 +1008,22 @@ config_load(int argc, char **argv, FILE *errf, char ***rest, int *nrest, bool *h
 			continue;
 		}
 		if (val == NULL) {
+			/* a bare boolean flag is true; a word after it that is
+			 * not a boolean is a mistake, not a stray argument, unless
+			 * the command takes arguments (check PATH...) */
+			if (o->type == OT_BOOL && rest == NULL && i + 1 < argc && argv[i + 1][0] != '-' &&
+			    !parse_bool(argv[i + 1], &(bool){ false })) {
+				fprintf(errf, "error: --%s: \"%s\" is not a boolean (true/false, yes/no, on/off, 1/0)\n",
+				    o->flag, argv[i + 1]);
+				goto fail;
+			}
 			if (o->type == OT_BOOL && (i + 1 >= argc || argv[i + 1][0] == '-' ||
 			    !parse_bool(argv[i + 1], &(bool){ false }))) {
 				val = "true";
 			} else if (i + 1 < argc) {
 				val = argv[++i];
 			} else {
-				fprintf(errf, "sedns: --%s needs a value (%s)\n", o->flag, o->arg);
+				fprintf(errf, "error: --%s needs a value (%s)\n", o->flag, o->arg);
 				goto fail;
 			}
 		}
@@ -962,7 +1033,7 @@ config_load(int argc, char **argv, FILE *errf, char ***rest, int *nrest, bool *h
 		touched[idx] = true;
 		char err[512];
 		if (!set_value(cfg, o, val, err, sizeof(err))) {
-			fprintf(errf, "sedns: --%s: %s\n", o->flag, strchr(err, ':') ? strchr(err, ':') + 2 : err);
+			fprintf(errf, "error: --%s: %s\n", o->flag, strchr(err, ':') ? strchr(err, ':') + 2 : err);
 			goto fail;
 		}
 	}
@@ -998,7 +1069,7 @@ config_free(struct config *cfg)
 		const struct option_def *o = &options[i];
 		if (o->type == OT_STR_LIST)
 			list_clear(cfg, o);
-		else if (o->type == OT_STR)
+		else if (o->type == OT_STR || o->type == OT_LISTEN_STR)
 			free(*(char **)field(cfg, o->off));
 	}
 	free(cfg->config_file);
@@ -1075,6 +1146,7 @@ print_value(const struct config *cfg, const struct option_def *o, FILE *out)
 		break;
 	}
 	case OT_STR:
+	case OT_LISTEN_STR:
 		fputc(' ', out);
 		print_quoted(out, *(char **)field(c, o->off));
 		fputc('\n', out);
@@ -1083,7 +1155,7 @@ print_value(const struct config *cfg, const struct option_def *o, FILE *out)
 		fprintf(out, " %llu\n", (unsigned long long)*(uint64_t *)field(c, o->off));
 		break;
 	case OT_DURATION:
-		fprintf(out, " %llums\n", (unsigned long long)*(uint64_t *)field(c, o->off));
+		fprintf(out, " %s\n", config_format_duration(*(uint64_t *)field(c, o->off), buf, sizeof(buf)));
 		break;
 	case OT_CIDR:
 		fprintf(out, " \"%s\"\n", netprefix_fmt(field(c, o->off), buf, sizeof(buf)));

@@ -39,7 +39,6 @@ struct http {
 	size_t textcap;
 };
 
-static bool parse_listen(const char *, struct netaddr *, uint16_t *);
 static int listen_socket(const struct netaddr *, uint16_t, bool, uint16_t *, char *, size_t);
 static void route(struct evhttp_request *, void *);
 static void reply(struct evhttp_request *, int, const char *, const char *, struct evbuffer *);
@@ -84,29 +83,6 @@ http_json_string(struct evbuffer *out, const char *s)
 	evbuffer_add(out, "\"", 1);
 }
 
-/* netaddr_parse_hostport, plus an explicit port 0 ("pick a free port") */
-static bool
-parse_listen(const char *s, struct netaddr *a, uint16_t *port)
-{
-	char buf[NETADDR_STRLEN + 16];
-	size_t n = strlen(s);
-	const char *colon;
-
-	if (n >= sizeof(buf))
-		return false;
-	colon = strrchr(s, ':');
-	if (colon != NULL && colon > s && strcmp(colon, ":0") == 0 &&
-	    (colon[-1] == ']' || strchr(s, ':') == colon)) {
-		memcpy(buf, s, (size_t)(colon - s));
-		buf[colon - s] = '\0';
-		if (!netaddr_parse_hostport(buf, HTTP_DEFAULT_PORT, a, port))
-			return false;
-		*port = 0;
-		return true;
-	}
-	return netaddr_parse_hostport(s, HTTP_DEFAULT_PORT, a, port);
-}
-
 static int
 listen_socket(const struct netaddr *a, uint16_t port, bool reuseport, uint16_t *bound, char *err, size_t errlen)
 {
@@ -142,7 +118,28 @@ fail:
 	snprintf(err, errlen, "cannot listen for HTTP on %s%s%s:%u: %s",
 	    a->family == AF_INET6 ? "[" : "", abuf, a->family == AF_INET6 ? "]" : "",
 	    (unsigned)port, strerror(serr));
+	errno = serr;
 	return -1;
+}
+
+int
+http_bind_check(const char *addrport, bool reuseport, int *why, char *err, size_t errlen)
+{
+	struct netaddr a;
+	uint16_t port, bound;
+	int fd;
+
+	*why = EINVAL;
+	if (!netaddr_parse_hostport0(addrport, HTTP_DEFAULT_PORT, &a, &port)) {
+		snprintf(err, errlen, "invalid HTTP listen address \"%s\" (want ADDR:PORT or [V6]:PORT)",
+		    addrport);
+		return -1;
+	}
+	if ((fd = listen_socket(&a, port, reuseport, &bound, err, errlen)) == -1) {
+		*why = errno;
+		return -1;
+	}
+	return fd;
 }
 
 struct http *
@@ -154,7 +151,7 @@ http_start(struct event_base *base, const char *addrport, const struct http_hand
 	uint16_t port;
 	int fd;
 
-	if (!parse_listen(addrport, &a, &port)) {
+	if (!netaddr_parse_hostport0(addrport, HTTP_DEFAULT_PORT, &a, &port)) {
 		snprintf(err, errlen, "invalid HTTP listen address \"%s\" (want ADDR:PORT or [V6]:PORT)",
 		    addrport);
 		return NULL;

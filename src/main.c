@@ -1,4 +1,5 @@
 /* main — command-line dispatch: serve, check, vips, rules, version. */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <sys/stat.h>
@@ -6,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "endpoints.h"
@@ -32,19 +34,27 @@ usage(FILE *out)
 	    "\n"
 	    "Commands:\n"
 	    "  serve [-n|--check-config] [--reallocate] [OPTIONS]\n"
-	    "                     run the DNS server; -n prints the effective config and exits\n"
+	    "                     run the DNS server; -n checks the config as serve does (every\n"
+	    "                     value, a trial bind of every address: exit 1 if one cannot\n"
+	    "                     be bound, 2 on a bad value), prints it and exits\n"
 	    "  check [OPTIONS] [PATH...]\n"
-	    "                     validate ServiceEntry files/directories (default: the config's\n"
-	    "                     serviceentries); exit 0 clean, 1 errors, 2 usage\n"
+	    "                     validate ServiceEntry files/directories as serve loads them\n"
+	    "                     (default: the config's serviceentries); unknown fields are\n"
+	    "                     errors; exit 0 clean, 1 errors, 2 usage\n"
 	    "  vips [--json | --verify] [OPTIONS]\n"
 	    "                     list VIP allocations (safe while the daemon runs); --verify\n"
 	    "                     checks the store (exit 0 sound, 1 corrupt or unreadable)\n"
 	    "  rules [--format iptables|nft|auto] [--apply | --cleanup] [OPTIONS]\n"
 	    "                     print the rules the daemon would apply for the current\n"
-	    "                     ServiceEntries and VIP store; --apply applies them once,\n"
+	    "                     ServiceEntries and VIP store (no store yet: the VIPs a first\n"
+	    "                     start would allocate, nothing written); --apply applies them once,\n"
 	    "                     --cleanup removes every chain, jump and table sedns owns,\n"
 	    "                     in iptables and nft alike (whatever the format)\n"
 	    "  version            print the version\n"
+	    "\n"
+	    "Every command reads its options from -c FILE, else from the file named by the\n"
+	    "environment variable SEDNS_CONFIG (e.g. export SEDNS_CONFIG=config/sedns.yaml\n"
+	    "beside make run), else from the built-in defaults; flags win over the file.\n"
 	    "\n");
 	config_usage(out);
 }
@@ -110,7 +120,7 @@ cmd_check(int argc, char **argv)
 	tenancy_free(t);
 	size_t nhosts = 0;
 	if (reg == NULL) {
-		fprintf(stderr, "sedns: out of memory\n");
+		fprintf(stderr, "error: out of memory\n");
 		se_set_free(&set);
 		config_free(cfg);
 		return 1;
@@ -226,9 +236,9 @@ cmd_vips(int argc, char **argv)
 	char err[512];
 	struct vipstore *vs = open_store_checked(cfg, err, sizeof(err));
 	if (vs == NULL) {
-		fprintf(stderr, "sedns: %s\n", err);
+		fprintf(stderr, "error: %s\n", err);
 		if (verify)
-			fprintf(stderr, "sedns: to recover: stop sedns, move %s/%s aside and copy its backup %s/%s%s in "
+			fprintf(stderr, "note: to recover: stop sedns, move %s/%s aside and copy its backup %s/%s%s in "
 			    "its place, then run sedns vips --verify again\n", cfg->state_dir, VIPSTORE_FILE,
 			    cfg->state_dir, VIPSTORE_FILE, VIPSTORE_BACKUP_SUFFIX);
 		config_free(cfg);
@@ -260,21 +270,26 @@ cmd_vips(int argc, char **argv)
 	if (json)
 		printf("%s]\n", ctx.n ? "\n" : "");
 	if (!ok)
-		fprintf(stderr, "sedns: %s\n", err);
+		fprintf(stderr, "error: %s\n", err);
 	config_free(cfg);
 	return ok ? 0 : 1;
 }
 
-/* Takes "--NAME VALUE" or "--NAME=VALUE" out of argv; NULL if absent. */
+/* Takes "--NAME VALUE" or "--NAME=VALUE" out of argv; NULL if absent.
+ * *missing is set when --NAME is the last argument (no value). */
 static const char *
-take_value(int *argc, char **argv, const char *name)
+take_value(int *argc, char **argv, const char *name, bool *missing)
 {
 	const char *val = NULL;
 	size_t nl = strlen(name);
 	int j = 0;
+	*missing = false;
 	for (int i = 0; i < *argc; i++) {
-		if (strcmp(argv[i], name) == 0 && i + 1 < *argc) {
-			val = argv[++i];
+		if (strcmp(argv[i], name) == 0) {
+			if (i + 1 < *argc)
+				val = argv[++i];
+			else
+				*missing = true;
 			continue;
 		}
 		if (strncmp(argv[i], name, nl) == 0 && argv[i][nl] == '=') {
@@ -306,10 +321,64 @@ resolve_blocking(void *arg, const char *name, struct netaddr *out, size_t max)
 	return endpoints_resolve_blocking(z->ups, z->nups, r->timeout_ms, name, out, max);
 }
 
+/* The VIP store file exists (it may still be corrupt: the open says). */
+static bool
+store_exists(const struct config *cfg)
+{
+	char path[PATH_MAX + 16];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/%s", cfg->state_dir, VIPSTORE_FILE);
+	return stat(path, &st) == 0 || errno != ENOENT;
+}
+
+/* Removes a scratch store directory (its files first); "" is a no-op. */
+static void
+remove_scratch(const char *dir)
+{
+	if (dir[0] == '\0')
+		return;
+	DIR *d = opendir(dir);
+	if (d != NULL) {
+		struct dirent *e;
+		char p[PATH_MAX + 256];
+		while ((e = readdir(d)) != NULL) {
+			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+				continue;
+			snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+			unlink(p);
+		}
+		closedir(d);
+	}
+	rmdir(dir);
+}
+
+/* A writable store in a new temporary directory, with cfg's pools: what a
+ * first start would allocate, without creating the real one. dir receives
+ * the directory (for remove_scratch). */
+static struct vipstore *
+open_scratch_store(const struct config *cfg, char *dir, size_t dirlen, char *err, size_t errlen)
+{
+	const char *tmp = getenv("TMPDIR");
+	snprintf(dir, dirlen, "%s/sedns-rules-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (mkdtemp(dir) == NULL) {
+		snprintf(err, errlen, "cannot create a scratch directory %s: %s", dir, strerror(errno));
+		dir[0] = '\0';
+		return NULL;
+	}
+	struct config scfg = *cfg;
+	scfg.state_dir = dir;
+	return loader_open_store(&scfg, false, false, NULL, err, errlen);
+}
+
 static int
 cmd_rules(int argc, char **argv)
 {
-	const char *format = take_value(&argc, argv, "--format");
+	bool no_format = false;
+	const char *format = take_value(&argc, argv, "--format", &no_format);
+	if (no_format) {
+		fprintf(stderr, "error: --format needs a value (iptables, nft or auto)\n");
+		return 2;
+	}
 	bool cleanup = take_flag(&argc, argv, "--cleanup", NULL);
 	bool apply = take_flag(&argc, argv, "--apply", NULL);
 	int status = 2;
@@ -324,7 +393,7 @@ cmd_rules(int argc, char **argv)
 		} else if (strcmp(format, "auto") == 0) {
 			cfg->rules_format = (uint64_t)config_auto_format(NULL);
 		} else {
-			fprintf(stderr, "sedns: --format: \"%s\" is not one of iptables, nft, auto\n", format);
+			fprintf(stderr, "error: --format: \"%s\" is not one of iptables, nft, auto\n", format);
 			config_free(cfg);
 			return 2;
 		}
@@ -346,29 +415,45 @@ cmd_rules(int argc, char **argv)
 				continue;
 			any = true;
 			if (!firewall_cleanup(fw[i].fmt, pool, err, sizeof(err))) {
-				fprintf(stderr, "sedns: cleanup (%s) failed: %s\n", fw[i].name, err);
+				fprintf(stderr, "error: cleanup (%s) failed: %s\n", fw[i].name, err);
 				ok = false;
 			}
 		}
 		if (!any) {
-			fprintf(stderr, "sedns: cleanup: neither iptables-restore nor nft is installed\n");
+			fprintf(stderr, "error: cleanup: neither iptables-restore nor nft is installed\n");
 			ok = false;
 		}
 		config_free(cfg);
 		return ok ? 0 : 1;
 	}
-	struct vipstore *vs = open_store_checked(cfg, err, sizeof(err));
-	if (vs == NULL) {
-		fprintf(stderr, "sedns: %s (no VIPs yet: run sedns serve once)\n", err);
+	/* sedns never ran here: render with the VIPs a first start would
+	 * allocate (the same hash, in a scratch store), the real one untouched */
+	char scratch[PATH_MAX] = "";
+	bool fresh = !store_exists(cfg);
+	if (fresh && apply) {
+		fprintf(stderr, "error: no VIP store at %s/%s: --apply needs the VIPs sedns serves; start sedns serve "
+		    "first (sedns rules without --apply shows what it would render)\n", cfg->state_dir, VIPSTORE_FILE);
 		config_free(cfg);
 		return 1;
 	}
-	struct registry *reg = loader_build(cfg, vs, false, time(NULL), stderr, NULL, err, sizeof(err));
+	struct vipstore *vs = fresh ? open_scratch_store(cfg, scratch, sizeof(scratch), err, sizeof(err)) :
+	    open_store_checked(cfg, err, sizeof(err));
+	if (vs == NULL) {
+		fprintf(stderr, "error: %s\n", err);
+		remove_scratch(scratch);
+		config_free(cfg);
+		return 1;
+	}
+	if (fresh)
+		fprintf(stderr, "note: no VIP store at %s/%s (sedns never ran here): these rules use the VIPs a first "
+		    "start would allocate; nothing was written there\n", cfg->state_dir, VIPSTORE_FILE);
+	struct registry *reg = loader_build(cfg, vs, fresh, time(NULL), stderr, NULL, err, sizeof(err));
 	struct netaddr *held = NULL;
 	size_t nheld = vipstore_held(vs, &held);
 	vipstore_close(vs);
+	remove_scratch(scratch);
 	if (reg == NULL) {
-		fprintf(stderr, "sedns: %s\n", err);
+		fprintf(stderr, "error: %s\n", err);
 		free(held);
 		config_free(cfg);
 		return 1;
@@ -389,13 +474,13 @@ cmd_rules(int argc, char **argv)
 	int rc = 0;
 	if (!rules_render(reg, &o, resolve_blocking, &br, &b)) {
 		const char *why = rules_opts_problem(&o);
-		fprintf(stderr, "sedns: cannot render rules: %s\n", why ? why : "out of memory");
+		fprintf(stderr, "error: cannot render rules: %s\n", why ? why : "out of memory");
 		rc = 1;
 	} else if (apply) {
 		char pool[NETPREFIX_STRLEN];
 		netprefix_fmt(&cfg->vip_pool, pool, sizeof(pool));
 		if (!firewall_apply((int)cfg->rules_format, b.data, b.len, false, cfg->rules_masquerade, pool, err, sizeof(err))) {
-			fprintf(stderr, "sedns: apply failed: %s\n", err);
+			fprintf(stderr, "error: apply failed: %s\n", err);
 			rc = 1;
 		}
 	} else {
@@ -420,9 +505,12 @@ cmd_serve(int argc, char **argv)
 	if (cfg == NULL)
 		return status;
 	if (check_only) {
+		/* what serve would bind, bound the same way: a config that
+		 * cannot start does not pass the pre-check */
+		int rc = serve_check(cfg, stderr);
 		config_print(cfg, stdout);
 		config_free(cfg);
-		return 0;
+		return rc;
 	}
 	return serve_run(cfg, &opts);
 }
@@ -453,7 +541,7 @@ main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	fprintf(stderr, "sedns: unknown command \"%s\"\n\n", cmd);
+	fprintf(stderr, "error: unknown command \"%s\"\n\n", cmd);
 	usage(stderr);
 	return 2;
 }

@@ -136,6 +136,76 @@ netaddr_parse_hostport(const char *s, uint16_t default_port,
 }
 
 bool
+netaddr_parse_hostport0(const char *s, uint16_t default_port, struct netaddr *a, uint16_t *port)
+{
+	char buf[NETADDR_STRLEN + 16];
+	size_t n = strlen(s);
+	const char *colon;
+
+	if (n >= sizeof(buf))
+		return false;
+	colon = strrchr(s, ':');
+	if (colon != NULL && colon > s && strcmp(colon, ":0") == 0 &&
+	    (colon[-1] == ']' || strchr(s, ':') == colon)) {
+		memcpy(buf, s, (size_t)(colon - s));
+		buf[colon - s] = '\0';
+		if (!netaddr_parse_hostport(buf, default_port, a, port))
+			return false;
+		*port = 0;
+		return true;
+	}
+	return netaddr_parse_hostport(s, default_port, a, port);
+}
+
+const char *
+netaddr_hostport_problem(const char *s)
+{
+	struct netaddr a;
+	uint16_t port;
+	char host[NETADDR_STRLEN + 2];
+	const char *p = NULL;
+	size_t hl;
+
+	if (netaddr_parse_hostport(s, 53, &a, &port))
+		return NULL;
+	if (*s == '\0')
+		return "empty";
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+		if (end == NULL)
+			return "an IPv6 address needs its closing ']'";
+		if (end[1] == ':')
+			p = end + 2;
+		else if (end[1] != '\0')
+			return "expected :PORT after ']'";
+		s++;
+		hl = (size_t)(end - s);
+	} else {
+		const char *colon = strchr(s, ':');
+		if (colon != NULL && strchr(colon + 1, ':') != NULL)
+			return "not an IP address (an IPv6 address with a port is [ADDR]:PORT)";
+		hl = colon ? (size_t)(colon - s) : strlen(s);
+		if (colon)
+			p = colon + 1;
+	}
+	if (hl >= sizeof(host))
+		return "not an IP address";
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	if (!netaddr_parse(host, &a))
+		return "not an IP address (a name is not resolved here)";
+	if (p != NULL) {
+		if (*p == '\0')
+			return "the port is empty";
+		for (const char *c = p; *c; c++)
+			if (*c < '0' || *c > '9')
+				return "the port is not a number";
+		return "the port is out of range (1..65535)";
+	}
+	return "not ADDR[:PORT]";
+}
+
+bool
 netaddr_equal(const struct netaddr *x, const struct netaddr *y)
 {
 	if (x->family != y->family)

@@ -1092,6 +1092,57 @@ raise_nofile(void)
 		    (unsigned long long)rl.rlim_max);
 }
 
+/* One trial bind's outcome: an address in use is only a warning, since
+ * serve -n is the pre-check run beside the live daemon (the trial binds do
+ * not share addresses, so they never take one of its queries). */
+static bool
+check_bind(int fd, int why, const char *err, FILE *out, int *fds, size_t *nfds, size_t max)
+{
+	if (fd >= 0) {
+		if (*nfds < max)
+			fds[(*nfds)++] = fd;
+		else
+			close(fd);
+		return true;
+	}
+	if (why == EADDRINUSE) {
+		fprintf(out, "warning: %s (the running sedns? serve can share it with a sedns of the same user "
+		    "through SO_REUSEPORT; anything else holding it makes serve fail)\n", err);
+		return true;
+	}
+	fprintf(out, "error: %s\n", err);
+	return false;
+}
+
+int
+serve_check(const struct config *cfg, FILE *out)
+{
+	/* every socket serve opens, held open together as serve holds them */
+	int fds[2 * CONFIG_MAX_LIST + 2];
+	size_t nfds = 0, max = sizeof(fds) / sizeof(fds[0]);
+	char err[512];
+	bool ok = true;
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		static const int types[] = { SOCK_DGRAM, SOCK_STREAM };
+		for (size_t t = 0; t < 2; t++) {
+			int why = 0, fd = server_bind_listener(cfg, &cfg->listen[i], types[t], true, &why, err,
+			    sizeof(err));
+			ok &= check_bind(fd, why, err, out, fds, &nfds, max);
+		}
+	}
+	const char *http[] = { cfg->metrics, cfg->debug_listen };
+	for (size_t i = 0; i < 2; i++) {
+		if (http[i][0] == '\0')
+			continue;
+		/* no SO_REUSEPORT: see server_bind_listener */
+		int why = 0, fd = http_bind_check(http[i], false, &why, err, sizeof(err));
+		ok &= check_bind(fd, why, err, out, fds, &nfds, max);
+	}
+	for (size_t i = 0; i < nfds; i++)
+		close(fds[i]);
+	return ok ? 0 : 1;
+}
+
 int
 serve_run(struct config *cfg, const struct serve_opts *opts)
 {

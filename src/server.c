@@ -1235,15 +1235,18 @@ udp_sockopts(int fd, int family)
 /* A new socket bound to ep: SO_REUSEPORT so that a second sedns can serve
  * beside us during a rollout; IP_FREEBIND for a non-loopback address that
  * may not be on an interface yet (the dummy interface comes up late). */
-static int
-bind_one(const struct server *srv, const struct config_endpoint *ep, int type, char *err, size_t errlen)
+int
+server_bind_listener(const struct config *cfg, const struct config_endpoint *ep, int type, bool trial, int *why,
+    char *err, size_t errlen)
 {
+	bool reuseport = cfg->listen_reuseport && !trial;
 	struct sockaddr_storage ss;
 	socklen_t sl = netaddr_to_sockaddr(&ep->addr, ep->port, &ss);
 	char a[NETADDR_STRLEN];
 	const char *proto = type == SOCK_DGRAM ? "udp" : "tcp";
 	int fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
+		*why = errno;
 		snprintf(err, errlen, "%s socket: %s", proto, strerror(errno));
 		return -1;
 	}
@@ -1252,9 +1255,9 @@ bind_one(const struct server *srv, const struct config_endpoint *ep, int type, c
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (type == SOCK_STREAM)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (srv->cfg->listen_reuseport)
+	if (reuseport)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-	if (srv->cfg->listen_freebind && !is_loopback(&ep->addr)) {
+	if (cfg->listen_freebind && !is_loopback(&ep->addr)) {
 		setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
 #ifdef IPV6_FREEBIND
 		if (ss.ss_family == AF_INET6)
@@ -1263,9 +1266,12 @@ bind_one(const struct server *srv, const struct config_endpoint *ep, int type, c
 	}
 	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || (type == SOCK_STREAM && listen(fd, 256) < 0)) {
 		int e = errno;
+		*why = e;
 		snprintf(err, errlen, "cannot listen on %s %s port %u: %s%s", proto, netaddr_fmt(&ep->addr, a, sizeof(a)),
-		    ep->port, strerror(e), e == EADDRINUSE && srv->cfg->listen_reuseport ?
-		    " (another program holds it without SO_REUSEPORT, or a sedns of another user)" : "");
+		    ep->port, strerror(e), e == EADDRINUSE && reuseport ?
+		    " (another program holds it without SO_REUSEPORT, or a sedns of another user)" :
+		    e == EACCES && ep->port < 1024 ? " (ports below 1024 need CAP_NET_BIND_SERVICE)" :
+		    e == EADDRNOTAVAIL ? " (not an address of this node; listen_freebind binds it before it is)" : "");
 		close(fd);
 		return -1;
 	}
@@ -1468,14 +1474,14 @@ server_new(struct event_base *base, const struct config *cfg, const struct fwd_z
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		const struct config_endpoint *ep = &cfg->listen[i];
 		if (!adopted_covers(fds, types, addrs, ports, nfds, ep, SOCK_DGRAM)) {
-			int fd = bind_one(srv, ep, SOCK_DGRAM, err, errlen);
+			int why, fd = server_bind_listener(cfg, ep, SOCK_DGRAM, false, &why, err, errlen);
 			if (fd < 0 || !add_udp(srv, fd, ep->addr.family, false, err, errlen)) {
 				server_free(srv);
 				return NULL;
 			}
 		}
 		if (!adopted_covers(fds, types, addrs, ports, nfds, ep, SOCK_STREAM)) {
-			int fd = bind_one(srv, ep, SOCK_STREAM, err, errlen);
+			int why, fd = server_bind_listener(cfg, ep, SOCK_STREAM, false, &why, err, errlen);
 			if (fd < 0 || !add_tcp(srv, fd, err, errlen)) {
 				server_free(srv);
 				return NULL;

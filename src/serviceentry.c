@@ -28,6 +28,7 @@
 
 #include "netaddr.h"
 #include "serviceentry.h"
+#include "suggest.h"
 
 enum ytype { Y_SCALAR, Y_SEQ, Y_MAP };
 
@@ -86,6 +87,15 @@ static void process_doc(struct se_set *, const char *, const struct ynode *,
 static void load_serviceentry(struct se_set *, const char *,
     const struct ynode *);
 static void entry_free(struct serviceentry *);
+static void append_list(char *, size_t, const char *const *, size_t);
+
+/* What check_keys does with a key that is not in known[]. */
+enum unknown_policy {
+	UNKNOWN_ANY,    /* free-form mapping (labels, metadata): nothing */
+	UNKNOWN_WARN,   /* written by istiod (status): a newer one may add
+	                   fields, so a warning, and the entry loads */
+	UNKNOWN_ERROR,  /* authored (spec, top level): the entry is rejected */
+};
 static bool grow(void *, size_t, size_t);
 
 static const char *const api_versions[] = {
@@ -1315,8 +1325,6 @@ want_seq(struct sectx *c, const struct ynode *n, const char *path)
 	return true;
 }
 
-/* Warns about keys of m not in known[]; errors on duplicate keys and on
- * keys that are not strings. */
 /* By key text, then by position in the document (nodes are allocated in
  * document order, but line and column say it without relying on that). */
 static int
@@ -1333,9 +1341,9 @@ key_node_cmp(const void *a, const void *b)
 
 static void
 check_keys(struct sectx *c, const struct ynode *m, const char *path,
-    const char *const *known, size_t nknown, bool warn_unknown)
+    const char *const *known, size_t nknown, enum unknown_policy unknown)
 {
-	char p[256];
+	char p[256], list[512];
 	size_t nunknown = 0;
 
 	/* duplicates by sorting (O(n log n)): an author controls n */
@@ -1350,21 +1358,37 @@ check_keys(struct sectx *c, const struct ynode *m, const char *path,
 		}
 		if (keys)
 			keys[ns++] = k;
-		if (!warn_unknown)
+		if (unknown == UNKNOWN_ANY)
 			continue;
 		bool found = false;
 		for (size_t j = 0; j < nknown; j++)
 			if (strcmp(known[j], k->s) == 0)
 				found = true;
 		/* a flood of unknown fields is one line past the first ones */
-		if (!found && ++nunknown <= SE_MAX_UNKNOWN_REPORTED)
-			ediag(c, SE_WARNING, k, pathf(p, sizeof(p), "%s%s%.64s",
-			    path, *path ? "." : "", k->s),
-			    "unknown field ignored");
+		if (found || ++nunknown > SE_MAX_UNKNOWN_REPORTED)
+			continue;
+		pathf(p, sizeof(p), "%s%s%.64s", path, *path ? "." : "", k->s);
+		if (unknown == UNKNOWN_WARN) {
+			ediag(c, SE_WARNING, k, p, "unknown field ignored");
+			continue;
+		}
+		/* strict, as kubectl's field validation: a misspelled field
+		 * would otherwise silently take its default (resolution NONE) */
+		const char *near = suggest_closest(k->s, known, nknown);
+		if (near != NULL) {
+			ediag(c, SE_ERROR, k, p, "unknown field (did you mean "
+			    "%s?)", near);
+		} else {
+			append_list(list, sizeof(list), known, nknown);
+			ediag(c, SE_ERROR, k, p, "unknown field (known: %s)",
+			    list);
+		}
 	}
 	if (nunknown > SE_MAX_UNKNOWN_REPORTED)
-		ediag(c, SE_WARNING, m, path, "%zu more unknown fields ignored",
-		    nunknown - SE_MAX_UNKNOWN_REPORTED);
+		ediag(c, unknown == UNKNOWN_ERROR ? SE_ERROR : SE_WARNING, m,
+		    path, "%zu more unknown fields%s",
+		    nunknown - SE_MAX_UNKNOWN_REPORTED,
+		    unknown == UNKNOWN_ERROR ? "" : " ignored");
 	if (keys == NULL)
 		return;
 	qsort(keys, ns, sizeof(*keys), key_node_cmp);
@@ -1393,7 +1417,7 @@ get_labels(struct sectx *c, const struct ynode *n, const char *path,
 	*nout = 0;
 	if (!want_map(c, n, path))
 		return true;
-	check_keys(c, n, path, NULL, 0, false);
+	check_keys(c, n, path, NULL, 0, UNKNOWN_ANY);
 	cnt = n->nkids / 2;
 	if (cnt == 0)
 		return true;
@@ -1596,7 +1620,7 @@ load_ports(struct sectx *c, struct serviceentry *e, const struct ynode *n)
 			continue;
 		e->nports++;
 		port->line = pn->line;
-		check_keys(c, pn, p, known, NELEM(known), true);
+		check_keys(c, pn, p, known, NELEM(known), UNKNOWN_ERROR);
 
 		v = map_get(pn, "number");
 		pathf(p, sizeof(p), "spec.ports[%zu].number", i);
@@ -1797,7 +1821,7 @@ load_endpoints(struct sectx *c, struct serviceentry *e, const struct ynode *n)
 			continue;
 		e->nendpoints++;
 		ep->line = en->line;
-		check_keys(c, en, p, known, NELEM(known), true);
+		check_keys(c, en, p, known, NELEM(known), UNKNOWN_ERROR);
 
 		v = map_get(en, "address");
 		pathf(pp, sizeof(pp), "%s.address", p);
@@ -1809,7 +1833,7 @@ load_endpoints(struct sectx *c, struct serviceentry *e, const struct ynode *n)
 		v = map_get(en, "ports");
 		pathf(pp, sizeof(pp), "%s.ports", p);
 		if (want_map(c, v, pp)) {
-			check_keys(c, v, pp, NULL, 0, false);
+			check_keys(c, v, pp, NULL, 0, UNKNOWN_ANY);
 			ep->ports = xcalloc(c, v->nkids / 2 + 1,
 			    sizeof(*ep->ports));
 			for (size_t j = 0; ep->ports && j + 1 < v->nkids;
@@ -1988,7 +2012,7 @@ load_status(struct sectx *c, struct serviceentry *e, const struct ynode *st)
 		pathf(p, sizeof(p), "status.addresses[%zu]", i);
 		if (!want_map(c, a, p))
 			continue;
-		check_keys(c, a, p, known, NELEM(known), true);
+		check_keys(c, a, p, known, NELEM(known), UNKNOWN_WARN);
 		pathf(pp, sizeof(pp), "%s.host", p);
 		get_str(c, map_get(a, "host"), pp, &sa->host);
 		v = map_get(a, "value");
@@ -2037,6 +2061,17 @@ parse_enum(const char *s, const char *const *names, size_t n, int *out)
 	return false;
 }
 
+/* The entry opts out of VIPs (Istio's auto-allocation label). */
+static bool
+autoallocate_off(const struct serviceentry *e)
+{
+	for (size_t i = 0; i < e->nlabels; i++)
+		if (strcmp(e->labels[i].key,
+		    "networking.istio.io/enable-autoallocate-ip") == 0)
+			return strcasecmp(e->labels[i].value, "false") == 0;
+	return false;
+}
+
 static void
 load_spec(struct sectx *c, struct serviceentry *e, const struct ynode *spec)
 {
@@ -2050,7 +2085,7 @@ load_spec(struct sectx *c, struct serviceentry *e, const struct ynode *spec)
 	int x;
 	bool res_ok = true;
 
-	check_keys(c, spec, "spec", known, NELEM(known), true);
+	check_keys(c, spec, "spec", known, NELEM(known), UNKNOWN_ERROR);
 
 	/* resolution and location first: other checks depend on them */
 	resn = map_get(spec, "resolution");
@@ -2094,7 +2129,7 @@ load_spec(struct sectx *c, struct serviceentry *e, const struct ynode *spec)
 		struct se_kv *l = NULL;
 		size_t nl = 0;
 		check_keys(c, wsn, "spec.workloadSelector",
-		    (const char *const[]){ "labels" }, 1, true);
+		    (const char *const[]){ "labels" }, 1, UNKNOWN_ERROR);
 		get_labels(c, map_get(wsn, "labels"),
 		    "spec.workloadSelector.labels", &l, &nl);
 		kv_free(l, nl);
@@ -2129,6 +2164,16 @@ load_spec(struct sectx *c, struct serviceentry *e, const struct ynode *spec)
 				break;
 			}
 		}
+
+	/* a VIP without ports: DNS answers, then every connection is refused
+	 * (the DNAT rules are per declared port; the rest of a VIP is
+	 * rejected so it fails fast): say so before traffic finds out */
+	if (res_ok && e->nports == 0 && is_null(map_get(spec, "ports")) &&
+	    e->resolution != SE_RES_NONE && e->naddresses == 0 &&
+	    !autoallocate_off(e))
+		ediag(c, SE_WARNING, spec, "spec.ports", "missing: the hosts "
+		    "get a VIP but no DNAT rule, so every connection to the "
+		    "VIP is rejected; declare the ports clients use");
 
 	if (!res_ok)
 		return;     /* the rules below depend on a valid resolution */
@@ -2226,7 +2271,7 @@ load_serviceentry(struct se_set *set, const char *file,
 	if (v != NULL && v->type == Y_SCALAR && !is_null(v))
 		c.name = pathf(name_buf, sizeof(name_buf), "%.253s", v->s);
 
-	check_keys(&c, root, "", known_top, NELEM(known_top), true);
+	check_keys(&c, root, "", known_top, NELEM(known_top), UNKNOWN_ERROR);
 
 	v = map_get(root, "apiVersion");
 	if (get_str(&c, v, "apiVersion", &s)) {
@@ -2273,7 +2318,7 @@ load_serviceentry(struct se_set *set, const char *file,
 		    &e.labels, &e.nlabels);
 		get_str(&c, map_get(md, "creationTimestamp"),
 		    "metadata.creationTimestamp", &e.creation_timestamp);
-		check_keys(&c, md, "metadata", NULL, 0, false);
+		check_keys(&c, md, "metadata", NULL, 0, UNKNOWN_ANY);
 	}
 	if (e.namespace == NULL)
 		e.namespace = xstrdup(&c, "default");

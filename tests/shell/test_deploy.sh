@@ -5,7 +5,14 @@ source "$(dirname "$0")/../lib.sh"
 cd "$ROOT"
 
 # --- systemd unit ------------------------------------------------------------
-UNIT=systemd/sedns.service
+UNIT=systemd/sedns.service.in
+# a file named like a finished unit is one: the template carries .in
+for f in systemd/*.service systemd/*.socket; do
+	[ -e "$f" ] || continue
+	expect_eq "$f has no @PLACEHOLDER@ left for make install" "" "$(grep -o '@[A-Z_]*@' "$f" | head -1)"
+done
+check "the unit with @SBINDIR@ is the template systemd/sedns.service.in" grep -q '^ExecStart=@SBINDIR@/sedns ' "$UNIT"
+check "no systemd/sedns.service beside it" test ! -e systemd/sedns.service
 SBINDIR=$(cd "$(dirname "$SEDNS")" && pwd)
 mkdir -p "$T_TMP/unit"
 sed "s|@SBINDIR@|$SBINDIR|g" "$UNIT" >"$T_TMP/unit/sedns.service"

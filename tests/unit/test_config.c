@@ -357,3 +357,77 @@ Test(config, durations_reject_nan_inf_and_overflow)
 	cr_assert_null(load(2, argv));
 	cr_assert(strstr(errbuf, "not a whole number"), "%s", errbuf);
 }
+
+/* $SEDNS_CONFIG names the file when -c does not: one export serves every
+ * command (make run's config/sedns.yaml, /etc/sedns/sedns.yaml on a node). */
+Test(config, sedns_config_env_is_the_default_file)
+{
+	char envfile[64], flagfile[64];
+	snprintf(envfile, sizeof(envfile), "%s", write_tmp("ttl: 11\n"));
+	snprintf(flagfile, sizeof(flagfile), "%s", write_tmp("ttl: 12\n"));
+	setenv(CONFIG_ENV, envfile, 1);
+	struct config *c = load(0, NULL);
+	cr_assert_not_null(c, "%s", errbuf);
+	cr_assert_eq(c->ttl, 11);
+	cr_assert_str_eq(c->config_file, envfile);
+	config_free(c);
+	const char *argv[] = { "-c", flagfile };
+	c = load(2, argv);
+	cr_assert_not_null(c, "%s", errbuf);
+	cr_assert_eq(c->ttl, 12, "-c wins over the environment");
+	config_free(c);
+	setenv(CONFIG_ENV, "", 1);
+	c = load(0, NULL);
+	cr_assert_not_null(c, "%s", errbuf);
+	cr_assert_eq(c->ttl, 30, "an empty SEDNS_CONFIG is no file");
+	cr_assert_null(c->config_file);
+	config_free(c);
+	setenv(CONFIG_ENV, "/nonexistent/sedns.yaml", 1);
+	cr_assert_null(load(0, NULL));
+	cr_assert(strstr(errbuf, "came from SEDNS_CONFIG=/nonexistent/sedns.yaml") != NULL, "%s", errbuf);
+	unsetenv(CONFIG_ENV);
+	unlink(envfile);
+	unlink(flagfile);
+}
+
+/* serve -n prints durations as an operator writes them, and they load back */
+Test(config, durations_print_in_the_largest_exact_unit)
+{
+	static const struct { uint64_t ms; const char *text; } cases[] = {
+		{ 0, "0s" }, { 250, "250ms" }, { 1500, "1500ms" }, { 2000, "2s" }, { 90000, "90s" },
+		{ 300000, "5m" }, { 3600000, "1h" }, { 5400000, "90m" }, { 86400000, "1d" },
+		{ UINT64_C(7) * 86400000, "7d" }, { 3600001, "3600001ms" },
+	};
+	char buf[32];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cr_assert_str_eq(config_format_duration(cases[i].ms, buf, sizeof(buf)), cases[i].text);
+		uint64_t back = 1;
+		cr_assert(config_parse_duration_ms(buf, &back), "%s does not parse", buf);
+		cr_assert_eq(back, cases[i].ms, "%s loads back as %llu", buf, (unsigned long long)back);
+	}
+}
+
+Test(config, duplicate_keys_are_errors)
+{
+	const char *p = write_tmp("listen: [\"127.0.0.1:5353\"]\ncache:\n  size: 5\n  size: 6\n");
+	const char *argv[] = { "-c", p };
+	cr_assert_null(load(2, argv));
+	char want[128];
+	snprintf(want, sizeof(want), "error: %s:4:3: duplicate key \"cache.size\" (first at line 3)", p);
+	cr_assert(strstr(errbuf, want) != NULL, "%s", errbuf);
+	unlink(p);
+}
+
+Test(config, hostport_problems_say_what_is_wrong)
+{
+	cr_assert_null(netaddr_hostport_problem("127.0.0.1:53"));
+	cr_assert_null(netaddr_hostport_problem("[::1]:53"));
+	cr_assert_str_eq(netaddr_hostport_problem("127.0.0.1:99999"), "the port is out of range (1..65535)");
+	cr_assert_str_eq(netaddr_hostport_problem("127.0.0.1:0"), "the port is out of range (1..65535)");
+	cr_assert_str_eq(netaddr_hostport_problem("[::1]:123456"), "the port is out of range (1..65535)");
+	cr_assert_str_eq(netaddr_hostport_problem("127.0.0.1:dns"), "the port is not a number");
+	cr_assert_str_eq(netaddr_hostport_problem("127.0.0.1:"), "the port is empty");
+	cr_assert_str_eq(netaddr_hostport_problem("localhost:53"), "not an IP address (a name is not resolved here)");
+	cr_assert_str_eq(netaddr_hostport_problem("[::1"), "an IPv6 address needs its closing ']'");
+	cr_assert_str_eq(netaddr_hostport_problem("::1:53:x"), "not an IP address (an IPv6 address with a port is [ADDR]:PORT)");
+}
