@@ -104,6 +104,9 @@ struct serviceentry {
 	bool has_workload_selector;
 	struct se_status_address *status_addresses;
 	size_t nstatus_addresses;
+	/* private: file, namespace and the ports' name and protocol belong to
+	 * the set's string pool (they repeat across entries: one copy each) */
+	bool pooled;
 };
 
 enum se_severity { SE_WARNING = 0, SE_ERROR = 1 };
@@ -140,9 +143,13 @@ struct se_set {
 	/* private: namespace/name -> entries[] index, for duplicates */
 	size_t *index;
 	size_t index_cap;
+	struct se_strpool *pool;        /* interned strings of the entries */
 };
 
 void se_set_init(struct se_set *set);
+/* Done adding: drops the string pool's lookup table (1 MiB at 50k entries)
+ * and keeps its strings. Adding after this still works. */
+void se_set_seal(struct se_set *set);
 void se_set_free(struct se_set *set);
 
 /* The valid entry namespace/name, or NULL. */

@@ -317,6 +317,7 @@ build(const struct config *cfg, struct vipstore *vs, bool allocate, struct loade
 	struct load_summary s;
 	memset(&s, 0, sizeof(s));
 	loader_read_cached(&set, cfg->serviceentries, cfg->nserviceentries, cache, diag, &s);
+	se_set_seal(&set);
 	s.files = set.nfiles;
 	s.entries = set.nentries;
 	s.errors += set.nerrors;

@@ -13,9 +13,11 @@ struct slot {
 	uint32_t idx;                   /* entry index + 1; 0 = empty */
 };
 
+/* 8 bytes, not a copy of the address and a name pointer (32): at 50k VIPs
+ * the table is 1 MiB instead of 4 */
 struct ptr_slot {
-	struct netaddr addr;
-	const char *name;               /* NULL = empty */
+	uint32_t host;                  /* registry host index + 1; 0 = empty */
+	uint32_t addr;                  /* index in that host's addrs */
 };
 
 struct nametable {
@@ -181,10 +183,10 @@ nametable_build(struct registry *reg, const char *cluster_domain, char *const *e
 			continue;
 		for (size_t j = 0; j < h->naddrs; j++) {
 			size_t pm = nt->ptr_cap - 1, p = netaddr_hash(&h->addrs[j]) & pm;
-			while (nt->ptrs[p].name)
+			while (nt->ptrs[p].host)
 				p = (p + 1) & pm;
-			nt->ptrs[p].addr = h->addrs[j];
-			nt->ptrs[p].name = h->name;
+			nt->ptrs[p].host = (uint32_t)i + 1;
+			nt->ptrs[p].addr = (uint32_t)j;
 		}
 	}
 	if ((nt->cd = strdup(cluster_domain)) == NULL)
@@ -415,10 +417,11 @@ nametable_ptr(const struct nametable *nt, const struct netaddr *a)
 {
 	size_t pm = nt->ptr_cap - 1;
 	for (size_t p = netaddr_hash(a) & pm;; p = (p + 1) & pm) {
-		if (nt->ptrs[p].name == NULL)
+		if (nt->ptrs[p].host == 0)
 			return NULL;
-		if (netaddr_equal(&nt->ptrs[p].addr, a))
-			return nt->ptrs[p].name;
+		const struct reg_host *h = &nt->reg->hosts[nt->ptrs[p].host - 1];
+		if (netaddr_equal(&h->addrs[nt->ptrs[p].addr], a))
+			return h->name;
 	}
 }
 

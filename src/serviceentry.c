@@ -146,20 +146,165 @@ strv_free(char **v, size_t n)
 	free(v);
 }
 
+/*
+ * The set's string pool: strings that repeat across entries (the file, the
+ * namespace, port names and protocols) are stored once, in chunks freed with
+ * the set. At 50,000 entries that is ~10 MB of small allocations fewer.
+ */
+#define POOL_CHUNK 16384
+struct pool_chunk {
+	struct pool_chunk *next;
+	size_t used, cap;
+	char data[];
+};
+struct se_strpool {
+	const char **slots;             /* open addressing; NULL = empty */
+	size_t cap, n;
+	struct pool_chunk *chunks;
+};
+
+static uint32_t
+pool_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
+
+static void
+pool_free(struct se_strpool *p)
+{
+	if (p == NULL)
+		return;
+	for (struct pool_chunk *c = p->chunks, *n; c; c = n) {
+		n = c->next;
+		free(c);
+	}
+	free(p->slots);
+	free(p);
+}
+
+static bool
+pool_rehash(struct se_strpool *p)
+{
+	size_t ncap = p->cap ? p->cap * 2 : 256;
+	const char **ns = calloc(ncap, sizeof(*ns));
+	if (ns == NULL)
+		return false;
+	for (size_t i = 0; i < p->cap; i++) {
+		if (p->slots[i] == NULL)
+			continue;
+		size_t k = pool_hash(p->slots[i]) & (ncap - 1);
+		while (ns[k])
+			k = (k + 1) & (ncap - 1);
+		ns[k] = p->slots[i];
+	}
+	free(p->slots);
+	p->slots = ns;
+	p->cap = ncap;
+	return true;
+}
+
+/* The pooled copy of s (NULL stays NULL); false on out of memory. */
+static bool
+pool_intern(struct se_set *set, char **dst, const char *s)
+{
+	*dst = NULL;
+	if (s == NULL)
+		return true;
+	if (set->pool == NULL && (set->pool = calloc(1, sizeof(*set->pool))) == NULL)
+		return false;
+	struct se_strpool *p = set->pool;
+	if ((p->n + 1) * 2 > p->cap && !pool_rehash(p))
+		return false;
+	size_t k = pool_hash(s) & (p->cap - 1);
+	for (; p->slots[k]; k = (k + 1) & (p->cap - 1)) {
+		if (strcmp(p->slots[k], s) == 0) {
+			*dst = (char *)p->slots[k];
+			return true;
+		}
+	}
+	size_t len = strlen(s) + 1;
+	struct pool_chunk *c = p->chunks;
+	if (c == NULL || c->cap - c->used < len) {
+		size_t cap = len > POOL_CHUNK ? len : POOL_CHUNK;
+		if ((c = malloc(sizeof(*c) + cap)) == NULL)
+			return false;
+		c->used = 0;
+		c->cap = cap;
+		c->next = p->chunks;
+		p->chunks = c;
+	}
+	char *r = c->data + c->used;
+	memcpy(r, s, len);
+	c->used += len;
+	p->slots[k] = r;
+	p->n++;
+	*dst = r;
+	return true;
+}
+
+void
+se_set_seal(struct se_set *set)
+{
+	/* the strings stay; only the lookup table goes (an intern after this
+	 * starts a new one: correct, merely without dedup against the old) */
+	if (set->pool == NULL)
+		return;
+	free(set->pool->slots);
+	set->pool->slots = NULL;
+	set->pool->cap = set->pool->n = 0;
+}
+
+/* Moves e's poolable strings into the set's pool (the malloc'd ones are
+ * freed). On failure e is unchanged and still its own. */
+static bool
+entry_pool(struct se_set *set, struct serviceentry *e)
+{
+	if (e->pooled)
+		return true;
+	size_t n = 2 + 2 * e->nports;
+	char **v = malloc(n * sizeof(*v));
+	if (v == NULL)
+		return false;
+	bool ok = pool_intern(set, &v[0], e->file) && pool_intern(set, &v[1], e->namespace);
+	for (size_t i = 0; ok && i < e->nports; i++)
+		ok = pool_intern(set, &v[2 + 2 * i], e->ports[i].name) &&
+		    pool_intern(set, &v[3 + 2 * i], e->ports[i].protocol);
+	if (ok) {
+		free(e->file);
+		free(e->namespace);
+		e->file = v[0];
+		e->namespace = v[1];
+		for (size_t i = 0; i < e->nports; i++) {
+			free(e->ports[i].name);
+			free(e->ports[i].protocol);
+			e->ports[i].name = v[2 + 2 * i];
+			e->ports[i].protocol = v[3 + 2 * i];
+		}
+		e->pooled = true;
+	}
+	free(v);
+	return ok;
+}
+
 static void
 entry_free(struct serviceentry *e)
 {
-	free(e->file);
+	if (!e->pooled) {
+		free(e->file);
+		free(e->namespace);
+		for (size_t i = 0; i < e->nports; i++) {
+			free(e->ports[i].name);
+			free(e->ports[i].protocol);
+		}
+	}
 	free(e->name);
-	free(e->namespace);
 	kv_free(e->labels, e->nlabels);
 	free(e->creation_timestamp);
 	strv_free(e->hosts, e->nhosts);
 	strv_free(e->addresses, e->naddresses);
-	for (size_t i = 0; i < e->nports; i++) {
-		free(e->ports[i].name);
-		free(e->ports[i].protocol);
-	}
 	free(e->ports);
 	for (size_t i = 0; i < e->nendpoints; i++) {
 		struct se_endpoint *ep = &e->endpoints[i];
@@ -198,6 +343,7 @@ se_set_free(struct se_set *set)
 	}
 	free(set->rejected_keys);
 	strv_free(set->broken, set->nbroken);
+	pool_free(set->pool);
 	memset(set, 0, sizeof(*set));
 }
 
@@ -284,14 +430,16 @@ dup_kv(struct se_kv **dst, size_t *ndst, const struct se_kv *src, size_t n)
 /* Every pointer of e is replaced by a copy; on failure what was copied so
  * far is consistent for entry_free (counts match filled slots). */
 static bool
-entry_copy(struct serviceentry *d, const struct serviceentry *s)
+entry_copy(struct se_set *set, struct serviceentry *d, const struct serviceentry *s)
 {
 	memset(d, 0, sizeof(*d));
+	d->pooled = true; /* from the start: entry_free must not free these */
 	d->line = s->line;
 	d->location = s->location;
 	d->resolution = s->resolution;
 	d->has_workload_selector = s->has_workload_selector;
-	if (!dup_str(&d->file, s->file) || !dup_str(&d->name, s->name) || !dup_str(&d->namespace, s->namespace) ||
+	if (!pool_intern(set, &d->file, s->file) || !dup_str(&d->name, s->name) ||
+	    !pool_intern(set, &d->namespace, s->namespace) ||
 	    !dup_str(&d->creation_timestamp, s->creation_timestamp) ||
 	    !dup_kv(&d->labels, &d->nlabels, s->labels, s->nlabels) ||
 	    !dup_strv(&d->hosts, &d->nhosts, s->hosts, s->nhosts) ||
@@ -304,8 +452,8 @@ entry_copy(struct serviceentry *d, const struct serviceentry *s)
 		for (size_t i = 0; i < s->nports; i++, d->nports++) {
 			d->ports[i] = s->ports[i];
 			d->ports[i].name = d->ports[i].protocol = NULL;
-			if (!dup_str(&d->ports[i].name, s->ports[i].name) ||
-			    !dup_str(&d->ports[i].protocol, s->ports[i].protocol)) {
+			if (!pool_intern(set, &d->ports[i].name, s->ports[i].name) ||
+			    !pool_intern(set, &d->ports[i].protocol, s->ports[i].protocol)) {
 				d->nports++;
 				return false;
 			}
@@ -619,7 +767,7 @@ se_set_copy_entry(struct se_set *set, const struct serviceentry *e)
 	struct serviceentry c;
 	if (index_find(set, e->namespace, e->name) != NULL)
 		return false;
-	if (!entry_copy(&c, e)) {
+	if (!entry_copy(set, &c, e)) {
 		entry_free(&c);
 		return false;
 	}
@@ -2351,7 +2499,7 @@ load_serviceentry(struct se_set *set, const char *file,
 		entry_free(&e);
 		return;
 	}
-	if (!index_reserve(set) ||
+	if (!index_reserve(set) || !entry_pool(set, &e) ||
 	    !grow(&set->entries, set->nentries, sizeof(*set->entries))) {
 		ediag(&c, SE_ERROR, root, "", "out of memory");
 		set->nrejected++;
