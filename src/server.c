@@ -373,8 +373,11 @@ decide_local(struct server *srv, const uint8_t *pkt, size_t len, const struct ne
 		ans.soa = ans.naddrs == 0;
 		ans.rotate = (size_t)srv->rr++;
 		/* the CNAME points at the name the client meant (for a wildcard
-		 * host that is the stripped query name, never "*.domain") */
-		if (r.via_cname) {
+		 * host that is the stripped query name, never "*.domain"). A
+		 * search expansion with nothing of the asked family is plain
+		 * NODATA with the SOA, as Istio answers it (istio#31251): a lone
+		 * CNAME would send the stub on to query the target too. */
+		if (r.via_cname && ans.naddrs > 0) {
 			size_t tl = r.target_len < sizeof(cname) ? r.target_len : sizeof(cname) - 1;
 			memcpy(cname, qp->name, tl);
 			cname[tl] = '\0';
