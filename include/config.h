@@ -100,6 +100,8 @@ struct config {
 	                                       listener if it is loopback */
 	uint64_t log_level;                 /* enum log_level */
 	bool log_queries;
+	uint64_t log_queries_rate;          /* query lines a second, 0 no cap */
+	uint64_t log_format;                /* enum log_format */
 };
 
 /* Parses argv (after the sub-command) and the config file named by -c (if

@@ -394,6 +394,10 @@ render_done(void *arg)
 	}
 	rs->st.renders++;
 	rs->st.last_render_s = j->render_s;
+	log_debug("rules: rendered bytes=%zu delta_bytes=%zu changed=%s forced=%s apply=%s mode=%s render_ms=%.1f",
+	    j->text.len, j->delta.len, j->changed ? "yes" : "no", j->force ? "yes" : "no",
+	    !j->apply ? "dry-run" : j->same ? "no (same rules, new order)" : j->changed || j->force ? "yes" : "no",
+	    j->mode[0] ? j->mode : "-", j->render_s * 1000);
 	if (!j->changed && !j->force) {
 		render_job_free(j);
 		if (rs->dirty)

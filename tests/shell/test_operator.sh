@@ -24,4 +24,53 @@ expect_match "HTTPS on an expansion: NODATA with the SOA" 'status: NOERROR.*ANSW
 check "... and no CNAME" bash -c "! grep -q CNAME <<<\"\$1\"" _ "$out"
 kill "$SEDNS_PID"; wait "$SEDNS_PID" 2>/dev/null
 
+# --- log lines: RFC 3339 stamps, or journald priorities; debug detail --------
+TS='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
+STAMP="^$TS (error|warn|info|debug)[: ]"
+echo 'not: [valid' >"$SE/broken.yaml"
+PORT=$(free_port)
+env -u JOURNAL_STREAM "$SEDNS" serve --listen 127.0.0.1:$PORT --state-dir "$T_TMP/state9" --serviceentries "$SE" \
+	--upstream 127.0.0.1:9 --upstream-timeout 200ms --log-level debug >"$T_TMP/s9.log" 2>&1 &
+SEDNS_PID=$!; T_PIDS+=("$SEDNS_PID")
+wait_dns 127.0.0.1 $PORT
+kill -HUP "$SEDNS_PID"
+for _ in $(seq 1 50); do grep -q ' reloaded ' "$T_TMP/s9.log" && grep -q 'rules: rendered' "$T_TMP/s9.log" && break; sleep 0.1; done
+kill "$SEDNS_PID"; wait "$SEDNS_PID" 2>/dev/null
+log9=$(cat "$T_TMP/s9.log")
+expect_match "no JOURNAL_STREAM: the serving line starts with an RFC 3339 UTC stamp" "^$TS info sedns [^ ]+ serving " "$(grep ' serving ' <<<"$log9")"
+expect_eq "... and so does every line" "" "$(grep -vE "$STAMP" <<<"$log9")"
+now=$(date -u +%s); ts=$(head -1 <<<"$log9" | cut -d' ' -f1)
+check "... the stamp is the current time" test $(( now - $(date -u -d "$ts" +%s) )) -lt 60
+expect_match "a diagnostic keeps its error: word after the stamp" "$TS error: $SE/broken.yaml:[0-9]+:[0-9]+: " "$log9"
+expect_match "log_level debug: the reload says what it re-reads" ' debug reload: start \(' "$log9"
+expect_match "... what it read" ' debug load: read paths=1 files=[0-9]+ entries=[0-9]+' "$log9"
+expect_match "... what the VIP sync did" ' debug load: VIP sync hosts=[0-9]+ allocated=[0-9]+ released=[0-9]+ exhausted=0 ' "$log9"
+expect_match "... and what each rule sync rendered" ' debug rules: rendered bytes=[0-9]+ ' "$log9"
+start_sedns "$T_TMP/s9i.log" --listen 127.0.0.1:$PORT --state-dir "$T_TMP/state9" --serviceentries "$SE" \
+	--upstream 127.0.0.1:9 --upstream-timeout 200ms
+kill -HUP "$SEDNS_PID"; sleep 0.5
+kill "$SEDNS_PID"; wait "$SEDNS_PID" 2>/dev/null
+expect_eq "log_level info: no debug lines" 0 "$(grep -c ' debug ' "$T_TMP/s9i.log")"
+
+# stderr is the journal when JOURNAL_STREAM names its device:inode
+: >"$T_TMP/j.log"
+JS=$(stat -c '%d:%i' "$T_TMP/j.log")
+JOURNAL_STREAM=$JS "$SEDNS" serve --listen 127.0.0.1:$PORT --state-dir "$T_TMP/state9" --serviceentries "$SE" \
+	--upstream 127.0.0.1:9 --upstream-timeout 200ms 2>>"$T_TMP/j.log" &
+SEDNS_PID=$!; T_PIDS+=("$SEDNS_PID")
+wait_dns 127.0.0.1 $PORT
+kill "$SEDNS_PID"; wait "$SEDNS_PID" 2>/dev/null
+logj=$(cat "$T_TMP/j.log")
+expect_match "JOURNAL_STREAM is stderr: <6> before info, no stamp" '^<6>info sedns [^ ]+ serving ' "$(grep ' serving ' <<<"$logj")"
+expect_match "... <3> before an error" "^<3>error: $SE/broken.yaml:[0-9]+:[0-9]+: " "$(grep 'broken.yaml' <<<"$logj")"
+expect_match "... <4> before a warning" '^<4>warn ' "$(grep '^<4>' <<<"$logj" | head -1)"
+expect_eq "... every line has a priority" "" "$(grep -vE '^<[3467]>' <<<"$logj")"
+JOURNAL_STREAM=1:2 "$SEDNS" serve --listen 127.0.0.1:$PORT --state-dir "$T_TMP/state9" --serviceentries "$SE" \
+	--upstream 127.0.0.1:9 --upstream-timeout 200ms 2>"$T_TMP/j2.log" &
+SEDNS_PID=$!; T_PIDS+=("$SEDNS_PID")
+wait_dns 127.0.0.1 $PORT
+kill "$SEDNS_PID"; wait "$SEDNS_PID" 2>/dev/null
+expect_match "JOURNAL_STREAM naming another file (inherited): stamps" "$STAMP" "$(head -1 "$T_TMP/j2.log")"
+rm -f "$SE/broken.yaml"
+
 finish
