@@ -21,6 +21,7 @@
 #include "log.h"
 #include "tcpframe.h"
 #include "monotime.h"
+#include "querylog.h"
 #include "vipstore.h"
 
 #define UDP_BATCH 32           /* messages per recvmmsg */
@@ -104,6 +105,8 @@ struct server {
 	size_t qcap;
 	uint32_t quota;                /* per client */
 	time_t last_acl_log;
+	struct qlog_limit qlog_limit;  /* log_queries_rate */
+	struct event *qlog_ev;         /* reports suppressed lines when idle */
 	struct udp_listener udp[MAX_LISTENERS];
 	size_t nudp;
 	struct evconnlistener *tcp[MAX_LISTENERS];
@@ -139,9 +142,9 @@ server_client_allowed(const struct netprefix *allow, size_t nallow, const struct
 
 /* --- answering ---------------------------------------------------------- */
 
-static const char *type_name(uint16_t t, char *buf, size_t len);
-static const char *rcode_name(unsigned rc);
 static bool quota_take(struct server *srv, const struct netaddr *a);
+static void qlog_suppressed(struct server *srv, uint64_t n, double span);
+static void qlog_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void quota_give(struct server *srv, const struct netaddr *a);
 
 enum action { ACT_DROP, ACT_REPLY, ACT_FORWARD };
@@ -184,17 +187,17 @@ introspect(struct server *srv, const char *qname)
 				struct cache_key k;
 				double left;
 				unsigned rc;
-				char tb[16];
+				char tb[16], rb[16];
 				size_t ql = dnswire_build_query(0, qname, types[t], edns ? 1232 : 0, qb, sizeof(qb));
 				if (ql == 0 || dnswire_parse_query(qb, ql, &cq) != DNS_Q_OK || !cache_key(qb, ql, &cq, &k) ||
 				    !cache_peek(srv->cache, &k, monotime_now(), &left, &rc))
 					continue;
 				if (left >= 0)
-					LINE("cache type=%s %s ttl_left=%.0f rcode=%s", type_name(types[t], tb, sizeof(tb)),
-					    edns ? "edns" : "no-edns", left, rcode_name(rc));
+					LINE("cache type=%s %s ttl_left=%.0f rcode=%s", qlog_type_name(types[t], tb, sizeof(tb)),
+					    edns ? "edns" : "no-edns", left, qlog_rcode_name(rc, rb, sizeof(rb)));
 				else
 					LINE("cache type=%s %s expired %.0fs ago (served only if every upstream fails)",
-					    type_name(types[t], tb, sizeof(tb)), edns ? "edns" : "no-edns", -left);
+					    qlog_type_name(types[t], tb, sizeof(tb)), edns ? "edns" : "no-edns", -left);
 				break;
 			}
 		}
@@ -290,9 +293,11 @@ owned_nodata(struct server *srv, const uint8_t *query, size_t qlen, size_t limit
 /* Local answers first (the name table, per view), never from the cache. */
 static enum action
 decide_local(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr *client, bool tcp,
-    uint8_t *out, size_t cap, size_t *outlen, uint16_t *limit_out, struct dns_query *qp, bool *owned)
+    uint8_t *out, size_t cap, size_t *outlen, uint16_t *limit_out, struct dns_query *qp, bool *owned,
+    const char **note)
 {
 	*owned = false;
+	*note = NULL;
 	double t0 = monotime_now();
 	enum dns_verdict v = dnswire_parse_query(pkt, len, qp);
 	uint16_t our = (uint16_t)srv->cfg->edns_udp_size;
@@ -306,6 +311,7 @@ decide_local(struct server *srv, const uint8_t *pkt, size_t len, const struct ne
 	if (!server_client_allowed(srv->cfg->allow_from, srv->cfg->nallow_from, client)) {
 		rcode = DNS_RCODE_REFUSED;
 		srv->st.refused++;
+		*note = "allow_from";
 	} else if (v == DNS_Q_FORMERR) {
 		rcode = DNS_RCODE_FORMERR;
 		srv->st.formerr++;
@@ -315,6 +321,7 @@ decide_local(struct server *srv, const uint8_t *pkt, size_t len, const struct ne
 	} else if (v == DNS_Q_BADVERS) {
 		rcode = DNS_RCODE_BADVERS;
 		srv->st.formerr++;
+		*note = "badvers"; /* the header says NOERROR, the OPT the rest */
 	}
 	if (rcode) {
 		*outlen = dnswire_build_error(pkt, len, qp, rcode, our, out, cap);
@@ -392,35 +399,6 @@ decide_local(struct server *srv, const uint8_t *pkt, size_t len, const struct ne
 	return ACT_REPLY;
 }
 
-static const char *
-type_name(uint16_t t, char *buf, size_t len)
-{
-	switch (t) {
-	case DNS_TYPE_A: return "A";
-	case DNS_TYPE_NS: return "NS";
-	case DNS_TYPE_CNAME: return "CNAME";
-	case DNS_TYPE_SOA: return "SOA";
-	case DNS_TYPE_PTR: return "PTR";
-	case DNS_TYPE_MX: return "MX";
-	case DNS_TYPE_TXT: return "TXT";
-	case DNS_TYPE_AAAA: return "AAAA";
-	case DNS_TYPE_SRV: return "SRV";
-	case DNS_TYPE_SVCB: return "SVCB";
-	case DNS_TYPE_HTTPS: return "HTTPS";
-	case DNS_TYPE_ANY: return "ANY";
-	default:
-		snprintf(buf, len, "TYPE%u", t);
-		return buf;
-	}
-}
-
-static const char *
-rcode_name(unsigned rc)
-{
-	static const char *const names[] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED" };
-	return rc < sizeof(names) / sizeof(names[0]) ? names[rc] : "OTHER";
-}
-
 /* Decides what to do with one query: a local answer, else a cached
  * upstream reply (fresh only; RD=1), else forward. *cached says which.
  * A forwarded query's key (*keyed) is built here once: it serves the
@@ -428,11 +406,11 @@ rcode_name(unsigned rc)
 static enum action
 decide(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr *client, bool tcp,
     uint8_t *out, size_t cap, size_t *outlen, uint16_t *limit_out, struct dns_query *qp, bool *owned,
-    struct cache_hit *cached, struct cache_key *k, bool *keyed)
+    struct cache_hit *cached, struct cache_key *k, bool *keyed, const char **note)
 {
 	memset(cached, 0, sizeof(*cached));
 	*keyed = false;
-	enum action a = decide_local(srv, pkt, len, client, tcp, out, cap, outlen, limit_out, qp, owned);
+	enum action a = decide_local(srv, pkt, len, client, tcp, out, cap, outlen, limit_out, qp, owned, note);
 	if (a != ACT_FORWARD)
 		return a;
 	*keyed = cache_key(pkt, len, qp, k);
@@ -465,6 +443,76 @@ decide(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr 
 	return ACT_REPLY;
 }
 
+/* One query log line (log_queries): what the client was sent (reply,
+ * rlen; NULL: nothing), from where, and how long it took since t0. */
+static void
+qlog_write(struct server *srv, const struct netaddr *client, bool tcp, const struct dns_query *q,
+    const char *action, const char *zone, const char *upstream, const uint8_t *reply, size_t rlen,
+    long ttl_left, const char *note, double t0)
+{
+	double now = monotime_now();
+	double span;
+	uint64_t gone = qlog_limit_due(&srv->qlog_limit, now, &span);
+	if (gone > 0)
+		qlog_suppressed(srv, gone, span);
+	if (!qlog_limit_take(&srv->qlog_limit, now)) {
+		/* the count is reported after the window, even if no query
+		 * comes then */
+		if (!evtimer_pending(srv->qlog_ev, NULL)) {
+			struct timeval tv = { 1, 100000 };
+			evtimer_add(srv->qlog_ev, &tv);
+		}
+		return;
+	}
+	char ca[NETADDR_STRLEN], scratch[QLOG_SCRATCH];
+	struct qlog_entry e = {
+		.client = netaddr_fmt(client, ca, sizeof(ca)),
+		.tcp = tcp,
+		.name = q->name,
+		.have_question = q->qname_len > 0,
+		.qtype = q->qtype,
+		.qclass = q->qclass,
+		.action = action,
+		.zone = zone,
+		.upstream = upstream,
+		.rcode = reply != NULL && rlen >= DNS_HDR_LEN ? (int)dnswire_rcode(reply) : -1,
+		.answers = reply != NULL && rlen >= DNS_HDR_LEN ? dnswire_ancount(reply) : 0,
+		.ttl_left = ttl_left,
+		.note = note,
+		.latency_us = now > t0 ? (uint64_t)((now - t0) * 1e6) : 0,
+	};
+	if (note != NULL && strcmp(note, "badvers") == 0 && e.rcode == 0)
+		e.rcode = DNS_RCODE_BADVERS;
+	struct log_field f[QLOG_MAX_FIELDS];
+	size_t nf = qlog_fields(&e, f, scratch);
+	log_fields(LOG_LVL_INFO, "query", f, nf);
+}
+
+static void
+qlog_suppressed(struct server *srv, uint64_t n, double span)
+{
+	struct log_field f[] = {
+		{ "suppressed", NULL, (unsigned long long)n },
+		{ "seconds", NULL, (unsigned long long)(span + 0.5) },
+		{ "log_queries_rate", NULL, (unsigned long long)srv->qlog_limit.per_sec },
+	};
+	log_fields(LOG_LVL_INFO, "query log: lines over log_queries_rate not written", f, 3);
+}
+
+static void
+qlog_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	double span;
+	uint64_t gone = qlog_limit_due(&srv->qlog_limit, monotime_now(), &span);
+	if (gone > 0)
+		qlog_suppressed(srv, gone, span);
+	else if (srv->qlog_limit.suppressed > 0) {
+		struct timeval tv = { 0, 200000 };
+		evtimer_add(srv->qlog_ev, &tv);
+	}
+}
+
 /* Decides what to do with one query; fills out when replying. With
  * log_queries, one line per local answer or drop (forwarded queries are
  * logged when their reply goes out, with the zone and upstream). */
@@ -474,17 +522,14 @@ handle_query(struct server *srv, const uint8_t *pkt, size_t len, const struct ne
     struct cache_key *k, bool *keyed)
 {
 	struct cache_hit hit;
-	enum action a = decide(srv, pkt, len, client, tcp, out, cap, outlen, limit_out, q, owned, &hit, k, keyed);
+	const char *note;
+	double t0 = srv->cfg->log_queries ? monotime_now() : 0;
+	enum action a = decide(srv, pkt, len, client, tcp, out, cap, outlen, limit_out, q, owned, &hit, k, keyed,
+	    &note);
 	if (srv->cfg->log_queries && a != ACT_FORWARD) {
-		char c[NETADDR_STRLEN], tb[16], how[48] = "drop";
-		unsigned rcode = a == ACT_REPLY && *outlen >= DNS_HDR_LEN ? dnswire_rcode(out) : 0;
 		bool from_cache = a == ACT_REPLY && hit.found;
-		if (a == ACT_REPLY)
-			snprintf(how, sizeof(how), from_cache ? "cache ttl_left=%u" : "local", hit.ttl_left);
-		log_info("query client=%s proto=%s name=%s type=%s class=%u action=%s rcode=%s answers=%u",
-		    netaddr_fmt(client, c, sizeof(c)), tcp ? "tcp" : "udp", q->qname_len ? q->name : "-",
-		    type_name(q->qtype, tb, sizeof(tb)), q->qclass, how, a == ACT_REPLY ? rcode_name(rcode) : "-",
-		    a == ACT_REPLY && *outlen >= DNS_HDR_LEN ? dnswire_ancount(out) : 0);
+		qlog_write(srv, client, tcp, q, a == ACT_DROP ? "drop" : from_cache ? "cache" : "local", NULL, NULL,
+		    a == ACT_REPLY ? out : NULL, *outlen, from_cache ? (long)hit.ttl_left : -1, note, t0);
 	}
 	return a;
 }
@@ -703,6 +748,10 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 					if (outlen)
 						udp_send_one(fd, &srv->peers[i], mh->msg_namelen, &local, ifindex,
 						    srv->outbuf[nout], outlen);
+					if (srv->cfg->log_queries)
+						qlog_write(srv, &client, false, &q, "forward", NULL, "none",
+						    outlen ? srv->outbuf[nout] : NULL, outlen, -1,
+						    fair ? "pending_full" : "client_quota", monotime_now());
 				} else {
 					srv->st.forwarded++;
 				}
@@ -894,6 +943,10 @@ tcp_drain_loop(struct tcp_conn *c)
 				srv->st.servfail++;
 				if (outlen)
 					tcp_queue_reply(c, srv->tcpout, outlen);
+				if (srv->cfg->log_queries)
+					qlog_write(srv, &c->peer, true, &q, "forward", NULL, "none",
+					    outlen ? srv->tcpout : NULL, outlen, -1, fair ? "pending_full" : "client_quota",
+					    monotime_now());
 			}
 		}
 	}
@@ -1171,25 +1224,15 @@ fwd_reply(void *arg, const struct fwd_client *c, const uint8_t *reply, size_t le
 		}
 	}
 	if (srv->cfg->log_queries) {
-		char ca[NETADDR_STRLEN], ua[NETADDR_STRLEN], tb[16];
-		struct netaddr peer;
-		if (c->tcp)
-			peer = ((struct tcp_conn *)c->conn)->peer;
-		else if (!netaddr_from_sockaddr((const struct sockaddr *)&c->peer, &peer, NULL))
-			memset(&peer, 0, sizeof(peer));
+		char ua[NETADDR_STRLEN], up[NETADDR_STRLEN + 8] = "none";
 		if (!parsed)
 			dnswire_parse_query(query, qlen, &q);
-		char up[NETADDR_STRLEN + 8] = "none";
 		if (info->have_upstream)
 			snprintf(up, sizeof(up), info->addr.family == AF_INET6 ? "[%s]:%u" : "%s:%u",
 			    netaddr_fmt(&info->addr, ua, sizeof(ua)), info->port);
-		log_info("query client=%s proto=%s name=%s type=%s class=%u action=forward zone=%s upstream=%s "
-		    "rcode=%s%s answers=%u duration_ms=%.1f", netaddr_fmt(&peer, ca, sizeof(ca)), c->tcp ? "tcp" : "udp",
-		    q.qname_len ? q.name : "-", type_name(q.qtype, tb, sizeof(tb)), q.qclass,
-		    *info->zone ? info->zone : ".", up,
-		    len >= DNS_HDR_LEN ? rcode_name(dnswire_rcode(reply)) : "-", rewritten ? "(was NXDOMAIN)" :
-		    stale ? "(stale from cache)" : "",
-		    len >= DNS_HDR_LEN ? dnswire_ancount(reply) : 0, info->seconds * 1000);
+		/* info->seconds runs from the submit, right after the read */
+		qlog_write(srv, &who, c->tcp, &q, "forward", info->zone, up, reply, len, -1,
+		    rewritten ? "was_nxdomain" : stale ? "stale" : NULL, monotime_now() - info->seconds);
 	}
 	if (c->tcp) {
 		struct tcp_conn *conn = c->conn;
@@ -1385,6 +1428,8 @@ server_new(struct event_base *base, const struct config *cfg, const struct fwd_z
 	srv->inbuf = calloc(UDP_BATCH, UDP_BUF);
 	srv->outbuf = calloc(UDP_BATCH, UDP_BUF);
 	srv->resume_ev = evtimer_new(base, resume_cb, srv);
+	srv->qlog_ev = evtimer_new(base, qlog_timer_cb, srv);
+	qlog_limit_init(&srv->qlog_limit, cfg->log_queries_rate);
 	srv->fwd = forwarder_new(base, zones, nzones, cfg->upstream_timeout_ms, (size_t)cfg->max_pending, fwd_reply, srv);
 	srv->oq_buf = calloc(UDP_BATCH, UDP_BUF);
 	if (srv->fwd)
@@ -1414,7 +1459,7 @@ server_new(struct event_base *base, const struct config *cfg, const struct fwd_z
 		}
 	}
 	if (srv->inbuf == NULL || srv->outbuf == NULL || srv->oq_buf == NULL || srv->resume_ev == NULL ||
-	    srv->fwd == NULL) {
+	    srv->qlog_ev == NULL || srv->fwd == NULL) {
 		snprintf(err, errlen, "out of memory");
 		server_free(srv);
 		return NULL;
@@ -1506,10 +1551,14 @@ server_free(struct server *srv)
 			evconnlistener_free(srv->tcp[i]);
 	forwarder_free(srv->fwd);
 	cache_free(srv->cache);
+	if (srv->qlog_limit.suppressed > 0) /* said before going */
+		qlog_suppressed(srv, srv->qlog_limit.suppressed, monotime_now() - srv->qlog_limit.suppressed_since);
 	free(srv->qnodes);
 	free(srv->qbuckets);
 	if (srv->resume_ev)
 		event_free(srv->resume_ev);
+	if (srv->qlog_ev)
+		event_free(srv->qlog_ev);
 	free(srv->inbuf);
 	free(srv->outbuf);
 	free(srv->oq_buf);
@@ -1603,6 +1652,7 @@ server_set_config(struct server *srv, const struct config *cfg, const struct fwd
 	cache_opts_of(cfg, &co);
 	cache_set_opts(srv->cache, &co); /* the size waits for a restart */
 	srv->quota = quota_of(cfg);
+	srv->qlog_limit.per_sec = cfg->log_queries_rate;
 	if (!forwarder_set_zones(srv->fwd, zones, nzones))
 		log_error("reload: out of memory setting forward zones; keeping the previous ones");
 	if (srv->nconns < cfg->tcp_max_connections && !event_pending(srv->resume_ev, EV_TIMEOUT, NULL))
