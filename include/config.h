@@ -102,6 +102,7 @@ struct config {
 	bool log_queries;
 	uint64_t log_queries_rate;          /* query lines a second, 0 no cap */
 	uint64_t log_format;                /* enum log_format */
+	uint64_t log_refused_period_ms;     /* refused-client counts, per prefix */
 };
 
 /* Parses argv (after the sub-command) and the config file named by -c (if

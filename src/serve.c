@@ -731,6 +731,9 @@ snapshot(void *arg, struct metrics_snapshot *m)
 	m->tcp_cap_reached = ss.tcp_refused_cap;
 	m->cached = ss.cached;
 	m->tcp_refused_acl = ss.tcp_refused_acl;
+	m->refused_acl = ss.refused_acl;
+	m->refused_chaos = ss.refused_chaos;
+	m->refused_prefixes = ss.refused_prefixes;
 	m->tcp_refused_per_client = ss.tcp_refused_per_client;
 	m->tcp_lifetime_ends = ss.tcp_lifetime_ends;
 	m->tcp_out_dropped = ss.tcp_out_dropped;

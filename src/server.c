@@ -22,6 +22,7 @@
 #include "tcpframe.h"
 #include "monotime.h"
 #include "querylog.h"
+#include "refuselog.h"
 #include "vipstore.h"
 
 #define UDP_BATCH 32           /* messages per recvmmsg */
@@ -104,9 +105,11 @@ struct server {
 	int32_t qfree;                 /* free list of nodes */
 	size_t qcap;
 	uint32_t quota;                /* per client */
-	time_t last_acl_log;
 	struct qlog_limit qlog_limit;  /* log_queries_rate */
 	struct event *qlog_ev;         /* reports suppressed lines when idle */
+	struct refuselog refused;      /* refused clients by prefix (fixed size) */
+	struct event *refuse_ev;       /* every log_refused_period */
+	uint64_t refuse_period_ms;     /* the period refuse_ev runs at */
 	struct udp_listener udp[MAX_LISTENERS];
 	size_t nudp;
 	struct evconnlistener *tcp[MAX_LISTENERS];
@@ -145,6 +148,8 @@ server_client_allowed(const struct netprefix *allow, size_t nallow, const struct
 static bool quota_take(struct server *srv, const struct netaddr *a);
 static void qlog_suppressed(struct server *srv, uint64_t n, double span);
 static void qlog_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void refuse_note(struct server *srv, const struct netaddr *client, enum refuse_reason reason);
+static void refuse_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void quota_give(struct server *srv, const struct netaddr *a);
 
 enum action { ACT_DROP, ACT_REPLY, ACT_FORWARD };
@@ -269,6 +274,7 @@ answer_chaos(struct server *srv, const uint8_t *pkt, const struct dns_query *q, 
 		ans.txt = srv->txt;
 	} else {
 		ans.rcode = DNS_RCODE_REFUSED;
+		srv->st.refused_chaos++;
 	}
 	srv->st.chaos++;
 	return dnswire_build_answer(pkt, q, &ans, (uint16_t)srv->cfg->edns_udp_size, limit, out, cap);
@@ -311,7 +317,9 @@ decide_local(struct server *srv, const uint8_t *pkt, size_t len, const struct ne
 	if (!server_client_allowed(srv->cfg->allow_from, srv->cfg->nallow_from, client)) {
 		rcode = DNS_RCODE_REFUSED;
 		srv->st.refused++;
+		srv->st.refused_acl++;
 		*note = "allow_from";
+		refuse_note(srv, client, REFUSE_ALLOW_FROM);
 	} else if (v == DNS_Q_FORMERR) {
 		rcode = DNS_RCODE_FORMERR;
 		srv->st.formerr++;
@@ -532,6 +540,56 @@ handle_query(struct server *srv, const uint8_t *pkt, size_t len, const struct ne
 		    a == ACT_REPLY ? out : NULL, *outlen, from_cache ? (long)hit.ttl_left : -1, note, t0);
 	}
 	return a;
+}
+
+/* --- refused clients ---------------------------------------------------- */
+
+/* A refusal: the first of its prefix is logged now, with what allow_from
+ * holds (a wrong pod CIDR is then one look away); the rest are counted. */
+static void
+refuse_note(struct server *srv, const struct netaddr *client, enum refuse_reason reason)
+{
+	struct netprefix p;
+	if (!refuselog_note(&srv->refused, client, reason, monotime_now(), &p))
+		return;
+	char a[NETADDR_STRLEN], pb[NETPREFIX_STRLEN], allow[256] = "";
+	for (size_t i = 0; i < srv->cfg->nallow_from; i++) {
+		size_t l = strlen(allow);
+		char b[NETPREFIX_STRLEN];
+		if (l + NETPREFIX_STRLEN + 8 > sizeof(allow)) {
+			snprintf(allow + l, sizeof(allow) - l, ",...");
+			break;
+		}
+		snprintf(allow + l, sizeof(allow) - l, "%s%s", i ? "," : "",
+		    netprefix_fmt(&srv->cfg->allow_from[i], b, sizeof(b)));
+	}
+	log_warnx("refused %s from %s: not in allow_from=%s; more from %s are counted and logged every %llus "
+	    "(reason=%s)", reason == REFUSE_ALLOW_FROM_TCP ? "a TCP connection" : "a query",
+	    netaddr_fmt(client, a, sizeof(a)), allow, netprefix_fmt(&p, pb, sizeof(pb)),
+	    (unsigned long long)(srv->refuse_period_ms / 1000), refuselog_reason_name(reason));
+}
+
+static void
+refuse_report(void *arg, const struct refuselog_group *g)
+{
+	struct server *srv = arg;
+	char pb[NETPREFIX_STRLEN];
+	log_warnx("refused %llu %s from %s in the last %llus: not in allow_from (%llu since it was first seen; "
+	    "reason=%s)", (unsigned long long)g->count, g->reason == REFUSE_ALLOW_FROM_TCP ? "TCP connections" :
+	    "queries", netprefix_fmt(&g->pfx, pb, sizeof(pb)), (unsigned long long)(srv->refuse_period_ms / 1000),
+	    (unsigned long long)g->total, refuselog_reason_name(g->reason));
+}
+
+static void
+refuse_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	uint64_t others;
+	refuselog_flush(&srv->refused, refuse_report, srv, &others);
+	if (others > 0)
+		log_warnx("refused %llu more queries or connections from other prefixes (more than %d prefixes refused "
+		    "in %llus: not tracked one by one)", (unsigned long long)others, REFUSELOG_MAX,
+		    (unsigned long long)(srv->refuse_period_ms / 1000));
 }
 
 /* --- UDP ---------------------------------------------------------------- */
@@ -1087,13 +1145,8 @@ accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, i
 	    !server_client_allowed(srv->cfg->allow_from, srv->cfg->nallow_from, &peer)) {
 		/* not a client of ours: no slot, not even for a moment */
 		srv->st.tcp_refused_acl++;
-		time_t now = (time_t)monotime_now();
-		if (now - srv->last_acl_log >= 60) {
-			char a[NETADDR_STRLEN];
-			log_warnx("refused TCP connection from %s: not in allow_from (%llu so far; said once a minute)",
-			    netaddr_fmt(&peer, a, sizeof(a)), (unsigned long long)srv->st.tcp_refused_acl);
-			srv->last_acl_log = now;
-		}
+		if (peer.family != 0)
+			refuse_note(srv, &peer, REFUSE_ALLOW_FROM_TCP);
 		close(fd);
 		return;
 	}
@@ -1429,6 +1482,12 @@ server_new(struct event_base *base, const struct config *cfg, const struct fwd_z
 	srv->outbuf = calloc(UDP_BATCH, UDP_BUF);
 	srv->resume_ev = evtimer_new(base, resume_cb, srv);
 	srv->qlog_ev = evtimer_new(base, qlog_timer_cb, srv);
+	srv->refuse_ev = event_new(base, -1, EV_PERSIST, refuse_timer_cb, srv);
+	if (srv->refuse_ev) {
+		srv->refuse_period_ms = cfg->log_refused_period_ms;
+		struct timeval tv = monotime_tv(srv->refuse_period_ms);
+		event_add(srv->refuse_ev, &tv);
+	}
 	qlog_limit_init(&srv->qlog_limit, cfg->log_queries_rate);
 	srv->fwd = forwarder_new(base, zones, nzones, cfg->upstream_timeout_ms, (size_t)cfg->max_pending, fwd_reply, srv);
 	srv->oq_buf = calloc(UDP_BATCH, UDP_BUF);
@@ -1459,7 +1518,7 @@ server_new(struct event_base *base, const struct config *cfg, const struct fwd_z
 		}
 	}
 	if (srv->inbuf == NULL || srv->outbuf == NULL || srv->oq_buf == NULL || srv->resume_ev == NULL ||
-	    srv->qlog_ev == NULL || srv->fwd == NULL) {
+	    srv->qlog_ev == NULL || srv->refuse_ev == NULL || srv->fwd == NULL) {
 		snprintf(err, errlen, "out of memory");
 		server_free(srv);
 		return NULL;
@@ -1559,6 +1618,10 @@ server_free(struct server *srv)
 		event_free(srv->resume_ev);
 	if (srv->qlog_ev)
 		event_free(srv->qlog_ev);
+	if (srv->refuse_ev) {
+		refuse_timer_cb(-1, 0, srv); /* the last counts */
+		event_free(srv->refuse_ev);
+	}
 	free(srv->inbuf);
 	free(srv->outbuf);
 	free(srv->oq_buf);
@@ -1653,6 +1716,11 @@ server_set_config(struct server *srv, const struct config *cfg, const struct fwd
 	cache_set_opts(srv->cache, &co); /* the size waits for a restart */
 	srv->quota = quota_of(cfg);
 	srv->qlog_limit.per_sec = cfg->log_queries_rate;
+	if (cfg->log_refused_period_ms != srv->refuse_period_ms) {
+		srv->refuse_period_ms = cfg->log_refused_period_ms;
+		struct timeval tv = monotime_tv(srv->refuse_period_ms);
+		event_add(srv->refuse_ev, &tv);
+	}
 	if (!forwarder_set_zones(srv->fwd, zones, nzones))
 		log_error("reload: out of memory setting forward zones; keeping the previous ones");
 	if (srv->nconns < cfg->tcp_max_connections && !event_pending(srv->resume_ev, EV_TIMEOUT, NULL))
@@ -1663,6 +1731,7 @@ void
 server_stats(const struct server *srv, struct server_stats *st)
 {
 	*st = srv->st;
+	st->refused_prefixes = refuselog_groups(&srv->refused);
 }
 
 struct nametable *

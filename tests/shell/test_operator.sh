@@ -4,6 +4,7 @@
 # VIP pool exhaustion in the summary, the metrics and `sedns vips`, and
 # refused clients logged once per prefix.
 source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/../integration/fu.sh"
 cd "$ROOT"
 
 SE="$T_TMP/se"; mkdir -p "$SE"
@@ -72,5 +73,36 @@ wait_dns 127.0.0.1 $PORT
 kill "$SEDNS_PID"; wait "$SEDNS_PID" 2>/dev/null
 expect_match "JOURNAL_STREAM naming another file (inherited): stamps" "$STAMP" "$(head -1 "$T_TMP/j2.log")"
 rm -f "$SE/broken.yaml"
+
+# --- clients outside allow_from: a warning per prefix, then counts; metrics ----
+PORT=$(free_port); MPORT=$(free_port)
+"$SEDNS" serve --listen 127.0.0.1:$PORT --state-dir "$T_TMP/state6" --serviceentries "$SE" \
+	--upstream 127.0.0.1:9 --upstream-timeout 200ms --allow-from 10.0.0.0/8 --allow-from 192.168.0.0/16 \
+	--log-refused-period 2s --metrics 127.0.0.1:$MPORT >"$T_TMP/s6.log" 2>&1 &
+SEDNS_PID=$!; T_PIDS+=("$SEDNS_PID")
+for _ in $(seq 1 50); do grep -q ' serving ' "$T_TMP/s6.log" && break; sleep 0.1; done
+t0=$(date +%s%N)
+out=$(dig @127.0.0.1 -p $PORT +time=2 +tries=1 api.stripe.com)
+expect_match "a client outside allow_from gets REFUSED" 'status: REFUSED' "$out"
+for i in 1 2; do dig @127.0.0.1 -p $PORT +time=2 +tries=1 api.stripe.com >/dev/null; done
+for i in 1 2; do dig -b 127.0.0.2 @127.0.0.1 -p $PORT +time=2 +tries=1 api.stripe.com >/dev/null; done
+dig @127.0.0.1 -p $PORT +time=1 +tries=1 +tcp api.stripe.com >/dev/null
+el=$(ms_since "$t0" 2>/dev/null || echo 0)
+first=$(grep 'refused a query' "$T_TMP/s6.log")
+expect_match "the first refusal is logged at once, with the client, allow_from and its /24" \
+	'warn refused a query from 127\.0\.0\.1: not in allow_from=10\.0\.0\.0/8,192\.168\.0\.0/16; more from 127\.0\.0\.0/24 are counted and logged every 2s \(reason=allow_from\)' "$first"
+expect_eq "... once for the prefix (5 queries from 127.0.0.1 and .2, in ${el} ms)" 1 "$(grep -c 'refused a query' <<<"$first")"
+expect_match "a refused TCP connection is its own reason" 'refused a TCP connection from 127\.0\.0\.1: .*reason=allow_from_tcp' "$(cat "$T_TMP/s6.log")"
+counted() { grep -o 'refused [0-9]* queries from 127\.0\.0\.0/24 ' "$T_TMP/s6.log" | awk '{s += $2} END {print s + 0}'; }
+for _ in $(seq 1 50); do [ "$(counted)" -ge 4 ] && break; sleep 0.1; done
+expect_match "... then a count per prefix and period" \
+	'warn refused [1-4] queries from 127\.0\.0\.0/24 in the last 2s: not in allow_from \([2-5] since it was first seen; reason=allow_from\)' \
+	"$(cat "$T_TMP/s6.log")"
+expect_eq "... the counts add up to the 4 after the first" 4 "$(counted)"
+m=$(curl -s 127.0.0.1:$MPORT/metrics)
+expect_match "metric by reason: queries" 'sedns_refused_total\{reason="allow_from"\} 5' "$m"
+expect_match "metric by reason: TCP connections" 'sedns_refused_total\{reason="allow_from_tcp"\} [1-9]' "$m"
+expect_match "metric: prefixes tracked" 'sedns_refused_prefixes 2' "$m"
+kill "$SEDNS_PID"; wait "$SEDNS_PID" 2>/dev/null
 
 finish
