@@ -389,7 +389,9 @@ build(const struct config *cfg, struct vipstore *vs, bool allocate, struct loade
 	 * the log with a line per host on every reload */
 	if (s.exhausted > 0) {
 		char pool[NETPREFIX_STRLEN];
-		log_error("VIP pool %s exhausted: %zu host(s) get no VIP and are forwarded (first: %s%s)",
+		/* each host left without its VIP is an error of this load */
+		s.errors += s.exhausted;
+		log_error("VIP pool %s exhausted: %zu host(s) get no VIP and are forwarded (first: %s%s; all: sedns vips)",
 		    netprefix_fmt(&cfg->vip_pool, pool, sizeof(pool)), s.exhausted, first, s.exhausted > 5 ? ", ..." : "");
 	}
 	if (sum)

@@ -105,4 +105,35 @@ expect_match "metric by reason: TCP connections" 'sedns_refused_total\{reason="a
 expect_match "metric: prefixes tracked" 'sedns_refused_prefixes 2' "$m"
 kill "$SEDNS_PID"; wait "$SEDNS_PID" 2>/dev/null
 
+# --- VIP pool exhausted: an error in the summary, a metric, sedns vips -------
+PORT=$(free_port); MPORT=$(free_port)
+start_sedns "$T_TMP/s5.log" --listen 127.0.0.1:$PORT --state-dir "$T_TMP/state5" --serviceentries "$SE" \
+	--upstream 127.0.0.1:9 --upstream-timeout 200ms --vip-pool 240.240.0.0/30 --metrics 127.0.0.1:$MPORT
+# 6 hosts want a VIP, the /30 has 2
+expect_match "the load summary counts the 4 hosts without a VIP as errors" ' serving .* vips=2 errors=4 ' "$(cat "$T_TMP/s5.log")"
+expect_eq "... with one error line for the load, not one per host" 1 "$(grep -c 'exhausted' "$T_TMP/s5.log")"
+kill -HUP "$SEDNS_PID"
+for _ in $(seq 1 30); do grep -q ' reloaded ' "$T_TMP/s5.log" && break; sleep 0.1; done
+expect_match "a reload's summary says so too" ' reloaded .* vips=2 errors=4 ' "$(cat "$T_TMP/s5.log")"
+expect_eq "... again one line" 2 "$(grep -c 'exhausted' "$T_TMP/s5.log")"
+expect_match "metric: hosts without a VIP" 'sedns_vip_exhausted 4' "$(curl -s 127.0.0.1:$MPORT/metrics)"
+out=$("$SEDNS" vips --state-dir "$T_TMP/state5" 2>"$T_TMP/vips.err")
+expect_eq "sedns vips (daemon running) lists the hosts with no VIP" \
+	"es.example.com legacy-monitoring.internal legacy-session.internal orders-db.abc123.us-east-1.rds.amazonaws.com" \
+	"$(awk '$3 == "no-vip" {print $1}' <<<"$out" | sort | xargs)"
+expect_eq "... beside the 2 that have one" 2 "$(awk '$3 == "active"' <<<"$out" | wc -l)"
+expect_match "... and says why on stderr" '4 host\(s\) got no VIP at the last sync: the pool \(2 addresses\) is full' "$(cat "$T_TMP/vips.err")"
+j=$("$SEDNS" vips --state-dir "$T_TMP/state5" --json 2>/dev/null)
+expect_eq "sedns vips --json: state no-vip, vip null" "4 4" \
+	"$(jq '[.[] | select(.state == "no-vip")] | length' <<<"$j") $(jq '[.[] | select(.state == "no-vip" and .vip == null)] | length' <<<"$j")"
+# a host that lost its place to the full pool is forwarded, not answered with nothing
+out=$(dig @127.0.0.1 -p $PORT +time=2 +tries=1 +short es.example.com)
+check "a host with no VIP gets no VIP answer (forwarded)" bash -c "! grep -q '^240\.240\.' <<<'$out'"
+kill "$SEDNS_PID"; wait "$SEDNS_PID" 2>/dev/null
+# room again (a wider pool needs --reallocate): the record goes with the next sync
+start_sedns "$T_TMP/s5b.log" --listen 127.0.0.1:$PORT --state-dir "$T_TMP/state5" --serviceentries "$SE" \
+	--upstream 127.0.0.1:9 --vip-pool 240.240.0.0/28 --reallocate
+kill "$SEDNS_PID"; wait "$SEDNS_PID" 2>/dev/null
+expect_eq "once every host has a VIP, sedns vips lists none without" 0 "$("$SEDNS" vips --state-dir "$T_TMP/state5" 2>&1 | grep -c 'no-vip')"
+
 finish
