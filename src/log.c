@@ -402,6 +402,7 @@ stream_line(void)
 static ssize_t
 stream_write(void *cookie, const char *buf, size_t size)
 {
+	(void)cookie;
 	for (size_t i = 0; i < size; i++) {
 		if (buf[i] == '\n') {
 			stream_line();
