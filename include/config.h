@@ -100,6 +100,9 @@ struct config {
 	                                       listener if it is loopback */
 	uint64_t log_level;                 /* enum log_level */
 	bool log_queries;
+	uint64_t log_queries_rate;          /* query lines a second, 0 no cap */
+	uint64_t log_format;                /* enum log_format */
+	uint64_t log_refused_period_ms;     /* refused-client counts, per prefix */
 };
 
 /* The environment variable naming the config file when -c is not given. */

@@ -47,6 +47,8 @@ struct metrics_snapshot {
 	uint64_t addr_conflicts;                          /* hosts refused: VIP squat */
 	uint64_t cached;                                  /* answered from the cache */
 	uint64_t tcp_refused_acl, tcp_refused_per_client, tcp_lifetime_ends, tcp_out_dropped, quota_hits;
+	uint64_t refused_acl, refused_chaos;              /* REFUSED queries by reason */
+	uint64_t refused_prefixes;                        /* refused sources tracked */
 	bool cache_on;
 	uint64_t cache_hits, cache_misses, cache_entries, cache_evictions, cache_prefetches, cache_stale,
 	    cache_coalesced;

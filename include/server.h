@@ -37,6 +37,9 @@ struct server_stats {
 	                                       name, answered NODATA */
 	uint64_t cached;                    /* answered from the answer cache */
 	uint64_t tcp_refused_acl;           /* closed at accept: not in allow_from */
+	uint64_t refused_acl;               /* queries REFUSED: not in allow_from */
+	uint64_t refused_chaos;             /* CHAOS queries REFUSED (not a name) */
+	uint64_t refused_prefixes;          /* source prefixes tracked for the log */
 	uint64_t tcp_refused_per_client;    /* closed at accept: per-client cap */
 	uint64_t tcp_lifetime_ends;         /* connections past tcp_max_lifetime */
 	uint64_t tcp_out_dropped;           /* replies dropped: output caps */

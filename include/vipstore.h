@@ -5,7 +5,8 @@
  *   "name2vip"  key: lower-case hostname (no trailing dot)
  *               value: struct vip_record_disk (v4, v6, state, since)
  *   "vip2name"  key: 4- or 16-byte address, value: hostname
- *   "meta"      "schema" -> version, "pool4"/"pool6" -> CIDR text
+ *   "meta"      "schema" -> version, "pool4"/"pool6" -> CIDR text,
+ *               "exhausted" -> hosts the last sync gave no VIP (pool full)
  *
  * Allocation policy (pure, see vipstore_preferred_slot): the preferred slot
  * is a hash (FNV-1a 64) of the name inside the pool, probing upward with wrap
@@ -134,6 +135,15 @@ bool vipstore_list(struct vipstore *vs,
     char *err, size_t errlen);
 
 bool vipstore_stats(struct vipstore *vs, struct vipstore_stats *st);
+
+/* Hosts that wanted a VIP and got none (or no IPv6 one) at the last sync
+ * because the pool was full, recorded by vipstore_sync in its transaction
+ * (meta "exhausted"), so `sedns vips` can list them read-only while the
+ * daemon runs. Returns how many names *names holds (malloc'd, the caller
+ * frees; NUL-separated, in name order, at most VIPSTORE_EXHAUSTED_MAX);
+ * *total is the full count and *when the time of that sync. 0 when none. */
+#define VIPSTORE_EXHAUSTED_MAX 1000
+size_t vipstore_exhausted(struct vipstore *vs, char **names, uint64_t *total, time_t *when);
 
 /* Every VIP currently on hold (v4 and v6), malloc'd into *out (caller
  * frees). Returns the count; 0 with *out NULL when none or on failure. */

@@ -67,6 +67,7 @@ config_auto_format(const char **why)
 
 static const char *const rules_formats[] = { "iptables", "nft", "auto", NULL };
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
+static const char *const log_formats[] = { "text", "json", NULL }; /* enum log_format */
 static const char *const state_locks[] = { "exclusive", "wait", NULL };
 
 #define OFF(f) offsetof(struct config, f)
@@ -207,7 +208,17 @@ static const struct option_def options[] = {
 	{ "log_level", "log-level", 0, "LEVEL", OT_ENUM, "info",
 	  "error, warn, info or debug", OFF(log_level), NOOFF, 0, 0, log_levels, 0, 0 },
 	{ "log_queries", "log-queries", 0, "BOOL", OT_BOOL, "false",
-	  "log one line per query", OFF(log_queries), NOOFF, 0, 0, NULL, 0, 0 },
+	  "log one line per query (time, client, name, type, class, rcode sent, source, latency)",
+	  OFF(log_queries), NOOFF, 0, 0, NULL, 0, 0 },
+	{ "log_queries_rate", "log-queries-rate", 0, "N", OT_UINT, "1000",
+	  "at most N query log lines a second, the rest counted in one \"suppressed\" line (0: no cap)",
+	  OFF(log_queries_rate), NOOFF, 0, 10000000, NULL, 0, 0 },
+	{ "log_refused_period", "log-refused-period", 0, "DURATION", OT_DURATION, "1m",
+	  "clients outside allow_from: the first refusal per /24 (v4) or /56 (v6) is logged at once, then a count "
+	  "per prefix this often", OFF(log_refused_period_ms), NOOFF, 1000, 86400000, NULL, 0, 0 },
+	{ "log_format", "log-format", 0, "text|json", OT_ENUM, "text",
+	  "log lines as key=value text or as one JSON object each (Loki, Elastic)", OFF(log_format), NOOFF, 0, 0,
+	  log_formats, 0, 0 },
 };
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
 

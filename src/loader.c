@@ -7,6 +7,7 @@
 
 #include "forward.h"
 #include "log.h"
+#include "monotime.h"
 #include "tenancy.h"
 
 static void print_diags(const struct se_set *set, size_t from, FILE *diag, struct loader_cache *cache);
@@ -316,8 +317,12 @@ build(const struct config *cfg, struct vipstore *vs, bool allocate, struct loade
 	se_set_init(&set);
 	struct load_summary s;
 	memset(&s, 0, sizeof(s));
+	double t0 = monotime_now();
 	loader_read_cached(&set, cfg->serviceentries, cfg->nserviceentries, cache, diag, &s);
 	se_set_seal(&set);
+	log_debug("load: read paths=%zu files=%zu entries=%zu errors=%zu warnings=%zu rejected=%zu "
+	    "kept_last_good=%zu unreadable=%zu duration_ms=%.1f", cfg->nserviceentries, set.nfiles, set.nentries,
+	    set.nerrors, set.nwarnings, set.nrejected, s.kept, set.nunreadable, (monotime_now() - t0) * 1000);
 	s.files = set.nfiles;
 	s.entries = set.nentries;
 	s.errors += set.nerrors;
@@ -344,14 +349,22 @@ build(const struct config *cfg, struct vipstore *vs, bool allocate, struct loade
 	}
 	s.hosts = reg->nhosts;
 	if (vs) {
+		double t1 = monotime_now();
 		if (allocate) {
 			struct vipstore_stats st;
 			if (!registry_assign_vips(reg, vs, now, &st, err, errlen)) {
 				registry_free(reg);
 				return NULL;
 			}
+			log_debug("load: VIP sync hosts=%zu allocated=%llu released=%llu exhausted=%llu active=%llu "
+			    "held=%llu pool=%llu duration_ms=%.1f", reg->nhosts, (unsigned long long)st.allocated,
+			    (unsigned long long)st.released, (unsigned long long)st.exhausted,
+			    (unsigned long long)st.active, (unsigned long long)st.held, (unsigned long long)st.pool_size,
+			    (monotime_now() - t1) * 1000);
 		} else {
 			s.novip = registry_lookup_vips(reg, vs);
+			log_debug("load: VIP lookup (store read-only) hosts=%zu without_vip=%zu duration_ms=%.1f",
+			    reg->nhosts, s.novip, (monotime_now() - t1) * 1000);
 		}
 	}
 	/* after the VIP sync, which adds its own (address conflicts) */
@@ -377,7 +390,9 @@ build(const struct config *cfg, struct vipstore *vs, bool allocate, struct loade
 	 * the log with a line per host on every reload */
 	if (s.exhausted > 0) {
 		char pool[NETPREFIX_STRLEN];
-		log_error("VIP pool %s exhausted: %zu host(s) get no VIP and are forwarded (first: %s%s)",
+		/* each host left without its VIP is an error of this load */
+		s.errors += s.exhausted;
+		log_error("VIP pool %s exhausted: %zu host(s) get no VIP and are forwarded (first: %s%s; all: sedns vips)",
 		    netprefix_fmt(&cfg->vip_pool, pool, sizeof(pool)), s.exhausted, first, s.exhausted > 5 ? ", ..." : "");
 	}
 	if (sum)

@@ -42,7 +42,8 @@ usage(FILE *out)
 	    "                     (default: the config's serviceentries); unknown fields are\n"
 	    "                     errors; exit 0 clean, 1 errors, 2 usage\n"
 	    "  vips [--json | --verify] [OPTIONS]\n"
-	    "                     list VIP allocations (safe while the daemon runs); --verify\n"
+	    "                     list VIP allocations and the hosts a full pool left without\n"
+	    "                     one (state no-vip; safe while the daemon runs); --verify\n"
 	    "                     checks the store (exit 0 sound, 1 corrupt or unreadable)\n"
 	    "  rules [--format iptables|nft|auto] [--apply | --cleanup] [OPTIONS]\n"
 	    "                     print the rules the daemon would apply for the current\n"
@@ -190,6 +191,26 @@ print_vip(const struct vip_record *r, void *arg)
 	return true;
 }
 
+/* A host with no VIP: state no-vip (or no-vip6), since = the sync. */
+static void
+print_exhausted(const struct vip_record *r, const char *state, struct list_ctx *ctx)
+{
+	char since[32];
+	struct tm tm;
+	gmtime_r(&r->since, &tm);
+	strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (ctx->json) {
+		printf("%s\n  {\"host\": ", ctx->n ? "," : "");
+		json_str(r->host);
+		printf(", \"vip\": null, \"vip6\": null, \"state\": \"%s\", \"since\": \"%s\"}", state, since);
+	} else {
+		if (ctx->n == 0)
+			printf("%-50s %-15s %-8s %s\n", "HOST", "VIP", "STATE", "SINCE");
+		printf("%-50s %-15s %-8s %s\n", r->host, "-", state, since);
+	}
+	ctx->n++;
+}
+
 struct collect {
 	struct vip_record *v;
 	size_t n, cap;
@@ -259,6 +280,17 @@ cmd_vips(int argc, char **argv)
 	 * the transaction, where it would pin the store's old pages */
 	struct collect c = { NULL, 0, 0 };
 	bool ok = vipstore_list(vs, collect_vip, &c, err, sizeof(err));
+	char *ex = NULL;
+	uint64_t ex_total = 0;
+	time_t ex_when = 0;
+	size_t nex = ok ? vipstore_exhausted(vs, &ex, &ex_total, &ex_when) : 0;
+	char pool[NETPREFIX_STRLEN] = "";
+	if (nex > 0) {
+		/* read-only open adopts the pool recorded in the store */
+		struct vipstore_stats st;
+		vipstore_stats(vs, &st);
+		snprintf(pool, sizeof(pool), "%llu addresses", (unsigned long long)st.pool_size);
+	}
 	vipstore_close(vs);
 	vs = NULL;
 	struct list_ctx ctx = { json, 0 };
@@ -266,9 +298,27 @@ cmd_vips(int argc, char **argv)
 		printf("[");
 	for (size_t i = 0; ok && i < c.n; i++)
 		print_vip(&c.v[i], &ctx);
+	/* hosts the last sync left without a VIP: the pool was full */
+	const char *name = ex;
+	for (size_t i = 0; i < nex; i++, name += strlen(name) + 1) {
+		struct vip_record r;
+		memset(&r, 0, sizeof(r));
+		snprintf(r.host, sizeof(r.host), "%s", name);
+		r.since = ex_when;
+		/* one with a record still has its IPv4 VIP: it lacks the v6 one */
+		bool has_record = false;
+		for (size_t j = 0; j < c.n && !has_record; j++)
+			has_record = strcmp(c.v[j].host, name) == 0;
+		print_exhausted(&r, has_record ? "no-vip6" : "no-vip", &ctx);
+	}
 	free(c.v);
+	free(ex);
 	if (json)
 		printf("%s]\n", ctx.n ? "\n" : "");
+	if (nex > 0)
+		fprintf(stderr, "sedns: %llu host(s) got no VIP at the last sync: the pool (%s) is full; they are "
+		    "forwarded until addresses are free%s\n", (unsigned long long)ex_total, pool,
+		    ex_total > nex ? " (the first ones listed)" : "");
 	if (!ok)
 		fprintf(stderr, "error: %s\n", err);
 	config_free(cfg);

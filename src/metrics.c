@@ -303,6 +303,15 @@ metrics_render(const struct metrics_snapshot *m, char **buf, size_t *len, size_t
 	family(&o, "cache_coalesced_total", "counter", "Queries that joined an identical one already upstream.");
 	sample_u(&o, "cache_coalesced_total", NULL, NULL, m->cache_coalesced);
 
+	family(&o, "refused_total", "counter",
+	    "Clients refused, by reason: allow_from (queries answered REFUSED), allow_from_tcp (TCP connections "
+	    "closed at accept), chaos (CHAOS queries for no known name).");
+	sample_u(&o, "refused_total", "reason", "allow_from", m->refused_acl);
+	sample_u(&o, "refused_total", "reason", "allow_from_tcp", m->tcp_refused_acl);
+	sample_u(&o, "refused_total", "reason", "chaos", m->refused_chaos);
+	family(&o, "refused_prefixes", "gauge",
+	    "Source prefixes (/24, /56) refused recently and tracked for the log (at most 128).");
+	sample_u(&o, "refused_prefixes", NULL, NULL, m->refused_prefixes);
 	family(&o, "tcp_refused_total", "counter", "TCP connections closed at accept, by reason.");
 	sample_u(&o, "tcp_refused_total", "reason", "allow_from", m->tcp_refused_acl);
 	sample_u(&o, "tcp_refused_total", "reason", "per_client_cap", m->tcp_refused_per_client);

@@ -603,6 +603,10 @@ render_done(void *arg)
 	} else if (j->try_adopt && j->apply) {
 		log_info("rules: applying in full (%s)", j->adopt_why);
 	}
+	log_debug("rules: rendered bytes=%zu delta_bytes=%zu changed=%s forced=%s apply=%s mode=%s render_ms=%.1f",
+	    j->text.len, j->delta.len, j->changed ? "yes" : "no", j->force ? "yes" : "no",
+	    !j->apply ? "dry-run" : j->same ? "no (same rules, new order)" : j->changed || j->force ? "yes" : "no",
+	    j->mode[0] ? j->mode : "-", j->render_s * 1000);
 	if (!j->changed && !j->force) {
 		render_job_free(j);
 		if (rs->dirty)

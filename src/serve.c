@@ -36,6 +36,9 @@
 
 struct daemon {
 	struct config *cfg;
+	FILE *diag;                     /* diagnostics of config and loader:
+	                                   log_stream(), so they get the log's
+	                                   stamp, priority and format */
 	const struct serve_opts *opts;
 	struct vipstore *vs;
 	struct event_base *base;
@@ -147,14 +150,14 @@ static struct nametable *
 build_table_mode(struct daemon *d, const struct config *cfg, bool allocate, struct load_summary *sum, char *err,
     size_t errlen)
 {
-	struct registry *reg = loader_build_cached(cfg, d->vs, allocate, &d->cache, time(NULL), stderr, sum, err,
+	struct registry *reg = loader_build_cached(cfg, d->vs, allocate, &d->cache, time(NULL), d->diag, sum, err,
 	    errlen);
 	if (reg == NULL)
 		return NULL;
 	struct workloads *wl = NULL;
 	if (cfg->nworkloads) {
 		size_t npods = 0, nerr = 0;
-		wl = workloads_load(cfg->workloads, cfg->nworkloads, stderr, &npods, &nerr);
+		wl = workloads_load(cfg->workloads, cfg->nworkloads, d->diag, &npods, &nerr);
 		if (wl == NULL) {
 			registry_free(reg);
 			vipstore_abort(d->vs);
@@ -436,12 +439,14 @@ reload(struct daemon *d, bool reread_config)
 		return;
 	}
 	b->t0 = monotime_now();
+	log_debug("reload: start (%s)", reread_config && d->opts->argv ? "config and every source re-read" :
+	    "every source re-read");
 	notify_reloading();
 	if (reread_config && d->opts->argv) {
 		char **argv = calloc((size_t)d->opts->argc + 1, sizeof(*argv));
 		if (argv) {
 			memcpy(argv, d->opts->argv, (size_t)d->opts->argc * sizeof(*argv));
-			b->nc = config_load(d->opts->argc, argv, stderr, NULL, NULL, NULL);
+			b->nc = config_load(d->opts->argc, argv, d->diag, NULL, NULL, NULL);
 			free(argv);
 		}
 		if (b->nc == NULL) {
@@ -452,6 +457,7 @@ reload(struct daemon *d, bool reread_config)
 		}
 	}
 	log_set_level((enum log_level)(b->nc ? b->nc : d->cfg)->log_level);
+	log_set_format((enum log_format)(b->nc ? b->nc : d->cfg)->log_format);
 	b->cfg = b->nc ? b->nc : d->cfg;
 	b->allocate = !d->vs_ro;
 	b->prev_fp = d->input_fp;
@@ -528,6 +534,7 @@ build_done(void *arg)
 	struct nametable *nt = build_settle(d, b);
 	if (nt == NULL) {
 		log_set_level((enum log_level)d->cfg->log_level);
+		log_set_format((enum log_format)d->cfg->log_format);
 		config_free(nc);
 		d->reloads_failed++;
 		snprintf(d->last_error, sizeof(d->last_error), "%s", "last reload failed (see the log); serving the "
@@ -801,6 +808,9 @@ snapshot(void *arg, struct metrics_snapshot *m)
 	m->tcp_cap_reached = ss.tcp_refused_cap;
 	m->cached = ss.cached;
 	m->tcp_refused_acl = ss.tcp_refused_acl;
+	m->refused_acl = ss.refused_acl;
+	m->refused_chaos = ss.refused_chaos;
+	m->refused_prefixes = ss.refused_prefixes;
 	m->tcp_refused_per_client = ss.tcp_refused_per_client;
 	m->tcp_lifetime_ends = ss.tcp_lifetime_ends;
 	m->tcp_out_dropped = ss.tcp_out_dropped;
@@ -1159,6 +1169,13 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	d.cfg = cfg;
 	d.opts = opts;
 	d.start_time = (double)time(NULL);
+	/* timestamps on a terminal or in a file; the journal stamps lines
+	 * itself and reads the priority from a "<N>" prefix */
+	log_set_style(log_style_detect());
+	log_set_format((enum log_format)cfg->log_format);
+	d.diag = log_stream();
+	if (d.diag == NULL)
+		d.diag = stderr;
 	char err[512];
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
@@ -1193,7 +1210,7 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	size_t nheld = 0;
 	struct nametable *nt = build_table(&d, &d.sum, &held, &nheld);
 	/* once, at start: exportTo is only enforced with views */
-	loader_note_export_to(cfg, d.sum.restricted, stderr);
+	loader_note_export_to(cfg, d.sum.restricted, d.diag);
 	if (nt == NULL)
 		fatalx("cannot build the first name table");
 	d.ep = endpoints_new(d.base, specs, nspecs, cfg->upstream_timeout_ms, cfg->endpoint_min_ttl_ms,

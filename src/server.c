@@ -21,6 +21,8 @@
 #include "log.h"
 #include "tcpframe.h"
 #include "monotime.h"
+#include "querylog.h"
+#include "refuselog.h"
 #include "vipstore.h"
 
 #define UDP_BATCH 32           /* messages per recvmmsg */
@@ -103,7 +105,11 @@ struct server {
 	int32_t qfree;                 /* free list of nodes */
 	size_t qcap;
 	uint32_t quota;                /* per client */
-	time_t last_acl_log;
+	struct qlog_limit qlog_limit;  /* log_queries_rate */
+	struct event *qlog_ev;         /* reports suppressed lines when idle */
+	struct refuselog refused;      /* refused clients by prefix (fixed size) */
+	struct event *refuse_ev;       /* every log_refused_period */
+	uint64_t refuse_period_ms;     /* the period refuse_ev runs at */
 	struct udp_listener udp[MAX_LISTENERS];
 	size_t nudp;
 	struct evconnlistener *tcp[MAX_LISTENERS];
@@ -139,9 +145,11 @@ server_client_allowed(const struct netprefix *allow, size_t nallow, const struct
 
 /* --- answering ---------------------------------------------------------- */
 
-static const char *type_name(uint16_t t, char *buf, size_t len);
-static const char *rcode_name(unsigned rc);
 static bool quota_take(struct server *srv, const struct netaddr *a);
+static void qlog_suppressed(struct server *srv, uint64_t n, double span);
+static void qlog_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void refuse_note(struct server *srv, const struct netaddr *client, enum refuse_reason reason);
+static void refuse_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void quota_give(struct server *srv, const struct netaddr *a);
 
 enum action { ACT_DROP, ACT_REPLY, ACT_FORWARD };
@@ -184,17 +192,17 @@ introspect(struct server *srv, const char *qname)
 				struct cache_key k;
 				double left;
 				unsigned rc;
-				char tb[16];
+				char tb[16], rb[16];
 				size_t ql = dnswire_build_query(0, qname, types[t], edns ? 1232 : 0, qb, sizeof(qb));
 				if (ql == 0 || dnswire_parse_query(qb, ql, &cq) != DNS_Q_OK || !cache_key(qb, ql, &cq, &k) ||
 				    !cache_peek(srv->cache, &k, monotime_now(), &left, &rc))
 					continue;
 				if (left >= 0)
-					LINE("cache type=%s %s ttl_left=%.0f rcode=%s", type_name(types[t], tb, sizeof(tb)),
-					    edns ? "edns" : "no-edns", left, rcode_name(rc));
+					LINE("cache type=%s %s ttl_left=%.0f rcode=%s", qlog_type_name(types[t], tb, sizeof(tb)),
+					    edns ? "edns" : "no-edns", left, qlog_rcode_name(rc, rb, sizeof(rb)));
 				else
 					LINE("cache type=%s %s expired %.0fs ago (served only if every upstream fails)",
-					    type_name(types[t], tb, sizeof(tb)), edns ? "edns" : "no-edns", -left);
+					    qlog_type_name(types[t], tb, sizeof(tb)), edns ? "edns" : "no-edns", -left);
 				break;
 			}
 		}
@@ -266,6 +274,7 @@ answer_chaos(struct server *srv, const uint8_t *pkt, const struct dns_query *q, 
 		ans.txt = srv->txt;
 	} else {
 		ans.rcode = DNS_RCODE_REFUSED;
+		srv->st.refused_chaos++;
 	}
 	srv->st.chaos++;
 	return dnswire_build_answer(pkt, q, &ans, (uint16_t)srv->cfg->edns_udp_size, limit, out, cap);
@@ -290,9 +299,11 @@ owned_nodata(struct server *srv, const uint8_t *query, size_t qlen, size_t limit
 /* Local answers first (the name table, per view), never from the cache. */
 static enum action
 decide_local(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr *client, bool tcp,
-    uint8_t *out, size_t cap, size_t *outlen, uint16_t *limit_out, struct dns_query *qp, bool *owned)
+    uint8_t *out, size_t cap, size_t *outlen, uint16_t *limit_out, struct dns_query *qp, bool *owned,
+    const char **note)
 {
 	*owned = false;
+	*note = NULL;
 	double t0 = monotime_now();
 	enum dns_verdict v = dnswire_parse_query(pkt, len, qp);
 	uint16_t our = (uint16_t)srv->cfg->edns_udp_size;
@@ -306,6 +317,9 @@ decide_local(struct server *srv, const uint8_t *pkt, size_t len, const struct ne
 	if (!server_client_allowed(srv->cfg->allow_from, srv->cfg->nallow_from, client)) {
 		rcode = DNS_RCODE_REFUSED;
 		srv->st.refused++;
+		srv->st.refused_acl++;
+		*note = "allow_from";
+		refuse_note(srv, client, REFUSE_ALLOW_FROM);
 	} else if (v == DNS_Q_FORMERR) {
 		rcode = DNS_RCODE_FORMERR;
 		srv->st.formerr++;
@@ -315,6 +329,7 @@ decide_local(struct server *srv, const uint8_t *pkt, size_t len, const struct ne
 	} else if (v == DNS_Q_BADVERS) {
 		rcode = DNS_RCODE_BADVERS;
 		srv->st.formerr++;
+		*note = "badvers"; /* the header says NOERROR, the OPT the rest */
 	}
 	if (rcode) {
 		*outlen = dnswire_build_error(pkt, len, qp, rcode, our, out, cap);
@@ -373,8 +388,11 @@ decide_local(struct server *srv, const uint8_t *pkt, size_t len, const struct ne
 		ans.soa = ans.naddrs == 0;
 		ans.rotate = (size_t)srv->rr++;
 		/* the CNAME points at the name the client meant (for a wildcard
-		 * host that is the stripped query name, never "*.domain") */
-		if (r.via_cname) {
+		 * host that is the stripped query name, never "*.domain"). A
+		 * search expansion with nothing of the asked family is plain
+		 * NODATA with the SOA, as Istio answers it (istio#31251): a lone
+		 * CNAME would send the stub on to query the target too. */
+		if (r.via_cname && ans.naddrs > 0) {
 			size_t tl = r.target_len < sizeof(cname) ? r.target_len : sizeof(cname) - 1;
 			memcpy(cname, qp->name, tl);
 			cname[tl] = '\0';
@@ -389,35 +407,6 @@ decide_local(struct server *srv, const uint8_t *pkt, size_t len, const struct ne
 	return ACT_REPLY;
 }
 
-static const char *
-type_name(uint16_t t, char *buf, size_t len)
-{
-	switch (t) {
-	case DNS_TYPE_A: return "A";
-	case DNS_TYPE_NS: return "NS";
-	case DNS_TYPE_CNAME: return "CNAME";
-	case DNS_TYPE_SOA: return "SOA";
-	case DNS_TYPE_PTR: return "PTR";
-	case DNS_TYPE_MX: return "MX";
-	case DNS_TYPE_TXT: return "TXT";
-	case DNS_TYPE_AAAA: return "AAAA";
-	case DNS_TYPE_SRV: return "SRV";
-	case DNS_TYPE_SVCB: return "SVCB";
-	case DNS_TYPE_HTTPS: return "HTTPS";
-	case DNS_TYPE_ANY: return "ANY";
-	default:
-		snprintf(buf, len, "TYPE%u", t);
-		return buf;
-	}
-}
-
-static const char *
-rcode_name(unsigned rc)
-{
-	static const char *const names[] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED" };
-	return rc < sizeof(names) / sizeof(names[0]) ? names[rc] : "OTHER";
-}
-
 /* Decides what to do with one query: a local answer, else a cached
  * upstream reply (fresh only; RD=1), else forward. *cached says which.
  * A forwarded query's key (*keyed) is built here once: it serves the
@@ -425,11 +414,11 @@ rcode_name(unsigned rc)
 static enum action
 decide(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr *client, bool tcp,
     uint8_t *out, size_t cap, size_t *outlen, uint16_t *limit_out, struct dns_query *qp, bool *owned,
-    struct cache_hit *cached, struct cache_key *k, bool *keyed)
+    struct cache_hit *cached, struct cache_key *k, bool *keyed, const char **note)
 {
 	memset(cached, 0, sizeof(*cached));
 	*keyed = false;
-	enum action a = decide_local(srv, pkt, len, client, tcp, out, cap, outlen, limit_out, qp, owned);
+	enum action a = decide_local(srv, pkt, len, client, tcp, out, cap, outlen, limit_out, qp, owned, note);
 	if (a != ACT_FORWARD)
 		return a;
 	*keyed = cache_key(pkt, len, qp, k);
@@ -462,6 +451,76 @@ decide(struct server *srv, const uint8_t *pkt, size_t len, const struct netaddr 
 	return ACT_REPLY;
 }
 
+/* One query log line (log_queries): what the client was sent (reply,
+ * rlen; NULL: nothing), from where, and how long it took since t0. */
+static void
+qlog_write(struct server *srv, const struct netaddr *client, bool tcp, const struct dns_query *q,
+    const char *action, const char *zone, const char *upstream, const uint8_t *reply, size_t rlen,
+    long ttl_left, const char *note, double t0)
+{
+	double now = monotime_now();
+	double span;
+	uint64_t gone = qlog_limit_due(&srv->qlog_limit, now, &span);
+	if (gone > 0)
+		qlog_suppressed(srv, gone, span);
+	if (!qlog_limit_take(&srv->qlog_limit, now)) {
+		/* the count is reported after the window, even if no query
+		 * comes then */
+		if (!evtimer_pending(srv->qlog_ev, NULL)) {
+			struct timeval tv = { 1, 100000 };
+			evtimer_add(srv->qlog_ev, &tv);
+		}
+		return;
+	}
+	char ca[NETADDR_STRLEN], scratch[QLOG_SCRATCH];
+	struct qlog_entry e = {
+		.client = netaddr_fmt(client, ca, sizeof(ca)),
+		.tcp = tcp,
+		.name = q->name,
+		.have_question = q->qname_len > 0,
+		.qtype = q->qtype,
+		.qclass = q->qclass,
+		.action = action,
+		.zone = zone,
+		.upstream = upstream,
+		.rcode = reply != NULL && rlen >= DNS_HDR_LEN ? (int)dnswire_rcode(reply) : -1,
+		.answers = reply != NULL && rlen >= DNS_HDR_LEN ? dnswire_ancount(reply) : 0,
+		.ttl_left = ttl_left,
+		.note = note,
+		.latency_us = now > t0 ? (uint64_t)((now - t0) * 1e6) : 0,
+	};
+	if (note != NULL && strcmp(note, "badvers") == 0 && e.rcode == 0)
+		e.rcode = DNS_RCODE_BADVERS;
+	struct log_field f[QLOG_MAX_FIELDS];
+	size_t nf = qlog_fields(&e, f, scratch);
+	log_fields(LOG_LVL_INFO, "query", f, nf);
+}
+
+static void
+qlog_suppressed(struct server *srv, uint64_t n, double span)
+{
+	struct log_field f[] = {
+		{ "suppressed", NULL, (unsigned long long)n },
+		{ "seconds", NULL, (unsigned long long)(span + 0.5) },
+		{ "log_queries_rate", NULL, (unsigned long long)srv->qlog_limit.per_sec },
+	};
+	log_fields(LOG_LVL_INFO, "query log: lines over log_queries_rate not written", f, 3);
+}
+
+static void
+qlog_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	double span;
+	uint64_t gone = qlog_limit_due(&srv->qlog_limit, monotime_now(), &span);
+	if (gone > 0)
+		qlog_suppressed(srv, gone, span);
+	else if (srv->qlog_limit.suppressed > 0) {
+		struct timeval tv = { 0, 200000 };
+		evtimer_add(srv->qlog_ev, &tv);
+	}
+}
+
 /* Decides what to do with one query; fills out when replying. With
  * log_queries, one line per local answer or drop (forwarded queries are
  * logged when their reply goes out, with the zone and upstream). */
@@ -471,19 +530,66 @@ handle_query(struct server *srv, const uint8_t *pkt, size_t len, const struct ne
     struct cache_key *k, bool *keyed)
 {
 	struct cache_hit hit;
-	enum action a = decide(srv, pkt, len, client, tcp, out, cap, outlen, limit_out, q, owned, &hit, k, keyed);
+	const char *note;
+	double t0 = srv->cfg->log_queries ? monotime_now() : 0;
+	enum action a = decide(srv, pkt, len, client, tcp, out, cap, outlen, limit_out, q, owned, &hit, k, keyed,
+	    &note);
 	if (srv->cfg->log_queries && a != ACT_FORWARD) {
-		char c[NETADDR_STRLEN], tb[16], how[48] = "drop";
-		unsigned rcode = a == ACT_REPLY && *outlen >= DNS_HDR_LEN ? dnswire_rcode(out) : 0;
 		bool from_cache = a == ACT_REPLY && hit.found;
-		if (a == ACT_REPLY)
-			snprintf(how, sizeof(how), from_cache ? "cache ttl_left=%u" : "local", hit.ttl_left);
-		log_info("query client=%s proto=%s name=%s type=%s class=%u action=%s rcode=%s answers=%u",
-		    netaddr_fmt(client, c, sizeof(c)), tcp ? "tcp" : "udp", q->qname_len ? q->name : "-",
-		    type_name(q->qtype, tb, sizeof(tb)), q->qclass, how, a == ACT_REPLY ? rcode_name(rcode) : "-",
-		    a == ACT_REPLY && *outlen >= DNS_HDR_LEN ? dnswire_ancount(out) : 0);
+		qlog_write(srv, client, tcp, q, a == ACT_DROP ? "drop" : from_cache ? "cache" : "local", NULL, NULL,
+		    a == ACT_REPLY ? out : NULL, *outlen, from_cache ? (long)hit.ttl_left : -1, note, t0);
 	}
 	return a;
+}
+
+/* --- refused clients ---------------------------------------------------- */
+
+/* A refusal: the first of its prefix is logged now, with what allow_from
+ * holds (a wrong pod CIDR is then one look away); the rest are counted. */
+static void
+refuse_note(struct server *srv, const struct netaddr *client, enum refuse_reason reason)
+{
+	struct netprefix p;
+	if (!refuselog_note(&srv->refused, client, reason, monotime_now(), &p))
+		return;
+	char a[NETADDR_STRLEN], pb[NETPREFIX_STRLEN], allow[256] = "";
+	for (size_t i = 0; i < srv->cfg->nallow_from; i++) {
+		size_t l = strlen(allow);
+		char b[NETPREFIX_STRLEN];
+		if (l + NETPREFIX_STRLEN + 8 > sizeof(allow)) {
+			snprintf(allow + l, sizeof(allow) - l, ",...");
+			break;
+		}
+		snprintf(allow + l, sizeof(allow) - l, "%s%s", i ? "," : "",
+		    netprefix_fmt(&srv->cfg->allow_from[i], b, sizeof(b)));
+	}
+	log_warnx("refused %s from %s: not in allow_from=%s; more from %s are counted and logged every %llus "
+	    "(reason=%s)", reason == REFUSE_ALLOW_FROM_TCP ? "a TCP connection" : "a query",
+	    netaddr_fmt(client, a, sizeof(a)), allow, netprefix_fmt(&p, pb, sizeof(pb)),
+	    (unsigned long long)(srv->refuse_period_ms / 1000), refuselog_reason_name(reason));
+}
+
+static void
+refuse_report(void *arg, const struct refuselog_group *g)
+{
+	struct server *srv = arg;
+	char pb[NETPREFIX_STRLEN];
+	log_warnx("refused %llu %s from %s in the last %llus: not in allow_from (%llu since it was first seen; "
+	    "reason=%s)", (unsigned long long)g->count, g->reason == REFUSE_ALLOW_FROM_TCP ? "TCP connections" :
+	    "queries", netprefix_fmt(&g->pfx, pb, sizeof(pb)), (unsigned long long)(srv->refuse_period_ms / 1000),
+	    (unsigned long long)g->total, refuselog_reason_name(g->reason));
+}
+
+static void
+refuse_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	uint64_t others;
+	refuselog_flush(&srv->refused, refuse_report, srv, &others);
+	if (others > 0)
+		log_warnx("refused %llu more queries or connections from other prefixes (more than %d prefixes refused "
+		    "in %llus: not tracked one by one)", (unsigned long long)others, REFUSELOG_MAX,
+		    (unsigned long long)(srv->refuse_period_ms / 1000));
 }
 
 /* --- UDP ---------------------------------------------------------------- */
@@ -700,6 +806,10 @@ udp_read_cb(evutil_socket_t fd, short what, void *arg)
 					if (outlen)
 						udp_send_one(fd, &srv->peers[i], mh->msg_namelen, &local, ifindex,
 						    srv->outbuf[nout], outlen);
+					if (srv->cfg->log_queries)
+						qlog_write(srv, &client, false, &q, "forward", NULL, "none",
+						    outlen ? srv->outbuf[nout] : NULL, outlen, -1,
+						    fair ? "pending_full" : "client_quota", monotime_now());
 				} else {
 					srv->st.forwarded++;
 				}
@@ -891,6 +1001,10 @@ tcp_drain_loop(struct tcp_conn *c)
 				srv->st.servfail++;
 				if (outlen)
 					tcp_queue_reply(c, srv->tcpout, outlen);
+				if (srv->cfg->log_queries)
+					qlog_write(srv, &c->peer, true, &q, "forward", NULL, "none",
+					    outlen ? srv->tcpout : NULL, outlen, -1, fair ? "pending_full" : "client_quota",
+					    monotime_now());
 			}
 		}
 	}
@@ -1031,13 +1145,8 @@ accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, i
 	    !server_client_allowed(srv->cfg->allow_from, srv->cfg->nallow_from, &peer)) {
 		/* not a client of ours: no slot, not even for a moment */
 		srv->st.tcp_refused_acl++;
-		time_t now = (time_t)monotime_now();
-		if (now - srv->last_acl_log >= 60) {
-			char a[NETADDR_STRLEN];
-			log_warnx("refused TCP connection from %s: not in allow_from (%llu so far; said once a minute)",
-			    netaddr_fmt(&peer, a, sizeof(a)), (unsigned long long)srv->st.tcp_refused_acl);
-			srv->last_acl_log = now;
-		}
+		if (peer.family != 0)
+			refuse_note(srv, &peer, REFUSE_ALLOW_FROM_TCP);
 		close(fd);
 		return;
 	}
@@ -1168,25 +1277,15 @@ fwd_reply(void *arg, const struct fwd_client *c, const uint8_t *reply, size_t le
 		}
 	}
 	if (srv->cfg->log_queries) {
-		char ca[NETADDR_STRLEN], ua[NETADDR_STRLEN], tb[16];
-		struct netaddr peer;
-		if (c->tcp)
-			peer = ((struct tcp_conn *)c->conn)->peer;
-		else if (!netaddr_from_sockaddr((const struct sockaddr *)&c->peer, &peer, NULL))
-			memset(&peer, 0, sizeof(peer));
+		char ua[NETADDR_STRLEN], up[NETADDR_STRLEN + 8] = "none";
 		if (!parsed)
 			dnswire_parse_query(query, qlen, &q);
-		char up[NETADDR_STRLEN + 8] = "none";
 		if (info->have_upstream)
 			snprintf(up, sizeof(up), info->addr.family == AF_INET6 ? "[%s]:%u" : "%s:%u",
 			    netaddr_fmt(&info->addr, ua, sizeof(ua)), info->port);
-		log_info("query client=%s proto=%s name=%s type=%s class=%u action=forward zone=%s upstream=%s "
-		    "rcode=%s%s answers=%u duration_ms=%.1f", netaddr_fmt(&peer, ca, sizeof(ca)), c->tcp ? "tcp" : "udp",
-		    q.qname_len ? q.name : "-", type_name(q.qtype, tb, sizeof(tb)), q.qclass,
-		    *info->zone ? info->zone : ".", up,
-		    len >= DNS_HDR_LEN ? rcode_name(dnswire_rcode(reply)) : "-", rewritten ? "(was NXDOMAIN)" :
-		    stale ? "(stale from cache)" : "",
-		    len >= DNS_HDR_LEN ? dnswire_ancount(reply) : 0, info->seconds * 1000);
+		/* info->seconds runs from the submit, right after the read */
+		qlog_write(srv, &who, c->tcp, &q, "forward", info->zone, up, reply, len, -1,
+		    rewritten ? "was_nxdomain" : stale ? "stale" : NULL, monotime_now() - info->seconds);
 	}
 	if (c->tcp) {
 		struct tcp_conn *conn = c->conn;
@@ -1388,6 +1487,14 @@ server_new(struct event_base *base, const struct config *cfg, const struct fwd_z
 	srv->inbuf = calloc(UDP_BATCH, UDP_BUF);
 	srv->outbuf = calloc(UDP_BATCH, UDP_BUF);
 	srv->resume_ev = evtimer_new(base, resume_cb, srv);
+	srv->qlog_ev = evtimer_new(base, qlog_timer_cb, srv);
+	srv->refuse_ev = event_new(base, -1, EV_PERSIST, refuse_timer_cb, srv);
+	if (srv->refuse_ev) {
+		srv->refuse_period_ms = cfg->log_refused_period_ms;
+		struct timeval tv = monotime_tv(srv->refuse_period_ms);
+		event_add(srv->refuse_ev, &tv);
+	}
+	qlog_limit_init(&srv->qlog_limit, cfg->log_queries_rate);
 	srv->fwd = forwarder_new(base, zones, nzones, cfg->upstream_timeout_ms, (size_t)cfg->max_pending, fwd_reply, srv);
 	srv->oq_buf = calloc(UDP_BATCH, UDP_BUF);
 	if (srv->fwd)
@@ -1417,7 +1524,7 @@ server_new(struct event_base *base, const struct config *cfg, const struct fwd_z
 		}
 	}
 	if (srv->inbuf == NULL || srv->outbuf == NULL || srv->oq_buf == NULL || srv->resume_ev == NULL ||
-	    srv->fwd == NULL) {
+	    srv->qlog_ev == NULL || srv->refuse_ev == NULL || srv->fwd == NULL) {
 		snprintf(err, errlen, "out of memory");
 		server_free(srv);
 		return NULL;
@@ -1509,10 +1616,18 @@ server_free(struct server *srv)
 			evconnlistener_free(srv->tcp[i]);
 	forwarder_free(srv->fwd);
 	cache_free(srv->cache);
+	if (srv->qlog_limit.suppressed > 0) /* said before going */
+		qlog_suppressed(srv, srv->qlog_limit.suppressed, monotime_now() - srv->qlog_limit.suppressed_since);
 	free(srv->qnodes);
 	free(srv->qbuckets);
 	if (srv->resume_ev)
 		event_free(srv->resume_ev);
+	if (srv->qlog_ev)
+		event_free(srv->qlog_ev);
+	if (srv->refuse_ev) {
+		refuse_timer_cb(-1, 0, srv); /* the last counts */
+		event_free(srv->refuse_ev);
+	}
 	free(srv->inbuf);
 	free(srv->outbuf);
 	free(srv->oq_buf);
@@ -1606,6 +1721,12 @@ server_set_config(struct server *srv, const struct config *cfg, const struct fwd
 	cache_opts_of(cfg, &co);
 	cache_set_opts(srv->cache, &co); /* the size waits for a restart */
 	srv->quota = quota_of(cfg);
+	srv->qlog_limit.per_sec = cfg->log_queries_rate;
+	if (cfg->log_refused_period_ms != srv->refuse_period_ms) {
+		srv->refuse_period_ms = cfg->log_refused_period_ms;
+		struct timeval tv = monotime_tv(srv->refuse_period_ms);
+		event_add(srv->refuse_ev, &tv);
+	}
 	if (!forwarder_set_zones(srv->fwd, zones, nzones))
 		log_error("reload: out of memory setting forward zones; keeping the previous ones");
 	if (srv->nconns < cfg->tcp_max_connections && !event_pending(srv->resume_ev, EV_TIMEOUT, NULL))
@@ -1616,6 +1737,7 @@ void
 server_stats(const struct server *srv, struct server_stats *st)
 {
 	*st = srv->st;
+	st->refused_prefixes = refuselog_groups(&srv->refused);
 }
 
 struct nametable *

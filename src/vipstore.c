@@ -98,6 +98,7 @@ static int	 alloc_addr(struct sync_ctx *, bool, const char *, size_t,
 static int	 want_lookup(const struct sync_ctx *, const MDB_val *);
 static int	 sync_existing(struct sync_ctx *);
 static int	 sync_wanted(struct sync_ctx *, struct vip_want *);
+static int	 put_exhausted(struct sync_ctx *, const struct vip_want *);
 static int	 count_records(struct vipstore *, MDB_txn *, uint64_t *,
 		    uint64_t *);
 static int	 meta_get_str(MDB_txn *, MDB_dbi, const char *, char *, size_t,
@@ -602,6 +603,99 @@ count_records(struct vipstore *vs, MDB_txn *txn, uint64_t *active,
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* meta "exhausted": "TIME TOTAL\n" then the names of the hosts that got
+ * no VIP in this sync, one a line, in name order, at most
+ * VIPSTORE_EXHAUSTED_MAX; absent when every host got what it needs. In the
+ * sync's transaction, so readers see it with the records it goes with. */
+static int
+put_exhausted(struct sync_ctx *sc, const struct vip_want *wants)
+{
+	MDB_val k = { 9, (void *)(uintptr_t)"exhausted" }, v;
+	uint64_t total = 0;
+	size_t len = 0;
+	for (size_t i = 0; i < sc->nkeys; i++) {
+		if (!wants[sc->keys[i].idx].exhausted)
+			continue;
+		if (total++ < VIPSTORE_EXHAUSTED_MAX)
+			len += sc->keys[i].len + 1;
+	}
+	if (total == 0) {
+		int rc = mdb_del(sc->txn, sc->vs->meta, &k, NULL);
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	}
+	char head[48];
+	int hl = snprintf(head, sizeof(head), "%lld %llu\n", (long long)sc->now, (unsigned long long)total);
+	v.mv_size = (size_t)hl + len;
+	/* MDB_RESERVE: written in place, no copy of up to 250 KB */
+	int rc = mdb_put(sc->txn, sc->vs->meta, &k, &v, MDB_RESERVE);
+	if (rc != 0)
+		return rc;
+	char *p = v.mv_data;
+	memcpy(p, head, (size_t)hl);
+	p += hl;
+	size_t n = 0;
+	for (size_t i = 0; i < sc->nkeys && n < VIPSTORE_EXHAUSTED_MAX; i++) {
+		if (!wants[sc->keys[i].idx].exhausted)
+			continue;
+		memcpy(p, sc->keys[i].name, sc->keys[i].len);
+		p[sc->keys[i].len] = '\n';
+		p += sc->keys[i].len + 1;
+		n++;
+	}
+	return 0;
+}
+
+size_t
+vipstore_exhausted(struct vipstore *vs, char **names, uint64_t *total, time_t *when)
+{
+	MDB_txn *txn;
+	MDB_val k = { 9, (void *)(uintptr_t)"exhausted" }, v;
+	char *copy = NULL;
+	size_t len = 0;
+	*names = NULL;
+	*total = 0;
+	*when = 0;
+	if (mdb_txn_begin(vs->env, NULL, MDB_RDONLY, &txn) != 0)
+		return 0;
+	/* copied out, parsed after the transaction (see vipstore_list) */
+	if (mdb_get(txn, vs->meta, &k, &v) == 0 && v.mv_size > 0 && (copy = malloc(v.mv_size + 1)) != NULL) {
+		memcpy(copy, v.mv_data, v.mv_size);
+		len = v.mv_size;
+		copy[len] = '\0';
+	}
+	mdb_txn_abort(txn);
+	if (copy == NULL)
+		return 0;
+	long long t;
+	unsigned long long tot;
+	char *nl = memchr(copy, '\n', len);
+	if (nl == NULL || sscanf(copy, "%lld %llu", &t, &tot) != 2) {
+		free(copy);
+		return 0;
+	}
+	*when = (time_t)t;
+	*total = tot;
+	/* the names, NUL-separated, at the start of the buffer */
+	size_t n = 0, o = 0;
+	for (char *p = nl + 1; p < copy + len;) {
+		char *e = memchr(p, '\n', (size_t)(copy + len - p));
+		size_t l = e ? (size_t)(e - p) : (size_t)(copy + len - p);
+		if (l > 0 && l <= SEDNS_MAX_HOST) {
+			memmove(copy + o, p, l);
+			copy[o + l] = '\0';
+			o += l + 1;
+			n++;
+		}
+		p += l + 1;
+	}
+	if (n == 0) {
+		free(copy);
+		return 0;
+	}
+	*names = copy;
+	return n;
+}
+
 bool
 vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
     const struct netaddr *reserved, size_t nreserved, time_t now,
@@ -669,7 +763,8 @@ vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
 		sc.allocated = sc.released = sc.exhausted = 0;
 		if ((rc = mdb_txn_begin(vs->env, NULL, 0, &sc.txn)) != 0)
 			goto fail;
-		if ((rc = sync_existing(&sc)) == 0 && (rc = sync_wanted(&sc, wants)) == 0) {
+		if ((rc = sync_existing(&sc)) == 0 && (rc = sync_wanted(&sc, wants)) == 0 &&
+		    (rc = put_exhausted(&sc, wants)) == 0) {
 			rc = count_records(vs, sc.txn, &active, &held);
 		}
 		if (rc == 0 && vs->defer) {

@@ -29,7 +29,8 @@ wait "${pids[@]}"
 out=$(dig @127.0.0.1 -p "$PORT" +tcp +time=2 +tries=1 +short api.stripe.com)
 expect_match "40 refused connections later, an allowed TCP client is served (cap 20)" '^240\.240\.' "$out"
 check "... refusals counted" test "$(metric 'sedns_tcp_refused_total{reason="allow_from"}')" -ge 41
-check "... and logged (once a minute)" grep -q 'refused TCP connection from 127.0.0.2: not in allow_from' "$T_TMP/s.log"
+check "... and logged (once for its /24, then counted)" grep -q 'refused a TCP connection from 127.0.0.2: not in allow_from' "$T_TMP/s.log"
+expect_eq "... one line, not one per connection" 1 "$(grep -c 'refused a TCP connection' "$T_TMP/s.log")"
 
 # --- one address cannot take every connection ---------------------------------------
 pids=()

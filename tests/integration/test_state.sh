@@ -152,7 +152,7 @@ kill -HUP "$SEDNS_PID"; sleep 0.5
 stop_pid "$SEDNS_PID"
 expect_eq "8 hosts, 2 VIPs: one exhaustion line per load (start + SIGHUP)" 2 "$(grep -c 'exhausted' "$T_TMP/p.log")"
 expect_match "... with the count and the first hosts" \
-	'VIP pool 10\.99\.0\.0/30 exhausted: 6 host\(s\) get no VIP and are forwarded \(first: p[0-9]\.test, p[0-9]\.test, p[0-9]\.test, p[0-9]\.test, p[0-9]\.test, \.\.\.\)' \
+	'VIP pool 10\.99\.0\.0/30 exhausted: 6 host\(s\) get no VIP and are forwarded \(first: p[0-9]\.test, p[0-9]\.test, p[0-9]\.test, p[0-9]\.test, p[0-9]\.test, \.\.\.; all: sedns vips\)' \
 	"$(grep -m1 exhausted "$T_TMP/p.log")"
 
 # --- corruption: bit flips --------------------------------------------------------------------

@@ -81,9 +81,9 @@ fi
 out=$("$SEDNS" serve -n --state-dir /tmp/sedns-auto-x); rc=$?
 expect_eq "serve -n with the default rules.format exits 0" 0 "$rc"
 expect_match "the default rules.format is auto, resolved to $want on this node" "format: $want"$'\n'"  file: \"/tmp/sedns-auto-x/rules.$want\"" "$out"
-out=$("$SEDNS" serve -n --rules-format auto --state-dir /tmp/sedns-auto-x | grep 'format:')
+out=$("$SEDNS" serve -n --rules-format auto --state-dir /tmp/sedns-auto-x | grep '^  format:')
 expect_eq "--rules-format auto is accepted and resolved" "  format: $want" "$out"
-out=$("$SEDNS" serve -n --rules-format iptables | grep 'format:')
+out=$("$SEDNS" serve -n --rules-format iptables | grep '^  format:')
 expect_eq "an explicit rules.format is kept" "  format: iptables" "$out"
 out=$("$SEDNS" serve -n --rules-format pf 2>&1); rc=$?
 expect_eq "an unknown rules.format is an error" 2 "$rc"

@@ -360,6 +360,7 @@ Test(metrics, every_family_has_help_and_type_once)
 		"upstream_timeouts_total counter", "upstream_healthy gauge",
 		"cache_hits_total counter", "cache_misses_total counter", "cache_entries gauge", "cache_evictions_total counter",
 		"cache_prefetches_total counter", "cache_stale_answers_total counter", "cache_coalesced_total counter",
+		"refused_total counter", "refused_prefixes gauge",
 		"tcp_refused_total counter", "tcp_lifetime_ends_total counter", "tcp_replies_dropped_total counter",
 		"forward_quota_hits_total counter",
 		"forward_pending gauge", "forward_pending_full_total counter",
@@ -413,8 +414,8 @@ Test(metrics, strict_parser_accepts_output)
 	t = render(&m);
 	err = validate(t, &n);
 	cr_assert_null(err, "%s", err);
-	/* 4+11 query lines, 7 cache, 2x15 histogram lines, 4x2 upstream, 2+2+2 results, 3 apply modes, rest single */
-	cr_assert_eq(n, 4 + 11 + 2 * (HISTO_NBUCKETS + 3) + 4 * 2 + 2 + 2 + 2 + 3 + 27 + 7 + 5 + 5, "n=%d", n);
+	/* 4+11 query lines, 7 cache, 2x15 histogram lines, 4x2 upstream, 2+2+2 results, 3 apply modes, 3+1 refused, rest single */
+	cr_assert_eq(n, 4 + 11 + 2 * (HISTO_NBUCKETS + 3) + 4 * 2 + 2 + 2 + 2 + 3 + 27 + 7 + 5 + 5 + 3 + 1, "n=%d", n);
 	free(t);
 }
 

@@ -1164,3 +1164,45 @@ Test(vipstore, check_file_survives_a_crashing_reader)
 	cr_assert(err[0] != '\0', "no reason given");
 	tdir_rm(&d);
 }
+
+Test(vipstore, exhausted_hosts_recorded_for_readers)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore_stats st;
+	size_t n = 9;
+	char **names = make_names(n, "h");
+	struct vip_want w[9];
+	char *ex;
+	uint64_t total;
+	time_t when;
+
+	tdir_make(&d);
+	o = opts_for(d.path, "10.9.8.0/29");
+	struct vipstore *vs = open_ok(&o);
+	cr_assert_eq(vipstore_exhausted(vs, &ex, &total, &when), 0, "a new store has no record");
+	cr_assert_null(ex);
+	sync_ok(vs, w, (const char **)names, n, NULL, 0, T0, &st);
+	/* a second, read-only handle (sedns vips beside the daemon) */
+	struct vipstore_opts ro = o;
+	ro.readonly = true;
+	struct vipstore *rd = open_ok(&ro);
+	size_t k = vipstore_exhausted(rd, &ex, &total, &when);
+	cr_assert_eq(k, 3);
+	cr_assert_eq(total, 3);
+	cr_assert_eq(when, T0);
+	const char *p = ex;
+	for (size_t i = 6; i < 9; i++, p += strlen(p) + 1)
+		cr_assert_str_eq(p, names[i], "in name order");
+	free(ex);
+	char err[512];
+	cr_assert(vipstore_verify(rd, err, sizeof(err)), "%s", err);
+	/* the pool has room again (hosts gone): the record goes */
+	sync_ok(vs, w, (const char **)names, 6, NULL, 0, T0 + 10, &st);
+	cr_assert_eq(vipstore_exhausted(rd, &ex, &total, &when), 0);
+	cr_assert_eq(total, 0);
+	vipstore_close(rd);
+	vipstore_close(vs);
+	tdir_rm(&d);
+	free_names(names, n);
+}
