@@ -173,7 +173,7 @@ static const struct option_def options[] = {
 	  "at most one rule sync per period (changes are batched)", OFF(rules_min_sync_ms), NOOFF, 0, 3600000,
 	  NULL, 0, 0 },
 	{ "rules.resync_period", "rules-resync-period", 0, "DURATION", OT_DURATION, "1h",
-	  "nft changes are applied incrementally; a full apply this often repairs rules changed by hand (0: never)",
+	  "changes are applied incrementally; a full apply this often repairs rules changed or deleted by hand (0: never)",
 	  OFF(rules_resync_ms), NOOFF, 0, UINT64_C(7) * 86400000, NULL, 0, 0 },
 	{ "rules.apply_timeout", "rules-apply-timeout", 0, "DURATION", OT_DURATION, "300s",
 	  "longest one iptables-restore / nft run may take before it is killed", OFF(rules_apply_timeout_ms), NOOFF,

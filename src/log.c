@@ -384,18 +384,26 @@ static void
 stream_line(void)
 {
 	sbuf[slen] = '\0';
-	/* "error: ...", "warning: ...", "note: ..." keep their words; a bare
-	 * "FILE:LINE:COL: ..." from the config parser is an error */
+	/* "error: ...", "warning: ...", "note: ..." become lines of that
+	 * level without the word (one prefix style for every daemon line:
+	 * "TIME LEVEL message"); a bare "FILE:LINE:COL: ..." from the config
+	 * parser is an error */
+	static const struct { const char *word; enum log_level lvl; } words[] = {
+		{ "error: ", LOG_LVL_ERROR }, { "warning: ", LOG_LVL_WARN }, { "warn: ", LOG_LVL_WARN },
+		{ "note: ", LOG_LVL_INFO }, { "info: ", LOG_LVL_INFO },
+	};
 	enum log_level lvl = LOG_LVL_ERROR;
-	bool raw = true;
-	if (strncmp(sbuf, "warn", 4) == 0)
-		lvl = LOG_LVL_WARN;
-	else if (strncmp(sbuf, "note", 4) == 0 || strncmp(sbuf, "info", 4) == 0)
-		lvl = LOG_LVL_INFO;
-	else if (strncmp(sbuf, "error", 5) != 0)
-		raw = false;
+	const char *msg = sbuf;
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		size_t wl = strlen(words[i].word);
+		if (strncmp(sbuf, words[i].word, wl) == 0) {
+			lvl = words[i].lvl;
+			msg = sbuf + wl;
+			break;
+		}
+	}
 	if (lvl <= cur_level && slen > 0)
-		emit(lvl, sbuf, raw, NULL, 0);
+		emit(lvl, msg, false, NULL, 0);
 	slen = 0;
 }
 

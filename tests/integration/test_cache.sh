@@ -116,6 +116,7 @@ sleep 0.2
 out=$("${D[@]}" +noall +answer ttl-4.pf.test A)
 t=$(awk '{print $2; exit}' <<<"$out")
 expect_eq "... before it expired: the client still hits, with a fresh TTL ($t)" 2 "$(ups ' ttl-4\.pf\.test 1$')"
+for _ in $(seq 1 20); do [ "$(metric sedns_cache_prefetches_total)" = 1 ] && break; sleep 0.1; done
 check "... counted" test "$(metric sedns_cache_prefetches_total)" -ge 1
 stop_pid "$SEDNS_PID"
 

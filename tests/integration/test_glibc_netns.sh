@@ -52,8 +52,12 @@ expect_match "getent hosts api.stripe.com (gethostbyname path) returns the VIP" 
 out=$(ip netns exec "$NS" timeout 10 getent ahostsv4 API.Stripe.COM)
 expect_eq "mixed-case name resolves to the VIP too" "$VIP" "$(echo "$out" | awk 'NR == 1 {print $1}')"
 sleep 0.2
-expect_eq "the upstream received no query for any form of api.stripe.com" "" \
-	"$(grep -i 'stripe' "$T_TMP/up.log")"
+# AAAA on the first expansion is NODATA (Istio's answer), so glibc's
+# gethostbyname2(AF_INET6) walks the search list; api.stripe.com.svc.cluster.local
+# is a name of Kubernetes namespace "com" (tenancy: never ours to answer) and
+# goes to the zone's upstream, as it would to kube-dns. Every other form is local.
+expect_eq "the upstream received no query for api.stripe.com or its own expansions" "" \
+	"$(grep -i 'stripe' "$T_TMP/up.log" | grep -viE ' api\.stripe\.com\.svc\.cluster\.local ')"
 
 out=$(ip netns exec "$NS" timeout 10 getent ahostsv4 host1.test); rc=$?
 expect_eq "getent ahostsv4 host1.test (not a ServiceEntry) succeeds" 0 "$rc"

@@ -63,7 +63,9 @@ se_doc resolutoin '  ports: [{number: 443, name: tls, protocol: TLS}]
 kill -HUP "$SEDNS_PID"
 for _ in $(seq 1 30); do grep -q 'resolutoin' "$T_TMP/strict.log" && break; sleep 0.1; done
 expect_match "serve: the misspelled field is logged as the same error" \
-	'error: .*se.yaml:8:3: shop/typo: spec.resolutoin: unknown field \(did you mean resolution\?\)' "$(cat "$T_TMP/strict.log")"
+	'[0-9TZ:.-]+ error [^ ]*se.yaml:8:3: shop/typo: spec.resolutoin: unknown field \(did you mean resolution\?\)' "$(cat "$T_TMP/strict.log")"
+expect_eq "serve: every daemon log line has one form: TIME LEVEL message (diagnostics too)" "" \
+	"$(grep -vE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z (error|warn|info|debug) [^:]' "$T_TMP/strict.log" | grep -vE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z (error|warn|info|debug) /')"
 expect_eq "serve: the rejected entry keeps its previous version (same VIP)" "$vip" \
 	"$(dig @127.0.0.1 -p $PORT +short +time=1 +tries=1 typo.example.com)"
 stop_pid "$SEDNS_PID"

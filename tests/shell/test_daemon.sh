@@ -75,7 +75,7 @@ sed -i 's/198.18.7.7/198.18.7.9/' "$SE/new.yaml"; sleep 0.6
 expect_eq "a rewritten file changes the answer" "198.18.7.9" "$(q newdb.example.net)"
 printf 'apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: newdb, namespace: data}\nspec:\n  hosts: [newdb.example.net\n' > "$SE/new.yaml"; sleep 0.6
 expect_eq "a broken file keeps its last good version" "198.18.7.9" "$(q newdb.example.net)"
-expect_match "the break is logged with file:line:col" "error: $SE/new.yaml:[0-9]+:[0-9]+:" "$(cat "$T_TMP/sedns.log")"
+expect_match "the break is logged with file:line:col" "error $SE/new.yaml:[0-9]+:[0-9]+:" "$(cat "$T_TMP/sedns.log")"
 expect_match "metrics count the kept file" 'sedns_files_kept_last_good 1' "$(curl -s 127.0.0.1:$MPORT/metrics)"
 cat > "$SE/new.yaml" <<'YAML'
 apiVersion: networking.istio.io/v1

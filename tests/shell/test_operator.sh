@@ -42,7 +42,7 @@ expect_match "no JOURNAL_STREAM: the serving line starts with an RFC 3339 UTC st
 expect_eq "... and so does every line" "" "$(grep -vE "$STAMP" <<<"$log9")"
 now=$(date -u +%s); ts=$(head -1 <<<"$log9" | cut -d' ' -f1)
 check "... the stamp is the current time" test $(( now - $(date -u -d "$ts" +%s) )) -lt 60
-expect_match "a diagnostic keeps its error: word after the stamp" "$TS error: $SE/broken.yaml:[0-9]+:[0-9]+: " "$log9"
+expect_match "a diagnostic is a line of its level after the stamp (one form for every line)" "$TS error $SE/broken.yaml:[0-9]+:[0-9]+: " "$log9"
 expect_match "log_level debug: the reload says what it re-reads" ' debug reload: start \(' "$log9"
 expect_match "... what it read" ' debug load: read paths=1 files=[0-9]+ entries=[0-9]+' "$log9"
 expect_match "... what the VIP sync did" ' debug load: VIP sync hosts=[0-9]+ allocated=[0-9]+ released=[0-9]+ exhausted=0 ' "$log9"
@@ -63,7 +63,7 @@ wait_dns 127.0.0.1 $PORT
 kill "$SEDNS_PID"; wait "$SEDNS_PID" 2>/dev/null
 logj=$(cat "$T_TMP/j.log")
 expect_match "JOURNAL_STREAM is stderr: <6> before info, no stamp" '^<6>info sedns [^ ]+ serving ' "$(grep ' serving ' <<<"$logj")"
-expect_match "... <3> before an error" "^<3>error: $SE/broken.yaml:[0-9]+:[0-9]+: " "$(grep 'broken.yaml' <<<"$logj")"
+expect_match "... <3> before an error" "^<3>error $SE/broken.yaml:[0-9]+:[0-9]+: " "$(grep 'broken.yaml' <<<"$logj")"
 expect_match "... <4> before a warning" '^<4>warn ' "$(grep '^<4>' <<<"$logj" | head -1)"
 expect_eq "... every line has a priority" "" "$(grep -vE '^<[3467]>' <<<"$logj")"
 JOURNAL_STREAM=1:2 "$SEDNS" serve --listen 127.0.0.1:$PORT --state-dir "$T_TMP/state9" --serviceentries "$SE" \
