@@ -12,7 +12,7 @@ BUILD ?= build
 endif
 
 CC      ?= cc
-PKGS    := ldns libevent lmdb yaml-0.1 libpsl
+PKGS    := ldns libevent lmdb yaml-0.1 libpsl libcurl json-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CRIT_CFLAGS := $(shell pkg-config --cflags criterion 2>/dev/null)
