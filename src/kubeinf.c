@@ -37,6 +37,7 @@ struct kinf {
 	bool stream_error;         /* the stream said something else bad */
 	double opened;             /* the watch stream's start */
 	uint64_t stream_events;
+	uint64_t events_since_list;
 	struct kinf_stats st;
 };
 
@@ -321,7 +322,10 @@ kinf_list_page(struct kinf *k, struct json_object *list, double now, bool *chang
 	k->st.last_sync = now;
 	k->st.changes += *changed;
 	k->op = KINF_WATCH;
-	k->attempts = 0;
+	/* attempts is not reset here but by the first watch event: a server
+	 * that answers every watch after a LIST with 410 would otherwise be
+	 * relisted from in a tight loop */
+	k->events_since_list = 0;
 	k->delay_ms = 0;
 	return true;
 }
@@ -407,6 +411,7 @@ kinf_watch_event(struct kinf *k, struct json_object *ev, double now, bool *chang
 	k->st.last_sync = now;
 	k->st.changes += r > 0;
 	k->stream_events++;
+	k->events_since_list++;
 	k->attempts = 0;
 	*changed = r > 0;
 	return true;
@@ -432,7 +437,8 @@ kinf_ended(struct kinf *k, enum kinf_op op, int http_status, bool clean, double 
 	} else if (http_status == 410 || k->gone) {
 		k->st.expired++;
 		restart_list(k);
-		failed = false;
+		/* at once, unless the list just made is already too old */
+		failed = k->events_since_list == 0;
 	} else if (http_status != 200 || k->stream_error) {
 		/* a bad stream cannot be trusted to resume: relist */
 		if (http_status == 200)

@@ -1127,7 +1127,8 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	size_t nheld = 0;
 	struct nametable *nt = build_table(&d, &d.sum, &held, &nheld);
 	/* once, at start: exportTo is only enforced with views */
-	loader_note_export_to(cfg, d.sum.restricted, stderr);
+	if (!(d.kube && cfg->kube_pods)) /* the API's pods turn views on */
+		loader_note_export_to(cfg, d.sum.restricted, stderr);
 	if (nt == NULL)
 		fatalx("cannot build the first name table");
 	d.ep = endpoints_new(d.base, specs, nspecs, cfg->upstream_timeout_ms, cfg->endpoint_min_ttl_ms,

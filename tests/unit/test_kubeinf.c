@@ -209,11 +209,31 @@ Test(kubeinf, error_410_event_relists_and_loses_nothing)
 Test(kubeinf, http_410_on_watch_relists)
 {
 	struct kinf *k = synced();
+	event(k, EV("BOOKMARK", "{\"metadata\":{\"resourceVersion\":\"11\"}}"), 2);
 	kinf_ended(k, KINF_WATCH, 410, true, 2, 0.5);
 	struct kinf_req r;
 	kinf_next(k, &r);
 	cr_assert_eq(r.op, KINF_LIST);
 	cr_assert_eq(r.delay_ms, 0);
+	kinf_free(k);
+}
+
+Test(kubeinf, gone_right_after_a_list_backs_off)
+{
+	/* a server whose lists are always too old to watch from must not be
+	 * relisted from in a tight loop */
+	struct kinf *k = kinf_new(spec_v, 500, 30000, 0);
+	uint64_t last = 0;
+	for (int i = 0; i < 4; i++) {
+		page(k, "{\"metadata\":{\"resourceVersion\":\"1\"},\"items\":[]}", 1);
+		kinf_watch_open(k, 1);
+		kinf_ended(k, KINF_WATCH, 410, true, 1, 0.0);
+		struct kinf_req r;
+		kinf_next(k, &r);
+		cr_assert_eq(r.op, KINF_LIST);
+		cr_assert_gt(r.delay_ms, last, "relist %d: %llu", i, (unsigned long long)r.delay_ms);
+		last = r.delay_ms;
+	}
 	kinf_free(k);
 }
 
@@ -229,6 +249,7 @@ Test(kubeinf, identical_relist_is_no_change)
 Test(kubeinf, list_failing_midway_starts_over_and_keeps_the_store)
 {
 	struct kinf *k = synced();
+	event(k, EV("BOOKMARK", "{\"metadata\":{\"resourceVersion\":\"11\"}}"), 2);
 	kinf_ended(k, KINF_WATCH, 410, true, 2, 0.5);
 	cr_assert_not(page(k, "{\"metadata\":{\"resourceVersion\":\"40\",\"continue\":\"t\"},\"items\":["
 	    OBJ("b", "b", "33", "3") "]}", 3));
@@ -260,8 +281,10 @@ Test(kubeinf, failures_back_off_exponentially_up_to_the_cap)
 		cr_assert_eq(r.op, KINF_LIST);
 		cr_assert_eq(r.delay_ms, want[i], "failure %zu: %llu", i, (unsigned long long)r.delay_ms);
 	}
-	/* a completed list resets it */
+	/* a completed list does not reset it; a watch event does */
 	page(k, "{\"metadata\":{\"resourceVersion\":\"1\"},\"items\":[]}", 2);
+	kinf_watch_open(k, 2);
+	event(k, EV("BOOKMARK", "{\"metadata\":{\"resourceVersion\":\"2\"}}"), 2);
 	kinf_ended(k, KINF_WATCH, 0, false, 3, 0.0);
 	struct kinf_req r;
 	kinf_next(k, &r);
