@@ -239,4 +239,28 @@ out=$("$SEDNS" serve --listen 127.0.0.1:$(free_port) --state-dir "$T_TMP/state4"
 	--kubeconfig "$T_TMP/kubeconfig" 2>&1)
 expect_match "pods without a node name is refused" 'no node name' "$out"
 
+# --- the DaemonSet that uses it --------------------------------------------------
+out=$(python3 - config/kubernetes/sedns-api.yaml <<'EOF'
+import sys, yaml
+docs = {d["kind"]: d for d in yaml.safe_load_all(open(sys.argv[1]))}
+role = docs["ClusterRole"]["rules"]
+print("rbac", sorted((r["apiGroups"][0], r["resources"][0], ",".join(r["verbs"])) for r in role))
+pod = docs["DaemonSet"]["spec"]["template"]["spec"]
+print("containers", [c["name"] for c in pod["containers"]])
+env = {e["name"]: e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") for e in pod["containers"][0].get("env", [])}
+print("node", env.get("NODE_NAME"))
+cfg = yaml.safe_load(docs["ConfigMap"]["data"]["sedns.yaml"])
+print("kube", cfg["kubernetes"]["in_cluster"], cfg["serviceentries"])
+open(sys.argv[2] if len(sys.argv) > 2 else "/dev/null", "w")
+EOF
+)
+expect_match "DaemonSet RBAC: get, list, watch on serviceentries and pods, nothing else" \
+	"rbac \[\('', 'pods', 'get,list,watch'\), \('networking.istio.io', 'serviceentries', 'get,list,watch'\)\]" "$out"
+expect_match "DaemonSet: sedns alone, no kubectl sidecar" "containers \['sedns'\]" "$out"
+expect_match "DaemonSet: NODE_NAME from spec.nodeName" "node spec.nodeName" "$out"
+expect_match "DaemonSet config: in_cluster, no files" "kube True \[\]" "$out"
+python3 -c "import yaml; print([d for d in yaml.safe_load_all(open('config/kubernetes/sedns-api.yaml')) if d['kind']=='ConfigMap'][0]['data']['sedns.yaml'])" > "$T_TMP/api.yaml"
+KUBE_DNS_SERVICE_HOST=10.96.0.10 NODE_NAME=n1 "$SEDNS" serve -n -c "$T_TMP/api.yaml" >/dev/null 2>&1
+expect_eq "the DaemonSet's config passes serve -n" 0 $?
+
 finish
