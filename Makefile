@@ -12,7 +12,7 @@ BUILD ?= build
 endif
 
 CC      ?= cc
-PKGS    := ldns libevent lmdb yaml-0.1 libpsl
+PKGS    := ldns libevent lmdb yaml-0.1 libpsl libcurl json-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CRIT_CFLAGS := $(shell pkg-config --cflags criterion 2>/dev/null)
@@ -41,7 +41,7 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 
 .PHONY: all deps test unit shell run clean install uninstall bench manifest fuzz fuzz-build
-all: $(BUILD)/sedns $(BUILD)/unit-tests
+all: $(BUILD)/sedns $(BUILD)/unit-tests $(BUILD)/tools/kubeapi
 
 deps:
 	@scripts/install-deps.sh
@@ -60,6 +60,12 @@ $(BUILD)/sedns: $(BUILD)/obj/main.o $(LIB_OBJS)
 
 $(BUILD)/unit-tests: $(UNIT_OBJS) $(LIB_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CRIT_LIBS)
+
+# the test Kubernetes API server (TLS with OpenSSL) that tests/shell/test_kube.sh drives
+$(BUILD)/tools/kubeapi: tests/tools/kubeapi.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -Wno-unused-result -D_GNU_SOURCE -pthread \
+	    $(shell pkg-config --cflags openssl json-c) -o $@ $< $(shell pkg-config --libs openssl json-c) -pthread
 
 unit: $(BUILD)/unit-tests
 	cd tests/unit && ../../$(BUILD)/unit-tests --jobs 2

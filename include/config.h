@@ -92,6 +92,14 @@ struct config {
 	uint64_t endpoint_max_qps;          /* node-wide resolution rate cap */
 	char *workloads[CONFIG_MAX_LIST];   /* Pod list YAML: IP -> namespace */
 	size_t nworkloads;
+	/* kubernetes (kube.h): on with in_cluster or a kubeconfig */
+	bool kube_in_cluster;
+	char *kube_kubeconfig;              /* "" = none */
+	char *kube_sa_dir;
+	char *kube_node_name;               /* "": $NODE_NAME */
+	bool kube_serviceentries, kube_pods;
+	uint64_t kube_request_timeout_ms, kube_watch_timeout_ms, kube_initial_sync_ms;
+	uint64_t kube_page_size;
 	uint64_t reload_debounce_ms;
 	bool listen_freebind;               /* IP_FREEBIND on non-loopback */
 	bool listen_reuseport;              /* SO_REUSEPORT on listeners */

@@ -67,6 +67,21 @@ struct loader_cache {
 void loader_cache_commit(struct loader_cache *c, const struct registry *reg);
 void loader_cache_free(struct loader_cache *c);
 
+/*
+ * An in-memory source: a ServiceEntry from the Kubernetes API (kube.c),
+ * read after the files exactly like a file named name: same parser,
+ * validation, registry, VIP store and per-entry last good version (an
+ * object that stops validating keeps its last valid version; a deleted
+ * one drops out). A namespace/name that a file also declares is a
+ * duplicate: the file's wins and the object is reported. Different
+ * ServiceEntries naming one host merge as files do (one VIP per host).
+ */
+struct loader_doc {
+	char *name;
+	char *text;
+	size_t len;
+};
+
 /* Loads the given paths into set and prints diagnostics ("error: ..." /
  * "warning: ...") to diag. */
 void loader_read(struct se_set *set, char *const *paths, size_t npaths, FILE *diag);
@@ -87,6 +102,11 @@ struct registry *loader_build(const struct config *cfg, struct vipstore *vs, boo
 /* loader_build with a last-good cache. */
 struct registry *loader_build_cached(const struct config *cfg, struct vipstore *vs, bool allocate,
     struct loader_cache *cache, time_t now, FILE *diag, struct load_summary *sum, char *err, size_t errlen);
+
+/* loader_build_cached with in-memory documents after the files. */
+struct registry *loader_build_docs(const struct config *cfg, struct vipstore *vs, bool allocate,
+    struct loader_cache *cache, const struct loader_doc *docs, size_t ndocs, time_t now, FILE *diag,
+    struct load_summary *sum, char *err, size_t errlen);
 
 /* Entries of set whose exportTo restricts who sees them (not "*"). */
 size_t loader_restricted(const struct se_set *set);

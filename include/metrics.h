@@ -79,6 +79,15 @@ struct metrics_snapshot {
 	/* endpoints */
 	uint64_t endpoint_names, endpoint_resolutions, endpoint_failures, endpoint_changes;
 	uint64_t endpoint_negative, endpoint_deferred;
+	/* kubernetes: the kinds watched (nkube 0: the API is no source) */
+	struct metrics_kube {
+		const char *kind;                         /* "serviceentries", "pods" */
+		uint64_t requests, watches, watch_restarts, lists, relists, failures, expired;
+		uint64_t events[4];                       /* added, modified, deleted, bookmark */
+		uint64_t objects;
+		double last_sync_age;                     /* seconds; -1: no LIST yet */
+	} kube[2];
+	size_t nkube;
 	/* process */
 	const char *version;
 	double start_time;                                /* unix seconds */

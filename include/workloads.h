@@ -32,6 +32,11 @@ struct workloads *workloads_load(char *const *paths, size_t npaths, FILE *diag, 
 struct workloads *workloads_load_buffer(const char *name, const char *buf, size_t len, FILE *diag,
     size_t *npods, size_t *nerrors);
 void workloads_free(struct workloads *w);
+/* An empty map, and one IP added to a map (the Kubernetes API's pods, after
+ * the files'): the first namespace given for an IP keeps it. false on out
+ * of memory. */
+struct workloads *workloads_new(void);
+bool workloads_add(struct workloads *w, const struct netaddr *ip, const char *ns);
 
 /* Namespace of the pod with this IP, or NULL. */
 const char *workloads_namespace(const struct workloads *w, const struct netaddr *ip);

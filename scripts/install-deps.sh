@@ -5,6 +5,7 @@ set -euo pipefail
 PKGS=(
   build-essential pkg-config
   libldns-dev libevent-dev liblmdb-dev lmdb-utils libyaml-dev libcriterion-dev libpsl-dev publicsuffix
+  libcurl4-openssl-dev libjson-c-dev libssl-dev openssl
   dnsutils knot-dnsutils ldnsutils nsd dnsperf dnsmasq-base unbound valgrind jq
   iproute2 iptables nftables procps netcat-openbsd curl python3-yaml systemd dnsdist util-linux
   clang libclang-rt-14-dev

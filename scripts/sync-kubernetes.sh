@@ -13,6 +13,11 @@
 # the directories) never reads a half-written file and does not reload for
 # nothing. When kubectl fails, the previous file stays as it was.
 #
+# The fallback: sedns itself watches the API server (kubernetes.in_cluster or
+# --kubeconfig; config/kubernetes/sedns-api.yaml), with one LIST and then a
+# WATCH per kind instead of a full LIST every INTERVAL on every node. Use this
+# script only where the sedns pod or host cannot reach the API server itself.
+#
 # Run as the sidecar of the DaemonSet in config/kubernetes/sedns.yaml, or beside the
 # systemd unit on a node with a kubeconfig.
 set -euo pipefail

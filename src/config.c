@@ -190,6 +190,33 @@ static const struct option_def options[] = {
 	{ "workloads", "workloads", 0, "PATH", OT_STR_LIST, "",
 	  "Pod list YAML (kubectl get pods -o yaml) mapping client IPs to namespaces (repeatable)",
 	  OFF(workloads), OFF(nworkloads), 0, 0, NULL, 0, 0 },
+	{ "kubernetes.in_cluster", "kube-in-cluster", 0, "BOOL", OT_BOOL, "false",
+	  "watch ServiceEntries and this node's pods from the API server, as the pod's service account",
+	  OFF(kube_in_cluster), NOOFF, 0, 0, NULL, 0, 0 },
+	{ "kubernetes.kubeconfig", "kubeconfig", 0, "FILE", OT_STR, "",
+	  "watch ServiceEntries and this node's pods from the API server this kubeconfig names",
+	  OFF(kube_kubeconfig), NOOFF, 0, 0, NULL, 0, 0 },
+	{ "kubernetes.service_account_dir", "kube-service-account-dir", 0, "DIR", OT_STR,
+	  "/var/run/secrets/kubernetes.io/serviceaccount", "in_cluster: where the token (re-read when it rotates) "
+	  "and ca.crt are", OFF(kube_sa_dir), NOOFF, 0, 0, NULL, 0, 0 },
+	{ "kubernetes.node_name", "kube-node-name", 0, "NAME", OT_STR, "",
+	  "this node, whose pods are watched (default: $NODE_NAME)", OFF(kube_node_name), NOOFF, 0, 0, NULL, 0, 0 },
+	{ "kubernetes.serviceentries", "kube-serviceentries", 0, "BOOL", OT_BOOL, "true",
+	  "watch ServiceEntries (networking.istio.io v1, else v1beta1)", OFF(kube_serviceentries), NOOFF, 0, 0,
+	  NULL, 0, 0 },
+	{ "kubernetes.pods", "kube-pods", 0, "BOOL", OT_BOOL, "true",
+	  "watch this node's pods: client IP -> namespace (per-namespace views)", OFF(kube_pods), NOOFF, 0, 0,
+	  NULL, 0, 0 },
+	{ "kubernetes.request_timeout", "kube-request-timeout", 0, "DURATION", OT_DURATION, "30s",
+	  "connect and LIST page timeout", OFF(kube_request_timeout_ms), NOOFF, 100, 600000, NULL, 0, 0 },
+	{ "kubernetes.watch_timeout", "kube-watch-timeout", 0, "DURATION", OT_DURATION, "30m",
+	  "a watch is renewed (from its last resourceVersion) this often, plus up to 10% jitter",
+	  OFF(kube_watch_timeout_ms), NOOFF, 1000, 86400000, NULL, 0, 0 },
+	{ "kubernetes.page_size", "kube-page-size", 0, "N", OT_UINT, "500",
+	  "objects per LIST page", OFF(kube_page_size), NOOFF, 1, 100000, NULL, 0, 0 },
+	{ "kubernetes.initial_sync_timeout", "kube-initial-sync-timeout", 0, "DURATION", OT_DURATION, "10s",
+	  "at start, wait this long for the first LISTs before serving from files alone (/readyz says not "
+	  "ready until they are applied)", OFF(kube_initial_sync_ms), NOOFF, 0, 600000, NULL, 0, 0 },
 	{ "reload_debounce", "reload-debounce", 0, "DURATION", OT_DURATION, "250ms",
 	  "wait this long after a file change before reloading", OFF(reload_debounce_ms), NOOFF, 0, 60000, NULL,
 	  0, 0 },
@@ -880,7 +907,11 @@ validate(const struct config *cfg, FILE *errf)
 		fprintf(errf, "%slisten: at least one address is needed\n", where);
 		return false;
 	}
-	if (cfg->nserviceentries == 0)
+	if (cfg->kube_in_cluster && cfg->kube_kubeconfig[0]) {
+		fprintf(errf, "%s: kubernetes: in_cluster and kubeconfig both given; keep one\n", where);
+		return false;
+	}
+	if (cfg->nserviceentries == 0 && !cfg->kube_in_cluster && cfg->kube_kubeconfig[0] == '\0')
 		log_warnx("config: no serviceentries paths: every query will be forwarded");
 	if (cfg->nallow_from == 0) {
 		fprintf(errf, "%sallow_from: empty, nobody could query (use 0.0.0.0/0 and ::/0 deliberately)\n", where);

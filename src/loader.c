@@ -165,12 +165,27 @@ copy_file_entries(struct se_set *set, const struct serviceentry **sorted, size_t
 	return true;
 }
 
+static void read_cached(struct se_set *set, char *const *paths, size_t npaths, const struct loader_doc *docs,
+    size_t ndocs, struct loader_cache *cache, FILE *diag, struct load_summary *sum);
+
 void
 loader_read_cached(struct se_set *set, char *const *paths, size_t npaths, struct loader_cache *cache, FILE *diag,
     struct load_summary *sum)
 {
+	read_cached(set, paths, npaths, NULL, 0, cache, diag, sum);
+}
+
+static void
+read_cached(struct se_set *set, char *const *paths, size_t npaths, const struct loader_doc *docs, size_t ndocs,
+    struct loader_cache *cache, FILE *diag, struct load_summary *sum)
+{
 	if (cache == NULL) {
-		loader_read(set, paths, npaths, diag);
+		size_t from = set->ndiags;
+		for (size_t i = 0; i < npaths; i++)
+			se_load_path(set, paths[i]);
+		for (size_t i = 0; i < ndocs; i++)
+			se_load_buffer(set, docs[i].name, docs[i].text, docs[i].len);
+		print_diags(set, from, diag, NULL);
 		return;
 	}
 	files_free(cache->pending, cache->npending);
@@ -218,6 +233,9 @@ loader_read_cached(struct se_set *set, char *const *paths, size_t npaths, struct
 		}
 		se_free_list(files, nfiles);
 	}
+	/* after the files: a namespace/name both declare is the file's */
+	for (size_t i = 0; i < ndocs; i++)
+		se_load_buffer(set, docs[i].name, docs[i].text, docs[i].len);
 	/* an entry that failed validation keeps its last valid version */
 	for (size_t i = 0; cache->good && i < set->nrejected_keys; i++) {
 		const struct se_key *k = &set->rejected_keys[i];
@@ -293,35 +311,45 @@ loader_open_store(const struct config *cfg, bool readonly, bool reallocate, bool
 }
 
 static struct registry *build(const struct config *cfg, struct vipstore *vs, bool allocate,
-    struct loader_cache *cache, time_t now, FILE *diag, struct load_summary *sum, char *err, size_t errlen);
+    struct loader_cache *cache, const struct loader_doc *docs, size_t ndocs, time_t now, FILE *diag,
+    struct load_summary *sum, char *err, size_t errlen);
 
 struct registry *
 loader_build(const struct config *cfg, struct vipstore *vs, bool allocate, time_t now, FILE *diag,
     struct load_summary *sum, char *err, size_t errlen)
 {
-	return build(cfg, vs, allocate, NULL, now, diag, sum, err, errlen);
+	return build(cfg, vs, allocate, NULL, NULL, 0, now, diag, sum, err, errlen);
 }
 
 struct registry *
 loader_build_cached(const struct config *cfg, struct vipstore *vs, bool allocate, struct loader_cache *cache,
     time_t now, FILE *diag, struct load_summary *sum, char *err, size_t errlen)
 {
-	return build(cfg, vs, allocate, cache, now, diag, sum, err, errlen);
+	return build(cfg, vs, allocate, cache, NULL, 0, now, diag, sum, err, errlen);
+}
+
+struct registry *
+loader_build_docs(const struct config *cfg, struct vipstore *vs, bool allocate, struct loader_cache *cache,
+    const struct loader_doc *docs, size_t ndocs, time_t now, FILE *diag, struct load_summary *sum, char *err,
+    size_t errlen)
+{
+	return build(cfg, vs, allocate, cache, docs, ndocs, now, diag, sum, err, errlen);
 }
 
 static struct registry *
-build(const struct config *cfg, struct vipstore *vs, bool allocate, struct loader_cache *cache, time_t now,
-    FILE *diag, struct load_summary *sum, char *err, size_t errlen)
+build(const struct config *cfg, struct vipstore *vs, bool allocate, struct loader_cache *cache,
+    const struct loader_doc *docs, size_t ndocs, time_t now, FILE *diag, struct load_summary *sum, char *err,
+    size_t errlen)
 {
 	struct se_set set;
 	se_set_init(&set);
 	struct load_summary s;
 	memset(&s, 0, sizeof(s));
 	double t0 = monotime_now();
-	loader_read_cached(&set, cfg->serviceentries, cfg->nserviceentries, cache, diag, &s);
+	read_cached(&set, cfg->serviceentries, cfg->nserviceentries, docs, ndocs, cache, diag, &s);
 	se_set_seal(&set);
-	log_debug("load: read paths=%zu files=%zu entries=%zu errors=%zu warnings=%zu rejected=%zu "
-	    "kept_last_good=%zu unreadable=%zu duration_ms=%.1f", cfg->nserviceentries, set.nfiles, set.nentries,
+	log_debug("load: read paths=%zu docs=%zu files=%zu entries=%zu errors=%zu warnings=%zu rejected=%zu "
+	    "kept_last_good=%zu unreadable=%zu duration_ms=%.1f", cfg->nserviceentries, ndocs, set.nfiles, set.nentries,
 	    set.nerrors, set.nwarnings, set.nrejected, s.kept, set.nunreadable, (monotime_now() - t0) * 1000);
 	s.files = set.nfiles;
 	s.entries = set.nentries;

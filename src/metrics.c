@@ -419,6 +419,46 @@ metrics_render(const struct metrics_snapshot *m, char **buf, size_t *len, size_t
 	    "Endpoint resolutions postponed by the endpoint_max_qps cap.");
 	sample_u(&o, "endpoint_resolutions_deferred_total", NULL, NULL, m->endpoint_deferred);
 
+	if (m->nkube > 0) {
+		static const char *const evname[4] = { "added", "modified", "deleted", "bookmark" };
+		family(&o, "kube_requests_total", "counter", "HTTP requests to the Kubernetes API server (LIST pages "
+		    "and WATCHes).");
+		for (size_t q = 0; q < m->nkube; q++)
+			sample_u(&o, "kube_requests_total", "kind", m->kube[q].kind, m->kube[q].requests);
+		family(&o, "kube_lists_total", "counter", "Complete LISTs (every page).");
+		for (size_t q = 0; q < m->nkube; q++)
+			sample_u(&o, "kube_lists_total", "kind", m->kube[q].kind, m->kube[q].lists);
+		family(&o, "kube_relists_total", "counter", "LISTs after the first (410 Gone, a bad stream).");
+		for (size_t q = 0; q < m->nkube; q++)
+			sample_u(&o, "kube_relists_total", "kind", m->kube[q].kind, m->kube[q].relists);
+		family(&o, "kube_watch_restarts_total", "counter",
+		    "Watches resumed from their last resourceVersion (server timeout, broken connection).");
+		for (size_t q = 0; q < m->nkube; q++)
+			sample_u(&o, "kube_watch_restarts_total", "kind", m->kube[q].kind, m->kube[q].watch_restarts);
+		family(&o, "kube_request_failures_total", "counter",
+		    "Requests that failed (no answer, TLS, 401/403, 5xx, a bad body); retried after a backoff.");
+		for (size_t q = 0; q < m->nkube; q++)
+			sample_u(&o, "kube_request_failures_total", "kind", m->kube[q].kind, m->kube[q].failures);
+		family(&o, "kube_expired_total", "counter", "410 Gone answers (resourceVersion compacted away).");
+		for (size_t q = 0; q < m->nkube; q++)
+			sample_u(&o, "kube_expired_total", "kind", m->kube[q].kind, m->kube[q].expired);
+		family(&o, "kube_events_total", "counter", "Watch events received, by type.");
+		for (size_t q = 0; q < m->nkube; q++)
+			for (int t = 0; t < 4; t++) {
+				out_str(&o, "sedns_kube_events_total{kind=\"");
+				out_escaped(&o, m->kube[q].kind);
+				out_printf(&o, "\",type=\"%s\"} %llu\n", evname[t], (unsigned long long)m->kube[q].events[t]);
+			}
+		family(&o, "kube_objects", "gauge", "Objects held from the API (pods: those with IPs that map).");
+		for (size_t q = 0; q < m->nkube; q++)
+			sample_u(&o, "kube_objects", "kind", m->kube[q].kind, m->kube[q].objects);
+		family(&o, "kube_last_sync_age_seconds", "gauge",
+		    "Seconds since the store was last known current (a LIST or any watch event or bookmark); -1 "
+		    "before the first LIST.");
+		for (size_t q = 0; q < m->nkube; q++)
+			sample_d(&o, "kube_last_sync_age_seconds", "kind", m->kube[q].kind, m->kube[q].last_sync_age);
+	}
+
 	family(&o, "build_info", "gauge", "Build information; always 1.");
 	sample_u(&o, "build_info", "version", m->version != NULL ? m->version : "unknown", 1);
 	family(&o, "start_time_seconds", "gauge", "Process start time in seconds since the epoch.");

@@ -33,6 +33,7 @@
 #include "vipstore.h"
 #include "watch.h"
 #include "workloads.h"
+#include "kube.h"
 
 struct daemon {
 	struct config *cfg;
@@ -81,6 +82,9 @@ struct daemon {
 	size_t nheld;                   /* VIPs on hold in the installed table */
 	bool have_input_fp;
 	bool reload_pending, reload_reread;
+	/* the Kubernetes API as a source (kube.h), or NULL */
+	struct kube *kube;
+	bool kube_applied;              /* a table with its first LISTs is in */
 };
 
 #define STORE_RETRY_SECONDS 30
@@ -147,17 +151,21 @@ backup_soon(struct daemon *d)
  * commit below (allocate), or only looked up (the store cannot be written
  * now). NULL with err on failure; the store is then unchanged. */
 static struct nametable *
-build_table_mode(struct daemon *d, const struct config *cfg, bool allocate, struct load_summary *sum, char *err,
-    size_t errlen)
+build_table_mode(struct daemon *d, const struct config *cfg, const struct kube_snapshot *ks, bool allocate,
+    struct load_summary *sum, char *err, size_t errlen)
 {
-	struct registry *reg = loader_build_cached(cfg, d->vs, allocate, &d->cache, time(NULL), d->diag, sum, err,
-	    errlen);
+	struct registry *reg = loader_build_docs(cfg, d->vs, allocate, &d->cache, ks ? ks->docs : NULL,
+	    ks ? ks->ndocs : 0, time(NULL), d->diag, sum, err, errlen);
 	if (reg == NULL)
 		return NULL;
 	struct workloads *wl = NULL;
-	if (cfg->nworkloads) {
+	if (cfg->nworkloads || (ks && ks->pods_on)) {
 		size_t npods = 0, nerr = 0;
-		wl = workloads_load(cfg->workloads, cfg->nworkloads, d->diag, &npods, &nerr);
+		wl = cfg->nworkloads ? workloads_load(cfg->workloads, cfg->nworkloads, d->diag, &npods, &nerr) :
+		    workloads_new();
+		/* the files' pods first: an IP in both keeps the file's namespace */
+		if (wl && ks)
+			npods += kube_snapshot_pods(ks, wl);
 		if (wl == NULL) {
 			registry_free(reg);
 			vipstore_abort(d->vs);
@@ -191,6 +199,7 @@ build_table_mode(struct daemon *d, const struct config *cfg, bool allocate, stru
 struct build {
 	struct config *cfg;             /* to build with: nc, or the live one */
 	struct config *nc;              /* a re-read config (owned), or NULL */
+	struct kube_snapshot *ks;       /* the API's objects (owned), or NULL */
 	bool config_failed;             /* re-reading it failed */
 	bool allocate;                  /* the store can be written */
 	bool may_skip;                  /* same config, nothing pending: an
@@ -214,6 +223,35 @@ struct build {
 	bool unchanged;                 /* skipped: same input as installed */
 };
 
+static uint64_t
+fp_bytes(uint64_t h, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)p[i]) * 0x100000001b3ULL;
+	return (h ^ 0xff) * 0x100000001b3ULL;
+}
+
+/* The API's objects as the build reads them (0 without the API): a watch
+ * event that changed nothing sedns reads is not a reason to rebuild. */
+static uint64_t
+kube_fp(const struct kube_snapshot *ks)
+{
+	if (ks == NULL)
+		return 0;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	h = fp_bytes(h, ks->synced ? "s" : "u", 1);
+	h = fp_bytes(h, ks->pods_on ? "p" : "-", 1);
+	for (size_t i = 0; i < ks->ndocs; i++) {
+		h = fp_bytes(h, ks->docs[i].name, strlen(ks->docs[i].name));
+		h = fp_bytes(h, ks->docs[i].text, ks->docs[i].len);
+	}
+	for (size_t i = 0; i < ks->npods; i++) {
+		h = fp_bytes(h, ks->pods[i].key, strlen(ks->pods[i].key));
+		h = fp_bytes(h, ks->pods[i].payload, strlen(ks->pods[i].payload));
+	}
+	return h;
+}
+
 /* The thread's part: no event, no daemon state but the loader cache and
  * the store. */
 static void
@@ -224,19 +262,19 @@ build_run(struct daemon *d, struct build *b)
 	uint64_t se = 0, wl = 0;
 	b->have_fp = loader_fingerprint(b->cfg->serviceentries, b->cfg->nserviceentries, &se) &&
 	    loader_fingerprint(b->cfg->workloads, b->cfg->nworkloads, &wl);
-	b->fp = se ^ (wl * 0x9e3779b97f4a7c15ULL + 1);
+	b->fp = se ^ (wl * 0x9e3779b97f4a7c15ULL + 1) ^ kube_fp(b->ks);
 	if (b->may_skip && b->have_fp && b->fp == b->prev_fp) {
 		/* a SIGHUP or a touched directory with nothing new: rebuilding
 		 * 50k hosts costs half a second and twice the memory */
 		b->unchanged = true;
 		return;
 	}
-	b->nt = build_table_mode(d, b->cfg, b->allocate, &b->sum, b->err, sizeof(b->err));
+	b->nt = build_table_mode(d, b->cfg, b->ks, b->allocate, &b->sum, b->err, sizeof(b->err));
 	if (b->nt == NULL && b->allocate && vipstore_disk_failed(d->vs)) {
 		b->disk_failed = true;
 		snprintf(b->disk_err, sizeof(b->disk_err), "%s", b->err);
 		memset(&b->sum, 0, sizeof(b->sum));
-		b->nt = build_table_mode(d, b->cfg, false, &b->sum, b->err, sizeof(b->err));
+		b->nt = build_table_mode(d, b->cfg, b->ks, false, &b->sum, b->err, sizeof(b->err));
 	}
 	/* a pass over every record: here, not on the loop */
 	if (b->nt != NULL)
@@ -288,13 +326,17 @@ build_table(struct daemon *d, struct load_summary *sum, struct netaddr **held, s
 	memset(&b, 0, sizeof(b));
 	b.cfg = d->cfg;
 	b.allocate = !d->vs_ro;
+	b.ks = d->kube ? kube_snapshot(d->kube) : NULL;
 	build_run(d, &b);
 	d->input_fp = b.fp;
 	d->have_input_fp = b.have_fp && b.nt != NULL;
 	*sum = b.sum;
 	*held = b.held;
 	*nheld = b.nheld;
-	return build_settle(d, &b);
+	struct nametable *nt = build_settle(d, &b);
+	d->kube_applied = nt && b.ks && b.ks->synced;
+	kube_snapshot_free(b.ks);
+	return nt;
 }
 
 static void *
@@ -462,7 +504,10 @@ reload(struct daemon *d, bool reread_config)
 	b->allocate = !d->vs_ro;
 	b->prev_fp = d->input_fp;
 	b->may_skip = d->have_input_fp && b->allocate && d->store_ro[0] == '\0' && !d->standby &&
-	    d->sum.novip == 0 && d->sum.exhausted == 0 && d->nheld == 0 && d->last_error[0] == '\0' && (b->nc == NULL || config_same(d->cfg, b->nc));
+	    d->sum.novip == 0 && d->sum.exhausted == 0 && d->nheld == 0 && d->last_error[0] == '\0' &&
+	    (b->nc == NULL || config_same(d->cfg, b->nc));
+	/* the API's objects as they are now: the build thread reads this copy */
+	b->ks = d->kube ? kube_snapshot(d->kube) : NULL;
 	d->building = b;
 	bgjob_start(d->builder, build_job, d);
 }
@@ -553,6 +598,10 @@ build_done(void *arg)
 	install_table(d, nt, b->held, b->nheld);
 	d->input_fp = b->fp;
 	d->have_input_fp = b->have_fp;
+	if (b->ks && b->ks->synced && !d->kube_applied) {
+		d->kube_applied = true;
+		log_info("kubernetes: first LISTs applied");
+	}
 	d->last_error[0] = '\0';
 	d->sum = b->sum;
 	if (b->config_failed)
@@ -568,6 +617,7 @@ build_done(void *arg)
 	    b->sum.warnings, b->sum.kept, (monotime_now() - b->t0) * 1000);
 	notify_send("READY=1");
 next:
+	kube_snapshot_free(b->ks);
 	free(b->held);
 	free(b);
 	if (d->reload_pending && !d->stopping) {
@@ -629,6 +679,15 @@ stop_poll_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	event_base_loopexit(d->base, NULL);
+}
+
+/* The API's objects changed (debounced by kube). */
+static void
+kube_changed(void *arg)
+{
+	struct daemon *d = arg;
+	log_debug("kubernetes: objects changed: reloading");
+	reload(d, false);
 }
 
 static void
@@ -888,6 +947,28 @@ snapshot(void *arg, struct metrics_snapshot *m)
 	m->endpoint_changes = es.changes;
 	m->endpoint_negative = es.negative;
 	m->endpoint_deferred = es.deferred;
+	m->nkube = 0;
+	if (d->kube) {
+		struct kube_kind_stats ks[KUBE_NKINDS];
+		kube_stats(d->kube, ks);
+		for (int i = 0; i < KUBE_NKINDS; i++) {
+			if (!ks[i].on)
+				continue;
+			struct metrics_kube *mk = &m->kube[m->nkube++];
+			mk->kind = ks[i].kind;
+			mk->requests = ks[i].requests;
+			mk->watches = ks[i].inf.watches;
+			mk->watch_restarts = ks[i].inf.watch_restarts;
+			mk->lists = ks[i].inf.lists;
+			mk->relists = ks[i].inf.relists;
+			mk->failures = ks[i].inf.failures;
+			mk->expired = ks[i].inf.expired;
+			for (int t = 0; t < 4; t++)
+				mk->events[t] = ks[i].inf.events[t];
+			mk->objects = ks[i].inf.objects;
+			mk->last_sync_age = ks[i].last_sync_age;
+		}
+	}
 	m->version = SEDNS_VERSION;
 	m->start_time = d->start_time;
 }
@@ -904,6 +985,12 @@ ready(void *arg, char *why, size_t len)
 	}
 	if (d->last_error[0]) {
 		snprintf(why, len, "%s", d->last_error);
+		return false;
+	}
+	if (d->kube && !d->kube_applied) {
+		kube_why_not_synced(d->kube, why, len);
+		if (why[0] == '\0')
+			snprintf(why, len, "kubernetes: first LISTs not applied yet");
 		return false;
 	}
 	/* standby serves: the lock holder owns the rules (and a rolling update
@@ -1199,6 +1286,20 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	d.builder = bgjob_new(d.base, build_done, &d);
 	if (d.retry_ev == NULL || d.lock_ev == NULL || d.backup_ev == NULL || d.builder == NULL)
 		fatalx("out of memory");
+	/* the API's objects before the first table (and before the listeners:
+	 * nothing else runs on the loop yet), bounded: an unreachable API
+	 * server delays the start by at most initial_sync_timeout */
+	if (kube_configured(cfg)) {
+		d.kube = kube_new(d.base, cfg, cfg->reload_debounce_ms, kube_changed, &d, err, sizeof(err));
+		if (d.kube == NULL)
+			fatalx("%s", err);
+		if (!kube_wait_synced(d.kube, cfg->kube_initial_sync_ms)) {
+			char why[512];
+			kube_why_not_synced(d.kube, why, sizeof(why));
+			log_warnx("%s after %llums: serving from files until it is (/readyz: not ready)", why,
+			    (unsigned long long)cfg->kube_initial_sync_ms);
+		}
+	}
 	int lfds[CONFIG_MAX_LIST];
 	size_t nlfds = server_listen_fds(lfds, CONFIG_MAX_LIST);
 	struct fwd_zone_spec specs[FWD_MAX_ZONES];
@@ -1210,7 +1311,8 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	size_t nheld = 0;
 	struct nametable *nt = build_table(&d, &d.sum, &held, &nheld);
 	/* once, at start: exportTo is only enforced with views */
-	loader_note_export_to(cfg, d.sum.restricted, d.diag);
+	if (!(d.kube && cfg->kube_pods)) /* the API's pods turn views on */
+		loader_note_export_to(cfg, d.sum.restricted, d.diag);
 	if (nt == NULL)
 		fatalx("cannot build the first name table");
 	d.ep = endpoints_new(d.base, specs, nspecs, cfg->upstream_timeout_ms, cfg->endpoint_min_ttl_ms,
@@ -1278,10 +1380,12 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 		nametable_free(d.building->nt);
 		config_free(d.building->nc);
 		free(d.building->held);
+		kube_snapshot_free(d.building->ks);
 		free(d.building);
 		d.building = NULL;
 	}
 	bgjob_free(d.builder);
+	kube_free(d.kube);
 	event_free(d.stop_ev);
 	event_free(d.retry_ev);
 	event_free(d.lock_ev);

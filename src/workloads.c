@@ -77,6 +77,18 @@ workloads_count(const struct workloads *w)
 	return w ? w->n : 0;
 }
 
+struct workloads *
+workloads_new(void)
+{
+	return calloc(1, sizeof(struct workloads));
+}
+
+bool
+workloads_add(struct workloads *w, const struct netaddr *ip, const char *ns)
+{
+	return put(w, ip, ns);
+}
+
 void
 workloads_free(struct workloads *w)
 {

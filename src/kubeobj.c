@@ -1,0 +1,141 @@
+/* kubeobj — see include/kubeobj.h. */
+#include "kubeobj.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct json_object *
+jget(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+	if (o == NULL || !json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, key, &v))
+		return NULL;
+	return v;
+}
+
+static const char *
+jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v = jget(o, key);
+	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+/* Adds o[key] (a new reference) to dst when present. */
+static void
+copy_key(struct json_object *dst, struct json_object *o, const char *key)
+{
+	struct json_object *v = jget(o, key);
+	if (v != NULL)
+		json_object_object_add(dst, key, json_object_get(v));
+}
+
+char *
+kubeobj_serviceentry_payload(struct json_object *obj)
+{
+	if (obj == NULL || !json_object_is_type(obj, json_type_object))
+		return NULL;
+	struct json_object *out = json_object_new_object(), *md = json_object_new_object();
+	if (out == NULL || md == NULL) {
+		json_object_put(out);
+		json_object_put(md);
+		return NULL;
+	}
+	/* items of a LIST may omit apiVersion and kind: they are implied */
+	if (jget(obj, "apiVersion"))
+		copy_key(out, obj, "apiVersion");
+	else
+		json_object_object_add(out, "apiVersion", json_object_new_string("networking.istio.io/v1"));
+	if (jget(obj, "kind"))
+		copy_key(out, obj, "kind");
+	else
+		json_object_object_add(out, "kind", json_object_new_string("ServiceEntry"));
+	struct json_object *omd = jget(obj, "metadata");
+	copy_key(md, omd, "name");
+	copy_key(md, omd, "namespace");
+	copy_key(md, omd, "labels");
+	copy_key(md, omd, "creationTimestamp");
+	json_object_object_add(out, "metadata", md);
+	copy_key(out, obj, "spec");
+	struct json_object *addrs = jget(jget(obj, "status"), "addresses");
+	if (addrs != NULL) {
+		struct json_object *st = json_object_new_object();
+		if (st != NULL) {
+			json_object_object_add(st, "addresses", json_object_get(addrs));
+			json_object_object_add(out, "status", st);
+		}
+	}
+	/* indented: a diagnostic's line:col then points somewhere useful;
+	 * no "\/" (JSON allows it, YAML 1.1 does not) */
+	const char *s = json_object_to_json_string_ext(out,
+	    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+	char *r = s ? strdup(s) : NULL;
+	json_object_put(out);
+	return r;
+}
+
+char *
+kubeobj_pod_payload(struct json_object *obj)
+{
+	const char *ns = jstr(jget(obj, "metadata"), "namespace");
+	struct json_object *spec = jget(obj, "spec"), *status = jget(obj, "status");
+	struct json_object *hn = jget(spec, "hostNetwork");
+	const char *phase = jstr(status, "phase");
+	if (ns == NULL || ns[0] == '\0' || strchr(ns, ' ') != NULL)
+		return NULL;
+	/* a hostNetwork pod's IP is the node's, shared by many */
+	if (hn && json_object_get_boolean(hn))
+		return NULL;
+	/* a finished pod's IP may already be someone else's */
+	if (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0))
+		return NULL;
+	char buf[128 + KUBEOBJ_MAX_POD_IPS * (NETADDR_STRLEN + 1)];
+	int n = snprintf(buf, sizeof(buf), "%.64s", ns);
+	size_t len = (size_t)n, nips = 0;
+	struct netaddr seen[KUBEOBJ_MAX_POD_IPS];
+	struct json_object *ips = jget(status, "podIPs");
+	size_t total = ips && json_object_is_type(ips, json_type_array) ? json_object_array_length(ips) : 0;
+	for (size_t i = 0; i <= total && nips < KUBEOBJ_MAX_POD_IPS; i++) {
+		/* podIPs, then podIP (older API servers set only that) */
+		const char *ip = i < total ? jstr(json_object_array_get_idx(ips, i), "ip") : jstr(status, "podIP");
+		struct netaddr a;
+		if (ip == NULL || !netaddr_parse(ip, &a))
+			continue;
+		bool dup = false;
+		for (size_t j = 0; j < nips; j++)
+			dup |= netaddr_equal(&seen[j], &a);
+		if (dup)
+			continue;
+		seen[nips++] = a;
+		char t[NETADDR_STRLEN];
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, " %s", netaddr_fmt(&a, t, sizeof(t)));
+	}
+	return nips ? strdup(buf) : NULL;
+}
+
+size_t
+kubeobj_pod_parse(const char *payload, char *ns, size_t nslen, struct netaddr *ips)
+{
+	const char *sp = strchr(payload, ' ');
+	if (sp == NULL || (size_t)(sp - payload) >= nslen || sp == payload)
+		return 0;
+	memcpy(ns, payload, (size_t)(sp - payload));
+	ns[sp - payload] = '\0';
+	size_t n = 0;
+	for (const char *p = sp; *p == ' ' && n < KUBEOBJ_MAX_POD_IPS;) {
+		p++;
+		const char *e = strchr(p, ' ');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		char t[NETADDR_STRLEN + 1];
+		if (l == 0 || l >= sizeof(t))
+			return 0;
+		memcpy(t, p, l);
+		t[l] = '\0';
+		if (!netaddr_parse(t, &ips[n]))
+			return 0;
+		n++;
+		p += l;
+	}
+	return n;
+}

@@ -1,0 +1,454 @@
+/* Unit tests for the informer core (kubeinf) and the object payloads
+ * (kubeobj): list pagination, watch events, resourceVersion tracking,
+ * relist and resume decisions, backoff. */
+#include <criterion/criterion.h>
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kubeinf.h"
+#include "kubeobj.h"
+#include "serviceentry.h"
+
+/* payload: the object's spec.v as text ("" when absent) */
+static char *
+spec_v(struct json_object *o)
+{
+	struct json_object *spec, *v;
+	if (json_object_object_get_ex(o, "spec", &spec) && json_object_object_get_ex(spec, "v", &v))
+		return strdup(json_object_get_string(v));
+	return strdup("");
+}
+
+static struct json_object *
+J(const char *text)
+{
+	struct json_object *o = json_tokener_parse(text);
+	cr_assert_not_null(o, "bad test JSON: %s", text);
+	return o;
+}
+
+static bool
+page(struct kinf *k, const char *text, double now)
+{
+	struct json_object *o = J(text);
+	bool changed = false;
+	char err[256];
+	bool ok = kinf_list_page(k, o, now, &changed, err, sizeof(err));
+	json_object_put(o);
+	kinf_ended(k, KINF_LIST, 200, true, now, 0.5);
+	return ok && changed;
+}
+
+static int
+event(struct kinf *k, const char *text, double now)
+{
+	struct json_object *o = J(text);
+	bool changed = false;
+	char err[256];
+	bool ok = kinf_watch_event(k, o, now, &changed, err, sizeof(err));
+	json_object_put(o);
+	return ok ? (int)changed : -1;
+}
+
+#define OBJ(ns, name, rv, v) "{\"metadata\":{\"namespace\":\"" ns "\",\"name\":\"" name \
+	"\",\"resourceVersion\":\"" rv "\"},\"spec\":{\"v\":\"" v "\"}}"
+#define EV(type, obj) "{\"type\":\"" type "\",\"object\":" obj "}"
+
+static struct kinf *
+synced(void)
+{
+	struct kinf *k = kinf_new(spec_v, 500, 30000, 0);
+	cr_assert(page(k, "{\"metadata\":{\"resourceVersion\":\"10\"},\"items\":[" OBJ("a", "x", "5", "1") "]}", 1));
+	kinf_watch_open(k, 1);
+	return k;
+}
+
+Test(kubeinf, first_request_is_a_list)
+{
+	struct kinf *k = kinf_new(spec_v, 500, 30000, 0);
+	struct kinf_req r;
+	kinf_next(k, &r);
+	cr_assert_eq(r.op, KINF_LIST);
+	cr_assert_null(r.cont);
+	cr_assert_eq(r.delay_ms, 0);
+	kinf_free(k);
+}
+
+Test(kubeinf, pages_replace_the_store_only_at_the_last)
+{
+	struct kinf *k = kinf_new(spec_v, 500, 30000, 0);
+	cr_assert_not(page(k, "{\"metadata\":{\"resourceVersion\":\"7\",\"continue\":\"tok1\"},\"items\":["
+	    OBJ("a", "x", "3", "1") "]}", 1));
+	cr_assert_null(kinf_get(k, "a/x"), "a page alone must not reach the store");
+	struct kinf_req r;
+	kinf_next(k, &r);
+	cr_assert_eq(r.op, KINF_LIST);
+	cr_assert_str_eq(r.cont, "tok1");
+	cr_assert(page(k, "{\"metadata\":{\"resourceVersion\":\"7\"},\"items\":[" OBJ("b", "y", "6", "2") "]}", 2));
+	cr_assert_str_eq(kinf_get(k, "a/x"), "1");
+	cr_assert_str_eq(kinf_get(k, "b/y"), "2");
+	kinf_next(k, &r);
+	cr_assert_eq(r.op, KINF_WATCH);
+	cr_assert_str_eq(r.rv, "7");
+	cr_assert_eq(r.delay_ms, 0);
+	struct kinf_stats st;
+	kinf_stats(k, &st);
+	cr_assert(st.synced);
+	cr_assert_eq(st.lists, 1);
+	cr_assert_eq(st.relists, 0);
+	cr_assert_eq(st.objects, 2);
+	kinf_free(k);
+}
+
+Test(kubeinf, empty_first_list_is_a_change)
+{
+	/* the first sync must be applied even when there is nothing */
+	struct kinf *k = kinf_new(spec_v, 500, 30000, 0);
+	cr_assert(page(k, "{\"metadata\":{\"resourceVersion\":\"1\"},\"items\":[]}", 1));
+	kinf_free(k);
+}
+
+Test(kubeinf, watch_events_update_store_and_version)
+{
+	struct kinf *k = synced();
+	cr_assert_eq(event(k, EV("ADDED", OBJ("a", "y", "11", "7")), 2), 1);
+	cr_assert_str_eq(kinf_get(k, "a/y"), "7");
+	cr_assert_str_eq(kinf_rv(k), "11");
+	/* same payload: no change, but the version moves */
+	cr_assert_eq(event(k, EV("MODIFIED", OBJ("a", "y", "12", "7")), 2), 0);
+	cr_assert_str_eq(kinf_rv(k), "12");
+	cr_assert_eq(event(k, EV("MODIFIED", OBJ("a", "y", "13", "8")), 2), 1);
+	cr_assert_str_eq(kinf_get(k, "a/y"), "8");
+	cr_assert_eq(event(k, EV("DELETED", OBJ("a", "x", "14", "1")), 2), 1);
+	cr_assert_null(kinf_get(k, "a/x"));
+	cr_assert_eq(event(k, EV("BOOKMARK", "{\"metadata\":{\"resourceVersion\":\"20\"}}"), 3), 0);
+	cr_assert_str_eq(kinf_rv(k), "20");
+	/* deleting what is not there changes nothing */
+	cr_assert_eq(event(k, EV("DELETED", OBJ("a", "zz", "21", "1")), 4), 0);
+	struct kinf_stats st;
+	kinf_stats(k, &st);
+	cr_assert_eq(st.events[KINF_ADDED], 1);
+	cr_assert_eq(st.events[KINF_MODIFIED], 2);
+	cr_assert_eq(st.events[KINF_DELETED], 2);
+	cr_assert_eq(st.events[KINF_BOOKMARK], 1);
+	cr_assert_eq(st.last_sync, 4);
+	kinf_free(k);
+}
+
+Test(kubeinf, server_timeout_resumes_from_last_version_at_once)
+{
+	struct kinf *k = synced();
+	event(k, EV("ADDED", OBJ("a", "y", "11", "7")), 2);
+	kinf_ended(k, KINF_WATCH, 200, true, 300, 0.5);
+	struct kinf_req r;
+	kinf_next(k, &r);
+	cr_assert_eq(r.op, KINF_WATCH);
+	cr_assert_str_eq(r.rv, "11");
+	cr_assert_eq(r.delay_ms, 0);
+	struct kinf_stats st;
+	kinf_stats(k, &st);
+	cr_assert_eq(st.watch_restarts, 1);
+	cr_assert_eq(st.lists, 1, "a resumed watch must not relist");
+	kinf_free(k);
+}
+
+Test(kubeinf, broken_stream_resumes_after_backoff)
+{
+	struct kinf *k = synced();
+	event(k, EV("ADDED", OBJ("a", "y", "11", "7")), 2);
+	kinf_ended(k, KINF_WATCH, 200, false, 3, 0.0);
+	struct kinf_req r;
+	kinf_next(k, &r);
+	cr_assert_eq(r.op, KINF_WATCH);
+	cr_assert_str_eq(r.rv, "11");
+	cr_assert_eq(r.delay_ms, 250);
+	kinf_free(k);
+}
+
+Test(kubeinf, watch_closed_at_once_is_a_failure)
+{
+	struct kinf *k = synced();
+	kinf_ended(k, KINF_WATCH, 200, true, 1.1, 0.0);
+	struct kinf_req r;
+	kinf_next(k, &r);
+	cr_assert_eq(r.op, KINF_WATCH);
+	cr_assert_gt(r.delay_ms, 0);
+	kinf_free(k);
+}
+
+Test(kubeinf, error_410_event_relists_and_loses_nothing)
+{
+	struct kinf *k = synced();
+	event(k, EV("ADDED", OBJ("a", "y", "11", "7")), 2);
+	cr_assert_eq(event(k, EV("ERROR", "{\"kind\":\"Status\",\"code\":410,\"message\":\"too old\"}"), 3), -1);
+	kinf_ended(k, KINF_WATCH, 200, true, 3, 0.5);
+	struct kinf_req r;
+	kinf_next(k, &r);
+	cr_assert_eq(r.op, KINF_LIST);
+	cr_assert_null(r.cont);
+	cr_assert_eq(r.delay_ms, 0);
+	/* the store serves on meanwhile */
+	cr_assert_str_eq(kinf_get(k, "a/y"), "7");
+	/* the relist: a/x deleted and a/z added while we were away */
+	cr_assert(page(k, "{\"metadata\":{\"resourceVersion\":\"30\"},\"items\":[" OBJ("a", "y", "11", "7") ","
+	    OBJ("a", "z", "25", "9") "]}", 4));
+	cr_assert_null(kinf_get(k, "a/x"));
+	cr_assert_str_eq(kinf_get(k, "a/z"), "9");
+	kinf_next(k, &r);
+	cr_assert_str_eq(r.rv, "30");
+	struct kinf_stats st;
+	kinf_stats(k, &st);
+	cr_assert_eq(st.relists, 1);
+	cr_assert_eq(st.expired, 1);
+	kinf_free(k);
+}
+
+Test(kubeinf, http_410_on_watch_relists)
+{
+	struct kinf *k = synced();
+	event(k, EV("BOOKMARK", "{\"metadata\":{\"resourceVersion\":\"11\"}}"), 2);
+	kinf_ended(k, KINF_WATCH, 410, true, 2, 0.5);
+	struct kinf_req r;
+	kinf_next(k, &r);
+	cr_assert_eq(r.op, KINF_LIST);
+	cr_assert_eq(r.delay_ms, 0);
+	kinf_free(k);
+}
+
+Test(kubeinf, gone_right_after_a_list_backs_off)
+{
+	/* a server whose lists are always too old to watch from must not be
+	 * relisted from in a tight loop */
+	struct kinf *k = kinf_new(spec_v, 500, 30000, 0);
+	uint64_t last = 0;
+	for (int i = 0; i < 4; i++) {
+		page(k, "{\"metadata\":{\"resourceVersion\":\"1\"},\"items\":[]}", 1);
+		kinf_watch_open(k, 1);
+		kinf_ended(k, KINF_WATCH, 410, true, 1, 0.0);
+		struct kinf_req r;
+		kinf_next(k, &r);
+		cr_assert_eq(r.op, KINF_LIST);
+		cr_assert_gt(r.delay_ms, last, "relist %d: %llu", i, (unsigned long long)r.delay_ms);
+		last = r.delay_ms;
+	}
+	kinf_free(k);
+}
+
+Test(kubeinf, identical_relist_is_no_change)
+{
+	struct kinf *k = synced();
+	kinf_ended(k, KINF_WATCH, 410, true, 2, 0.5);
+	cr_assert_not(page(k, "{\"metadata\":{\"resourceVersion\":\"40\"},\"items\":[" OBJ("a", "x", "5", "1")
+	    "]}", 3));
+	kinf_free(k);
+}
+
+Test(kubeinf, list_failing_midway_starts_over_and_keeps_the_store)
+{
+	struct kinf *k = synced();
+	event(k, EV("BOOKMARK", "{\"metadata\":{\"resourceVersion\":\"11\"}}"), 2);
+	kinf_ended(k, KINF_WATCH, 410, true, 2, 0.5);
+	cr_assert_not(page(k, "{\"metadata\":{\"resourceVersion\":\"40\",\"continue\":\"t\"},\"items\":["
+	    OBJ("b", "b", "33", "3") "]}", 3));
+	kinf_ended(k, KINF_LIST, 0, false, 3, 0.0);
+	struct kinf_req r;
+	kinf_next(k, &r);
+	cr_assert_eq(r.op, KINF_LIST);
+	cr_assert_null(r.cont, "a failed page restarts the list");
+	cr_assert_eq(r.delay_ms, 250);
+	cr_assert_str_eq(kinf_get(k, "a/x"), "1");
+	cr_assert_null(kinf_get(k, "b/b"));
+	/* an expired continue token: start over at once */
+	page(k, "{\"metadata\":{\"resourceVersion\":\"40\",\"continue\":\"t\"},\"items\":[]}", 4);
+	kinf_ended(k, KINF_LIST, 410, true, 4, 0.0);
+	kinf_next(k, &r);
+	cr_assert_null(r.cont);
+	cr_assert_eq(r.delay_ms, 0);
+	kinf_free(k);
+}
+
+Test(kubeinf, failures_back_off_exponentially_up_to_the_cap)
+{
+	struct kinf *k = kinf_new(spec_v, 500, 4000, 0);
+	uint64_t want[] = { 250, 500, 1000, 2000, 2000 };
+	for (size_t i = 0; i < 5; i++) {
+		kinf_ended(k, KINF_LIST, 401, true, 1, 0.0);
+		struct kinf_req r;
+		kinf_next(k, &r);
+		cr_assert_eq(r.op, KINF_LIST);
+		cr_assert_eq(r.delay_ms, want[i], "failure %zu: %llu", i, (unsigned long long)r.delay_ms);
+	}
+	/* a completed list does not reset it; a watch event does */
+	page(k, "{\"metadata\":{\"resourceVersion\":\"1\"},\"items\":[]}", 2);
+	kinf_watch_open(k, 2);
+	event(k, EV("BOOKMARK", "{\"metadata\":{\"resourceVersion\":\"2\"}}"), 2);
+	kinf_ended(k, KINF_WATCH, 0, false, 3, 0.0);
+	struct kinf_req r;
+	kinf_next(k, &r);
+	cr_assert_eq(r.delay_ms, 250);
+	kinf_free(k);
+}
+
+Test(kubeinf, backoff_jitter_stays_in_range)
+{
+	cr_assert_eq(kinf_backoff_ms(500, 30000, 0, 0.0), 250);
+	cr_assert_eq(kinf_backoff_ms(500, 30000, 0, 0.999), 499);
+	cr_assert_eq(kinf_backoff_ms(500, 30000, 3, 0.5), 3000);
+	cr_assert_eq(kinf_backoff_ms(500, 30000, 40, 0.0), 15000);
+	cr_assert_leq(kinf_backoff_ms(500, 30000, 40, 0.999), 30000);
+	cr_assert_eq(kinf_backoff_ms(500, 30000, 1, 7.0), 500, "out-of-range jitter counts as 0");
+}
+
+Test(kubeinf, malformed_input_is_refused)
+{
+	struct kinf *k = synced();
+	cr_assert_eq(event(k, "{\"type\":\"ADDED\"}", 2), -1);
+	kinf_ended(k, KINF_WATCH, 200, true, 2, 0.0);
+	struct kinf_req r;
+	kinf_next(k, &r);
+	cr_assert_eq(r.op, KINF_LIST, "a malformed stream relists");
+	cr_assert_gt(r.delay_ms, 0);
+	/* a watch event without resourceVersion */
+	kinf_free(k);
+	k = synced();
+	cr_assert_eq(event(k, EV("ADDED", "{\"metadata\":{\"name\":\"n\"}}"), 2), -1);
+	kinf_free(k);
+	/* a list without metadata.resourceVersion */
+	k = kinf_new(spec_v, 500, 30000, 0);
+	cr_assert_not(page(k, "{\"items\":[]}", 1));
+	kinf_next(k, &r);
+	cr_assert_eq(r.op, KINF_LIST);
+	cr_assert_gt(r.delay_ms, 0);
+	kinf_free(k);
+}
+
+Test(kubeinf, object_cap_keeps_the_previous_store)
+{
+	struct kinf *k = kinf_new(spec_v, 500, 30000, 2);
+	cr_assert(page(k, "{\"metadata\":{\"resourceVersion\":\"1\"},\"items\":[" OBJ("a", "x", "1", "1") "]}", 1));
+	cr_assert_not(page(k, "{\"metadata\":{\"resourceVersion\":\"2\"},\"items\":[" OBJ("a", "x", "1", "1") ","
+	    OBJ("a", "y", "1", "1") "," OBJ("a", "z", "1", "1") "]}", 2));
+	cr_assert_str_eq(kinf_get(k, "a/x"), "1");
+	cr_assert_null(kinf_get(k, "a/y"));
+	kinf_free(k);
+}
+
+Test(kubeinf, snapshot_is_sorted_copies)
+{
+	struct kinf *k = synced();
+	event(k, EV("ADDED", OBJ("0", "first", "11", "q")), 2);
+	struct kinf_doc *d;
+	size_t n;
+	cr_assert(kinf_snapshot(k, &d, &n));
+	cr_assert_eq(n, 2);
+	cr_assert_str_eq(d[0].key, "0/first");
+	cr_assert_str_eq(d[1].key, "a/x");
+	cr_assert_str_eq(d[1].payload, "1");
+	kinf_docs_free(d, n);
+	kinf_free(k);
+}
+
+/* payloads */
+
+static const char se_json[] =
+    "{\"apiVersion\":\"networking.istio.io/v1\",\"kind\":\"ServiceEntry\","
+    "\"metadata\":{\"name\":\"api\",\"namespace\":\"team-a\",\"resourceVersion\":\"9\","
+    "\"creationTimestamp\":\"2024-01-01T00:00:00Z\",\"labels\":{\"app\":\"x\"},"
+    "\"annotations\":{\"kubectl.kubernetes.io/last-applied-configuration\":\"{}\"},"
+    "\"managedFields\":[{\"manager\":\"kubectl\"}]},"
+    "\"spec\":{\"hosts\":[\"api.example.com\"],\"ports\":[{\"number\":443,\"name\":\"https\",\"protocol\":\"TLS\"}],"
+    "\"resolution\":\"DNS\",\"location\":\"MESH_EXTERNAL\"},"
+    "\"status\":{\"conditions\":[{\"type\":\"Reconciled\"}],\"addresses\":[{\"value\":\"240.240.1.2\",\"host\":"
+    "\"api.example.com\"}]}}";
+
+Test(kubeobj, serviceentry_payload_loads_as_yaml)
+{
+	struct json_object *o = J(se_json);
+	char *p = kubeobj_serviceentry_payload(o);
+	json_object_put(o);
+	cr_assert_not_null(p);
+	cr_assert_null(strstr(p, "managedFields"));
+	cr_assert_null(strstr(p, "annotations"));
+	cr_assert_null(strstr(p, "conditions"));
+	cr_assert_null(strstr(p, "resourceVersion"), "a new version alone is no change");
+	struct se_set set;
+	se_set_init(&set);
+	se_load_buffer(&set, "k8s:team-a/api", p, strlen(p));
+	cr_assert_eq(set.nerrors, 0, "%s", set.ndiags ? set.diags[0].message : "");
+	cr_assert_eq(set.nwarnings, 0, "%s", set.ndiags ? set.diags[0].message : "");
+	cr_assert_eq(set.nentries, 1);
+	const struct serviceentry *e = &set.entries[0];
+	cr_assert_str_eq(e->namespace, "team-a");
+	cr_assert_str_eq(e->hosts[0], "api.example.com");
+	cr_assert_eq(e->nstatus_addresses, 1);
+	cr_assert_str_eq(e->creation_timestamp, "2024-01-01T00:00:00Z");
+	se_set_free(&set);
+	free(p);
+}
+
+Test(kubeobj, list_items_without_kind_get_it)
+{
+	struct json_object *o = J("{\"metadata\":{\"name\":\"n\",\"namespace\":\"d\"},\"spec\":{\"hosts\":[\"a.b.c\"],"
+	    "\"resolution\":\"STATIC\",\"endpoints\":[{\"address\":\"1.2.3.4\"}],\"ports\":[{\"number\":80,"
+	    "\"name\":\"http\"}]}}");
+	char *p = kubeobj_serviceentry_payload(o);
+	json_object_put(o);
+	struct se_set set;
+	se_set_init(&set);
+	se_load_buffer(&set, "k8s:d/n", p, strlen(p));
+	cr_assert_eq(set.nentries, 1, "%s", set.ndiags ? set.diags[0].message : "");
+	se_set_free(&set);
+	free(p);
+}
+
+Test(kubeobj, invalid_serviceentry_is_a_diagnostic_with_its_name)
+{
+	struct json_object *o = J("{\"metadata\":{\"name\":\"bad\",\"namespace\":\"d\"},\"spec\":{\"hosts\":[\"-x-\"]}}");
+	char *p = kubeobj_serviceentry_payload(o);
+	json_object_put(o);
+	struct se_set set;
+	se_set_init(&set);
+	se_load_buffer(&set, "k8s:d/bad", p, strlen(p));
+	cr_assert_eq(set.nentries, 0);
+	cr_assert_gt(set.nerrors, 0);
+	cr_assert_not_null(strstr(set.diags[0].message, "k8s:d/bad:"), "%s", set.diags[0].message);
+	cr_assert_eq(set.nrejected_keys, 1);
+	se_set_free(&set);
+	free(p);
+}
+
+static char *
+pod(const char *json)
+{
+	struct json_object *o = J(json);
+	char *p = kubeobj_pod_payload(o);
+	json_object_put(o);
+	return p;
+}
+
+Test(kubeobj, pod_payloads)
+{
+	char *p = pod("{\"metadata\":{\"name\":\"p\",\"namespace\":\"team-a\"},\"spec\":{\"nodeName\":\"n1\"},"
+	    "\"status\":{\"phase\":\"Running\",\"podIP\":\"10.1.0.5\",\"podIPs\":[{\"ip\":\"10.1.0.5\"},{\"ip\":"
+	    "\"fd00::5\"}]}}");
+	cr_assert_str_eq(p, "team-a 10.1.0.5 fd00::5");
+	char ns[80];
+	struct netaddr ips[KUBEOBJ_MAX_POD_IPS];
+	cr_assert_eq(kubeobj_pod_parse(p, ns, sizeof(ns), ips), 2);
+	cr_assert_str_eq(ns, "team-a");
+	char t[NETADDR_STRLEN];
+	cr_assert_str_eq(netaddr_fmt(&ips[1], t, sizeof(t)), "fd00::5");
+	free(p);
+	cr_assert_null(pod("{\"metadata\":{\"namespace\":\"k\"},\"spec\":{\"hostNetwork\":true},"
+	    "\"status\":{\"phase\":\"Running\",\"podIP\":\"192.168.0.1\"}}"));
+	cr_assert_null(pod("{\"metadata\":{\"namespace\":\"b\"},\"status\":{\"phase\":\"Succeeded\",\"podIP\":\"10.0.0.7\"}}"));
+	cr_assert_null(pod("{\"metadata\":{\"namespace\":\"b\"},\"status\":{\"phase\":\"Pending\"}}"));
+	p = pod("{\"metadata\":{\"namespace\":\"old\"},\"status\":{\"phase\":\"Running\",\"podIP\":\"10.0.0.8\"}}");
+	cr_assert_str_eq(p, "old 10.0.0.8");
+	free(p);
+	cr_assert_eq(kubeobj_pod_parse("nospace", ns, sizeof(ns), ips), 0);
+	cr_assert_eq(kubeobj_pod_parse("ns 1.2.3.x", ns, sizeof(ns), ips), 0);
+}
