@@ -591,6 +591,7 @@ firewall_fingerprint_text(int format, const char *listing)
 	size_t nlines = 0, cap = 0;
 	char **lines = NULL;
 	char buf[8192];
+	bool oom = false;
 	for (const char *p = listing ? listing : ""; *p;) {
 		const char *e = strchr(p, '\n');
 		size_t l = e ? (size_t)(e - p) : strlen(p);
@@ -598,23 +599,33 @@ firewall_fingerprint_text(int format, const char *listing)
 		 * the whole table */
 		bool ours = format == RULES_FMT_NFT || memmem(p, l, "SEDNS", 5) != NULL;
 		if (ours && l > 0) {
-			size_t n = strip_counters(p, l, buf, sizeof(buf));
+			/* a line too long for buf has no counters: taken whole */
+			const char *src = p;
+			size_t n = l;
+			if (l < sizeof(buf)) {
+				n = strip_counters(p, l, buf, sizeof(buf));
+				src = buf;
+			}
 			if (format == RULES_FMT_NFT) {
 				/* the kernel may list set elements and chains in
 				 * another order than it was given them */
 				if (nlines == cap) {
 					size_t nc = cap ? cap * 2 : 256;
 					char **nl = realloc(lines, nc * sizeof(*nl));
-					if (nl == NULL)
+					if (nl == NULL) {
+						oom = true;
 						break;
+					}
 					lines = nl;
 					cap = nc;
 				}
-				if ((lines[nlines] = strndup(buf, n)) == NULL)
+				if ((lines[nlines] = strndup(src, n)) == NULL) {
+					oom = true;
 					break;
+				}
 				nlines++;
 			} else {
-				h = fnv_add(h, buf, n);
+				h = fnv_add(h, src, n);
 			}
 		}
 		p += l + (e != NULL);
@@ -627,7 +638,8 @@ firewall_fingerprint_text(int format, const char *listing)
 		}
 		free(lines);
 	}
-	return h;
+	/* 0 is "no fingerprint": a partial listing must never match */
+	return oom ? 0 : h == 0 ? 1 : h;
 }
 
 bool
@@ -643,7 +655,9 @@ firewall_fingerprint(int format, uint64_t *hash, char *err, size_t errlen)
 		}
 		*hash = firewall_fingerprint_text(format, out);
 		free(out);
-		return true;
+		if (*hash == 0 && err && errlen)
+			snprintf(err, errlen, "out of memory hashing the listing");
+		return *hash != 0;
 	}
 	char *nat = save_table("nat"), *filter = save_table("filter");
 	bool ok = nat != NULL && filter != NULL;
@@ -655,6 +669,7 @@ firewall_fingerprint(int format, uint64_t *hash, char *err, size_t errlen)
 			memcpy(out, nat, a);
 			memcpy(out + a, filter, b + 1);
 			*hash = firewall_fingerprint_text(format, out);
+			ok = *hash != 0;
 		}
 	} else if (err && errlen) {
 		snprintf(err, errlen, "iptables-save failed");

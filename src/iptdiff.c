@@ -142,8 +142,10 @@ parse(const char *text, struct parsed *ps)
 	}
 	for (size_t i = 0; i < ps->nt; i++) {
 		struct table *t = &ps->t[i];
-		qsort(t->decls, t->ndecls, sizeof(*t->decls), decl_qcmp);
-		qsort(t->rules, t->nrules, sizeof(*t->rules), rule_qcmp);
+		if (t->ndecls > 0)
+			qsort(t->decls, t->ndecls, sizeof(*t->decls), decl_qcmp);
+		if (t->nrules > 0)
+			qsort(t->rules, t->nrules, sizeof(*t->rules), rule_qcmp);
 		for (size_t k = 1; k < t->ndecls; k++)
 			if (line_cmp(t->decls[k - 1], t->decls[k]) == 0) {
 				parsed_free(ps);

@@ -348,8 +348,8 @@ build(const struct config *cfg, struct vipstore *vs, bool allocate, struct loade
 	double t0 = monotime_now();
 	read_cached(&set, cfg->serviceentries, cfg->nserviceentries, docs, ndocs, cache, diag, &s);
 	se_set_seal(&set);
-	log_debug("load: read paths=%zu docs=%zu files=%zu entries=%zu errors=%zu warnings=%zu rejected=%zu "
-	    "kept_last_good=%zu unreadable=%zu duration_ms=%.1f", cfg->nserviceentries, ndocs, set.nfiles, set.nentries,
+	log_debug("load: read paths=%zu files=%zu entries=%zu docs=%zu errors=%zu warnings=%zu rejected=%zu "
+	    "kept_last_good=%zu unreadable=%zu duration_ms=%.1f", cfg->nserviceentries, set.nfiles, set.nentries, ndocs,
 	    set.nerrors, set.nwarnings, set.nrejected, s.kept, set.nunreadable, (monotime_now() - t0) * 1000);
 	s.files = set.nfiles;
 	s.entries = set.nentries;
@@ -532,8 +532,11 @@ loader_fingerprint(char *const *paths, size_t npaths, uint64_t *fp)
 				se_free_list(files, n);
 				return false;
 			}
-			uint64_t v[5] = { (uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
-				(uint64_t)st.st_mtim.tv_sec, (uint64_t)st.st_mtim.tv_nsec };
+			/* ctime too: a rewrite that kept size and mtime (cp -p,
+			 * touch -r) still moves it, and nothing can set it */
+			uint64_t v[7] = { (uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
+				(uint64_t)st.st_mtim.tv_sec, (uint64_t)st.st_mtim.tv_nsec, (uint64_t)st.st_ctim.tv_sec,
+				(uint64_t)st.st_ctim.tv_nsec };
 			h = fp_add(h, files[i], strlen(files[i]) + 1);
 			h = fp_add(h, v, sizeof(v));
 		}

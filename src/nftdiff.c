@@ -144,9 +144,12 @@ parse(const char *text, struct parsed *ps)
 	for (size_t i = 0; i < ps->nchains; i++)
 		ps->chains[i].rules = ps->pool + first[i];
 	free(first);
-	qsort(ps->elems, ps->nelems, sizeof(*ps->elems), line_qcmp);
-	qsort(ps->vips, ps->nvips, sizeof(*ps->vips), line_qcmp);
-	qsort(ps->chains, ps->nchains, sizeof(*ps->chains), chain_qcmp);
+	if (ps->nelems > 0)
+		qsort(ps->elems, ps->nelems, sizeof(*ps->elems), line_qcmp);
+	if (ps->nvips > 0)
+		qsort(ps->vips, ps->nvips, sizeof(*ps->vips), line_qcmp);
+	if (ps->nchains > 0)
+		qsort(ps->chains, ps->nchains, sizeof(*ps->chains), chain_qcmp);
 	return true;
 }
 

@@ -63,12 +63,18 @@ struct rulesync {
 	double first_mark;          /* monotime_now() of the first mark */
 	bool try_adopt;             /* first sync: the kernel may already hold
 	                               what the previous process applied */
+	bool have_kernel_fp;        /* the kernel's fingerprint right after the
+	                               last successful apply (or adoption) */
+	uint64_t kernel_fp;
+	time_t last_full;           /* wall time of the last full apply (kept
+	                               across restarts in the mark) */
 	struct rulesync_stats st;
 };
 
 #define KERNEL_MARK_MAX 256
 #define KERNEL_MARK_SUFFIX ".kernel"
 #define KERNEL_LIST_TIMEOUT_S 20
+#define KERNEL_STOP_LIST_TIMEOUT_S 5    /* within systemd's stop timeout */
 
 static uint64_t text_hash(const char *t, size_t n);
 
@@ -90,27 +96,43 @@ mark_path(const char *rules_file, char *out, size_t len)
 	return snprintf(out, len, "%s" KERNEL_MARK_SUFFIX, rules_file) < (int)len;
 }
 
-/* Recorded at a clean stop, only when the last apply succeeded and nothing
- * ran after it: the format, the kernel's fingerprint, and the hash and
- * length of the applied text (which is the rules file). Removed before
- * every apply, so a crash mid-apply leaves none. */
+/* Recorded at a clean stop, only when the last apply succeeded, nothing
+ * ran after it, and the kernel still holds what that apply left (its
+ * fingerprint, taken by the apply child right after the apply, equals a
+ * fresh one: a change by hand or by another tool during the run is never
+ * adopted): the rules options, the kernel's fingerprint, the hash and
+ * length of the applied text (which is the rules file), and the time of the
+ * last full apply (the next process keeps the resync schedule). Removed
+ * before every apply, so a crash mid-apply leaves none. */
 static void
-kernel_mark_write(const struct config *cfg, const char *text, size_t len)
+kernel_mark_write(const struct config *cfg, const char *text, size_t len, bool have_fp, uint64_t applied_fp,
+    time_t last_full)
 {
 	char path[4200], err[256];
 	uint64_t k;
 	if (!mark_path(cfg->rules_file, path, sizeof(path)))
 		return;
+	unlink(path);
+	if (!have_fp) {
+		log_debug("rules: no fingerprint of the last apply; the next start applies in full");
+		return;
+	}
 	double t0 = monotime_now();
-	firewall_set_timeout(KERNEL_LIST_TIMEOUT_S);
+	firewall_set_timeout(KERNEL_STOP_LIST_TIMEOUT_S);
 	if (!firewall_fingerprint((int)cfg->rules_format, &k, err, sizeof(err))) {
 		log_warnx("rules: cannot list the kernel's rules at stop (%s); the next start applies in full", err);
 		return;
 	}
+	if (k != applied_fp) {
+		log_warnx("rules: the kernel's rules changed since the last apply (by hand or by another tool); the next "
+		    "start applies in full");
+		return;
+	}
 	char line[KERNEL_MARK_MAX];
-	int n = snprintf(line, sizeof(line), "sedns-kernel 1 opts=%016llx kernel=%016llx text=%016llx len=%zu\n",
+	int n = snprintf(line, sizeof(line),
+	    "sedns-kernel 2 opts=%016llx kernel=%016llx text=%016llx len=%zu full=%lld\n",
 	    (unsigned long long)opts_hash(cfg), (unsigned long long)k,
-	    (unsigned long long)text_hash(text, len), len);
+	    (unsigned long long)text_hash(text, len), len, (long long)last_full);
 	if (!rulesync_write_atomic(path, line, (size_t)n))
 		log_warn("rules: cannot write %s", path);
 	else
@@ -169,7 +191,8 @@ slurp(const char *path, size_t *len)
  * is the text recorded). NULL otherwise; why says which check failed.
  */
 static char *
-kernel_adopt(int format, uint64_t opts, const char *rules_file, size_t *len, uint64_t *hash, char *why, size_t whylen)
+kernel_adopt(int format, uint64_t opts, const char *rules_file, size_t *len, uint64_t *hash, uint64_t *kfp,
+    time_t *last_full, char *why, size_t whylen)
 {
 	char path[4200], line[KERNEL_MARK_MAX], err[256];
 	snprintf(why, whylen, "no fingerprint from a clean stop");
@@ -182,7 +205,9 @@ kernel_adopt(int format, uint64_t opts, const char *rules_file, size_t *len, uin
 	fclose(f);
 	unsigned long long o, k, th;
 	size_t tl;
-	if (!got || sscanf(line, "sedns-kernel 1 opts=%llx kernel=%llx text=%llx len=%zu", &o, &k, &th, &tl) != 4) {
+	long long full;
+	if (!got || sscanf(line, "sedns-kernel 2 opts=%llx kernel=%llx text=%llx len=%zu full=%lld", &o, &k, &th, &tl,
+	    &full) != 5) {
 		snprintf(why, whylen, "%.200s is not a fingerprint", path);
 		return NULL;
 	}
@@ -211,6 +236,8 @@ kernel_adopt(int format, uint64_t opts, const char *rules_file, size_t *len, uin
 	}
 	*len = n;
 	*hash = th;
+	*kfp = now;
+	*last_full = (time_t)full;
 	return text;
 }
 
@@ -258,6 +285,20 @@ child_done(struct rulesync *rs, bool ok)
 	rs->st.in_progress = false;
 	rs->st.last_ok = ok;
 	if (ok) {
+		int have = 0;
+		unsigned long long fp = 0;
+		double applied_s = 0;
+		if (sscanf(rs->child_err, "FP %d %llx %lf", &have, &fp, &applied_s) == 3) {
+			rs->have_kernel_fp = have != 0;
+			rs->kernel_fp = fp;
+			/* the apply itself; the listing after it is bookkeeping */
+			dur = applied_s;
+			rs->st.last_duration_s = dur;
+		} else {
+			rs->have_kernel_fp = false;
+		}
+		if (rs->pending_full)
+			rs->last_full = time(NULL);
 		rs->st.syncs_ok++;
 		free(rs->applied);
 		rs->applied = rs->pending_text;
@@ -358,13 +399,25 @@ start_apply(struct rulesync *rs, const char *text, size_t len)
 		firewall_set_timeout((unsigned)(rs->cfg->rules_apply_timeout_ms / 1000));
 		char pool[NETPREFIX_STRLEN];
 		netprefix_fmt(&rs->cfg->vip_pool, pool, sizeof(pool));
+		double t0 = monotime_now();
 		bool ok = firewall_apply((int)rs->cfg->rules_format, text, len, !rs->pending_full,
 		    rs->cfg->rules_masquerade, pool, err, sizeof(err));
 		if (!ok) {
 			ssize_t w = write(p[1], err, strlen(err));
 			(void)w;
+			_exit(1);
 		}
-		_exit(ok ? 0 : 1);
+		/* what the kernel holds now, for the mark a clean stop writes: a
+		 * change by hand after this is seen there, not adopted */
+		double applied_s = monotime_now() - t0;
+		uint64_t fp = 0;
+		bool have = firewall_fingerprint((int)rs->cfg->rules_format, &fp, err, sizeof(err));
+		char msg[96];
+		int n = snprintf(msg, sizeof(msg), "FP %d %016llx %.6f\n", have ? 1 : 0, (unsigned long long)fp,
+		    applied_s);
+		ssize_t w = write(p[1], msg, (size_t)n);
+		(void)w;
+		_exit(0);
 	}
 	close(p[1]);
 	rs->child = pid;
@@ -403,6 +456,8 @@ struct render_job {
 	char *adopted;                  /* kernel_adopt's text, or NULL */
 	size_t adopted_len;
 	uint64_t adopted_hash;
+	uint64_t adopted_kfp;           /* the kernel's fingerprint then */
+	time_t adopted_full;            /* the previous process's last full apply */
 	char adopt_why[256];
 	bool rendered;
 	struct rules_buf text, delta;
@@ -428,7 +483,8 @@ render_run(struct render_job *j)
 {
 	double t0 = monotime_now();
 	if (j->try_adopt && j->apply) {
-		j->adopted = kernel_adopt(j->o.format, j->opts_hash, j->file, &j->adopted_len, &j->adopted_hash, j->adopt_why,
+		j->adopted = kernel_adopt(j->o.format, j->opts_hash, j->file, &j->adopted_len, &j->adopted_hash,
+		    &j->adopted_kfp, &j->adopted_full, j->adopt_why,
 		    sizeof(j->adopt_why));
 		if (j->adopted) {
 			/* a delta against what the kernel verifiably holds */
@@ -593,11 +649,20 @@ render_done(void *arg)
 		rs->applied_len = j->adopted_len;
 		rs->st.last_ok = true;
 		rs->st.adopted++;
-		rs->st.syncs_ok++; /* the kernel is in sync: /readyz */
+		rs->have_kernel_fp = true;
+		rs->kernel_fp = j->adopted_kfp;
+		rs->last_full = j->adopted_full;
+		if (!j->changed)
+			rs->st.syncs_ok++; /* the kernel is in sync: /readyz */
 		log_info("rules: the kernel holds what the previous process applied (verified by fingerprint)%s",
 		    j->changed ? "; applying the difference" : "; nothing to apply");
 		if (rs->cfg->rules_resync_ms && !evtimer_pending(rs->resync, NULL)) {
-			struct timeval tv = monotime_tv(rs->cfg->rules_resync_ms);
+			/* the schedule runs from the last full apply, not from each
+			 * start: restarts more often than the period still resync */
+			time_t now = time(NULL);
+			uint64_t since = now > rs->last_full ? (uint64_t)(now - rs->last_full) * 1000 : 0;
+			uint64_t left = since >= rs->cfg->rules_resync_ms ? 0 : rs->cfg->rules_resync_ms - since;
+			struct timeval tv = monotime_tv(left);
 			evtimer_add(rs->resync, &tv);
 		}
 	} else if (j->try_adopt && j->apply) {
@@ -749,7 +814,7 @@ rulesync_free(struct rulesync *rs)
 	/* a restart then applies only what changed, if the kernel still holds
 	 * exactly this */
 	if (clean && rs->cfg->rules_apply && rs->applied && rs->st.last_ok)
-		kernel_mark_write(rs->cfg, rs->applied, rs->applied_len);
+		kernel_mark_write(rs->cfg, rs->applied, rs->applied_len, rs->have_kernel_fp, rs->kernel_fp, rs->last_full);
 	event_free(rs->timer);
 	event_free(rs->resync);
 	bgjob_free(rs->renderer);

@@ -383,6 +383,20 @@ EOF
 	expect_match "[$fmt] start after a change by hand: not adopted, applied in full" \
 		"rules: applying in full \\(the kernel's rules changed since the last stop\\)" "$last_run"
 	expect_eq "[$fmt] start after a change by hand: the kernel holds every rule again" "$before_fw" "$(firewall_state "$fmt" | sort)"
+	# a change by hand while sedns runs is not adopted by the next start
+	for i in $(seq 1 50); do grep -q 'rules applied' <(sed -n '/^--- start/h;//!H;${x;p}' "$SEDNS_LOG") && break; sleep 0.1; done
+	check "[$fmt] running: a rule deleted by hand" delete_one_rule
+	stop_node_sedns
+	expect_match "[$fmt] stop after a change by hand: no fingerprint recorded, and it says why" \
+		"rules: the kernel's rules changed since the last apply" "$(sed -n '/^--- start/h;//!H;${x;p}' "$SEDNS_LOG")"
+	start_node_sedns
+	for i in $(seq 1 50); do
+		grep -qE 'rules applied' <(sed -n '/^--- start/h;//!H;${x;p}' "$SEDNS_LOG") && break
+		sleep 0.1
+	done
+	expect_match "[$fmt] ... so the next start applies in full" "rules: applying in full \\(no fingerprint from a clean stop\\)" \
+		"$(sed -n '/^--- start/h;//!H;${x;p}' "$SEDNS_LOG")"
+	expect_eq "[$fmt] ... and the kernel holds every rule again" "$before_fw" "$(firewall_state "$fmt" | sort)"
 
 	# --- client address: kept by default; masquerade on, then off again
 	echo "# t=${SECONDS}s: client address: kept by default; masquerade on, then off again"
