@@ -6,9 +6,10 @@
  * Handlers only mark state dirty (rulesync_mark); one deferred step renders
  * and applies (the Redis "before sleep" idea). The first sync after start is
  * applied in full unless the kernel verifiably holds what the previous
- * process applied (a fingerprint of the kernel's listing recorded at its
- * clean stop in RULES_FILE.kernel, matched against a fresh listing, and the
- * rules file unchanged since): then only the difference; later ones only when the rendered text changed or
+ * process applied (a fingerprint of the kernel's listing taken when idle
+ * after its last apply, still matching at its clean stop and recorded then
+ * in RULES_FILE.kernel, matched against a fresh listing, and the rules file
+ * unchanged since): then only the difference; later ones only when the rendered text changed or
  * the last apply failed. nft changes go as a delta (nftdiff: the changed
  * service chains and map elements only); a full apply follows a failure, a
  * rules option change, and every rules.resync_period.

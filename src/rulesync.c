@@ -25,6 +25,8 @@
 #define BACKOFF_MAX_MS 60000
 #define RULESYNC_STOP_WAIT_MS 5000
 
+enum child_kind { CHILD_APPLY, CHILD_FINGERPRINT };
+
 struct rulesync {
 	struct event_base *base;
 	const struct config *cfg;
@@ -63,8 +65,11 @@ struct rulesync {
 	double first_mark;          /* monotime_now() of the first mark */
 	bool try_adopt;             /* first sync: the kernel may already hold
 	                               what the previous process applied */
-	bool have_kernel_fp;        /* the kernel's fingerprint right after the
-	                               last successful apply (or adoption) */
+	bool have_kernel_fp;        /* the kernel's fingerprint, taken after the
+	                               last successful apply (or at adoption) */
+	enum child_kind child_kind;
+	struct event *fp_timer;
+	double fp_start;
 	uint64_t kernel_fp;
 	time_t last_full;           /* wall time of the last full apply (kept
 	                               across restarts in the mark) */
@@ -74,6 +79,7 @@ struct rulesync {
 #define KERNEL_MARK_MAX 256
 #define KERNEL_MARK_SUFFIX ".kernel"
 #define KERNEL_LIST_TIMEOUT_S 20
+#define KERNEL_FP_IDLE_MS 1000          /* after an apply, before listing */
 #define KERNEL_STOP_LIST_TIMEOUT_S 5    /* within systemd's stop timeout */
 
 static uint64_t text_hash(const char *t, size_t n);
@@ -285,18 +291,9 @@ child_done(struct rulesync *rs, bool ok)
 	rs->st.in_progress = false;
 	rs->st.last_ok = ok;
 	if (ok) {
-		int have = 0;
-		unsigned long long fp = 0;
-		double applied_s = 0;
-		if (sscanf(rs->child_err, "FP %d %llx %lf", &have, &fp, &applied_s) == 3) {
-			rs->have_kernel_fp = have != 0;
-			rs->kernel_fp = fp;
-			/* the apply itself; the listing after it is bookkeeping */
-			dur = applied_s;
-			rs->st.last_duration_s = dur;
-		} else {
-			rs->have_kernel_fp = false;
-		}
+		rs->have_kernel_fp = false;
+		struct timeval ftv = monotime_tv(KERNEL_FP_IDLE_MS);
+		evtimer_add(rs->fp_timer, &ftv);
 		if (rs->pending_full)
 			rs->last_full = time(NULL);
 		rs->st.syncs_ok++;
@@ -358,16 +355,31 @@ child_cb(evutil_socket_t fd, short what, void *arg)
 	while (waitpid(rs->child, &status, 0) < 0 && errno == EINTR)
 		;
 	rs->child = 0;
+	if (rs->child_kind == CHILD_FINGERPRINT) {
+		int have = 0;
+		unsigned long long fp = 0;
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+		    sscanf(rs->child_err, "FP %d %llx", &have, &fp) == 2 && have) {
+			rs->have_kernel_fp = true;
+			rs->kernel_fp = fp;
+			log_debug("rules: kernel fingerprint taken after the apply (%.0f ms)",
+			    (monotime_now() - rs->fp_start) * 1000);
+		}
+		if (rs->dirty)
+			schedule(rs, 0);
+		return;
+	}
 	child_done(rs, WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 static bool
-start_apply(struct rulesync *rs, const char *text, size_t len)
+start_child(struct rulesync *rs, enum child_kind kind, const char *text, size_t len)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return false;
-	rs->last_start = monotime_now();
+	if (kind == CHILD_APPLY)
+		rs->last_start = monotime_now();
 	pid_t pid = fork();
 	if (pid < 0) {
 		close(p[0]);
@@ -399,35 +411,74 @@ start_apply(struct rulesync *rs, const char *text, size_t len)
 		firewall_set_timeout((unsigned)(rs->cfg->rules_apply_timeout_ms / 1000));
 		char pool[NETPREFIX_STRLEN];
 		netprefix_fmt(&rs->cfg->vip_pool, pool, sizeof(pool));
-		double t0 = monotime_now();
+		if (kind == CHILD_FINGERPRINT) {
+			uint64_t fp = 0;
+			bool have = firewall_fingerprint((int)rs->cfg->rules_format, &fp, err, sizeof(err));
+			char msg[64];
+			int n = snprintf(msg, sizeof(msg), "FP %d %016llx\n", have ? 1 : 0, (unsigned long long)fp);
+			ssize_t w = write(p[1], msg, (size_t)n);
+			(void)w;
+			_exit(0);
+		}
 		bool ok = firewall_apply((int)rs->cfg->rules_format, text, len, !rs->pending_full,
 		    rs->cfg->rules_masquerade, pool, err, sizeof(err));
 		if (!ok) {
 			ssize_t w = write(p[1], err, strlen(err));
 			(void)w;
-			_exit(1);
 		}
-		/* what the kernel holds now, for the mark a clean stop writes: a
-		 * change by hand after this is seen there, not adopted */
-		double applied_s = monotime_now() - t0;
-		uint64_t fp = 0;
-		bool have = firewall_fingerprint((int)rs->cfg->rules_format, &fp, err, sizeof(err));
-		char msg[96];
-		int n = snprintf(msg, sizeof(msg), "FP %d %016llx %.6f\n", have ? 1 : 0, (unsigned long long)fp,
-		    applied_s);
-		ssize_t w = write(p[1], msg, (size_t)n);
-		(void)w;
-		_exit(0);
+		_exit(ok ? 0 : 1);
 	}
 	close(p[1]);
+	rs->child_kind = kind;
 	rs->child = pid;
 	rs->child_fd = p[0];
 	rs->child_errlen = 0;
 	rs->child_err[0] = '\0';
 	rs->child_ev = event_new(rs->base, p[0], EV_READ | EV_PERSIST, child_cb, rs);
 	event_add(rs->child_ev, NULL);
-	rs->st.in_progress = true;
+	if (kind == CHILD_APPLY)
+		rs->st.in_progress = true;
 	return true;
+}
+
+static bool
+start_apply(struct rulesync *rs, const char *text, size_t len)
+{
+	return start_child(rs, CHILD_APPLY, text, len);
+}
+
+/* A while after an apply, when nothing else is to do: what the kernel holds
+ * now, for the mark a clean stop writes (a change by hand after this shows
+ * there and is not adopted). Listing 10k services takes seconds, so it runs
+ * only when idle, and an apply that needs the slot stops it. */
+static void
+fp_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct rulesync *rs = arg;
+	if (rs->child || rs->job || rs->dirty || rs->paused || !rs->cfg->rules_apply || !rs->st.last_ok ||
+	    rs->have_kernel_fp)
+		return;
+	rs->fp_start = monotime_now();
+	if (!start_child(rs, CHILD_FINGERPRINT, NULL, 0))
+		log_debug("rules: cannot start the kernel listing");
+}
+
+/* Stops a running fingerprint child (an apply needs the slot). */
+static void
+stop_fingerprint(struct rulesync *rs)
+{
+	if (rs->child == 0 || rs->child_kind != CHILD_FINGERPRINT)
+		return;
+	kill(-rs->child, SIGKILL);
+	kill(rs->child, SIGKILL);
+	int status;
+	while (waitpid(rs->child, &status, 0) < 0 && errno == EINTR)
+		;
+	event_free(rs->child_ev);
+	rs->child_ev = NULL;
+	close(rs->child_fd);
+	rs->child = 0;
+	rs->have_kernel_fp = false;
 }
 
 /*
@@ -565,6 +616,7 @@ first_sync_wait_s(const struct config *cfg)
 static void
 sync_now(struct rulesync *rs)
 {
+	stop_fingerprint(rs); /* bookkeeping yields to work */
 	if (rs->child || rs->job) {
 		rs->dirty = true; /* picked up when the child or render finishes */
 		return;
@@ -774,12 +826,15 @@ rulesync_new(struct event_base *base, const struct config *cfg, struct endpoints
 	rs->st.last_ok = !cfg->rules_apply;
 	rs->timer = evtimer_new(base, timer_cb, rs);
 	rs->resync = evtimer_new(base, resync_cb, rs);
+	rs->fp_timer = evtimer_new(base, fp_cb, rs);
 	rs->renderer = bgjob_new(base, render_done, rs);
-	if (rs->timer == NULL || rs->resync == NULL || rs->renderer == NULL) {
+	if (rs->timer == NULL || rs->resync == NULL || rs->fp_timer == NULL || rs->renderer == NULL) {
 		if (rs->timer)
 			event_free(rs->timer);
 		if (rs->resync)
 			event_free(rs->resync);
+		if (rs->fp_timer)
+			event_free(rs->fp_timer);
 		bgjob_free(rs->renderer);
 		free(rs);
 		return NULL;
@@ -792,6 +847,7 @@ rulesync_free(struct rulesync *rs)
 {
 	if (rs == NULL)
 		return;
+	stop_fingerprint(rs);
 	bool clean = rs->child == 0 && rs->job == NULL && !rs->paused;
 	if (rs->child) {
 		/* give a running apply a moment to finish; then stop it: the
@@ -817,6 +873,7 @@ rulesync_free(struct rulesync *rs)
 		kernel_mark_write(rs->cfg, rs->applied, rs->applied_len, rs->have_kernel_fp, rs->kernel_fp, rs->last_full);
 	event_free(rs->timer);
 	event_free(rs->resync);
+	event_free(rs->fp_timer);
 	bgjob_free(rs->renderer);
 	render_job_free(rs->job);
 	free(rs->applied);
@@ -866,7 +923,7 @@ rulesync_mark(struct rulesync *rs, const struct registry *reg)
 	if (rs->started_once && since_ms < (double)rs->cfg->rules_min_sync_ms)
 		wait = rs->cfg->rules_min_sync_ms - (uint64_t)since_ms;
 	rs->started_once = true;
-	if (!rs->child)
+	if (!rs->child || rs->child_kind == CHILD_FINGERPRINT)
 		schedule(rs, wait);
 }
 
@@ -874,7 +931,7 @@ void
 rulesync_pause(struct rulesync *rs, bool on)
 {
 	rs->paused = on;
-	if (!on && rs->dirty && !rs->child)
+	if (!on && rs->dirty && (!rs->child || rs->child_kind == CHILD_FINGERPRINT))
 		schedule(rs, 0);
 }
 
