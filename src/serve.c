@@ -407,6 +407,39 @@ watch_paths(struct daemon *d)
 
 /* Options that only take effect at start: a reload keeps the running ones
  * (and says so) instead of half-applying them. */
+/* The API watches are set up at start: kubernetes.* is start-only. */
+static void
+keep_kube_options(const struct config *old, struct config *nc)
+{
+	char **strs[] = { &nc->kube_kubeconfig, &nc->kube_sa_dir, &nc->kube_node_name };
+	const char *olds[] = { old->kube_kubeconfig, old->kube_sa_dir, old->kube_node_name };
+	bool changed = old->kube_in_cluster != nc->kube_in_cluster ||
+	    old->kube_serviceentries != nc->kube_serviceentries || old->kube_pods != nc->kube_pods ||
+	    old->kube_request_timeout_ms != nc->kube_request_timeout_ms ||
+	    old->kube_watch_timeout_ms != nc->kube_watch_timeout_ms ||
+	    old->kube_initial_sync_ms != nc->kube_initial_sync_ms || old->kube_page_size != nc->kube_page_size;
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+		const char *a = olds[i] ? olds[i] : "", *b = *strs[i] ? *strs[i] : "";
+		changed |= strcmp(a, b) != 0;
+	}
+	if (changed)
+		log_warnx("reload: kubernetes.* changes take effect at the next restart");
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+		char *c = olds[i] ? strdup(olds[i]) : NULL;
+		if (olds[i] && c == NULL)
+			continue; /* out of memory: the new value stays, harmless */
+		free(*strs[i]);
+		*strs[i] = c;
+	}
+	nc->kube_in_cluster = old->kube_in_cluster;
+	nc->kube_serviceentries = old->kube_serviceentries;
+	nc->kube_pods = old->kube_pods;
+	nc->kube_request_timeout_ms = old->kube_request_timeout_ms;
+	nc->kube_watch_timeout_ms = old->kube_watch_timeout_ms;
+	nc->kube_initial_sync_ms = old->kube_initial_sync_ms;
+	nc->kube_page_size = old->kube_page_size;
+}
+
 static void
 keep_start_only(const struct config *old, struct config *nc)
 {
@@ -448,6 +481,7 @@ keep_start_only(const struct config *old, struct config *nc)
 	nc->endpoint_max_qps = old->endpoint_max_qps;
 	nc->endpoint_max_ttl_ms = old->endpoint_max_ttl_ms;
 	nc->reload_debounce_ms = old->reload_debounce_ms;
+	keep_kube_options(old, nc);
 	if (old->cache_size != nc->cache_size)
 		log_warnx("reload: cache.size takes effect at the next restart");
 	nc->cache_size = old->cache_size;

@@ -145,6 +145,13 @@ expect_eq "SEDNS_CONFIG: sedns check without -c checks its serviceentries" 0 "$r
 expect_match "... every one of them" '^6 files, 8 entries' "$(echo "$out" | tail -1)"
 out=$(SEDNS_CONFIG="$T_TMP/dev.yaml" "$SEDNS" rules --format iptables); rc=$?
 expect_match "SEDNS_CONFIG: sedns rules without -c renders the served VIPs" "-d $vip/32" "$out"
+# the API watches are set up at start: a reload that turns them on says so
+printf 'kubernetes:\n  in_cluster: true\n' >>"$T_TMP/dev.yaml"
+kill -HUP "$SEDNS_PID"
+for _ in $(seq 1 30); do grep -q 'kubernetes.\* changes' "$T_TMP/dev.log" && break; sleep 0.1; done
+expect_match "a reload that changes kubernetes.* says it takes effect at the next restart" \
+	'warn reload: kubernetes\.\* changes take effect at the next restart' "$(cat "$T_TMP/dev.log")"
+expect_eq "... and keeps serving" "$vip" "$(dig @127.0.0.1 -p $DP +short +time=1 +tries=1 api.stripe.com)"
 stop_pid "$SEDNS_PID"
 out=$(SEDNS_CONFIG="$T_TMP/dev.yaml" "$SEDNS" serve -n -c config/sedns.yaml 2>/dev/null | grep '^state_dir')
 expect_eq "SEDNS_CONFIG: -c wins over it" 'state_dir: "var"' "$out"
