@@ -135,6 +135,10 @@ bool vipstore_list(struct vipstore *vs,
     char *err, size_t errlen);
 
 bool vipstore_stats(struct vipstore *vs, struct vipstore_stats *st);
+/* The counts the last sync in this process left (no scan: the daemon's
+ * /metrics must not walk 50k records on its loop); false before any sync
+ * (a read-only store: use vipstore_stats). Thread-safe. */
+bool vipstore_stats_cached(struct vipstore *vs, struct vipstore_stats *st);
 
 /* Hosts that wanted a VIP and got none (or no IPv6 one) at the last sync
  * because the pool was full, recorded by vipstore_sync in its transaction

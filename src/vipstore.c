@@ -57,7 +57,8 @@ struct vipstore {
 	char dir[PATH_MAX];
 	char path[PATH_MAX];
 	struct vipstore_stats last;   /* counters of the last sync */
-	pthread_mutex_t last_mu;      /* guards last */
+	pthread_mutex_t last_mu;      /* guards last and last_set */
+	bool last_set;                /* a sync filled last */
 };
 
 /* One unique wanted name of a sync, in canonical order. */
@@ -795,6 +796,7 @@ vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
 	vs->last.allocated = sc.allocated;
 	vs->last.released = sc.released;
 	vs->last.exhausted = sc.exhausted;
+	vs->last_set = true;
 	pthread_mutex_unlock(&vs->last_mu);
 	if (stats != NULL)
 		*stats = vs->last;
@@ -841,8 +843,13 @@ vipstore_commit(struct vipstore *vs, char *err, size_t errlen)
 void
 vipstore_abort(struct vipstore *vs)
 {
-	if (vs->pending != NULL)
+	if (vs->pending != NULL) {
 		mdb_txn_abort(vs->pending);
+		/* its counts never landed */
+		pthread_mutex_lock(&vs->last_mu);
+		vs->last_set = false;
+		pthread_mutex_unlock(&vs->last_mu);
+	}
 	vs->pending = NULL;
 }
 
@@ -945,6 +952,17 @@ vipstore_list(struct vipstore *vs,
 fail:
 	seterr(err, errlen, "VIP store %s: %s", vs->path, mdb_strerror(rc));
 	return false;
+}
+
+bool
+vipstore_stats_cached(struct vipstore *vs, struct vipstore_stats *st)
+{
+	pthread_mutex_lock(&vs->last_mu);
+	*st = vs->last;
+	bool have = vs->last_set;
+	pthread_mutex_unlock(&vs->last_mu);
+	st->pool_size = vipstore_pool_size(vs);
+	return have;
 }
 
 bool
