@@ -1,7 +1,7 @@
 /* kube — see include/kube.h. */
 #include "kube.h"
 
-#include <curl/curl.h>
+#include "curlshim.h"
 #include <errno.h>
 #include <event2/event.h>
 #include <json-c/json.h>

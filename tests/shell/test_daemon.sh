@@ -18,6 +18,8 @@ NOTIFY_SOCKET="$SOCK" WATCHDOG_USEC=400000 start_sedns "$T_TMP/sedns.log" --list
 	--state-dir "$T_TMP/state" --serviceentries "$SE" --upstream 127.0.0.1:9 --upstream-timeout 200ms \
 	--metrics 127.0.0.1:$MPORT --reload-debounce 100ms
 check "daemon starts" kill -0 "$SEDNS_PID"
+# libcurl (and its 26 libraries) is loaded only when the API watch starts
+expect_eq "without kubernetes.*, libcurl is not loaded" "" "$(grep -o 'libcurl[^ ]*' /proc/$SEDNS_PID/maps | sort -u)"
 q() { dig @127.0.0.1 -p $PORT +short +time=2 +tries=1 "$@"; }
 
 # --- sd_notify ---------------------------------------------------------------
