@@ -120,13 +120,19 @@ backup_done(void *arg)
 	if (!d->bk_ok) {
 		d->backups_failed++;
 		log_warnx("%s; the previous backup stays", d->bk_err);
-		return;
+	} else {
+		d->backups_ok++;
+		d->backup_gen = d->bk_gen;
+		d->last_backup_ok = time(NULL);
+		log_debug("VIP store backup written (generation %llu, %.1f ms, beside the loop)",
+		    (unsigned long long)d->bk_gen, (monotime_now() - d->last_backup) * 1000);
 	}
-	d->backups_ok++;
-	d->backup_gen = d->bk_gen;
-	d->last_backup_ok = time(NULL);
-	log_debug("VIP store backup written (generation %llu, %.1f ms, beside the loop)",
-	    (unsigned long long)d->bk_gen, (monotime_now() - d->last_backup) * 1000);
+	/* a reload that waited for the copy */
+	if (d->reload_pending && d->building == NULL && !d->stopping) {
+		bool reread = d->reload_reread;
+		d->reload_pending = d->reload_reread = false;
+		reload(d, reread);
+	}
 }
 
 /* A compact copy after a change, at most once a minute: the way back from
@@ -137,7 +143,7 @@ backup_now(struct daemon *d)
 	uint64_t gen = vipstore_generation(d->vs);
 	if (gen == d->backup_gen || d->vs_ro || d->stopping)
 		return;
-	if (bgjob_busy(d->backuper)) {
+	if (bgjob_busy(d->backuper) || d->building != NULL) {
 		struct timeval tv = { 1, 0 };
 		evtimer_add(d->backup_ev, &tv);
 		return;
@@ -529,7 +535,9 @@ keep_start_only(const struct config *old, struct config *nc)
 static void
 reload(struct daemon *d, bool reread_config)
 {
-	if (d->building != NULL) {
+	/* one of build and backup at a time: a build may grow the store's map,
+	 * which LMDB allows only with no read transaction open (the copy's) */
+	if (d->building != NULL || (d->backuper && bgjob_busy(d->backuper))) {
 		d->reload_pending = true;
 		d->reload_reread |= reread_config;
 		return;
