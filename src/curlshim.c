@@ -1,33 +1,14 @@
-/* curlshim — see include/curlshim.h. Not including it: the names below are
- * libcurl's own. */
-#include <curl/curl.h>
+/* curlshim — see include/curlshim.h. Its renaming macros do not touch
+ * this file's code: libcurl is reached by dlsym with the names as strings. */
+#include "curlshim.h"
+
 #include <dlfcn.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "log.h"
 
-struct curlshim {
-	CURL *(*easy_init)(void);
-	void (*easy_cleanup)(CURL *);
-	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
-	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
-	char *(*easy_escape)(CURL *, const char *, int);
-	const char *(*easy_strerror)(CURLcode);
-	void (*free)(void *);
-	CURLM *(*multi_init)(void);
-	CURLMcode (*multi_cleanup)(CURLM *);
-	CURLMcode (*multi_add_handle)(CURLM *, CURL *);
-	CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
-	CURLMcode (*multi_setopt)(CURLM *, CURLMoption, ...);
-	CURLMcode (*multi_assign)(CURLM *, curl_socket_t, void *);
-	CURLMcode (*multi_socket_action)(CURLM *, curl_socket_t, int, int *);
-	CURLMsg *(*multi_info_read)(CURLM *, int *);
-	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
-	void (*slist_free_all)(struct curl_slist *);
-};
 struct curlshim curlshim;
-CURLcode curlshim_global_init(long flags);
 
 #define CURLSHIM_SONAME "libcurl.so.4"
 
