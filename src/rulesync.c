@@ -2,6 +2,7 @@
 #include "rulesync.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <event2/event.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -23,6 +24,7 @@
 #include "rules.h"
 
 #define BACKOFF_MAX_MS 60000
+#define FREE_BESIDE_BYTES (1u << 20)
 #define RULESYNC_STOP_WAIT_MS 5000
 
 enum child_kind { CHILD_APPLY, CHILD_FINGERPRINT };
@@ -283,6 +285,35 @@ rulesync_write_atomic(const char *path, const char *data, size_t len)
 
 static void schedule(struct rulesync *rs, uint64_t ms);
 
+static void *
+free_thread(void *arg)
+{
+	free(arg);
+	return NULL;
+}
+
+/* Frees a rules text beside the loop: unmapping 20-60 MB of touched pages
+ * takes milliseconds the queries should not wait for. */
+static bool freeing_inline; /* stopping: nothing may outlive the process */
+
+static void
+free_text(char *text, size_t len)
+{
+	pthread_t t;
+	pthread_attr_t at;
+	if (text == NULL)
+		return;
+	if (len >= FREE_BESIDE_BYTES && !freeing_inline && pthread_attr_init(&at) == 0) {
+		bool started = pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED) == 0 &&
+		    pthread_create(&t, &at, free_thread, text) == 0;
+		pthread_attr_destroy(&at);
+		if (started)
+			return;
+	}
+	free(text);
+}
+
+
 static void
 child_done(struct rulesync *rs, bool ok)
 {
@@ -297,7 +328,7 @@ child_done(struct rulesync *rs, bool ok)
 		if (rs->pending_full)
 			rs->last_full = time(NULL);
 		rs->st.syncs_ok++;
-		free(rs->applied);
+		free_text(rs->applied, rs->applied_len);
 		rs->applied = rs->pending_text;
 		rs->pending_text = NULL;
 		rs->have_applied = true;
@@ -321,7 +352,7 @@ child_done(struct rulesync *rs, bool ok)
 		for (size_t i = 0; i < rs->child_errlen; i++)
 			if (rs->child_err[i] == '\n' || rs->child_err[i] == '\r')
 				rs->child_err[i] = i + 1 < rs->child_errlen ? ';' : ' ';
-		free(rs->pending_text);
+		free_text(rs->pending_text, rs->pending_len);
 		rs->pending_text = NULL;
 		rs->backoff_ms = rs->backoff_ms ? rs->backoff_ms * 2 : 1000;
 		if (rs->backoff_ms > BACKOFF_MAX_MS)
@@ -591,7 +622,9 @@ render_job_free(struct render_job *j)
 	ep_snapshot_free(j->snap);
 	free(j->held);
 	free(j->file);
-	free(j->adopted);
+	free_text(j->adopted, j->adopted_len);
+	free_text(j->text.data, j->text.len);
+	j->text.data = NULL;
 	rules_buf_free(&j->text);
 	rules_buf_free(&j->delta);
 	free(j);
@@ -693,7 +726,7 @@ render_done(void *arg)
 	rs->st.renders++;
 	rs->st.last_render_s = j->render_s;
 	if (j->adopted) {
-		free(rs->applied);
+		free_text(rs->applied, rs->applied_len);
 		rs->applied = j->adopted;
 		j->adopted = NULL;
 		rs->have_applied = true;
@@ -745,7 +778,7 @@ render_done(void *arg)
 	}
 	if (!j->apply) {
 		/* dry run: the file is the product */
-		free(rs->applied);
+		free_text(rs->applied, rs->applied_len);
 		rs->applied = NULL;
 		rs->have_applied = true;
 		rs->applied_hash = j->hash;
@@ -758,7 +791,7 @@ render_done(void *arg)
 	}
 	if (j->same) {
 		/* the text moved (groups reordered), the kernel's rules did not */
-		free(rs->applied);
+		free_text(rs->applied, rs->applied_len);
 		rs->applied = j->text.data;
 		j->text.data = NULL;
 		rs->applied_hash = j->hash;
@@ -847,6 +880,7 @@ rulesync_free(struct rulesync *rs)
 {
 	if (rs == NULL)
 		return;
+	freeing_inline = true;
 	stop_fingerprint(rs);
 	bool clean = rs->child == 0 && rs->job == NULL && !rs->paused;
 	if (rs->child) {
