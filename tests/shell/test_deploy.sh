@@ -66,7 +66,7 @@ expect_match "production reads /etc/sedns/serviceentries" $'serviceentries:\n  -
 expect_match "production state_dir is the unit's StateDirectory" 'state_dir: "/var/lib/sedns"' "$out"
 expect_match "production allows the pod CIDR placeholder and loopback" $'allow_from:\n  - "10.0.0.0/8"\n  - "127.0.0.0/8"\n' "$out"
 expect_match "production metrics on 127.0.0.1:9153" 'metrics: "127.0.0.1:9153"' "$out"
-expect_match "production applies iptables rules" $'format: iptables\n[^\n]*\n  apply: true' "$out"
+expect_match "production applies rules in the node's format (auto, resolved)" $'format: (iptables|nft)\n[^\n]*\n  apply: true' "$out"
 expect_match "production forwards the cluster domain and reverse zones to kube-dns" \
 	$'forward_zones:\n  - zone: "cluster.local"\n    upstreams:\n      - "10.96.0.10:53"\n  - zone: "in-addr.arpa"' "$out"
 expect_match "production reads this node's pods" $'workloads:\n  - "/etc/sedns/workloads/pods.yaml"' "$out"
