@@ -45,6 +45,10 @@ struct kinf;
 /* malloc'd payload of obj, or NULL (object ignored). */
 typedef char *(*kinf_payload_fn)(struct json_object *obj);
 
+#define KINF_MAX_RV 128            /* resourceVersion: longer is refused */
+#define KINF_MAX_CONTINUE 4096     /* continue token */
+#define KINF_WATCH_FAILS_RELIST 5  /* consecutive watch failures, then LIST */
+
 enum kinf_op { KINF_LIST, KINF_WATCH };
 
 struct kinf_req {

@@ -24,7 +24,17 @@
 /* A LIST page or one watch event larger than this is refused (the request
  * is aborted and retried after a backoff): a cap on what the API can make
  * us hold. A page of 500 ServiceEntries is well under 10 MiB. */
-#define KUBE_MAX_BODY (64u * 1024 * 1024)
+#define KUBE_MAX_BODY (4u * 1024 * 1024)
+/* One watch event (etcd objects are at most 1.5 MiB). */
+#define KUBE_MAX_LINE (4u * 1024 * 1024)
+/* json-c spends ~800 bytes per object or array: a body may hold at most one
+ * per JSON_BYTES_PER_CONTAINER bytes (+ a floor), so "{},{},..." (one per 3)
+ * cannot turn 4 MiB into gigabytes (at most ~560 MB). managedFields, the
+ * densest real JSON, is about one per 11. */
+#define JSON_BYTES_PER_CONTAINER 6
+#define JSON_CONTAINER_FLOOR 4096
+/* A receive buffer larger than this is released after its request. */
+#define KUBE_KEEP_BUF (1u * 1024 * 1024)
 #define KUBE_MAX_TOKEN 65536
 #define BACKOFF_BASE_MS 500
 #define BACKOFF_MAX_MS 30000
@@ -50,6 +60,10 @@ struct kkind {
 	bool aborted;              /* we stopped the transfer (kinf decided) */
 	char *body;
 	size_t len, cap;
+	size_t scanned;             /* body[0, scanned) holds no newline */
+	unsigned long long page_limit; /* LIST limit: halved after a page too
+	                               large for KUBE_MAX_BODY (down to 1) */
+	bool too_large;             /* this answer hit KUBE_MAX_BODY */
 	char errbuf[CURL_ERROR_SIZE];
 	struct event *timer;       /* the next request */
 	uint64_t requests;
@@ -245,20 +259,45 @@ header_cb(char *buf, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* Objects and arrays in a JSON text (outside strings): what json-c would
+ * allocate for it, counted before it does. */
+static bool
+json_budget_ok(const char *p, size_t n)
+{
+	size_t containers = 0, max = n / JSON_BYTES_PER_CONTAINER + JSON_CONTAINER_FLOOR;
+	bool in_str = false;
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = false;
+		} else if (c == '"') {
+			in_str = true;
+		} else if ((c == '{' || c == '[') && ++containers > max) {
+			return false;
+		}
+	}
+	return true;
+}
+
 /* Feeds the complete lines of a watch stream to the informer. false: stop
- * the stream (the informer decided what comes next). */
+ * the stream (the informer decided what comes next). Each byte is scanned
+ * for a newline once, however the stream is chunked. */
 static bool
 watch_lines(struct kkind *kk)
 {
 	size_t start = 0;
 	bool ok = true;
 	while (ok) {
-		char *nl = memchr(kk->body + start, '\n', kk->len - start);
+		size_t from = start > kk->scanned ? start : kk->scanned;
+		char *nl = memchr(kk->body + from, '\n', kk->len - from);
 		if (nl == NULL)
 			break;
 		size_t l = (size_t)(nl - (kk->body + start));
 		if (l > 0) {
-			struct json_tokener *tok = json_tokener_new();
+			struct json_tokener *tok = json_budget_ok(kk->body + start, l) ? json_tokener_new() : NULL;
 			struct json_object *ev = tok ? json_tokener_parse_ex(tok, kk->body + start, (int)l) : NULL;
 			json_tokener_free(tok);
 			bool changed = false;
@@ -283,6 +322,16 @@ watch_lines(struct kkind *kk)
 	}
 	memmove(kk->body, kk->body + start, kk->len - start);
 	kk->len -= start;
+	kk->scanned = kk->len;
+	if (ok && kk->len > KUBE_MAX_LINE) {
+		log_warnx("kubernetes: %s: a watch event larger than %u MiB; relisting", kk->name, KUBE_MAX_LINE >> 20);
+		struct json_object *bad = json_object_new_object();
+		bool changed = false;
+		char err[300];
+		kinf_watch_event(kk->inf, bad, monotime_now(), &changed, err, sizeof(err));
+		json_object_put(bad);
+		ok = false;
+	}
 	return ok;
 }
 
@@ -297,6 +346,7 @@ write_cb(char *p, size_t size, size_t n, void *arg)
 			nc *= 2;
 		char *nb = nc <= KUBE_MAX_BODY ? realloc(kk->body, nc) : NULL;
 		if (nb == NULL) {
+			kk->too_large = true;
 			snprintf(kk->errbuf, sizeof(kk->errbuf), "answer larger than %u MiB (or out of memory)",
 			    KUBE_MAX_BODY >> 20);
 			return 0;
@@ -351,8 +401,8 @@ request_done(struct kkind *kk, CURLcode rc)
 	snprintf(url_path, sizeof(url_path), "%s %s%s", op_name(kk->op), k->conn.server, kk->paths[kk->path]);
 	char msg[800] = "";
 	if (kk->op == KINF_LIST && rc == CURLE_OK && status == 200) {
-		struct json_tokener *tok = json_tokener_new();
-		struct json_object *list = tok ? json_tokener_parse_ex(tok, kk->body ? kk->body : "", (int)kk->len) : NULL;
+		struct json_tokener *tok = kk->body && json_budget_ok(kk->body, kk->len) ? json_tokener_new() : NULL;
+		struct json_object *list = tok ? json_tokener_parse_ex(tok, kk->body, (int)kk->len) : NULL;
 		json_tokener_free(tok);
 		bool changed = false;
 		char err[300];
@@ -425,6 +475,19 @@ request_done(struct kkind *kk, CURLcode rc)
 	kk->easy = NULL;
 	curl_slist_free_all(kk->hdrs);
 	kk->hdrs = NULL;
+	/* a LIST page too large: smaller pages (an object is at most 1.5 MiB) */
+	if (kk->too_large && kk->op == KINF_LIST) {
+		unsigned long long cur = kk->page_limit ? kk->page_limit : (unsigned long long)k->page_size;
+		kk->page_limit = cur > 1 ? cur / 2 : 1;
+		log_warnx("kubernetes: %s: a LIST page over %u MiB; asking for %llu objects a page", kk->name,
+		    KUBE_MAX_BODY >> 20, kk->page_limit);
+	}
+	/* one large answer must not hold its buffer for the life of sedns */
+	if (kk->cap > KUBE_KEEP_BUF) {
+		free(kk->body);
+		kk->body = NULL;
+		kk->cap = kk->len = kk->scanned = 0;
+	}
 	schedule_next(kk);
 }
 
@@ -510,7 +573,8 @@ start_request(struct kkind *kk)
 	if (req.op == KINF_LIST) {
 		esc = req.cont ? curl_easy_escape(e, req.cont, 0) : NULL;
 		if (asprintf(&url, "%s%s?limit=%llu%s%s%s", k->conn.server, kk->paths[kk->path],
-		    (unsigned long long)k->page_size, esc ? "&continue=" : "", esc ? esc : "", kk->selector) < 0)
+		    kk->page_limit ? kk->page_limit : (unsigned long long)k->page_size, esc ? "&continue=" : "",
+		    esc ? esc : "", kk->selector) < 0)
 			url = NULL;
 	} else {
 		esc = curl_easy_escape(e, req.rv, 0);
@@ -539,7 +603,8 @@ start_request(struct kkind *kk)
 	if (h == NULL)
 		goto oom;
 	explicit_bzero(tok, strlen(tok));
-	curl_easy_setopt(e, CURLOPT_URL, url);
+	if (curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK)
+		goto oom;
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, kk);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
@@ -549,7 +614,8 @@ start_request(struct kkind *kk)
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, kk->errbuf);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "sedns/" SEDNS_VERSION);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http");
+	/* the bearer token never goes out in clear */
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)k->request_timeout_ms);
 	if (req.op == KINF_LIST)
@@ -579,8 +645,8 @@ start_request(struct kkind *kk)
 	kk->hdrs = h;
 	kk->op = req.op;
 	kk->status = 0;
-	kk->opened = kk->aborted = false;
-	kk->len = 0;
+	kk->opened = kk->aborted = kk->too_large = false;
+	kk->len = kk->scanned = 0;
 	kk->errbuf[0] = '\0';
 	kk->requests++;
 	log_debug("kubernetes: %s %s", op_name(req.op), url);
@@ -819,7 +885,10 @@ kube_snapshot(const struct kube *k)
 		/* the name diagnostics give: where the object came from */
 		char *name;
 		if (asprintf(&name, "kubernetes:%s", d[i].key) < 0) {
-			kinf_docs_free(d + i, n - i);
+			for (size_t j = i; j < n; j++) {
+				free(d[j].key);
+				free(d[j].payload);
+			}
 			free(d);
 			goto oom;
 		}

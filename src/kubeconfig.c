@@ -189,7 +189,7 @@ conn_from_doc(yaml_document_t *doc, const char *file, struct kube_conn *c, char 
 	if (cl == NULL)
 		return fail(err, errlen, file, ctx, "cluster \"%s\" of the context not found in clusters", cname);
 	const char *server = scalar(get(doc, cl, "server"));
-	if (server == NULL || (strncmp(server, "https://", 8) != 0 && strncmp(server, "http://", 7) != 0))
+	if (server == NULL || strncmp(server, "https://", 8) != 0)
 		return fail(err, errlen, file, get(doc, cl, "server") ? get(doc, cl, "server") : cl,
 		    "cluster.server must be an https:// URL", NULL);
 	const char *insecure = scalar(get(doc, cl, "insecure-skip-tls-verify"));

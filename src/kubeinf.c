@@ -267,6 +267,18 @@ restart_list(struct kinf *k)
 	k->op = KINF_LIST;
 }
 
+/* A resourceVersion or continue token goes into a URL: printable ASCII,
+ * bounded (real ones are a number, or base64 of a few hundred bytes). */
+static bool
+token_ok(const char *s, size_t max)
+{
+	size_t n = 0;
+	for (; s[n]; n++)
+		if (n >= max || (unsigned char)s[n] < 0x21 || (unsigned char)s[n] > 0x7e)
+			return false;
+	return n > 0;
+}
+
 bool
 kinf_list_page(struct kinf *k, struct json_object *list, double now, bool *changed, char *err, size_t errlen)
 {
@@ -274,8 +286,11 @@ kinf_list_page(struct kinf *k, struct json_object *list, double now, bool *chang
 	struct json_object *items = jget(list, "items");
 	struct json_object *md = jget(list, "metadata");
 	const char *rv = jstr(md, "resourceVersion");
-	if (items == NULL || !json_object_is_type(items, json_type_array) || rv == NULL || rv[0] == '\0') {
-		snprintf(err, errlen, "LIST answer is not a list with items and metadata.resourceVersion");
+	const char *cont0 = jstr(md, "continue");
+	if (items == NULL || !json_object_is_type(items, json_type_array) || rv == NULL ||
+	    !token_ok(rv, KINF_MAX_RV) || (cont0 && cont0[0] && !token_ok(cont0, KINF_MAX_CONTINUE))) {
+		snprintf(err, errlen, "LIST answer is not a list with items and a usable metadata.resourceVersion "
+		    "(printable, at most %d bytes) and continue token", KINF_MAX_RV);
 		restart_list(k);
 		k->stream_error = true;
 		return false;
@@ -382,8 +397,8 @@ kinf_watch_event(struct kinf *k, struct json_object *ev, double now, bool *chang
 		return false;
 	}
 	const char *rv = jstr(jget(obj, "metadata"), "resourceVersion");
-	if (rv == NULL || rv[0] == '\0') {
-		snprintf(err, errlen, "watch event %s without metadata.resourceVersion", type);
+	if (rv == NULL || !token_ok(rv, KINF_MAX_RV)) {
+		snprintf(err, errlen, "watch event %s without a usable metadata.resourceVersion", type);
 		k->stream_error = true;
 		return false;
 	}
@@ -440,8 +455,10 @@ kinf_ended(struct kinf *k, enum kinf_op op, int http_status, bool clean, double 
 		/* at once, unless the list just made is already too old */
 		failed = k->events_since_list == 0;
 	} else if (http_status != 200 || k->stream_error) {
-		/* a bad stream cannot be trusted to resume: relist */
-		if (http_status == 200)
+		/* a bad stream cannot be trusted to resume: relist; so does a
+		 * watch that keeps failing (whatever the version it resumes
+		 * from, the server will not take it) */
+		if (http_status == 200 || k->attempts + 1 >= KINF_WATCH_FAILS_RELIST)
 			restart_list(k);
 		failed = true;
 	} else {

@@ -452,3 +452,44 @@ Test(kubeobj, pod_payloads)
 	cr_assert_eq(kubeobj_pod_parse("nospace", ns, sizeof(ns), ips), 0);
 	cr_assert_eq(kubeobj_pod_parse("ns 1.2.3.x", ns, sizeof(ns), ips), 0);
 }
+
+Test(kubeinf, a_resource_version_unfit_for_a_url_is_refused)
+{
+	/* it goes into the watch URL: a 9 MiB one wedged the watch forever */
+	char big[400];
+	memset(big, '9', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	char text[1024];
+	snprintf(text, sizeof(text), "{\"metadata\":{\"resourceVersion\":\"%s\"},\"items\":[]}", big);
+	struct kinf *k = kinf_new(spec_v, 500, 30000, 0);
+	cr_assert_not(page(k, text, 1), "a %zu-byte resourceVersion is refused", strlen(big));
+	struct kinf_req r;
+	kinf_next(k, &r);
+	cr_assert_eq(r.op, KINF_LIST, "refused: list again, never watch from it");
+	cr_assert_not(page(k, "{\"metadata\":{\"resourceVersion\":\"1 2\"},\"items\":[]}", 2), "a space is refused");
+	cr_assert_not(page(k, "{\"metadata\":{\"resourceVersion\":\"1\",\"continue\":\"a\\nb\"},\"items\":[]}", 3),
+	    "a continue token with a control character is refused");
+	cr_assert(page(k, "{\"metadata\":{\"resourceVersion\":\"123\"},\"items\":[]}", 4));
+	kinf_free(k);
+	k = synced();
+	cr_assert_eq(event(k, EV("MODIFIED", "{\"metadata\":{\"namespace\":\"a\",\"name\":\"x\",\"resourceVersion\":"
+	    "\"1\\t2\"},\"spec\":{\"v\":\"2\"}}"), 2), -1, "a watch event's resourceVersion is checked too");
+	kinf_free(k);
+}
+
+Test(kubeinf, a_watch_that_keeps_failing_relists)
+{
+	struct kinf *k = synced();
+	struct kinf_req r;
+	int n;
+	for (n = 0; n < 20; n++) {
+		kinf_next(k, &r);
+		if (r.op == KINF_LIST)
+			break;
+		kinf_watch_open(k, 2 + n);
+		kinf_ended(k, KINF_WATCH, 0, false, 2 + n, 0.5); /* no HTTP status: the request failed */
+	}
+	cr_assert_eq(r.op, KINF_LIST, "still watching after 20 failures");
+	cr_assert_eq(n, KINF_WATCH_FAILS_RELIST, "relisted after %d failures", n);
+	kinf_free(k);
+}
