@@ -82,7 +82,10 @@ kubeobj_pod_payload(struct json_object *obj)
 	struct json_object *spec = jget(obj, "spec"), *status = jget(obj, "status");
 	struct json_object *hn = jget(spec, "hostNetwork");
 	const char *phase = jstr(status, "phase");
-	if (ns == NULL || ns[0] == '\0' || strchr(ns, ' ') != NULL)
+	/* a namespace is a DNS label: anything else (or a longer one, which
+	 * cut short could name another namespace) maps nothing */
+	size_t nl = ns ? strlen(ns) : 0;
+	if (nl == 0 || nl > 63 || strspn(ns, "abcdefghijklmnopqrstuvwxyz0123456789-") != nl)
 		return NULL;
 	/* a hostNetwork pod's IP is the node's, shared by many */
 	if (hn && json_object_get_boolean(hn))
@@ -91,7 +94,7 @@ kubeobj_pod_payload(struct json_object *obj)
 	if (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0))
 		return NULL;
 	char buf[128 + KUBEOBJ_MAX_POD_IPS * (NETADDR_STRLEN + 1)];
-	int n = snprintf(buf, sizeof(buf), "%.64s", ns);
+	int n = snprintf(buf, sizeof(buf), "%s", ns);
 	size_t len = (size_t)n, nips = 0;
 	struct netaddr seen[KUBEOBJ_MAX_POD_IPS];
 	struct json_object *ips = jget(status, "podIPs");

@@ -493,3 +493,17 @@ Test(kubeinf, a_watch_that_keeps_failing_relists)
 	cr_assert_eq(n, KINF_WATCH_FAILS_RELIST, "relisted after %d failures", n);
 	kinf_free(k);
 }
+
+Test(kubeobj, a_pod_namespace_must_be_a_dns_label)
+{
+	/* 64 characters, cut short, would have been another namespace */
+	char json[512];
+	snprintf(json, sizeof(json), "{\"metadata\":{\"namespace\":\"%s\"},\"status\":{\"podIP\":\"10.1.0.9\"}}",
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab");
+	cr_assert_null(pod(json));
+	cr_assert_null(pod("{\"metadata\":{\"namespace\":\"a\tb\"},\"status\":{\"podIP\":\"10.1.0.9\"}}"));
+	cr_assert_null(pod("{\"metadata\":{\"namespace\":\"Team\"},\"status\":{\"podIP\":\"10.1.0.9\"}}"));
+	char *p = pod("{\"metadata\":{\"namespace\":\"team-9\"},\"status\":{\"podIP\":\"10.1.0.9\"}}");
+	cr_assert_str_eq(p, "team-9 10.1.0.9");
+	free(p);
+}
