@@ -35,4 +35,9 @@ char *kubeobj_pod_payload(struct json_object *obj);
  * KUBEOBJ_MAX_POD_IPS). Returns the number of IPs, 0 when malformed. */
 size_t kubeobj_pod_parse(const char *payload, char *ns, size_t nslen, struct netaddr *ips);
 
+/* False when the JSON text p[0, n) holds more objects and arrays (outside
+ * strings) than n / bytes_per_container + floor: json-c spends ~800 bytes on
+ * each, so "{},{},..." must be refused before it is parsed. */
+bool kubeobj_json_budget_ok(const char *p, size_t n, size_t bytes_per_container, size_t floor);
+
 #endif

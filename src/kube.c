@@ -259,27 +259,10 @@ header_cb(char *buf, size_t size, size_t n, void *arg)
 	return len;
 }
 
-/* Objects and arrays in a JSON text (outside strings): what json-c would
- * allocate for it, counted before it does. */
 static bool
 json_budget_ok(const char *p, size_t n)
 {
-	size_t containers = 0, max = n / JSON_BYTES_PER_CONTAINER + JSON_CONTAINER_FLOOR;
-	bool in_str = false;
-	for (size_t i = 0; i < n; i++) {
-		char c = p[i];
-		if (in_str) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_str = false;
-		} else if (c == '"') {
-			in_str = true;
-		} else if ((c == '{' || c == '[') && ++containers > max) {
-			return false;
-		}
-	}
-	return true;
+	return kubeobj_json_budget_ok(p, n, JSON_BYTES_PER_CONTAINER, JSON_CONTAINER_FLOOR);
 }
 
 /* Feeds the complete lines of a watch stream to the informer. false: stop

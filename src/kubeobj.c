@@ -142,3 +142,24 @@ kubeobj_pod_parse(const char *payload, char *ns, size_t nslen, struct netaddr *i
 	}
 	return n;
 }
+
+bool
+kubeobj_json_budget_ok(const char *p, size_t n, size_t bytes_per_container, size_t floor)
+{
+	size_t containers = 0, max = n / bytes_per_container + floor;
+	bool in_str = false;
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = false;
+		} else if (c == '"') {
+			in_str = true;
+		} else if ((c == '{' || c == '[') && ++containers > max) {
+			return false;
+		}
+	}
+	return true;
+}

@@ -507,3 +507,18 @@ Test(kubeobj, a_pod_namespace_must_be_a_dns_label)
 	cr_assert_str_eq(p, "team-9 10.1.0.9");
 	free(p);
 }
+
+Test(kubeobj, json_that_json_c_would_blow_up_is_refused_before_parsing)
+{
+	static char bomb[60000];
+	size_t n = 0;
+	n += (size_t)snprintf(bomb, sizeof(bomb), "{\"items\":[");
+	while (n + 4 < sizeof(bomb) - 8)
+		n += (size_t)snprintf(bomb + n, sizeof(bomb) - n, "{},");
+	n += (size_t)snprintf(bomb + n, sizeof(bomb) - n, "{}]}");
+	cr_assert_not(kubeobj_json_budget_ok(bomb, n, 6, 4096), "one container per 3 bytes");
+	/* braces inside strings are text, and managedFields-dense JSON passes */
+	const char *s = "{\"a\":\"{{{{[[[[{{{{[[[[\\\"{{\",\"f:metadata\":{\"f:labels\":{\".\":{},\"f:app\":{}}}}";
+	cr_assert(kubeobj_json_budget_ok(s, strlen(s), 6, 0));
+	cr_assert(kubeobj_json_budget_ok(s, strlen(s), 6, 4096));
+}
