@@ -1,5 +1,6 @@
 /* firewall — see include/firewall.h. */
 #include "firewall.h"
+#include "fnv.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -541,12 +542,11 @@ line_cmp_qsort(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* one line of a listing: its bytes, then a newline as the separator */
 static uint64_t
 fnv_add(uint64_t h, const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
-	return (h ^ '\n') * 0x100000001b3ULL;
+	return fnv64(fnv64(h, s, n), "\n", 1);
 }
 
 /* Copies line [p, p+n) without packet/byte counters ("[12:345]" in
@@ -587,7 +587,7 @@ strip_counters(const char *p, size_t n, char *out, size_t cap)
 uint64_t
 firewall_fingerprint_text(int format, const char *listing)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = FNV64_INIT;
 	size_t nlines = 0, cap = 0;
 	char **lines = NULL;
 	char buf[8192];

@@ -1,5 +1,6 @@
 /* loader — see include/loader.h. */
 #include "loader.h"
+#include "fnv.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -506,26 +507,17 @@ loader_upstreams(const struct config *cfg, struct config_endpoint *out)
 	return k;
 }
 
-static uint64_t
-fp_add(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 0x100000001b3ULL;
-	return h;
-}
-
 bool
 loader_fingerprint(char *const *paths, size_t npaths, uint64_t *fp)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = FNV64_INIT;
 	for (size_t p = 0; p < npaths; p++) {
 		char **files;
 		size_t n;
 		char err[256];
 		if (!se_list_path(paths[p], &files, &n, err, sizeof(err)))
 			return false;
-		h = fp_add(h, paths[p], strlen(paths[p]) + 1);
+		h = fnv64(h, paths[p], strlen(paths[p]) + 1);
 		for (size_t i = 0; i < n; i++) {
 			struct stat st;
 			if (stat(files[i], &st) != 0) {
@@ -537,8 +529,8 @@ loader_fingerprint(char *const *paths, size_t npaths, uint64_t *fp)
 			uint64_t v[7] = { (uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
 				(uint64_t)st.st_mtim.tv_sec, (uint64_t)st.st_mtim.tv_nsec, (uint64_t)st.st_ctim.tv_sec,
 				(uint64_t)st.st_ctim.tv_nsec };
-			h = fp_add(h, files[i], strlen(files[i]) + 1);
-			h = fp_add(h, v, sizeof(v));
+			h = fnv64(h, files[i], strlen(files[i]) + 1);
+			h = fnv64(h, v, sizeof(v));
 		}
 		se_free_list(files, n);
 	}

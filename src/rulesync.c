@@ -16,6 +16,7 @@
 #include "bgjob.h"
 #include "endpoints.h"
 #include "firewall.h"
+#include "fnv.h"
 #include "log.h"
 #include "monotime.h"
 #include "registry.h"
@@ -554,10 +555,7 @@ struct render_job {
 static uint64_t
 text_hash(const char *t, size_t n)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)t[i]) * 0x100000001b3ULL;
-	return h;
+	return fnv64(FNV64_INIT, t, n);
 }
 
 static void

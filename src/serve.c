@@ -18,6 +18,7 @@
 
 #include "bgjob.h"
 #include "endpoints.h"
+#include "fnv.h"
 #include "forward.h"
 #include "http.h"
 #include "loader.h"
@@ -254,12 +255,11 @@ struct build {
 	bool unchanged;                 /* skipped: same input as installed */
 };
 
+/* a field, then a byte no text holds as the separator */
 static uint64_t
 fp_bytes(uint64_t h, const char *p, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)p[i]) * 0x100000001b3ULL;
-	return (h ^ 0xff) * 0x100000001b3ULL;
+	return fnv64(fnv64(h, p, n), "\xff", 1);
 }
 
 /* The API's objects as the build reads them (0 without the API): a watch
@@ -269,7 +269,7 @@ kube_fp(const struct kube_snapshot *ks)
 {
 	if (ks == NULL)
 		return 0;
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = FNV64_INIT;
 	h = fp_bytes(h, ks->synced ? "s" : "u", 1);
 	h = fp_bytes(h, ks->pods_on ? "p" : "-", 1);
 	for (size_t i = 0; i < ks->ndocs; i++) {
