@@ -28,6 +28,11 @@ struct workloads;
 
 #define KUBEOBJ_MAX_POD_IPS 8
 
+/* o[key] when o is an object that has it, else NULL (borrowed). */
+struct json_object *kubeobj_get(struct json_object *o, const char *key);
+/* o[key] when it is a string, else NULL (borrowed). */
+const char *kubeobj_str(struct json_object *o, const char *key);
+
 char *kubeobj_serviceentry_payload(struct json_object *obj);
 char *kubeobj_pod_payload(struct json_object *obj);
 

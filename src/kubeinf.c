@@ -1,5 +1,6 @@
 /* kubeinf — see include/kubeinf.h. */
 #include "kubeinf.h"
+#include "kubeobj.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -227,31 +228,12 @@ set_str(char **dst, const char *s)
 	*dst = d;
 }
 
-static const char *
-jstr(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-	if (o == NULL || !json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-static struct json_object *
-jget(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-	if (o == NULL || !json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, key, &v))
-		return NULL;
-	return v;
-}
-
 /* "namespace/name" of obj into buf; false when it has no name. */
 static bool
 obj_key(struct json_object *obj, char *buf, size_t len)
 {
-	struct json_object *md = jget(obj, "metadata");
-	const char *name = jstr(md, "name"), *ns = jstr(md, "namespace");
+	struct json_object *md = kubeobj_get(obj, "metadata");
+	const char *name = kubeobj_str(md, "name"), *ns = kubeobj_str(md, "namespace");
 	if (name == NULL || name[0] == '\0')
 		return false;
 	int n = snprintf(buf, len, "%s/%s", ns ? ns : "", name);
@@ -283,10 +265,10 @@ bool
 kinf_list_page(struct kinf *k, struct json_object *list, double now, bool *changed, char *err, size_t errlen)
 {
 	*changed = false;
-	struct json_object *items = jget(list, "items");
-	struct json_object *md = jget(list, "metadata");
-	const char *rv = jstr(md, "resourceVersion");
-	const char *cont0 = jstr(md, "continue");
+	struct json_object *items = kubeobj_get(list, "items");
+	struct json_object *md = kubeobj_get(list, "metadata");
+	const char *rv = kubeobj_str(md, "resourceVersion");
+	const char *cont0 = kubeobj_str(md, "continue");
 	if (items == NULL || !json_object_is_type(items, json_type_array) || rv == NULL ||
 	    !token_ok(rv, KINF_MAX_RV) || (cont0 && cont0[0] && !token_ok(cont0, KINF_MAX_CONTINUE))) {
 		snprintf(err, errlen, "LIST answer is not a list with items and a usable metadata.resourceVersion "
@@ -312,7 +294,7 @@ kinf_list_page(struct kinf *k, struct json_object *list, double now, bool *chang
 			return false;
 		}
 	}
-	const char *cont = jstr(md, "continue");
+	const char *cont = kubeobj_str(md, "continue");
 	if (cont && cont[0]) {
 		set_str(&k->cont, cont);
 		if (k->cont == NULL) {
@@ -357,7 +339,7 @@ kinf_watch_open(struct kinf *k, double now)
 static int
 status_code(struct json_object *status)
 {
-	struct json_object *c = jget(status, "code");
+	struct json_object *c = kubeobj_get(status, "code");
 	return c && json_object_is_type(c, json_type_int) ? json_object_get_int(c) : 0;
 }
 
@@ -365,8 +347,8 @@ bool
 kinf_watch_event(struct kinf *k, struct json_object *ev, double now, bool *changed, char *err, size_t errlen)
 {
 	*changed = false;
-	const char *type = jstr(ev, "type");
-	struct json_object *obj = jget(ev, "object");
+	const char *type = kubeobj_str(ev, "type");
+	struct json_object *obj = kubeobj_get(ev, "object");
 	if (type == NULL || obj == NULL || !json_object_is_type(obj, json_type_object)) {
 		snprintf(err, errlen, "malformed watch event (no type or object)");
 		k->stream_error = true;
@@ -374,7 +356,7 @@ kinf_watch_event(struct kinf *k, struct json_object *ev, double now, bool *chang
 	}
 	if (strcmp(type, "ERROR") == 0) {
 		int code = status_code(obj);
-		const char *msg = jstr(obj, "message");
+		const char *msg = kubeobj_str(obj, "message");
 		snprintf(err, errlen, "watch ERROR %d: %s", code, msg ? msg : "(no message)");
 		if (code == 410)
 			k->gone = true;
@@ -396,7 +378,7 @@ kinf_watch_event(struct kinf *k, struct json_object *ev, double now, bool *chang
 		k->stream_error = true;
 		return false;
 	}
-	const char *rv = jstr(jget(obj, "metadata"), "resourceVersion");
+	const char *rv = kubeobj_str(kubeobj_get(obj, "metadata"), "resourceVersion");
 	if (rv == NULL || !token_ok(rv, KINF_MAX_RV)) {
 		snprintf(err, errlen, "watch event %s without a usable metadata.resourceVersion", type);
 		k->stream_error = true;

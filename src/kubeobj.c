@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct json_object *
-jget(struct json_object *o, const char *key)
+struct json_object *
+kubeobj_get(struct json_object *o, const char *key)
 {
 	struct json_object *v;
 	if (o == NULL || !json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, key, &v))
@@ -15,10 +15,10 @@ jget(struct json_object *o, const char *key)
 	return v;
 }
 
-static const char *
-jstr(struct json_object *o, const char *key)
+const char *
+kubeobj_str(struct json_object *o, const char *key)
 {
-	struct json_object *v = jget(o, key);
+	struct json_object *v = kubeobj_get(o, key);
 	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 }
 
@@ -26,7 +26,7 @@ jstr(struct json_object *o, const char *key)
 static void
 copy_key(struct json_object *dst, struct json_object *o, const char *key)
 {
-	struct json_object *v = jget(o, key);
+	struct json_object *v = kubeobj_get(o, key);
 	if (v != NULL)
 		json_object_object_add(dst, key, json_object_get(v));
 }
@@ -43,22 +43,22 @@ kubeobj_serviceentry_payload(struct json_object *obj)
 		return NULL;
 	}
 	/* items of a LIST may omit apiVersion and kind: they are implied */
-	if (jget(obj, "apiVersion"))
+	if (kubeobj_get(obj, "apiVersion"))
 		copy_key(out, obj, "apiVersion");
 	else
 		json_object_object_add(out, "apiVersion", json_object_new_string("networking.istio.io/v1"));
-	if (jget(obj, "kind"))
+	if (kubeobj_get(obj, "kind"))
 		copy_key(out, obj, "kind");
 	else
 		json_object_object_add(out, "kind", json_object_new_string("ServiceEntry"));
-	struct json_object *omd = jget(obj, "metadata");
+	struct json_object *omd = kubeobj_get(obj, "metadata");
 	copy_key(md, omd, "name");
 	copy_key(md, omd, "namespace");
 	copy_key(md, omd, "labels");
 	copy_key(md, omd, "creationTimestamp");
 	json_object_object_add(out, "metadata", md);
 	copy_key(out, obj, "spec");
-	struct json_object *addrs = jget(jget(obj, "status"), "addresses");
+	struct json_object *addrs = kubeobj_get(kubeobj_get(obj, "status"), "addresses");
 	if (addrs != NULL) {
 		struct json_object *st = json_object_new_object();
 		if (st != NULL) {
@@ -78,10 +78,10 @@ kubeobj_serviceentry_payload(struct json_object *obj)
 char *
 kubeobj_pod_payload(struct json_object *obj)
 {
-	const char *ns = jstr(jget(obj, "metadata"), "namespace");
-	struct json_object *spec = jget(obj, "spec"), *status = jget(obj, "status");
-	struct json_object *hn = jget(spec, "hostNetwork");
-	const char *phase = jstr(status, "phase");
+	const char *ns = kubeobj_str(kubeobj_get(obj, "metadata"), "namespace");
+	struct json_object *spec = kubeobj_get(obj, "spec"), *status = kubeobj_get(obj, "status");
+	struct json_object *hn = kubeobj_get(spec, "hostNetwork");
+	const char *phase = kubeobj_str(status, "phase");
 	/* a namespace is a DNS label: anything else (or a longer one, which
 	 * cut short could name another namespace) maps nothing */
 	size_t nl = ns ? strlen(ns) : 0;
@@ -97,11 +97,11 @@ kubeobj_pod_payload(struct json_object *obj)
 	int n = snprintf(buf, sizeof(buf), "%s", ns);
 	size_t len = (size_t)n, nips = 0;
 	struct netaddr seen[KUBEOBJ_MAX_POD_IPS];
-	struct json_object *ips = jget(status, "podIPs");
+	struct json_object *ips = kubeobj_get(status, "podIPs");
 	size_t total = ips && json_object_is_type(ips, json_type_array) ? json_object_array_length(ips) : 0;
 	for (size_t i = 0; i <= total && nips < KUBEOBJ_MAX_POD_IPS; i++) {
 		/* podIPs, then podIP (older API servers set only that) */
-		const char *ip = i < total ? jstr(json_object_array_get_idx(ips, i), "ip") : jstr(status, "podIP");
+		const char *ip = i < total ? kubeobj_str(json_object_array_get_idx(ips, i), "ip") : kubeobj_str(status, "podIP");
 		struct netaddr a;
 		if (ip == NULL || !netaddr_parse(ip, &a))
 			continue;
