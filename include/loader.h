@@ -41,8 +41,9 @@ struct load_summary {
  * good borrows the entries of the installed registry: the daemon calls
  * loader_cache_commit with it after every install. A file whose
  * fingerprint (device, inode, size, mtime) is unchanged since the committed
- * build and that loaded cleanly then is not parsed again: its entries are
- * copied from good. Owned by the daemon; loader_cache_free releases it.
+ * build and that loaded cleanly then is not parsed again: the new set
+ * shares its block of entries (a reference held here). Owned by the
+ * daemon; loader_cache_free releases it.
  */
 struct lc_file {
 	char *path;
@@ -51,6 +52,7 @@ struct lc_file {
 	off_t size;
 	struct timespec mtime;
 	bool clean;           /* no diagnostic when it was loaded */
+	struct se_block *blk; /* its entries when clean (one reference) */
 };
 struct loader_cache {
 	const struct se_set *good;      /* borrowed; NULL before the first commit */

@@ -7,9 +7,14 @@
  * networking.istio.io/{v1,v1beta1,v1alpha3} is loaded; other kinds are
  * skipped quietly.
  *
- * Ownership: a struct se_set owns everything reachable from it (entries,
- * strings, diagnostics); se_set_free releases it all. Entries that fail
- * validation are NOT in entries[]: they appear only as error diagnostics.
+ * Ownership: a struct se_set owns its diagnostics and holds one reference
+ * on each block its entries live in; se_set_free releases both. A block
+ * (struct se_block) is what one file or buffer loaded: its entries and their
+ * strings, immutable once the file is done, reference counted (atomically)
+ * so that the next reload's set can share an unchanged file's entries
+ * instead of parsing or copying them (se_set_adopt_block). Entries that
+ * fail validation are NOT in entries[]: they appear only as error
+ * diagnostics.
  *
  * Diagnostics are formatted "FILE:LINE:COL: NAMESPACE/NAME: field.path: what
  * is wrong" (structural YAML errors: "FILE:LINE:COL: message").
@@ -105,7 +110,7 @@ struct serviceentry {
 	struct se_status_address *status_addresses;
 	size_t nstatus_addresses;
 	/* private: file, namespace and the ports' name and protocol belong to
-	 * the set's string pool (they repeat across entries: one copy each) */
+	 * the block's string pool (they repeat across entries: one copy each) */
 	bool pooled;
 };
 
@@ -124,8 +129,11 @@ struct se_diag {
 	char *message;        /* the whole formatted line, without "error:" tag */
 };
 
+struct se_block;
+
 struct se_set {
-	struct serviceentry *entries;   /* valid entries, in load order */
+	struct serviceentry **entries;  /* valid entries, in load order (they
+	                                   live in blocks: stable addresses) */
 	size_t nentries;
 	struct se_diag *diags;
 	size_t ndiags;
@@ -143,13 +151,30 @@ struct se_set {
 	/* private: namespace/name -> entries[] index, for duplicates */
 	size_t *index;
 	size_t index_cap;
-	struct se_strpool *pool;        /* interned strings of the entries */
+	struct se_block **blocks;       /* one reference each */
+	size_t nblocks;
+	struct se_block *open;          /* being filled (the last of blocks);
+	                                   NULL between files */
+	size_t open_from;               /* its first entry's index in entries */
 };
 
 void se_set_init(struct se_set *set);
-/* Done adding: drops the string pool's lookup table (1 MiB at 50k entries)
- * and keeps its strings. Adding after this still works. */
+/* Done adding: closes the block being filled (entries copied with
+ * se_set_copy_entry). Adding after this still works. */
 void se_set_seal(struct se_set *set);
+
+/* The block the last se_load_path of one file or se_load_buffer filled
+ * (NULL if it could not be made); borrowed from set. */
+struct se_block *se_set_last_block(const struct se_set *set);
+/* Appends block b's entries to set, sharing them (b gains a reference);
+ * false, with set unchanged, on out of memory or when one of them is a
+ * namespace/name set already has (then load the file to report it). */
+bool se_set_adopt_block(struct se_set *set, struct se_block *b);
+/* Extra references, for a cache that outlives the set (atomic). */
+void se_block_hold(struct se_block *b);
+void se_block_release(struct se_block *b);
+/* Entries in b. */
+size_t se_block_count(const struct se_block *b);
 void se_set_free(struct se_set *set);
 
 /* The valid entry namespace/name, or NULL. */

@@ -80,8 +80,10 @@ print_diags(const struct se_set *set, size_t from, FILE *diag, struct loader_cac
 static void
 files_free(struct lc_file *f, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		free(f[i].path);
+		se_block_release(f[i].blk);
+	}
 	free(f);
 }
 
@@ -122,50 +124,6 @@ same_fp(const struct lc_file *a, const struct stat *st)
 	    a->mtime.tv_sec == st->st_mtim.tv_sec && a->mtime.tv_nsec == st->st_mtim.tv_nsec;
 }
 
-static int
-entry_file_cmp(const void *x, const void *y)
-{
-	const struct serviceentry *a = *(const struct serviceentry *const *)x;
-	const struct serviceentry *b = *(const struct serviceentry *const *)y;
-	int c = strcmp(a->file, b->file);
-	return c ? c : (a < b ? -1 : a > b);
-}
-
-/* good's entries sorted by file (load order kept within a file). */
-static const struct serviceentry **
-by_file(const struct se_set *good, size_t *n)
-{
-	*n = good ? good->nentries : 0;
-	const struct serviceentry **v = calloc(*n ? *n : 1, sizeof(*v));
-	if (v == NULL) {
-		*n = 0;
-		return NULL;
-	}
-	for (size_t i = 0; i < *n; i++)
-		v[i] = &good->entries[i];
-	qsort(v, *n, sizeof(*v), entry_file_cmp);
-	return v;
-}
-
-/* Copies good's entries of one file into set; false when one could not be
- * copied (then the file is parsed instead). */
-static bool
-copy_file_entries(struct se_set *set, const struct serviceentry **sorted, size_t n, const char *path)
-{
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (strcmp(sorted[mid]->file, path) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (size_t i = lo; i < n && strcmp(sorted[i]->file, path) == 0; i++)
-		if (!se_set_copy_entry(set, sorted[i]) && se_set_find(set, sorted[i]->namespace, sorted[i]->name) == NULL)
-			return false;
-	return true;
-}
-
 static void read_cached(struct se_set *set, char *const *paths, size_t npaths, const struct loader_doc *docs,
     size_t ndocs, struct loader_cache *cache, FILE *diag, struct load_summary *sum);
 
@@ -192,8 +150,7 @@ read_cached(struct se_set *set, char *const *paths, size_t npaths, const struct 
 	files_free(cache->pending, cache->npending);
 	cache->pending = NULL;
 	cache->npending = 0;
-	size_t nsorted = 0, kept = 0;
-	const struct serviceentry **sorted = by_file(cache->good, &nsorted);
+	size_t kept = 0;
 	size_t from = set->ndiags;
 	const char *unlisted[CONFIG_MAX_LIST];
 	size_t nunlisted = 0;
@@ -210,13 +167,18 @@ read_cached(struct se_set *set, char *const *paths, size_t npaths, const struct 
 			struct stat st;
 			bool have_st = stat(files[i], &st) == 0;
 			const struct lc_file *old = file_find(cache->files, cache->nfiles, files[i]);
-			size_t d0 = set->ndiags;
-			if (have_st && old != NULL && old->clean && same_fp(old, &st) && sorted != NULL &&
-			    copy_file_entries(set, sorted, nsorted, files[i])) {
-				/* unchanged since a clean load: no second parse */
+			size_t d0 = set->ndiags, b0 = set->nblocks;
+			struct se_block *blk = NULL;
+			if (have_st && old != NULL && old->clean && old->blk != NULL && same_fp(old, &st) &&
+			    se_set_adopt_block(set, old->blk)) {
+				/* unchanged since a clean load: its entries are
+				 * shared, neither parsed nor copied */
 				set->nfiles++;
+				blk = old->blk;
 			} else {
 				se_load_path(set, files[i]);
+				if (set->nblocks > b0)
+					blk = se_set_last_block(set);
 			}
 			struct lc_file *np = realloc(cache->pending, (cache->npending + 1) * sizeof(*np));
 			if (np == NULL || !have_st)
@@ -230,6 +192,9 @@ read_cached(struct se_set *set, char *const *paths, size_t npaths, const struct 
 			f->size = st.st_size;
 			f->mtime = st.st_mtim;
 			f->clean = set->ndiags == d0;
+			f->blk = f->clean ? blk : NULL;
+			if (f->blk)
+				se_block_hold(f->blk);
 			cache->npending++;
 		}
 		se_free_list(files, nfiles);
@@ -251,7 +216,7 @@ read_cached(struct se_set *set, char *const *paths, size_t npaths, const struct 
 	}
 	/* a file not read to its end: what did not load keeps its last version */
 	for (size_t i = 0; cache->good && i < cache->good->nentries; i++) {
-		const struct serviceentry *g = &cache->good->entries[i];
+		const struct serviceentry *g = cache->good->entries[i];
 		bool lost = se_set_is_broken(set, g->file);
 		for (size_t u = 0; u < nunlisted && !lost; u++) {
 			size_t ul = strlen(unlisted[u]);
@@ -265,7 +230,6 @@ read_cached(struct se_set *set, char *const *paths, size_t npaths, const struct 
 			    g->namespace, g->name, g->file);
 		}
 	}
-	free(sorted);
 	print_diags(set, from, diag, cache);
 	if (sum)
 		sum->kept = kept;
@@ -276,7 +240,7 @@ loader_restricted(const struct se_set *set)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < set->nentries; i++) {
-		const struct serviceentry *se = &set->entries[i];
+		const struct serviceentry *se = set->entries[i];
 		bool all = se->nexport_to == 0;
 		for (size_t k = 0; k < se->nexport_to; k++)
 			all |= strcmp(se->export_to[k], "*") == 0;

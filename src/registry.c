@@ -292,13 +292,13 @@ registry_build(struct se_set *set, const struct tenancy *t)
 
 	size_t npairs = 0;
 	for (size_t i = 0; i < reg->set.nentries; i++)
-		npairs += reg->set.entries[i].nhosts;
+		npairs += reg->set.entries[i]->nhosts;
 	struct pair *pairs = calloc(npairs ? npairs : 1, sizeof(*pairs));
 	if (pairs == NULL)
 		goto oom;
 	size_t k = 0;
 	for (size_t i = 0; i < reg->set.nentries; i++) {
-		const struct serviceentry *se = &reg->set.entries[i];
+		const struct serviceentry *se = reg->set.entries[i];
 		for (size_t j = 0; j < se->nhosts; j++) {
 			lower_copy(pairs[k].name, se->hosts[j], sizeof(pairs[k].name));
 			char why[512], w[512];

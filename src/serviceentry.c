@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,14 +209,14 @@ pool_rehash(struct se_strpool *p)
 
 /* The pooled copy of s (NULL stays NULL); false on out of memory. */
 static bool
-pool_intern(struct se_set *set, char **dst, const char *s)
+pool_intern(struct se_strpool **pp, char **dst, const char *s)
 {
 	*dst = NULL;
 	if (s == NULL)
 		return true;
-	if (set->pool == NULL && (set->pool = calloc(1, sizeof(*set->pool))) == NULL)
+	if (*pp == NULL && (*pp = calloc(1, sizeof(**pp))) == NULL)
 		return false;
-	struct se_strpool *p = set->pool;
+	struct se_strpool *p = *pp;
 	if ((p->n + 1) * 2 > p->cap && !pool_rehash(p))
 		return false;
 	size_t k = pool_hash(s) & (p->cap - 1);
@@ -245,22 +246,21 @@ pool_intern(struct se_set *set, char **dst, const char *s)
 	return true;
 }
 
-void
-se_set_seal(struct se_set *set)
+/* the strings stay; only the lookup table goes */
+static void
+pool_seal(struct se_strpool *p)
 {
-	/* the strings stay; only the lookup table goes (an intern after this
-	 * starts a new one: correct, merely without dedup against the old) */
-	if (set->pool == NULL)
+	if (p == NULL)
 		return;
-	free(set->pool->slots);
-	set->pool->slots = NULL;
-	set->pool->cap = set->pool->n = 0;
+	free(p->slots);
+	p->slots = NULL;
+	p->cap = p->n = 0;
 }
 
-/* Moves e's poolable strings into the set's pool (the malloc'd ones are
- * freed). On failure e is unchanged and still its own. */
+/* Moves e's poolable strings into pool (the malloc'd ones are freed). On
+ * failure e is unchanged and still its own. */
 static bool
-entry_pool(struct se_set *set, struct serviceentry *e)
+entry_pool(struct se_strpool **pool, struct serviceentry *e)
 {
 	if (e->pooled)
 		return true;
@@ -268,10 +268,10 @@ entry_pool(struct se_set *set, struct serviceentry *e)
 	char **v = malloc(n * sizeof(*v));
 	if (v == NULL)
 		return false;
-	bool ok = pool_intern(set, &v[0], e->file) && pool_intern(set, &v[1], e->namespace);
+	bool ok = pool_intern(pool, &v[0], e->file) && pool_intern(pool, &v[1], e->namespace);
 	for (size_t i = 0; ok && i < e->nports; i++)
-		ok = pool_intern(set, &v[2 + 2 * i], e->ports[i].name) &&
-		    pool_intern(set, &v[3 + 2 * i], e->ports[i].protocol);
+		ok = pool_intern(pool, &v[2 + 2 * i], e->ports[i].name) &&
+		    pool_intern(pool, &v[3 + 2 * i], e->ports[i].protocol);
 	if (ok) {
 		free(e->file);
 		free(e->namespace);
@@ -324,11 +324,115 @@ entry_free(struct serviceentry *e)
 	memset(e, 0, sizeof(*e));
 }
 
+/*
+ * A block: the entries one file (or buffer, or a run of copies) added, in
+ * one array, and the pool their repeated strings live in. The array may
+ * move while its file loads; the set's pointers into it are then fixed up
+ * (block_fixup), and it never moves once closed.
+ */
+struct se_block {
+	_Atomic int refs;
+	struct serviceentry *e;
+	size_t n, cap;
+	struct se_strpool *pool;
+};
+
+static void
+block_free(struct se_block *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		entry_free(&b->e[i]);
+	free(b->e);
+	pool_free(b->pool);
+	free(b);
+}
+
+void
+se_block_hold(struct se_block *b)
+{
+	atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+}
+
+void
+se_block_release(struct se_block *b)
+{
+	if (b != NULL && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
+		block_free(b);
+}
+
+size_t
+se_block_count(const struct se_block *b)
+{
+	return b ? b->n : 0;
+}
+
+/* The open block's entries moved: the set's pointers follow. */
+static void
+block_fixup(struct se_set *set)
+{
+	struct se_block *b = set->open;
+	for (size_t i = 0; i < b->n; i++)
+		set->entries[set->open_from + i] = &b->e[i];
+}
+
+/* Shrinks the open block to what it holds and closes it for good. */
+static void
+block_close(struct se_set *set)
+{
+	struct se_block *b = set->open;
+	if (b == NULL)
+		return;
+	set->open = NULL;
+	pool_seal(b->pool);
+	if (b->n < b->cap && b->n > 0) {
+		struct serviceentry *ne = realloc(b->e, b->n * sizeof(*ne));
+		if (ne != NULL) {
+			b->e = ne;
+			b->cap = b->n;
+			set->open = b;
+			block_fixup(set);
+			set->open = NULL;
+		}
+	}
+}
+
+/* Starts a new block that entries are added to; false on out of memory. */
+static bool
+block_open(struct se_set *set)
+{
+	block_close(set);
+	struct se_block **nb = reallocarray(set->blocks, set->nblocks + 1, sizeof(*nb));
+	if (nb == NULL)
+		return false;
+	set->blocks = nb;
+	struct se_block *b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return false;
+	atomic_init(&b->refs, 1);
+	set->blocks[set->nblocks++] = b;
+	set->open = b;
+	set->open_from = set->nentries;
+	return true;
+}
+
+void
+se_set_seal(struct se_set *set)
+{
+	block_close(set);
+}
+
+struct se_block *
+se_set_last_block(const struct se_set *set)
+{
+	return set->nblocks ? set->blocks[set->nblocks - 1] : NULL;
+}
+
 void
 se_set_free(struct se_set *set)
 {
-	for (size_t i = 0; i < set->nentries; i++)
-		entry_free(&set->entries[i]);
+	for (size_t i = 0; i < set->nblocks; i++)
+		se_block_release(set->blocks[i]);
+	free(set->blocks);
 	free(set->entries);
 	for (size_t i = 0; i < set->ndiags; i++) {
 		free(set->diags[i].file);
@@ -343,7 +447,6 @@ se_set_free(struct se_set *set)
 	}
 	free(set->rejected_keys);
 	strv_free(set->broken, set->nbroken);
-	pool_free(set->pool);
 	memset(set, 0, sizeof(*set));
 }
 
@@ -430,7 +533,7 @@ dup_kv(struct se_kv **dst, size_t *ndst, const struct se_kv *src, size_t n)
 /* Every pointer of e is replaced by a copy; on failure what was copied so
  * far is consistent for entry_free (counts match filled slots). */
 static bool
-entry_copy(struct se_set *set, struct serviceentry *d, const struct serviceentry *s)
+entry_copy(struct se_strpool **pool, struct serviceentry *d, const struct serviceentry *s)
 {
 	memset(d, 0, sizeof(*d));
 	d->pooled = true; /* from the start: entry_free must not free these */
@@ -438,8 +541,8 @@ entry_copy(struct se_set *set, struct serviceentry *d, const struct serviceentry
 	d->location = s->location;
 	d->resolution = s->resolution;
 	d->has_workload_selector = s->has_workload_selector;
-	if (!pool_intern(set, &d->file, s->file) || !dup_str(&d->name, s->name) ||
-	    !pool_intern(set, &d->namespace, s->namespace) ||
+	if (!pool_intern(pool, &d->file, s->file) || !dup_str(&d->name, s->name) ||
+	    !pool_intern(pool, &d->namespace, s->namespace) ||
 	    !dup_str(&d->creation_timestamp, s->creation_timestamp) ||
 	    !dup_kv(&d->labels, &d->nlabels, s->labels, s->nlabels) ||
 	    !dup_strv(&d->hosts, &d->nhosts, s->hosts, s->nhosts) ||
@@ -452,8 +555,8 @@ entry_copy(struct se_set *set, struct serviceentry *d, const struct serviceentry
 		for (size_t i = 0; i < s->nports; i++, d->nports++) {
 			d->ports[i] = s->ports[i];
 			d->ports[i].name = d->ports[i].protocol = NULL;
-			if (!pool_intern(set, &d->ports[i].name, s->ports[i].name) ||
-			    !pool_intern(set, &d->ports[i].protocol, s->ports[i].protocol)) {
+			if (!pool_intern(pool, &d->ports[i].name, s->ports[i].name) ||
+			    !pool_intern(pool, &d->ports[i].protocol, s->ports[i].protocol)) {
 				d->nports++;
 				return false;
 			}
@@ -532,7 +635,7 @@ index_find(const struct se_set *set, const char *ns, const char *name)
 		size_t v = set->index[i];
 		if (v == 0)
 			return NULL;
-		const struct serviceentry *e = &set->entries[v - 1];
+		const struct serviceentry *e = set->entries[v - 1];
 		if (strcmp(e->name, name) == 0 &&
 		    strcmp(e->namespace, ns) == 0)
 			return e;
@@ -562,7 +665,7 @@ index_reserve(struct se_set *set)
 	if ((tab = calloc(ncap, sizeof(*tab))) == NULL)
 		return false;
 	for (size_t i = 0; i < set->nentries; i++)
-		index_put(tab, ncap, &set->entries[i], i + 1);
+		index_put(tab, ncap, set->entries[i], i + 1);
 	free(set->index);
 	set->index = tab;
 	set->index_cap = ncap;
@@ -761,24 +864,85 @@ se_set_find(const struct se_set *set, const char *ns, const char *name)
 	return index_find(set, ns, name);
 }
 
+/* Room for one more entry in the open block, the set's pointers and the
+ * index; false on out of memory (nothing changed). */
+static bool
+entry_reserve(struct se_set *set)
+{
+	struct se_block *b = set->open;
+	if (!index_reserve(set) || !grow(&set->entries, set->nentries, sizeof(*set->entries)))
+		return false;
+	if (b->n == b->cap) {
+		size_t ncap = b->cap ? b->cap * 2 : 4;
+		struct serviceentry *ne = reallocarray(b->e, ncap, sizeof(*ne));
+		if (ne == NULL)
+			return false;
+		b->e = ne;
+		b->cap = ncap;
+		block_fixup(set);
+	}
+	return true;
+}
+
+/* Moves e (pooled into the open block) into the set; entry_reserve first. */
+static void
+entry_add(struct se_set *set, const struct serviceentry *e)
+{
+	struct se_block *b = set->open;
+	b->e[b->n] = *e;
+	set->entries[set->nentries] = &b->e[b->n++];
+	index_put(set->index, set->index_cap, set->entries[set->nentries], set->nentries + 1);
+	set->nentries++;
+}
+
 bool
 se_set_copy_entry(struct se_set *set, const struct serviceentry *e)
 {
 	struct serviceentry c;
 	if (index_find(set, e->namespace, e->name) != NULL)
 		return false;
-	if (!entry_copy(set, &c, e)) {
+	/* copies made after a file share one block of their own */
+	if (set->open == NULL && !block_open(set))
+		return false;
+	if (!entry_copy(&set->open->pool, &c, e)) {
 		entry_free(&c);
 		return false;
 	}
-	if (!index_reserve(set) || !grow(&set->entries, set->nentries, sizeof(*set->entries))) {
+	if (!entry_reserve(set)) {
 		entry_free(&c);
 		return false;
 	}
-	set->entries[set->nentries] = c;
-	index_put(set->index, set->index_cap, &set->entries[set->nentries], set->nentries + 1);
-	set->nentries++;
+	entry_add(set, &c);
 	return true;
+}
+
+bool
+se_set_adopt_block(struct se_set *set, struct se_block *b)
+{
+	block_close(set);
+	size_t n0 = set->nentries;
+	struct se_block **nb = reallocarray(set->blocks, set->nblocks + 1, sizeof(*nb));
+	if (nb == NULL)
+		return false;
+	set->blocks = nb;
+	for (size_t i = 0; i < b->n; i++) {
+		if (index_find(set, b->e[i].namespace, b->e[i].name) != NULL || !index_reserve(set) ||
+		    !grow(&set->entries, set->nentries, sizeof(*set->entries)))
+			goto undo;
+		set->entries[set->nentries] = &b->e[i];
+		index_put(set->index, set->index_cap, &b->e[i], set->nentries + 1);
+		set->nentries++;
+	}
+	se_block_hold(b);
+	set->blocks[set->nblocks++] = b;
+	return true;
+undo:
+	/* the index is rebuilt without the entries this call added */
+	set->nentries = n0;
+	memset(set->index, 0, set->index_cap * sizeof(*set->index));
+	for (size_t i = 0; i < set->nentries; i++)
+		index_put(set->index, set->index_cap, set->entries[i], i + 1);
+	return false;
 }
 
 /* ------------------------------------------------------------- loading */
@@ -1132,7 +1296,10 @@ void
 se_load_buffer(struct se_set *set, const char *name, const char *buf,
     size_t len)
 {
+	/* without a block every entry is refused as out of memory */
+	(void)block_open(set);
 	load_text(set, name, (const unsigned char *)buf, len);
+	block_close(set);
 }
 
 bool
@@ -1208,7 +1375,9 @@ load_file(struct se_set *set, const char *path)
 		return;
 	}
 	set->nfiles++;
+	(void)block_open(set);
 	load_text(set, path, (const unsigned char *)buf, len);
+	block_close(set);
 	free(buf);
 }
 
@@ -2499,15 +2668,12 @@ load_serviceentry(struct se_set *set, const char *file,
 		entry_free(&e);
 		return;
 	}
-	if (!index_reserve(set) || !entry_pool(set, &e) ||
-	    !grow(&set->entries, set->nentries, sizeof(*set->entries))) {
+	if (set->open == NULL || !entry_reserve(set) ||
+	    !entry_pool(&set->open->pool, &e)) {
 		ediag(&c, SE_ERROR, root, "", "out of memory");
 		set->nrejected++;
 		entry_free(&e);
 		return;
 	}
-	set->entries[set->nentries] = e;
-	index_put(set->index, set->index_cap, &set->entries[set->nentries],
-	    set->nentries + 1);
-	set->nentries++;
+	entry_add(set, &e);
 }

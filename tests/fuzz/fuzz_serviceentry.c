@@ -23,7 +23,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct se_set copy;
 	se_set_init(&copy);
 	for (size_t i = 0; i < set.nentries; i++)
-		se_set_copy_entry(&copy, &set.entries[i]);
+		se_set_copy_entry(&copy, set.entries[i]);
 	se_set_free(&copy);
 	struct registry *reg = registry_build(&set, t);
 	if (reg == NULL) {

@@ -380,7 +380,7 @@ Test(kubeobj, serviceentry_payload_loads_as_yaml)
 	cr_assert_eq(set.nerrors, 0, "%s", set.ndiags ? set.diags[0].message : "");
 	cr_assert_eq(set.nwarnings, 0, "%s", set.ndiags ? set.diags[0].message : "");
 	cr_assert_eq(set.nentries, 1);
-	const struct serviceentry *e = &set.entries[0];
+	const struct serviceentry *e = set.entries[0];
 	cr_assert_str_eq(e->namespace, "team-a");
 	cr_assert_str_eq(e->hosts[0], "api.example.com");
 	cr_assert_eq(e->nstatus_addresses, 1);

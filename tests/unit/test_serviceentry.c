@@ -135,8 +135,8 @@ static const struct serviceentry *
 entry(const char *name)
 {
 	for (size_t i = 0; i < S.nentries; i++)
-		if (strcmp(S.entries[i].name, name) == 0)
-			return &S.entries[i];
+		if (strcmp(S.entries[i]->name, name) == 0)
+			return S.entries[i];
 	cr_assert_fail("no entry %s; diags:%s", name, all_diags());
 	return NULL;
 }
@@ -315,9 +315,9 @@ Test(serviceentry, config_examples_load_clean)
 	assert_clean(8);
 	cr_assert_eq(S.nfiles, 6);
 	/* sorted file order: databases, kubectl-list, legacy, payments, ... */
-	cr_assert_str_eq(S.entries[0].name, "orders-database");
-	cr_assert_str_eq(S.entries[1].name, "analytics-events");
-	cr_assert_str_eq(S.entries[2].name, "google-apis");
+	cr_assert_str_eq(S.entries[0]->name, "orders-database");
+	cr_assert_str_eq(S.entries[1]->name, "analytics-events");
+	cr_assert_str_eq(S.entries[2]->name, "google-apis");
 	cr_assert_str_eq(entry("stripe-api")->namespace, "payments");
 	cr_assert_eq(entry("legacy-monitoring")->nendpoints, 3);
 	cr_assert_eq(entry("legacy-session-service")->nendpoints, 3);
@@ -330,7 +330,7 @@ Test(serviceentry, kubectl_list)
 	cr_assert(se_load_path(&S, "../../config/serviceentries/"
 	    "kubectl-list.yaml"));
 	assert_clean(2);
-	const struct serviceentry *a = &S.entries[0], *g = &S.entries[1];
+	const struct serviceentry *a = S.entries[0], *g = S.entries[1];
 	cr_assert_str_eq(a->name, "analytics-events");
 	cr_assert_str_eq(a->namespace, "analytics");
 	cr_assert_eq(a->line, 4);
@@ -365,10 +365,10 @@ Test(serviceentry, kubectl_list_inline_with_other_kinds)
 	    "  spec: {hosts: [two.example.com], resolution: DNS}\n"
 	    "- just a string\n");
 	cr_assert_eq(S.nentries, 2);
-	cr_assert_str_eq(S.entries[0].name, "one");
-	cr_assert_str_eq(S.entries[0].namespace, "default");
-	cr_assert_str_eq(S.entries[1].name, "two");
-	cr_assert_eq(S.entries[1].line, 12);
+	cr_assert_str_eq(S.entries[0]->name, "one");
+	cr_assert_str_eq(S.entries[0]->namespace, "default");
+	cr_assert_str_eq(S.entries[1]->name, "two");
+	cr_assert_eq(S.entries[1]->line, 12);
 	assert_error(16, 3, "list item is not a mapping (found a scalar)");
 }
 
@@ -396,10 +396,10 @@ Test(serviceentry, multi_document_stream)
 	    "resolution: DNS}\n"
 	    "...\n");
 	assert_clean(2);
-	cr_assert_str_eq(S.entries[0].name, "a");
-	cr_assert_eq(S.entries[0].line, 2);
-	cr_assert_str_eq(S.entries[1].name, "b");
-	cr_assert_eq(S.entries[1].line, 14);
+	cr_assert_str_eq(S.entries[0]->name, "a");
+	cr_assert_eq(S.entries[0]->line, 2);
+	cr_assert_str_eq(S.entries[1]->name, "b");
+	cr_assert_eq(S.entries[1]->line, 14);
 }
 
 Test(serviceentry, empty_input)
@@ -416,11 +416,11 @@ Test(serviceentry, directory_order_and_skips)
 	cr_assert(se_load_path(&S, "../data/se/dir"));
 	assert_clean(4);
 	cr_assert_eq(S.nfiles, 4);
-	cr_assert_str_eq(S.entries[0].name, "a-first");
-	cr_assert_str_eq(S.entries[1].name, "b-second");
-	cr_assert_str_eq(S.entries[2].name, "c-third");
-	cr_assert_str_eq(S.entries[3].name, "e-via-symlink");
-	cr_assert_str_eq(S.entries[3].file, "../data/se/dir/e.yaml");
+	cr_assert_str_eq(S.entries[0]->name, "a-first");
+	cr_assert_str_eq(S.entries[1]->name, "b-second");
+	cr_assert_str_eq(S.entries[2]->name, "c-third");
+	cr_assert_str_eq(S.entries[3]->name, "e-via-symlink");
+	cr_assert_str_eq(S.entries[3]->file, "../data/se/dir/e.yaml");
 }
 
 Test(serviceentry, missing_path)
@@ -448,7 +448,7 @@ Test(serviceentry, duplicate_in_stream)
 	load(HDR "  hosts: [a.example.com]\n  resolution: DNS\n---\n"
 	    HDR "  hosts: [b.example.com]\n  resolution: DNS\n");
 	cr_assert_eq(S.nentries, 1);
-	cr_assert_str_eq(S.entries[0].hosts[0], "a.example.com");
+	cr_assert_str_eq(S.entries[0]->hosts[0], "a.example.com");
 	assert_error(13, 9, "ns/t: metadata.name: duplicate ServiceEntry "
 	    "ns/t, first defined at t.yaml:1");
 	/* same name, other namespace: fine */
@@ -598,7 +598,7 @@ Test(serviceentry, known_optional_fields_are_silent)
 	    "  endpoints:\n  - {address: 10.0.0.1, serviceAccount: sa}\n"
 	    "status:\n  observedGeneration: 3\n  conditions: []\n");
 	assert_clean(1);
-	cr_assert_str_eq(S.entries[0].namespace, "default");
+	cr_assert_str_eq(S.entries[0]->namespace, "default");
 }
 
 /* kubectl's strict field validation: a misspelled field rejects the entry
@@ -693,7 +693,7 @@ Test(serviceentry, errors_do_not_stop_the_stream)
 	    "resolution: DNS}\n");
 	cr_assert_eq(S.nentries, 1);
 	cr_assert_eq(S.nrejected, 1);
-	cr_assert_str_eq(S.entries[0].name, "ok");
+	cr_assert_str_eq(S.entries[0]->name, "ok");
 }
 
 /* ---------------------------------------------------------------- hosts */
@@ -797,7 +797,7 @@ Test(serviceentry, host_upper_case_and_trailing_dot_accepted)
 	load(HDR "  hosts: [API.Example.COM, b.example.com.]\n"
 	    "  resolution: DNS\n");
 	assert_clean(1);
-	cr_assert_str_eq(S.entries[0].hosts[0], "API.Example.COM");
+	cr_assert_str_eq(S.entries[0]->hosts[0], "API.Example.COM");
 }
 
 Test(serviceentry, valid_hostname_api)
@@ -925,7 +925,7 @@ Test(serviceentry, port_target_port)
 	load(HDR "  hosts: [a.example.com]\n  resolution: DNS\n  ports:\n"
 	    "  - {number: 1, name: a, targetPort: 8443}\n");
 	assert_clean(1);
-	cr_assert_eq(S.entries[0].ports[0].target_port, 8443);
+	cr_assert_eq(S.entries[0]->ports[0].target_port, 8443);
 }
 
 Test(serviceentry, port_null_item)
@@ -1028,8 +1028,8 @@ Test(serviceentry, resolution_default_none)
 {
 	load(HDR "  hosts: ['*.example.com']\n");
 	assert_clean(1);
-	cr_assert_eq(S.entries[0].resolution, SE_RES_NONE);
-	cr_assert_eq(S.entries[0].location, SE_LOC_UNSET);
+	cr_assert_eq(S.entries[0]->resolution, SE_RES_NONE);
+	cr_assert_eq(S.entries[0]->location, SE_LOC_UNSET);
 	cr_assert_str_eq(se_resolution_name(SE_RES_DNS_ROUND_ROBIN),
 	    "DNS_ROUND_ROBIN");
 	cr_assert_str_eq(se_location_name(SE_LOC_MESH_INTERNAL),
@@ -1056,7 +1056,7 @@ Test(serviceentry, static_without_endpoints_warns)
 	load(HDR "  hosts: [a.example.com]\n  resolution: STATIC\n"
 	    "  workloadSelector:\n    labels: {app: vm}\n");
 	assert_clean(1);
-	cr_assert(S.entries[0].has_workload_selector);
+	cr_assert(S.entries[0]->has_workload_selector);
 }
 
 Test(serviceentry, static_endpoints_must_be_ips)
@@ -1117,7 +1117,7 @@ Test(serviceentry, dns_round_robin_one_endpoint)
 	load(HDR "  hosts: [a.example.com]\n  resolution: DNS_ROUND_ROBIN\n"
 	    "  endpoints:\n  - address: a.example.net\n");
 	assert_clean(1);
-	cr_assert_eq(S.entries[0].resolution, SE_RES_DNS_ROUND_ROBIN);
+	cr_assert_eq(S.entries[0]->resolution, SE_RES_DNS_ROUND_ROBIN);
 }
 
 Test(serviceentry, dynamic_dns)
@@ -1136,7 +1136,7 @@ Test(serviceentry, dynamic_dns)
 	se_set_free(&S);
 	load(HDR "  hosts: ['*.example.com']\n  resolution: DYNAMIC_DNS\n");
 	assert_clean(1);
-	cr_assert_eq(S.entries[0].resolution, SE_RES_DYNAMIC_DNS);
+	cr_assert_eq(S.entries[0]->resolution, SE_RES_DYNAMIC_DNS);
 }
 
 /* ------------------------------------------------------------ endpoints */
@@ -1154,7 +1154,7 @@ Test(serviceentry, endpoint_fields)
 	    "    weight: 4294967295\n"
 	    "    serviceAccount: sa\n");
 	assert_clean(1);
-	const struct se_endpoint *ep = &S.entries[0].endpoints[0];
+	const struct se_endpoint *ep = &S.entries[0]->endpoints[0];
 	cr_assert_eq(ep->nports, 1);
 	cr_assert_str_eq(ep->ports[0].key, "https");
 	cr_assert_str_eq(ep->ports[0].value, "8443");
@@ -1215,7 +1215,7 @@ Test(serviceentry, export_to)
 	load(HDR "  hosts: [a.example.com]\n  resolution: DNS\n"
 	    "  exportTo: ['.', '*', other-ns]\n");
 	assert_clean(1);
-	cr_assert_eq(S.entries[0].nexport_to, 3);
+	cr_assert_eq(S.entries[0]->nexport_to, 3);
 	se_set_free(&S);
 	load(HDR "  hosts: [a.example.com]\n  resolution: DNS\n"
 	    "  exportTo:\n  - ns_bad\n  - '.'\n  - ns\n  - other\n  - other\n");
@@ -1337,7 +1337,7 @@ Test(serviceentry, limit_endpoints)
 	load(y);
 	free(y);
 	assert_clean(1);
-	cr_assert_eq(S.entries[0].nendpoints, SE_MAX_ENDPOINTS);
+	cr_assert_eq(S.entries[0]->nendpoints, SE_MAX_ENDPOINTS);
 }
 
 /* --------------------------------------------------- malformed YAML */
@@ -1347,7 +1347,7 @@ Test(serviceentry, yaml_tabs)
 	const char *f = "../data/se/negative/tabs.yaml";
 	cr_assert(se_load_path(&S, f));
 	cr_assert_eq(S.nentries, 1);
-	cr_assert_str_eq(S.entries[0].name, "good-before-tab");
+	cr_assert_str_eq(S.entries[0]->name, "good-before-tab");
 	cr_assert_eq(S.nerrors, 1, "%s", all_diags());
 	assert_diag_in(f, SE_ERROR, 13, 1, "YAML syntax error: ");
 	assert_diag_in(f, SE_ERROR, 13, 1, "tabs are not allowed for "
@@ -1383,7 +1383,7 @@ Test(serviceentry, yaml_alias_bomb)
 	cr_assert_eq(S.nerrors, 1, "%s", all_diags());
 	/* the next document still loads */
 	cr_assert_eq(S.nentries, 1);
-	cr_assert_str_eq(S.entries[0].name, "after-bomb");
+	cr_assert_str_eq(S.entries[0]->name, "after-bomb");
 }
 
 Test(serviceentry, yaml_alias_inline)
@@ -1405,7 +1405,7 @@ Test(serviceentry, yaml_non_utf8)
 	cr_assert_eq(S.nerrors, 1, "%s", all_diags());
 	/* the document before the bad byte is kept */
 	cr_assert_eq(S.nentries, 1);
-	cr_assert_str_eq(S.entries[0].name, "utf8-ok");
+	cr_assert_str_eq(S.entries[0]->name, "utf8-ok");
 }
 
 Test(serviceentry, yaml_non_utf8_inline)
@@ -1545,4 +1545,82 @@ Test(serviceentry, huge_mappings_stay_cheap)
 	for (size_t i = 0; i < S.ndiags; i++)
 		dup |= strstr(S.diags[i].message, "metadata.labels.l7: duplicate key (first at line 14)") != NULL;
 	cr_assert(dup, "the duplicate label is reported with its first line");
+}
+
+/* Blocks: a reload shares an unchanged file's entries instead of copying. */
+static const char *const TWO =
+    "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: a\n  namespace: ns\n"
+    "spec:\n  hosts: [a.example.com]\n  ports: [{number: 80, name: http, protocol: HTTP}]\n"
+    "---\n"
+    "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: b\n  namespace: ns\n"
+    "spec:\n  hosts: [b.example.com]\n  ports: [{number: 443, name: https, protocol: TLS}]\n";
+
+Test(serviceentry, adopted_block_shares_entries_and_outlives_its_first_set)
+{
+	load(TWO);
+	cr_assert_eq(S.nentries, 2);
+	struct se_block *b = se_set_last_block(&S);
+	cr_assert_not_null(b);
+	cr_assert_eq(se_block_count(b), 2);
+
+	struct se_set next;
+	se_set_init(&next);
+	cr_assert(se_set_adopt_block(&next, b));
+	cr_assert_eq(next.nentries, 2);
+	/* the same entries, not copies */
+	cr_assert_eq(next.entries[0], S.entries[0]);
+	cr_assert_eq(next.entries[1], S.entries[1]);
+	cr_assert_eq(se_set_find(&next, "ns", "b"), S.entries[1]);
+
+	/* the first set goes (as the old registry does): the block stays */
+	se_set_free(&S);
+	se_set_init(&S);
+	cr_assert_str_eq(next.entries[1]->hosts[0], "b.example.com");
+	cr_assert_str_eq(next.entries[1]->ports[0].protocol, "TLS");
+	se_set_free(&next);
+}
+
+Test(serviceentry, adopting_a_block_with_a_duplicate_changes_nothing)
+{
+	load(TWO);
+	struct se_block *b = se_set_last_block(&S);
+	struct se_set next;
+	se_set_init(&next);
+	/* b is already declared by another file of the new set */
+	const char *dup = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: b\n"
+	    "  namespace: ns\nspec:\n  hosts: [other.example.com]\n  ports: [{number: 80, name: http}]\n";
+	se_load_buffer(&next, "first.yaml", dup, strlen(dup));
+	cr_assert_eq(next.nentries, 1);
+	cr_assert_not(se_set_adopt_block(&next, b));
+	cr_assert_eq(next.nentries, 1);
+	cr_assert_eq(next.nblocks, 1);
+	cr_assert_str_eq(se_set_find(&next, "ns", "b")->hosts[0], "other.example.com");
+	cr_assert_null(se_set_find(&next, "ns", "a"));
+	/* copies after the files still work, in a block of their own */
+	cr_assert(se_set_copy_entry(&next, S.entries[0]));
+	cr_assert_neq(se_set_find(&next, "ns", "a"), S.entries[0]);
+	cr_assert_str_eq(se_set_find(&next, "ns", "a")->hosts[0], "a.example.com");
+	se_set_free(&next);
+}
+
+Test(serviceentry, entries_keep_their_address_while_a_file_grows)
+{
+	/* 100 entries in one file: the block's array moves while it loads */
+	static char buf[64 * 1024];
+	size_t off = 0;
+	for (int i = 0; i < 100; i++) {
+		char one[512];
+		snprintf(one, sizeof(one), "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n"
+		    "  name: s%d\n  namespace: ns\nspec:\n  hosts: [s%d.example.com]\n  ports: [{number: 80, name: http}]\n",
+		    i, i);
+		append(buf, sizeof(buf), &off, one);
+	}
+	load(buf);
+	cr_assert_eq(S.nentries, 100);
+	for (int i = 0; i < 100; i++) {
+		char n[16];
+		snprintf(n, sizeof(n), "s%d", i);
+		cr_assert_eq(se_set_find(&S, "ns", n), S.entries[i]);
+		cr_assert_str_eq(S.entries[i]->name, n);
+	}
 }

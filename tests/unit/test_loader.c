@@ -1,0 +1,110 @@
+/*
+ * Unit tests for loader's last-good cache: an unchanged file's entries are
+ * shared with the next build (not parsed, not copied), a changed file is
+ * parsed again, and an entry that stops validating keeps its last version.
+ */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "loader.h"
+
+static char dir[64];
+
+static void
+put(const char *name, const char *host, const char *port)
+{
+	char p[128];
+	snprintf(p, sizeof(p), "%s/%s.yaml", dir, name);
+	FILE *f = fopen(p, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: %s\n  namespace: ns\n"
+	    "spec:\n  hosts: [%s]\n  ports: [{number: %s, name: http}]\n", name, host, port);
+	fclose(f);
+}
+
+static void
+setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/sedns-loader-test-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+}
+
+static void
+teardown(void)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(loader, .init = setup, .fini = teardown);
+
+static struct registry *
+build(struct config *cfg, struct loader_cache *c)
+{
+	char err[256] = "";
+	struct load_summary sum;
+	struct registry *r = loader_build_cached(cfg, NULL, false, c, 0, NULL, &sum, err, sizeof(err));
+	cr_assert_not_null(r, "build: %s", err);
+	return r;
+}
+
+static const struct serviceentry *
+entry(const struct registry *r, const char *name)
+{
+	return se_set_find(&r->set, "ns", name);
+}
+
+Test(loader, unchanged_files_are_shared_with_the_next_build)
+{
+	put("a", "a.example.com", "80");
+	put("b", "b.example.com", "80");
+	char *argv[] = { (char *)"-s", dir };
+	struct config *cfgp = config_load(2, argv, stderr, NULL, NULL, NULL);
+	cr_assert_not_null(cfgp);
+	struct config cfg = *cfgp;
+	struct loader_cache c;
+	memset(&c, 0, sizeof(c));
+
+	struct registry *r1 = build(&cfg, &c);
+	loader_cache_commit(&c, r1);
+	cr_assert_eq(r1->set.nentries, 2);
+	cr_assert_not_null(entry(r1, "a"));
+	cr_assert_not_null(entry(r1, "b"));
+
+	/* b changes (a new size, so a new fingerprint whatever the clock) */
+	put("b", "b2.example.com", "8080");
+	struct registry *r2 = build(&cfg, &c);
+	cr_assert_eq(entry(r2, "a"), entry(r1, "a"), "a.yaml was not shared");
+	cr_assert_neq(entry(r2, "b"), entry(r1, "b"));
+	cr_assert_str_eq(entry(r2, "b")->hosts[0], "b2.example.com");
+	loader_cache_commit(&c, r2);
+	/* the old registry goes first: a's entry lives on in r2 */
+	registry_free(r1);
+	cr_assert_str_eq(entry(r2, "a")->hosts[0], "a.example.com");
+	cr_assert_not_null(registry_find(r2, "a.example.com"));
+	cr_assert_not_null(registry_find(r2, "b2.example.com"));
+
+	/* b stops validating: its last version stays, a is still shared */
+	char p[128];
+	snprintf(p, sizeof(p), "%s/b.yaml", dir);
+	FILE *f = fopen(p, "w");
+	fprintf(f, "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: b\n  namespace: ns\n"
+	    "spec:\n  hosts: [b3.example.com]\n  ports: [{number: 99999, name: http}]\n");
+	fclose(f);
+	struct registry *r3 = build(&cfg, &c);
+	cr_assert_eq(entry(r3, "a"), entry(r2, "a"));
+	cr_assert_str_eq(entry(r3, "b")->hosts[0], "b2.example.com");
+	loader_cache_commit(&c, r3);
+	registry_free(r2);
+
+	loader_cache_free(&c);
+	/* the registry holds its own references */
+	cr_assert_str_eq(entry(r3, "a")->hosts[0], "a.example.com");
+	registry_free(r3);
+	config_free(cfgp);
+}
