@@ -2,6 +2,7 @@
 #include "loader.h"
 #include "fnv.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -124,6 +125,82 @@ same_fp(const struct lc_file *a, const struct stat *st)
 	    a->mtime.tv_sec == st->st_mtim.tv_sec && a->mtime.tv_nsec == st->st_mtim.tv_nsec;
 }
 
+/*
+ * Files that must be parsed (new or changed) are parsed on two threads into
+ * sets of their own before the files are merged in order: a cold start at
+ * 50,000 entries spends most of its time in YAML. A file whose own parse
+ * was not clean, or that declares a namespace/name an earlier file has, is
+ * parsed again in order by the merge, which reports it exactly as a serial
+ * load would. The stat is taken before the parse, so a file rewritten
+ * meanwhile has a fingerprint older than its contents and is read again.
+ */
+struct pre {
+	struct stat st;
+	bool have_st;
+	bool parse;             /* new or changed: parsed beside */
+	bool parsed;
+	const char *path;
+	struct se_set set;
+};
+
+static bool
+pre_clean(const struct pre *p)
+{
+	return p->parsed && p->set.ndiags == 0 && p->set.nbroken == 0 && p->set.nunreadable == 0 &&
+	    p->set.nfiles == 1 && p->set.nblocks == 1;
+}
+
+struct pre_job {
+	struct pre *v;
+	size_t n;
+	size_t first;           /* parses every second file from here */
+};
+
+static void
+pre_run(struct pre_job *j)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < j->n; i++) {
+		if (!j->v[i].parse)
+			continue;
+		if (k++ % 2 == j->first) {
+			se_load_path(&j->v[i].set, j->v[i].path);
+			se_set_seal(&j->v[i].set);
+			j->v[i].parsed = true;
+		}
+	}
+}
+
+static void *
+pre_thread(void *arg)
+{
+	pre_run(arg);
+	return NULL;
+}
+
+static void
+preparse(struct pre *v, char *const *files, size_t n, const struct loader_cache *cache)
+{
+	size_t nparse = 0;
+	for (size_t i = 0; i < n; i++) {
+		v[i].path = files[i];
+		se_set_init(&v[i].set);
+		v[i].have_st = stat(files[i], &v[i].st) == 0;
+		const struct lc_file *old = file_find(cache->files, cache->nfiles, files[i]);
+		v[i].parse = !(v[i].have_st && old != NULL && old->clean && old->blk != NULL && same_fp(old, &v[i].st));
+		nparse += v[i].parse;
+	}
+	/* one file alone is parsed by the merge itself */
+	if (nparse < 2)
+		return;
+	struct pre_job a = { v, n, 0 }, b = { v, n, 1 };
+	pthread_t t;
+	bool two = pthread_create(&t, NULL, pre_thread, &b) == 0;
+	pre_run(&a);
+	if (two)
+		pthread_join(t, NULL);
+}
+
 static void read_cached(struct se_set *set, char *const *paths, size_t npaths, const struct loader_doc *docs,
     size_t ndocs, struct loader_cache *cache, FILE *diag, struct load_summary *sum);
 
@@ -163,19 +240,28 @@ read_cached(struct se_set *set, char *const *paths, size_t npaths, const struct 
 			unlisted[nunlisted++] = paths[p];
 			continue;
 		}
+		struct pre *pre = calloc(nfiles ? nfiles : 1, sizeof(*pre));
+		if (pre != NULL)
+			preparse(pre, files, nfiles, cache);
 		for (size_t i = 0; i < nfiles; i++) {
-			struct stat st;
-			bool have_st = stat(files[i], &st) == 0;
+			struct stat sti;
+			struct stat *st = pre ? &pre[i].st : &sti;
+			bool have_st = pre ? pre[i].have_st : stat(files[i], &sti) == 0;
 			const struct lc_file *old = file_find(cache->files, cache->nfiles, files[i]);
 			size_t d0 = set->ndiags, b0 = set->nblocks;
 			struct se_block *blk = NULL;
-			if (have_st && old != NULL && old->clean && old->blk != NULL && same_fp(old, &st) &&
+			if (have_st && old != NULL && old->clean && old->blk != NULL && same_fp(old, st) &&
 			    se_set_adopt_block(set, old->blk)) {
 				/* unchanged since a clean load: its entries are
 				 * shared, neither parsed nor copied */
 				set->nfiles++;
 				blk = old->blk;
+			} else if (pre && pre_clean(&pre[i]) && se_set_adopt_block(set, se_set_last_block(&pre[i].set))) {
+				set->nfiles++;
+				blk = se_set_last_block(&pre[i].set);
 			} else {
+				/* again here, in order: its diagnostics, and a
+				 * namespace/name an earlier file declared */
 				se_load_path(set, files[i]);
 				if (set->nblocks > b0)
 					blk = se_set_last_block(set);
@@ -187,16 +273,19 @@ read_cached(struct se_set *set, char *const *paths, size_t npaths, const struct 
 			struct lc_file *f = &np[cache->npending];
 			if ((f->path = strdup(files[i])) == NULL)
 				continue;
-			f->dev = st.st_dev;
-			f->ino = st.st_ino;
-			f->size = st.st_size;
-			f->mtime = st.st_mtim;
+			f->dev = st->st_dev;
+			f->ino = st->st_ino;
+			f->size = st->st_size;
+			f->mtime = st->st_mtim;
 			f->clean = set->ndiags == d0;
 			f->blk = f->clean ? blk : NULL;
 			if (f->blk)
 				se_block_hold(f->blk);
 			cache->npending++;
 		}
+		for (size_t i = 0; pre && i < nfiles; i++)
+			se_set_free(&pre[i].set);
+		free(pre);
 		se_free_list(files, nfiles);
 	}
 	/* after the files: a namespace/name both declare is the file's */

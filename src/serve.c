@@ -182,6 +182,18 @@ backup_soon(struct daemon *d)
 /* Builds a table: VIPs allocated in a write transaction left open for the
  * commit below (allocate), or only looked up (the store cannot be written
  * now). NULL with err on failure; the store is then unchanged. */
+/* Returns the free pages of every heap to the system: a build's scratch
+ * (the parse threads' sets, the index tables) and a replaced table are
+ * freed in pieces that glibc would otherwise keep resident in the arenas
+ * that held them. */
+static void
+trim_heap(const char *what)
+{
+	double t = monotime_now();
+	malloc_trim(0);
+	log_debug("heap trimmed after %s (%.1f ms)", what, (monotime_now() - t) * 1000);
+}
+
 static struct nametable *
 build_table_mode(struct daemon *d, const struct config *cfg, const struct kube_snapshot *ks, bool allocate,
     struct load_summary *sum, char *err, size_t errlen)
@@ -221,6 +233,7 @@ build_table_mode(struct daemon *d, const struct config *cfg, const struct kube_s
 		nametable_free(nt);
 		return NULL;
 	}
+	trim_heap("build");
 	return nt;
 }
 
@@ -375,6 +388,7 @@ free_thread(void *arg)
 {
 	bgjob_background_priority();
 	nametable_free(arg);
+	trim_heap("free");
 	return NULL;
 }
 
