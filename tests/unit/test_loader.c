@@ -108,3 +108,54 @@ Test(loader, unchanged_files_are_shared_with_the_next_build)
 	registry_free(r3);
 	config_free(cfgp);
 }
+
+/* What a build prints, through the cache (files parsed on two threads) or
+ * without it (serial). */
+static char *
+diags_of(struct config *cfg, bool cached, size_t *nentries)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct loader_cache c;
+	memset(&c, 0, sizeof(c));
+	char err[256] = "";
+	struct load_summary sum;
+	struct registry *r = cached ? loader_build_cached(cfg, NULL, false, &c, 0, f, &sum, err, sizeof(err)) :
+	    loader_build(cfg, NULL, false, 0, f, &sum, err, sizeof(err));
+	cr_assert_not_null(r, "%s", err);
+	*nentries = r->set.nentries;
+	loader_cache_free(&c);
+	registry_free(r);
+	fclose(f);
+	return buf;
+}
+
+Test(loader, parallel_parse_reports_exactly_what_a_serial_load_does)
+{
+	put("a", "a.example.com", "80");
+	put("b", "b.example.com", "99999");     /* invalid port */
+	put("c", "c.example.com", "80");
+	put("d", "d.example.com", "80");
+	/* e declares a/ns again: the later file's copy is the duplicate */
+	char p[128];
+	snprintf(p, sizeof(p), "%s/e.yaml", dir);
+	FILE *f = fopen(p, "w");
+	fprintf(f, "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: a\n  namespace: ns\n"
+	    "spec:\n  hosts: [e.example.com]\n  ports: [{number: 80, name: http}]\n");
+	fclose(f);
+	char *argv[] = { (char *)"-s", dir };
+	struct config *cfg = config_load(2, argv, stderr, NULL, NULL, NULL);
+	cr_assert_not_null(cfg);
+	size_t n1, n2;
+	char *serial = diags_of(cfg, false, &n1);
+	char *parallel = diags_of(cfg, true, &n2);
+	cr_assert_str_eq(parallel, serial);
+	cr_assert_eq(n1, 3);
+	cr_assert_eq(n2, 3);
+	cr_assert_not_null(strstr(serial, "duplicate ServiceEntry ns/a"), "%s", serial);
+	cr_assert_not_null(strstr(serial, "b.yaml"), "%s", serial);
+	free(serial);
+	free(parallel);
+	config_free(cfg);
+}
