@@ -281,8 +281,15 @@ kinf_list_page(struct kinf *k, struct json_object *list, double now, bool *chang
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *obj = json_object_array_get_idx(items, i);
 		char key[600];
-		if (!obj_key(obj, key, sizeof(key)))
-			continue;
+		if (!obj_key(obj, key, sizeof(key))) {
+			/* an API server always names its objects: a page of
+			 * nameless items would otherwise replace the store
+			 * with nothing and drop every name it served */
+			snprintf(err, errlen, "LIST item %zu has no usable metadata.name; keeping the previous objects", i);
+			restart_list(k);
+			k->stream_error = true;
+			return false;
+		}
 		char *p = k->payload(obj);
 		if (p == NULL)
 			continue;

@@ -522,3 +522,14 @@ Test(kubeobj, json_that_json_c_would_blow_up_is_refused_before_parsing)
 	cr_assert(kubeobj_json_budget_ok(s, strlen(s), 6, 0));
 	cr_assert(kubeobj_json_budget_ok(s, strlen(s), 6, 4096));
 }
+
+Test(kubeinf, a_list_with_a_nameless_item_keeps_the_previous_store)
+{
+	struct kinf *k = kinf_new(spec_v, 500, 30000, 0);
+	cr_assert(page(k, "{\"metadata\":{\"resourceVersion\":\"1\"},\"items\":[" OBJ("a", "x", "1", "1") "]}", 1));
+	/* a relist whose items are nameless: refused, not an empty store */
+	cr_assert_not(page(k, "{\"metadata\":{\"resourceVersion\":\"2\"},\"items\":[{\"metadata\":{\"namespace\":\"a\"},"
+	    "\"spec\":{\"v\":\"2\"}}]}", 2));
+	cr_assert_str_eq(kinf_get(k, "a/x"), "1");
+	kinf_free(k);
+}
