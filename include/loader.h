@@ -54,12 +54,22 @@ struct lc_file {
 	bool clean;           /* no diagnostic when it was loaded */
 	struct se_block *blk; /* its entries when clean (one reference) */
 };
+/* A run of in-memory documents (API objects) loaded as one block: runs end
+ * after a document whose name hashes to 0 mod 32 (or at 256), so adding or
+ * removing one object changes one run and the others are shared. */
+struct lc_group {
+	uint64_t hash;        /* names, lengths and texts of its documents */
+	bool clean;
+	struct se_block *blk; /* when clean (one reference) */
+};
 struct loader_cache {
 	const struct se_set *good;      /* borrowed; NULL before the first commit */
 	struct lc_file *files;          /* fingerprints matching good */
 	size_t nfiles;
 	struct lc_file *pending;        /* of the last build, until committed */
 	size_t npending;
+	struct lc_group *groups, *pending_groups; /* sorted by hash once committed */
+	size_t ngroups, npending_groups;
 	/* diagnostics are logged once: hashes of those the last build printed
 	 * (sorted), and of this build's; one that goes away and comes back is
 	 * logged again */

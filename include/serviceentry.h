@@ -156,6 +156,7 @@ struct se_set {
 	struct se_block *open;          /* being filled (the last of blocks);
 	                                   NULL between files */
 	size_t open_from;               /* its first entry's index in entries */
+	bool open_shared;               /* se_set_begin_block's: buffers join it */
 };
 
 void se_set_init(struct se_set *set);
@@ -166,6 +167,10 @@ void se_set_seal(struct se_set *set);
 /* The block the last se_load_path of one file or se_load_buffer filled
  * (NULL if it could not be made); borrowed from set. */
 struct se_block *se_set_last_block(const struct se_set *set);
+/* Starts a block that the following se_load_buffer calls share (until
+ * se_set_seal, another file or block): many small documents in one block
+ * cost one pool and one array. false on out of memory. */
+bool se_set_begin_block(struct se_set *set);
 /* Appends block b's entries to set, sharing them (b gains a reference);
  * false, with set unchanged, on out of memory or when one of them is a
  * namespace/name set already has (then load the file to report it). */

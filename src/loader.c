@@ -88,11 +88,28 @@ files_free(struct lc_file *f, size_t n)
 	free(f);
 }
 
+static void
+groups_free(struct lc_group *g, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		se_block_release(g[i].blk);
+	free(g);
+}
+
+static int
+group_cmp(const void *x, const void *y)
+{
+	const struct lc_group *a = x, *b = y;
+	return a->hash < b->hash ? -1 : a->hash > b->hash;
+}
+
 void
 loader_cache_free(struct loader_cache *c)
 {
 	files_free(c->files, c->nfiles);
 	files_free(c->pending, c->npending);
+	groups_free(c->groups, c->ngroups);
+	groups_free(c->pending_groups, c->npending_groups);
 	free(c->seen);
 	free(c->seen_next);
 	memset(c, 0, sizeof(*c));
@@ -106,6 +123,13 @@ loader_cache_commit(struct loader_cache *c, const struct registry *reg)
 	c->nfiles = c->npending;
 	c->pending = NULL;
 	c->npending = 0;
+	groups_free(c->groups, c->ngroups);
+	c->groups = c->pending_groups;
+	c->ngroups = c->npending_groups;
+	c->pending_groups = NULL;
+	c->npending_groups = 0;
+	if (c->groups)
+		qsort(c->groups, c->ngroups, sizeof(*c->groups), group_cmp);
 	c->good = &reg->set;
 }
 
@@ -201,6 +225,60 @@ preparse(struct pre *v, char *const *files, size_t n, const struct loader_cache 
 		pthread_join(t, NULL);
 }
 
+#define GROUP_MASK 31
+#define GROUP_MAX 256
+
+/* Loads docs in runs (struct lc_group): a run identical to one of the
+ * committed build's that loaded cleanly shares its block. */
+static void
+load_docs(struct se_set *set, const struct loader_doc *docs, size_t ndocs, struct loader_cache *cache)
+{
+	groups_free(cache->pending_groups, cache->npending_groups);
+	cache->pending_groups = NULL;
+	cache->npending_groups = 0;
+	size_t start = 0;
+	uint64_t h = FNV64_INIT;
+	for (size_t i = 0; i < ndocs; i++) {
+		const struct loader_doc *d = &docs[i];
+		uint64_t len = d->len;
+		h = fnv64(h, d->name, strlen(d->name) + 1);
+		h = fnv64(h, &len, sizeof(len));
+		h = fnv64(h, d->text, d->len);
+		bool end = i + 1 == ndocs || i + 1 - start >= GROUP_MAX ||
+		    (fnv64(FNV64_INIT, d->name, strlen(d->name)) & GROUP_MASK) == 0;
+		if (!end)
+			continue;
+		struct lc_group key = { .hash = h };
+		const struct lc_group *old = cache->groups ?
+		    bsearch(&key, cache->groups, cache->ngroups, sizeof(key), group_cmp) : NULL;
+		size_t d0 = set->ndiags;
+		struct se_block *blk = NULL;
+		if (old && old->clean && old->blk && se_set_adopt_block(set, old->blk)) {
+			blk = old->blk;
+		} else {
+			size_t b0 = set->nblocks;
+			bool shared = se_set_begin_block(set);
+			for (size_t k = start; k <= i; k++)
+				se_load_buffer(set, docs[k].name, docs[k].text, docs[k].len);
+			se_set_seal(set);
+			if (shared && set->nblocks > b0)
+				blk = se_set_last_block(set);
+		}
+		struct lc_group *ng = realloc(cache->pending_groups, (cache->npending_groups + 1) * sizeof(*ng));
+		if (ng != NULL) {
+			cache->pending_groups = ng;
+			struct lc_group *g = &ng[cache->npending_groups++];
+			g->hash = h;
+			g->clean = set->ndiags == d0;
+			g->blk = g->clean ? blk : NULL;
+			if (g->blk)
+				se_block_hold(g->blk);
+		}
+		start = i + 1;
+		h = FNV64_INIT;
+	}
+}
+
 static void read_cached(struct se_set *set, char *const *paths, size_t npaths, const struct loader_doc *docs,
     size_t ndocs, struct loader_cache *cache, FILE *diag, struct load_summary *sum);
 
@@ -289,8 +367,7 @@ read_cached(struct se_set *set, char *const *paths, size_t npaths, const struct 
 		se_free_list(files, nfiles);
 	}
 	/* after the files: a namespace/name both declare is the file's */
-	for (size_t i = 0; i < ndocs; i++)
-		se_load_buffer(set, docs[i].name, docs[i].text, docs[i].len);
+	load_docs(set, docs, ndocs, cache);
 	/* an entry that failed validation keeps its last valid version */
 	for (size_t i = 0; cache->good && i < set->nrejected_keys; i++) {
 		const struct se_key *k = &set->rejected_keys[i];

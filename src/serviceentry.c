@@ -229,7 +229,10 @@ pool_intern(struct se_strpool **pp, char **dst, const char *s)
 	size_t len = strlen(s) + 1;
 	struct pool_chunk *c = p->chunks;
 	if (c == NULL || c->cap - c->used < len) {
-		size_t cap = len > POOL_CHUNK ? len : POOL_CHUNK;
+		/* a block may hold one small document: start small */
+		size_t cap = c == NULL ? 256 : (c->cap >= POOL_CHUNK / 2 ? POOL_CHUNK : c->cap * 2);
+		if (cap < len)
+			cap = len;
 		if ((c = malloc(sizeof(*c) + cap)) == NULL)
 			return false;
 		c->used = 0;
@@ -383,6 +386,7 @@ block_close(struct se_set *set)
 	if (b == NULL)
 		return;
 	set->open = NULL;
+	set->open_shared = false;
 	pool_seal(b->pool);
 	if (b->n < b->cap && b->n > 0) {
 		struct serviceentry *ne = realloc(b->e, b->n * sizeof(*ne));
@@ -901,8 +905,9 @@ se_set_copy_entry(struct se_set *set, const struct serviceentry *e)
 	struct serviceentry c;
 	if (index_find(set, e->namespace, e->name) != NULL)
 		return false;
-	/* copies made after a file share one block of their own */
-	if (set->open == NULL && !block_open(set))
+	/* copies made after a file share one block of their own, never a
+	 * cached group of documents' */
+	if ((set->open == NULL || set->open_shared) && !block_open(set))
 		return false;
 	if (!entry_copy(&set->open->pool, &c, e)) {
 		entry_free(&c);
@@ -1296,10 +1301,23 @@ void
 se_load_buffer(struct se_set *set, const char *name, const char *buf,
     size_t len)
 {
+	if (set->open != NULL && set->open_shared) {
+		load_text(set, name, (const unsigned char *)buf, len);
+		return;
+	}
 	/* without a block every entry is refused as out of memory */
 	(void)block_open(set);
 	load_text(set, name, (const unsigned char *)buf, len);
 	block_close(set);
+}
+
+bool
+se_set_begin_block(struct se_set *set)
+{
+	if (!block_open(set))
+		return false;
+	set->open_shared = true;
+	return true;
 }
 
 bool

@@ -159,3 +159,78 @@ Test(loader, parallel_parse_reports_exactly_what_a_serial_load_does)
 	free(parallel);
 	config_free(cfg);
 }
+
+/* API objects: runs of documents are shared like files. */
+#define NDOCS 200
+static char doctext[NDOCS][512];
+static char docname[NDOCS][64];
+
+static void
+mkdocs(struct loader_doc *d, size_t n, int changed, const char *host)
+{
+	for (size_t i = 0; i < n; i++) {
+		snprintf(docname[i], sizeof(docname[i]), "kube:ServiceEntry ns/s%zu", i);
+		snprintf(doctext[i], sizeof(doctext[i]), "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+		    "metadata:\n  name: s%zu\n  namespace: ns\nspec:\n  hosts: [%s%zu.example.com]\n"
+		    "  ports: [{number: 80, name: http}]\n", i, (int)i == changed ? host : "s", i);
+		d[i].name = docname[i];
+		d[i].text = doctext[i];
+		d[i].len = strlen(doctext[i]);
+	}
+}
+
+static const struct serviceentry *
+docentry(const struct registry *r, size_t i)
+{
+	char n[32];
+	snprintf(n, sizeof(n), "s%zu", i);
+	return se_set_find(&r->set, "ns", n);
+}
+
+Test(loader, unchanged_api_objects_are_shared_in_runs)
+{
+	char *argv[] = { (char *)"-s", dir };
+	struct config *cfg = config_load(2, argv, stderr, NULL, NULL, NULL);
+	cr_assert_not_null(cfg);
+	struct loader_cache c;
+	memset(&c, 0, sizeof(c));
+	struct loader_doc d[NDOCS];
+	char err[256];
+	struct load_summary sum;
+
+	mkdocs(d, NDOCS, -1, "");
+	struct registry *r1 = loader_build_docs(cfg, NULL, false, &c, d, NDOCS, 0, NULL, &sum, err, sizeof(err));
+	cr_assert_not_null(r1);
+	cr_assert_eq(r1->set.nentries, NDOCS);
+	loader_cache_commit(&c, r1);
+
+	/* one object changes: it is parsed again, most of the rest shared */
+	mkdocs(d, NDOCS, 100, "x");
+	struct registry *r2 = loader_build_docs(cfg, NULL, false, &c, d, NDOCS, 0, NULL, &sum, err, sizeof(err));
+	cr_assert_not_null(r2);
+	cr_assert_eq(r2->set.nentries, NDOCS);
+	cr_assert_str_eq(docentry(r2, 100)->hosts[0], "x100.example.com");
+	cr_assert_neq(docentry(r2, 100), docentry(r1, 100));
+	size_t shared = 0;
+	for (size_t i = 0; i < NDOCS; i++)
+		shared += docentry(r2, i) == docentry(r1, i);
+	/* runs average 32 documents and hold at most 256 */
+	cr_assert_gt(shared, NDOCS / 2, "only %zu of %d shared", shared, NDOCS);
+	loader_cache_commit(&c, r2);
+	registry_free(r1);
+
+	/* one object goes: the runs after it are still shared */
+	mkdocs(d, NDOCS, 100, "x");
+	memmove(&d[10], &d[11], (NDOCS - 11) * sizeof(d[0]));
+	struct registry *r3 = loader_build_docs(cfg, NULL, false, &c, d, NDOCS - 1, 0, NULL, &sum, err, sizeof(err));
+	cr_assert_not_null(r3);
+	cr_assert_eq(r3->set.nentries, NDOCS - 1);
+	cr_assert_null(docentry(r3, 10));
+	cr_assert_eq(docentry(r3, NDOCS - 1), docentry(r2, NDOCS - 1));
+	loader_cache_commit(&c, r3);
+	registry_free(r2);
+	loader_cache_free(&c);
+	cr_assert_str_eq(docentry(r3, 100)->hosts[0], "x100.example.com");
+	registry_free(r3);
+	config_free(cfg);
+}
