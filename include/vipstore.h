@@ -180,6 +180,13 @@ uint64_t vipstore_preferred_slot(const char *host, uint64_t size);
  *  - A name2vip record of the wrong size or unknown flags is skipped with a
  *    warning (its addresses stay taken); a sync that wants that host
  *    replaces it.
+ *  - The handle keeps a copy of the records in memory between syncs (the
+ *    file's content at one LMDB transaction id) so that a sync reads no
+ *    record and writes only those that change: a sync that changes nothing
+ *    writes nothing (vipstore_generation does not move). A sync whose write
+ *    transaction does not follow that id (another process wrote, a commit
+ *    failed) and a store with a bad record read every record again;
+ *    vipstore_abort keeps the copy, vipstore_commit installs the new one.
  */
 
 /* LMDB map size used by vipstore_open: 64 MiB by default, enough for a full
