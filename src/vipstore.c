@@ -101,6 +101,8 @@ struct sync_scratch {
 	size_t rescap;
 	uint64_t *bits;               /* IPv4 offsets taken */
 	size_t bitscap;
+	struct vip_want *wants;       /* vipstore_wants */
+	size_t wantscap;
 };
 
 struct vipstore {
@@ -154,6 +156,7 @@ struct sync_ctx {
 	bool full4, full6;            /* a probe run failed in this sync */
 	bool bad;                     /* a bad record: the copy is not kept */
 	bool wrote;                   /* something was written in txn */
+	MDB_cursor *cn, *cv;          /* on name2vip, vip2name */
 	bool use_bits, bits_built;    /* bitmap of taken IPv4 offsets */
 	uint64_t *bits;
 	uint32_t base4;               /* pool4's first address, host order */
@@ -439,10 +442,24 @@ vipstore_pool_size(const struct vipstore *vs)
 	return pool_maxoff(&vs->pool4);
 }
 
+/* The sync's cursor on dbi, if it has one: name2vip is written in key
+ * order, and LMDB looks for a key on the cursor's page before descending
+ * from the root. */
+static MDB_cursor *
+sync_cursor(const struct sync_ctx *sc, MDB_dbi dbi)
+{
+	if (dbi == sc->vs->name2vip)
+		return sc->cn;
+	if (dbi == sc->vs->vip2name)
+		return sc->cv;
+	return NULL;
+}
+
 static int
 wput(struct sync_ctx *sc, MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigned flags)
 {
-	int rc = mdb_put(sc->txn, dbi, k, v, flags);
+	MDB_cursor *c = sync_cursor(sc, dbi);
+	int rc = c != NULL ? mdb_cursor_put(c, k, v, flags) : mdb_put(sc->txn, dbi, k, v, flags);
 
 	if (rc == 0)
 		sc->wrote = true;
@@ -452,8 +469,14 @@ wput(struct sync_ctx *sc, MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigned flags)
 static int
 wdel(struct sync_ctx *sc, MDB_dbi dbi, MDB_val *k)
 {
-	int rc = mdb_del(sc->txn, dbi, k, NULL);
+	MDB_cursor *c = sync_cursor(sc, dbi);
+	MDB_val d;
+	int rc;
 
+	if (c == NULL)
+		rc = mdb_del(sc->txn, dbi, k, NULL);
+	else if ((rc = mdb_cursor_get(c, k, &d, MDB_SET)) == 0)
+		rc = mdb_cursor_del(c, 0);
 	if (rc == 0)
 		sc->wrote = true;
 	return rc;
@@ -467,7 +490,7 @@ unlink_addr(struct sync_ctx *sc, const struct netaddr *a, const MDB_val *name)
 	int rc;
 
 	addr_key(a, &k);
-	rc = mdb_get(sc->txn, sc->vs->vip2name, &k, &v);
+	rc = mdb_cursor_get(sc->cv, &k, &v, MDB_SET);
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc != 0)
@@ -475,7 +498,9 @@ unlink_addr(struct sync_ctx *sc, const struct netaddr *a, const MDB_val *name)
 	if (name != NULL && (v.mv_size != name->mv_size ||
 	    memcmp(v.mv_data, name->mv_data, v.mv_size) != 0))
 		return 0;
-	return wdel(sc, sc->vs->vip2name, &k);
+	if ((rc = mdb_cursor_del(sc->cv, 0)) == 0)
+		sc->wrote = true;
+	return rc;
 }
 
 static void
@@ -1248,9 +1273,19 @@ vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
 		sc.out = &vs->cache[vs->cur ^ 1];
 		if (rc == 0 && !sync_room(&sc))
 			rc = ENOMEM;
+		sc.cn = sc.cv = NULL;
+		if (rc == 0 && (rc = mdb_cursor_open(sc.txn, vs->name2vip, &sc.cn)) != 0)
+			sc.cn = NULL;
+		if (rc == 0 && (rc = mdb_cursor_open(sc.txn, vs->vip2name, &sc.cv)) != 0)
+			sc.cv = NULL;
 		if (rc == 0 && (rc = sync_existing(&sc)) == 0 && (rc = sync_wanted(&sc, wants)) == 0 &&
 		    (rc = put_exhausted(&sc, wants)) == 0)
 			sync_merge(&sc);
+		if (sc.cn != NULL)
+			mdb_cursor_close(sc.cn);
+		if (sc.cv != NULL)
+			mdb_cursor_close(sc.cv);
+		sc.cn = sc.cv = NULL;
 		if (rc == 0 && vs->defer) {
 			vs->pending = sc.txn; /* committed or aborted by the caller */
 			vs->pend_set = true;
@@ -1303,6 +1338,16 @@ fail:
 		wants[i].exhausted = false;
 	}
 	return false;
+}
+
+struct vip_want *
+vipstore_wants(struct vipstore *vs, size_t n)
+{
+	struct vip_want *w = grow(vs->scr.wants, &vs->scr.wantscap, n + 1, sizeof(*w));
+
+	if (w != NULL)
+		vs->scr.wants = w;
+	return w;
 }
 
 void
@@ -2195,6 +2240,7 @@ vipstore_close(struct vipstore *vs)
 	free(vs->scr.add);
 	free(vs->scr.res);
 	free(vs->scr.bits);
+	free(vs->scr.wants);
 	free(vs);
 }
 
