@@ -97,6 +97,13 @@ bool vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
     const struct netaddr *reserved, size_t nreserved, time_t now,
     struct vipstore_stats *stats, char *err, size_t errlen);
 
+/* A vip_want array of n entries owned by the store, for the caller's next
+ * vipstore_sync: kept from one call to the next, so that a reload of 50k
+ * hosts does not fault in fresh pages for it. Valid until the next call or
+ * vipstore_close; the caller sets every host (the sync fills the outputs).
+ * NULL when out of memory. */
+struct vip_want *vipstore_wants(struct vipstore *vs, size_t n);
+
 /* Deferred commit (the daemon's reload): vipstore_sync leaves its write
  * transaction open, and the caller ends it with vipstore_commit once every
  * later step of the reload worked, or vipstore_abort: a failed reload
