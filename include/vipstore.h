@@ -127,6 +127,12 @@ bool vipstore_owner(struct vipstore *vs, const struct netaddr *a, char *host, si
 bool vipstore_lookup(struct vipstore *vs, const char *host, struct netaddr *v4,
     bool *has_v4, struct netaddr *v6, bool *has_v6);
 
+/* vipstore_lookup of every wants[i].host in one read transaction (a
+ * reload that cannot write the store): fills has_v4/v4 and has_v6/v6
+ * (exhausted stays false); a host without a record gets neither. False
+ * (no output set) when the transaction cannot start. */
+bool vipstore_lookup_wants(struct vipstore *vs, struct vip_want *wants, size_t n);
+
 struct vip_record {
 	char host[SEDNS_MAX_HOST + 1];
 	bool has_v4, has_v6;

@@ -1453,6 +1453,45 @@ vipstore_lookup(struct vipstore *vs, const char *host, struct netaddr *v4,
 }
 
 bool
+vipstore_lookup_wants(struct vipstore *vs, struct vip_want *wants, size_t n)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	struct vrec r;
+	char name[SEDNS_MAX_HOST + 1];
+	size_t len;
+
+	for (size_t i = 0; i < n; i++) {
+		wants[i].has_v4 = wants[i].has_v6 = wants[i].exhausted = false;
+		memset(&wants[i].v4, 0, sizeof(wants[i].v4));
+		memset(&wants[i].v6, 0, sizeof(wants[i].v6));
+	}
+	if (mdb_txn_begin(vs->env, NULL, MDB_RDONLY, &txn) != 0)
+		return false;
+	if (mdb_cursor_open(txn, vs->name2vip, &cur) != 0) {
+		mdb_txn_abort(txn);
+		return false;
+	}
+	/* a cursor: hosts in name order are found on its page mostly */
+	for (size_t i = 0; i < n; i++) {
+		if (!normalize_host(wants[i].host, name, &len))
+			continue;
+		k.mv_data = name;
+		k.mv_size = len;
+		if (mdb_cursor_get(cur, &k, &v, MDB_SET) != 0 || !rec_decode(&k, &v, &r))
+			continue;
+		wants[i].has_v4 = r.has_v4;
+		wants[i].v4 = r.v4;
+		wants[i].has_v6 = r.has_v6;
+		wants[i].v6 = r.v6;
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return true;
+}
+
+bool
 vipstore_list(struct vipstore *vs,
     bool (*cb)(const struct vip_record *rec, void *arg), void *arg,
     char *err, size_t errlen)

@@ -1562,3 +1562,42 @@ Test(vipstore, an_unchanged_sync_writes_nothing)
 	free(w);
 	free_names(names, n);
 }
+
+Test(vipstore, lookup_wants_matches_lookup)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	struct vip_want w[6];
+	const char *have[] = { "a.svc", "b.svc", "c.svc" };
+	const char *ask[] = { "b.svc", "A.SVC.", "nope.svc", "", "c.svc", "b.svc" };
+
+	tdir_make(&d);
+	o = opts_for(d.path, "240.240.0.0/16");
+	o.pool6_on = true;
+	cr_assert(netprefix_parse("fd00:2::/64", true, &o.pool6));
+	vs = open_ok(&o);
+	sync_ok(vs, w, have, 3, NULL, 0, T0, NULL);
+	sync_ok(vs, w, have, 2, NULL, 0, T0 + 1, NULL); /* c held: still found */
+	for (size_t i = 0; i < 6; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].host = ask[i];
+		w[i].exhausted = true;
+	}
+	cr_assert(vipstore_lookup_wants(vs, w, 6));
+	for (size_t i = 0; i < 6; i++) {
+		struct netaddr v4, v6;
+		bool h4 = false, h6 = false;
+		bool found = vipstore_lookup(vs, ask[i], &v4, &h4, &v6, &h6);
+		cr_assert(!w[i].exhausted);
+		cr_assert_eq(w[i].has_v4, found && h4, "%s", ask[i]);
+		cr_assert_eq(w[i].has_v6, found && h6, "%s", ask[i]);
+		if (h4)
+			cr_assert(netaddr_equal(&w[i].v4, &v4), "%s", ask[i]);
+		if (h6)
+			cr_assert(netaddr_equal(&w[i].v6, &v6), "%s", ask[i]);
+	}
+	cr_assert(w[0].has_v4 && w[1].has_v4 && w[1].has_v6 && !w[2].has_v4 && !w[3].has_v4 && w[4].has_v4);
+	vipstore_close(vs);
+	tdir_rm(&d);
+}
