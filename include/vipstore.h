@@ -200,6 +200,10 @@ uint64_t vipstore_preferred_slot(const char *host, uint64_t size);
  *    transaction does not follow that id (another process wrote, a commit
  *    failed) and a store with a bad record read every record again;
  *    vipstore_abort keeps the copy, vipstore_commit installs the new one.
+ *    The copy and the sync's buffers stay allocated until vipstore_close
+ *    (about 250 bytes a host, 12 MB for 50k), so that a reload does not
+ *    fault in fresh pages; vipstore_sync and vipstore_wants use them and
+ *    must not run concurrently (the daemon's build thread calls both).
  */
 
 /* LMDB map size used by vipstore_open: 64 MiB by default, enough for a full
