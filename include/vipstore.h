@@ -97,6 +97,13 @@ bool vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
     const struct netaddr *reserved, size_t nreserved, time_t now,
     struct vipstore_stats *stats, char *err, size_t errlen);
 
+/* A vip_want array of n entries owned by the store, for the caller's next
+ * vipstore_sync: kept from one call to the next, so that a reload of 50k
+ * hosts does not fault in fresh pages for it. Valid until the next call or
+ * vipstore_close; the caller sets every host (the sync fills the outputs).
+ * NULL when out of memory. */
+struct vip_want *vipstore_wants(struct vipstore *vs, size_t n);
+
 /* Deferred commit (the daemon's reload): vipstore_sync leaves its write
  * transaction open, and the caller ends it with vipstore_commit once every
  * later step of the reload worked, or vipstore_abort: a failed reload
@@ -119,6 +126,12 @@ bool vipstore_owner(struct vipstore *vs, const struct netaddr *a, char *host, si
 /* Read-only lookup of one host (active or held). */
 bool vipstore_lookup(struct vipstore *vs, const char *host, struct netaddr *v4,
     bool *has_v4, struct netaddr *v6, bool *has_v6);
+
+/* vipstore_lookup of every wants[i].host in one read transaction (a
+ * reload that cannot write the store): fills has_v4/v4 and has_v6/v6
+ * (exhausted stays false); a host without a record gets neither. False
+ * (no output set) when the transaction cannot start. */
+bool vipstore_lookup_wants(struct vipstore *vs, struct vip_want *wants, size_t n);
 
 struct vip_record {
 	char host[SEDNS_MAX_HOST + 1];
@@ -180,6 +193,17 @@ uint64_t vipstore_preferred_slot(const char *host, uint64_t size);
  *  - A name2vip record of the wrong size or unknown flags is skipped with a
  *    warning (its addresses stay taken); a sync that wants that host
  *    replaces it.
+ *  - The handle keeps a copy of the records in memory between syncs (the
+ *    file's content at one LMDB transaction id) so that a sync reads no
+ *    record and writes only those that change: a sync that changes nothing
+ *    writes nothing (vipstore_generation does not move). A sync whose write
+ *    transaction does not follow that id (another process wrote, a commit
+ *    failed) and a store with a bad record read every record again;
+ *    vipstore_abort keeps the copy, vipstore_commit installs the new one.
+ *    The copy and the sync's buffers stay allocated until vipstore_close
+ *    (about 250 bytes a host, 12 MB for 50k), so that a reload does not
+ *    fault in fresh pages; vipstore_sync and vipstore_wants use them and
+ *    must not run concurrently (the daemon's build thread calls both).
  */
 
 /* LMDB map size used by vipstore_open: 64 MiB by default, enough for a full

@@ -493,35 +493,36 @@ registry_assign_vips(struct registry *reg, struct vipstore *vs, time_t now, stru
 	size_t nw = 0;
 	for (size_t i = 0; i < reg->nhosts; i++)
 		nw += reg->hosts[i].wants_vip;
-	struct vip_want *w = calloc(nw ? nw : 1, sizeof(*w));
-	struct reg_host **hp = calloc(nw ? nw : 1, sizeof(*hp));
+	/* the store's reused array: no fresh pages to fault in on a reload */
+	struct vip_want *w = vipstore_wants(vs, nw);
 	settle_addr_conflicts(reg, vs);
 	size_t nres = 0;
 	struct netaddr *res = registry_reserved(reg, &nres);
-	if (w == NULL || hp == NULL || res == NULL) {
-		free(w);
-		free(hp);
+	if (w == NULL || res == NULL) {
 		free(res);
 		snprintf(err, errlen, "out of memory");
 		return false;
 	}
+	/* in host order (sorted by name), which the sync needs no sort for */
 	size_t k = 0;
 	for (size_t i = 0; i < reg->nhosts; i++) {
 		if (!reg->hosts[i].wants_vip)
 			continue;
-		hp[k] = &reg->hosts[i];
-		w[k].host = reg->hosts[i].name;
-		k++;
+		memset(&w[k], 0, sizeof(w[k]));
+		w[k++].host = reg->hosts[i].name;
 	}
 	bool ok = vipstore_sync(vs, w, nw, res, nres, now, stats, err, errlen);
 	if (ok) {
-		for (size_t i = 0; i < nw; i++) {
-			set_vip(hp[i], w[i].has_v4, &w[i].v4, w[i].has_v6, &w[i].v6);
-			hp[i]->vip_exhausted = w[i].exhausted;
+		k = 0;
+		for (size_t i = 0; i < reg->nhosts; i++) {
+			struct reg_host *h = &reg->hosts[i];
+			if (!h->wants_vip)
+				continue;
+			set_vip(h, w[k].has_v4, &w[k].v4, w[k].has_v6, &w[k].v6);
+			h->vip_exhausted = w[k].exhausted;
+			k++;
 		}
 	}
-	free(w);
-	free(hp);
 	free(res);
 	return ok;
 }
@@ -536,7 +537,7 @@ addr_in(const struct netaddr *a, const struct netaddr *set, size_t n)
 size_t
 registry_lookup_vips(struct registry *reg, struct vipstore *vs)
 {
-	size_t missing = 0, nres = 0;
+	size_t missing = 0, nres = 0, nw = 0, k = 0;
 	settle_addr_conflicts(reg, vs);
 	/* a sync would move a VIP that is now someone's address; without one,
 	 * that host is forwarded rather than answered with a shared address */
@@ -545,17 +546,32 @@ registry_lookup_vips(struct registry *reg, struct vipstore *vs)
 		nres = 0;
 	else if (nres > 1)
 		qsort(res, nres, sizeof(*res), netaddr_cmp);
+	for (size_t i = 0; i < reg->nhosts; i++)
+		nw += reg->hosts[i].wants_vip;
+	/* one read transaction for all of them, in host (name) order */
+	struct vip_want *w = vipstore_wants(vs, nw);
+	if (w != NULL) {
+		for (size_t i = 0; i < reg->nhosts; i++) {
+			if (!reg->hosts[i].wants_vip)
+				continue;
+			memset(&w[k], 0, sizeof(w[k]));
+			w[k++].host = reg->hosts[i].name;
+		}
+		if (!vipstore_lookup_wants(vs, w, nw))
+			nw = 0;
+	}
+	k = 0;
 	for (size_t i = 0; i < reg->nhosts; i++) {
 		struct reg_host *h = &reg->hosts[i];
-		struct netaddr v4, v6;
-		bool h4 = false, h6 = false;
 		if (!h->wants_vip)
 			continue;
-		if (vipstore_lookup(vs, h->name, &v4, &h4, &v6, &h6)) {
-			h4 = h4 && !addr_in(&v4, res, nres);
-			h6 = h6 && !addr_in(&v6, res, nres);
-			set_vip(h, h4, &v4, h6, &v6);
+		/* without an array (out of memory) or a transaction: forwarded */
+		if (w != NULL && k < nw && (w[k].has_v4 || w[k].has_v6)) {
+			bool h4 = w[k].has_v4 && !addr_in(&w[k].v4, res, nres);
+			bool h6 = w[k].has_v6 && !addr_in(&w[k].v6, res, nres);
+			set_vip(h, h4, &w[k].v4, h6, &w[k].v6);
 		}
+		k++;
 		missing += h->answer != REG_VIP;
 	}
 	free(res);

@@ -39,6 +39,72 @@
 
 size_t vipstore_mapsize = (size_t)64 << 20;
 
+/*
+ * The in-memory copy of name2vip a sync works from, so that a reload reads
+ * and writes only the records that change. struct vipstore keeps two: the
+ * current one (vs->cache[vs->cur]) and the one a sync builds. The current
+ * one is the file's content at LMDB transaction id vs->cache_gen: a sync
+ * whose write transaction does not follow that id (another process wrote,
+ * a commit failed) reads the file again first. Records are in LMDB's key
+ * order (memcmp, then length), their names in one arena.
+ */
+struct crec {
+	uint32_t off;                 /* name: names + off, len bytes */
+	uint16_t len;
+	uint8_t flags;                /* VRD_HAS_V4 | VRD_HAS_V6 | VRD_HELD,
+	                                 or CREC_BAD */
+	uint8_t v4[4];
+	uint8_t v6[16];
+	int64_t since;
+};
+#define CREC_BAD	0x80          /* undecodable on disk: skipped */
+
+struct vcache {
+	struct crec *r;
+	size_t n, cap;
+	char *names;
+	size_t nlen, ncap;
+	size_t live;                  /* name bytes the records use */
+};
+
+/* One wanted name of a sync. */
+struct want_key {
+	const char *name;             /* wants[idx].host when already
+	                                 normalized, else a copy; len bytes and
+	                                 a NUL */
+	uint32_t len;
+	uint32_t idx;                 /* into wants[] */
+};
+
+/* A decoded record. */
+struct vrec {
+	bool has_v4, has_v6;
+	struct netaddr v4, v6;
+	enum vip_state state;
+	time_t since;
+};
+
+/* Buffers every sync reuses: kept, not freed, so a reload does not fault
+ * in fresh pages for them. */
+struct sync_scratch {
+	struct want_key *wk;
+	size_t wkcap;
+	char *names;                  /* normalized copies of wanted names */
+	size_t namescap;
+	uint32_t *uw;                 /* per unique want: its first key */
+	size_t uwcap;
+	uint32_t *wrec;               /* per unique want: its record */
+	size_t wreccap;
+	struct crec *add;             /* records new in this sync */
+	size_t addcap;
+	struct netaddr *res;
+	size_t rescap;
+	uint64_t *bits;               /* IPv4 offsets taken */
+	size_t bitscap;
+	struct vip_want *wants;       /* vipstore_wants */
+	size_t wantscap;
+};
+
 struct vipstore {
 	MDB_env *env;
 	MDB_dbi name2vip;
@@ -59,46 +125,58 @@ struct vipstore {
 	struct vipstore_stats last;   /* counters of the last sync */
 	pthread_mutex_t last_mu;      /* guards last and last_set */
 	bool last_set;                /* a sync filled last */
-};
-
-/* One unique wanted name of a sync, in canonical order. */
-struct want_key {
-	char name[SEDNS_MAX_HOST + 1];
-	size_t len;
-	size_t idx;                   /* into wants[] */
+	struct vcache cache[2];       /* see struct crec; only the sync's
+	                                 thread touches these */
+	int cur;
+	bool cache_ok;                /* cache[cur] is the file at cache_gen */
+	uint64_t cache_gen;
+	bool pend_set;                /* a deferred sync built cache[cur ^ 1] */
+	bool pend_ok;                 /* ... and it may be kept */
+	uint64_t pend_txnid;          /* ... in this write transaction */
+	bool pend_wrote;              /* ... which wrote something */
+	struct sync_scratch scr;
 };
 
 /* State of one sync, shared by its helpers. */
 struct sync_ctx {
 	struct vipstore *vs;
 	MDB_txn *txn;
-	struct want_key *keys;        /* sorted, unique names */
+	struct want_key *keys;        /* sorted by name, then idx */
 	size_t nkeys;
-	struct netaddr *reserved;     /* sorted copy */
+	uint32_t *uw;                 /* unique names: index of the first key */
+	size_t nuw;
+	uint32_t *wrec;               /* per unique name: index into out->r,
+	                                 or WREC_NONE / WREC_BAD */
+	struct vcache *old, *out;     /* the file before; what the sync leaves */
+	struct crec *add;             /* new records, in name order */
+	size_t nadd;
+	struct netaddr *reserved;     /* sorted, only those inside a pool */
 	size_t nreserved;
 	time_t now;
 	bool full4, full6;            /* a probe run failed in this sync */
+	bool bad;                     /* a bad record: the copy is not kept */
+	bool wrote;                   /* something was written in txn */
+	MDB_cursor *cn, *cv;          /* on name2vip, vip2name */
+	bool use_bits, bits_built;    /* bitmap of taken IPv4 offsets */
+	uint64_t *bits;
+	uint32_t base4;               /* pool4's first address, host order */
+	uint64_t maxoff4;
 	uint64_t allocated, released, exhausted;
+	uint64_t active, held;
 };
+#define WREC_NONE	UINT32_MAX
+#define WREC_BAD	(UINT32_MAX - 1)
+
+/* Pools up to this many IPv4 addresses track taken slots in a bitmap
+ * (512 KiB at most); wider ones probe vip2name. */
+#define BITS_MAX_POOL	((uint64_t)1 << 22)
 
 static void	 seterr(char *, size_t, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 static bool	 normalize_host(const char *, char *, size_t *);
 static uint32_t	 rec_sum(const MDB_val *, const uint8_t *);
-static void	 rec_encode(const struct vip_record *, const MDB_val *, uint8_t *);
-static bool	 rec_decode(const MDB_val *, const MDB_val *, struct vip_record *);
-static void	 addr_key(const struct netaddr *, MDB_val *);
-static int	 want_key_cmp(const void *, const void *);
-static bool	 is_reserved(const struct sync_ctx *, const struct netaddr *);
-static uint64_t	 pool_maxoff(const struct netprefix *);
-static bool	 addr_usable(const struct netprefix *, const struct netaddr *);
-static int	 unlink_addr(MDB_txn *, MDB_dbi, const struct netaddr *,
-		    const MDB_val *);
-static int	 alloc_addr(struct sync_ctx *, bool, const char *, size_t,
-		    struct netaddr *, bool *);
-static int	 want_lookup(const struct sync_ctx *, const MDB_val *);
-static int	 sync_existing(struct sync_ctx *);
-static int	 sync_wanted(struct sync_ctx *, struct vip_want *);
+static void	 rec_encode(const struct vrec *, const MDB_val *, uint8_t *);
+static bool	 rec_decode(const MDB_val *, const MDB_val *, struct vrec *);
 static int	 put_exhausted(struct sync_ctx *, const struct vip_want *);
 static int	 count_records(struct vipstore *, MDB_txn *, uint64_t *,
 		    uint64_t *);
@@ -193,7 +271,7 @@ rec_sum(const MDB_val *key, const uint8_t *b)
 }
 
 static void
-rec_encode(const struct vip_record *r, const MDB_val *key, uint8_t *b)
+rec_encode(const struct vrec *r, const MDB_val *key, uint8_t *b)
 {
 	uint64_t since = (uint64_t)(int64_t)r->since;
 	uint32_t sum;
@@ -223,7 +301,7 @@ rec_encode(const struct vip_record *r, const MDB_val *key, uint8_t *b)
  * have zero checksum bytes: one flip cannot both clear the flag and zero
  * the sum. */
 static bool
-rec_decode(const MDB_val *key, const MDB_val *v, struct vip_record *r)
+rec_decode(const MDB_val *key, const MDB_val *v, struct vrec *r)
 {
 	const uint8_t *b = v->mv_data;
 	uint64_t since = 0;
@@ -258,15 +336,44 @@ addr_key(const struct netaddr *a, MDB_val *k)
 	k->mv_size = a->family == AF_INET ? 4 : 16;
 }
 
+/* LMDB's key order: memcmp over the shorter, then the shorter first. */
+static int
+name_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
 static int
 want_key_cmp(const void *x, const void *y)
 {
 	const struct want_key *a = x, *b = y;
-	int c = strcmp(a->name, b->name);
+	int c = name_cmp(a->name, a->len, b->name, b->len);
 
 	if (c != 0)
 		return c;
 	return a->idx < b->idx ? -1 : a->idx > b->idx;
+}
+
+/* p grown to hold need elements (a reused buffer only grows); NULL when
+ * out of memory, p then still valid. */
+static void *
+grow(void *p, size_t *cap, size_t need, size_t elem)
+{
+	size_t nc;
+	void *np;
+
+	if (p != NULL && need <= *cap)
+		return p;
+	nc = *cap ? *cap : 64;
+	while (nc < need)
+		nc *= 2;
+	if ((np = realloc(p, nc * elem)) != NULL)
+		*cap = nc;
+	return np;
 }
 
 static bool
@@ -300,6 +407,21 @@ addr_usable(const struct netprefix *p, const struct netaddr *a)
 	return off >= 1 && off <= pool_maxoff(p);
 }
 
+static uint32_t
+be32(const uint8_t *b)
+{
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+/* addr_usable for IPv4 in pool4, from the sync's precomputed bounds. */
+static bool
+usable4(const struct sync_ctx *sc, const uint8_t *a)
+{
+	uint64_t off = (uint32_t)(be32(a) - sc->base4);
+
+	return off >= 1 && off <= sc->maxoff4;
+}
+
 uint64_t
 vipstore_preferred_slot(const char *host, uint64_t size)
 {
@@ -320,16 +442,55 @@ vipstore_pool_size(const struct vipstore *vs)
 	return pool_maxoff(&vs->pool4);
 }
 
+/* The sync's cursor on dbi, if it has one: name2vip is written in key
+ * order, and LMDB looks for a key on the cursor's page before descending
+ * from the root. */
+static MDB_cursor *
+sync_cursor(const struct sync_ctx *sc, MDB_dbi dbi)
+{
+	if (dbi == sc->vs->name2vip)
+		return sc->cn;
+	if (dbi == sc->vs->vip2name)
+		return sc->cv;
+	return NULL;
+}
+
+static int
+wput(struct sync_ctx *sc, MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigned flags)
+{
+	MDB_cursor *c = sync_cursor(sc, dbi);
+	int rc = c != NULL ? mdb_cursor_put(c, k, v, flags) : mdb_put(sc->txn, dbi, k, v, flags);
+
+	if (rc == 0)
+		sc->wrote = true;
+	return rc;
+}
+
+static int
+wdel(struct sync_ctx *sc, MDB_dbi dbi, MDB_val *k)
+{
+	MDB_cursor *c = sync_cursor(sc, dbi);
+	MDB_val d;
+	int rc;
+
+	if (c == NULL)
+		rc = mdb_del(sc->txn, dbi, k, NULL);
+	else if ((rc = mdb_cursor_get(c, k, &d, MDB_SET)) == 0)
+		rc = mdb_cursor_del(c, 0);
+	if (rc == 0)
+		sc->wrote = true;
+	return rc;
+}
+
 /* Deletes vip2name[a] if it points at name (name == NULL: whatever). */
 static int
-unlink_addr(MDB_txn *txn, MDB_dbi dbi, const struct netaddr *a,
-    const MDB_val *name)
+unlink_addr(struct sync_ctx *sc, const struct netaddr *a, const MDB_val *name)
 {
 	MDB_val k, v;
 	int rc;
 
 	addr_key(a, &k);
-	rc = mdb_get(txn, dbi, &k, &v);
+	rc = mdb_cursor_get(sc->cv, &k, &v, MDB_SET);
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc != 0)
@@ -337,14 +498,171 @@ unlink_addr(MDB_txn *txn, MDB_dbi dbi, const struct netaddr *a,
 	if (name != NULL && (v.mv_size != name->mv_size ||
 	    memcmp(v.mv_data, name->mv_data, v.mv_size) != 0))
 		return 0;
-	return mdb_del(txn, dbi, &k, NULL);
+	if ((rc = mdb_cursor_del(sc->cv, 0)) == 0)
+		sc->wrote = true;
+	return rc;
+}
+
+static void
+crec_get(const struct crec *c, struct vrec *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (c->flags & VRD_HAS_V4) {
+		r->has_v4 = true;
+		r->v4.family = AF_INET;
+		memcpy(r->v4.a, c->v4, 4);
+	}
+	if (c->flags & VRD_HAS_V6) {
+		r->has_v6 = true;
+		r->v6.family = AF_INET6;
+		memcpy(r->v6.a, c->v6, 16);
+	}
+	r->state = (c->flags & VRD_HELD) ? VIP_HELD : VIP_ACTIVE;
+	r->since = (time_t)c->since;
+}
+
+static void
+crec_set(struct crec *c, const struct vrec *r)
+{
+	c->flags = 0;
+	memset(c->v4, 0, sizeof(c->v4));
+	memset(c->v6, 0, sizeof(c->v6));
+	if (r->has_v4) {
+		c->flags |= VRD_HAS_V4;
+		memcpy(c->v4, r->v4.a, 4);
+	}
+	if (r->has_v6) {
+		c->flags |= VRD_HAS_V6;
+		memcpy(c->v6, r->v6.a, 16);
+	}
+	if (r->state == VIP_HELD)
+		c->flags |= VRD_HELD;
+	c->since = (int64_t)r->since;
+}
+
+/* Appends name to c's arena; its offset in *off. */
+static bool
+cache_name(struct vcache *c, const void *name, size_t len, uint32_t *off)
+{
+	char *np;
+
+	if (c->nlen + len > UINT32_MAX)
+		return false;
+	if ((np = grow(c->names, &c->ncap, c->nlen + len, 1)) == NULL)
+		return false;
+	c->names = np;
+	memcpy(c->names + c->nlen, name, len);
+	*off = (uint32_t)c->nlen;
+	c->nlen += len;
+	c->live += len;
+	return true;
+}
+
+/*
+ * Reads every name2vip record into vs->cache[vs->cur] (the copy was stale
+ * or never read). A bad record is warned about and kept as CREC_BAD: a
+ * sync that wants that name replaces it, and the copy is not kept past
+ * this sync (the next one reads and warns again, as every sync did).
+ */
+static int
+cache_load(struct sync_ctx *sc)
+{
+	struct vipstore *vs = sc->vs;
+	struct vcache *c = &vs->cache[vs->cur];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	struct vrec r;
+	MDB_stat st;
+	int rc;
+
+	log_debug("VIP store %s: reading every record (%s)", vs->path, !vs->cache_ok ? "no copy in memory" :
+	    "written by another process since");
+	vs->cache_ok = false;
+	c->n = c->nlen = c->live = 0;
+	if ((rc = mdb_stat(sc->txn, vs->name2vip, &st)) != 0)
+		return rc;
+	struct crec *nr = grow(c->r, &c->cap, st.ms_entries + 1, sizeof(*c->r));
+	if (nr == NULL)
+		return ENOMEM;
+	c->r = nr;
+	if ((rc = mdb_cursor_open(sc->txn, vs->name2vip, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		bool badkey = k.mv_size == 0 || k.mv_size > SEDNS_MAX_HOST;
+		struct crec e;
+
+		memset(&e, 0, sizeof(e));
+		if (badkey || !rec_decode(&k, &v, &r)) {
+			log_warnx("vipstore: skipping bad record %.*s "
+			    "(key %zu bytes, value %zu bytes)",
+			    (int)(k.mv_size > SEDNS_MAX_HOST ? SEDNS_MAX_HOST :
+			    k.mv_size), (const char *)k.mv_data, k.mv_size,
+			    v.mv_size);
+			sc->bad = true;
+			if (badkey)
+				continue; /* no wanted name can be it */
+			e.flags = CREC_BAD;
+		} else
+			crec_set(&e, &r);
+		if ((nr = grow(c->r, &c->cap, c->n + 1, sizeof(*c->r))) == NULL) {
+			rc = ENOMEM;
+			break;
+		}
+		c->r = nr;
+		e.len = (uint16_t)k.mv_size;
+		if (!cache_name(c, k.mv_data, k.mv_size, &e.off)) {
+			rc = ENOMEM;
+			break;
+		}
+		c->r[c->n++] = e;
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	/* the committed state before this transaction: kept even if the
+	 * transaction is aborted */
+	vs->cache_ok = !sc->bad;
+	vs->cache_gen = (uint64_t)mdb_txn_id(sc->txn) - 1;
+	return 0;
+}
+
+static void
+bit_set(uint64_t *b, uint64_t i)
+{
+	b[i >> 6] |= (uint64_t)1 << (i & 63);
+}
+
+static bool
+bit_get(const uint64_t *b, uint64_t i)
+{
+	return (b[i >> 6] >> (i & 63)) & 1;
+}
+
+/* The IPv4 offsets the records hold now (before the first allocation of
+ * the sync: pass 1 is done, pass 2 adds its own). */
+static void
+bits_build(struct sync_ctx *sc)
+{
+	const struct vcache *c = sc->out;
+
+	memset(sc->bits, 0, (size_t)((sc->maxoff4 + 64) / 64) * sizeof(uint64_t));
+	for (size_t i = 0; i < c->n; i++) {
+		if (!(c->r[i].flags & VRD_HAS_V4))
+			continue;
+		uint64_t off = (uint32_t)(be32(c->r[i].v4) - sc->base4);
+		if (off <= sc->maxoff4)
+			bit_set(sc->bits, off);
+	}
+	sc->bits_built = true;
 }
 
 /*
  * Finds a free address for name: preferred slot, then upward with wrap,
  * skipping offset 0, the IPv4 broadcast, reserved and taken addresses, at
  * most VIPSTORE_MAX_PROBES probes. Claims it in vip2name. *got false (rc 0)
- * when the pool is exhausted.
+ * when the pool is exhausted. IPv4 slots the records hold are known from
+ * the bitmap; vip2name still has the last word (MDB_NOOVERWRITE).
  */
 static int
 alloc_addr(struct sync_ctx *sc, bool v6, const char *name, size_t namelen,
@@ -353,6 +671,7 @@ alloc_addr(struct sync_ctx *sc, bool v6, const char *name, size_t namelen,
 	struct vipstore *vs = sc->vs;
 	const struct netprefix *pool = v6 ? &vs->pool6 : &vs->pool4;
 	bool *full = v6 ? &sc->full6 : &sc->full4;
+	bool bits = !v6 && sc->use_bits;
 	uint64_t maxoff, off, probes;
 	MDB_val k, v;
 	int rc;
@@ -363,25 +682,36 @@ alloc_addr(struct sync_ctx *sc, bool v6, const char *name, size_t namelen,
 		*full = true;
 		return 0;
 	}
+	if (bits && !sc->bits_built)
+		bits_build(sc);
 	off = vipstore_preferred_slot(name, netprefix_size(pool));
 	if (off > maxoff)
 		off = 1;
 	probes = maxoff < VIPSTORE_MAX_PROBES ? maxoff : VIPSTORE_MAX_PROBES;
 	for (uint64_t i = 0; i < probes; i++) {
-		netprefix_nth(pool, off, out);
+		uint64_t at = off;
 		off = off >= maxoff ? 1 : off + 1;
+		if (bits && bit_get(sc->bits, at))
+			continue;
+		netprefix_nth(pool, at, out);
 		if (is_reserved(sc, out))
 			continue;
 		addr_key(out, &k);
-		rc = mdb_get(sc->txn, vs->vip2name, &k, &v);
-		if (rc == 0)
-			continue;
-		if (rc != MDB_NOTFOUND)
-			return rc;
+		if (!bits) {
+			rc = mdb_get(sc->txn, vs->vip2name, &k, &v);
+			if (rc == 0)
+				continue;
+			if (rc != MDB_NOTFOUND)
+				return rc;
+		}
 		v.mv_data = (void *)(uintptr_t)name;
 		v.mv_size = namelen;
-		if ((rc = mdb_put(sc->txn, vs->vip2name, &k, &v,
-		    MDB_NOOVERWRITE)) != 0)
+		rc = wput(sc, vs->vip2name, &k, &v, MDB_NOOVERWRITE);
+		if (bits && (rc == 0 || rc == MDB_KEYEXIST))
+			bit_set(sc->bits, at);
+		if (rc == MDB_KEYEXIST && bits)
+			continue; /* taken by no record we hold */
+		if (rc != 0)
 			return rc;
 		*got = true;
 		return 0;
@@ -390,72 +720,70 @@ alloc_addr(struct sync_ctx *sc, bool v6, const char *name, size_t namelen,
 	return 0;
 }
 
-static int
-want_lookup(const struct sync_ctx *sc, const MDB_val *k)
-{
-	size_t lo = 0, hi = sc->nkeys;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const struct want_key *w = &sc->keys[mid];
-		size_t n = w->len < k->mv_size ? w->len : k->mv_size;
-		int c = memcmp(w->name, k->mv_data, n);
-		if (c == 0)
-			c = w->len < k->mv_size ? -1 : w->len > k->mv_size;
-		if (c == 0)
-			return 1;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return 0;
-}
-
 /*
- * Pass 1 over every stored record: reactivate wanted ones, hold removed
- * ones, release expired holds, and drop addresses that are now reserved or
- * outside the pool (pass 2 gives wanted hosts a fresh slot).
+ * Pass 1 over every record (from the in-memory copy, not the file):
+ * reactivate wanted ones, hold removed ones, release expired holds, and
+ * drop addresses that are now reserved or outside the pool (pass 2 gives
+ * wanted hosts a fresh slot). Only the records that change are written.
+ * Builds sc->out from sc->old and, per unique wanted name, its record.
  */
 static int
 sync_existing(struct sync_ctx *sc)
 {
 	struct vipstore *vs = sc->vs;
-	MDB_cursor *cur;
-	MDB_val k, v, nv;
-	struct vip_record r;
+	const struct vcache *old = sc->old;
+	struct vcache *out = sc->out;
+	MDB_val k, nv;
+	struct vrec r;
 	uint8_t buf[VRD_SIZE];
+	size_t j = 0;
+	bool compact;
 	int rc;
 
-	if ((rc = mdb_cursor_open(sc->txn, vs->name2vip, &cur)) != 0)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		bool changed = false, del = false, wanted;
+	/* the names: one copy of the arena unless mostly garbage */
+	compact = old->nlen > 2 * old->live + 65536;
+	out->n = out->nlen = out->live = 0;
+	if (!compact && old->nlen > 0) {
+		char *np = grow(out->names, &out->ncap, old->nlen, 1);
+		if (np == NULL)
+			return ENOMEM;
+		out->names = np;
+		memcpy(out->names, old->names, old->nlen);
+		out->nlen = old->nlen;
+	}
+	for (size_t i = 0; i < old->n; i++) {
+		const struct crec *c = &old->r[i];
+		const char *name = old->names + c->off;
+		bool changed = false, del = false, wanted = false;
+		int cmp = 1;
 
-		if (k.mv_size == 0 || k.mv_size > SEDNS_MAX_HOST ||
-		    !rec_decode(&k, &v, &r)) {
-			log_warnx("vipstore: skipping bad record %.*s "
-			    "(key %zu bytes, value %zu bytes)",
-			    (int)(k.mv_size > SEDNS_MAX_HOST ? SEDNS_MAX_HOST :
-			    k.mv_size), (const char *)k.mv_data, k.mv_size,
-			    v.mv_size);
+		while (j < sc->nuw) {
+			const struct want_key *w = &sc->keys[sc->uw[j]];
+			cmp = name_cmp(w->name, w->len, name, c->len);
+			if (cmp >= 0)
+				break;
+			sc->wrec[j++] = WREC_NONE;
+		}
+		wanted = j < sc->nuw && cmp == 0;
+		if (c->flags & CREC_BAD) {
+			/* warned when read; a wanted one is replaced */
+			if (wanted)
+				sc->wrec[j++] = WREC_BAD;
 			continue;
 		}
-		wanted = want_lookup(sc, &k);
-		if (r.has_v4 && (!addr_usable(&vs->pool4, &r.v4) ||
-		    is_reserved(sc, &r.v4))) {
-			if ((rc = unlink_addr(sc->txn, vs->vip2name, &r.v4,
-			    &k)) != 0)
-				break;
+		k.mv_data = (void *)(uintptr_t)name;
+		k.mv_size = c->len;
+		crec_get(c, &r);
+		if (r.has_v4 && (!usable4(sc, c->v4) || is_reserved(sc, &r.v4))) {
+			if ((rc = unlink_addr(sc, &r.v4, &k)) != 0)
+				return rc;
 			r.has_v4 = false;
 			changed = true;
 		}
 		if (r.has_v6 && (!vs->pool6_on ||
 		    !addr_usable(&vs->pool6, &r.v6) || is_reserved(sc, &r.v6))) {
-			if ((rc = unlink_addr(sc->txn, vs->vip2name, &r.v6,
-			    &k)) != 0)
-				break;
+			if ((rc = unlink_addr(sc, &r.v6, &k)) != 0)
+				return rc;
 			r.has_v6 = false;
 			changed = true;
 		}
@@ -471,31 +799,44 @@ sync_existing(struct sync_ctx *sc)
 			changed = true;
 		} else if ((int64_t)sc->now - (int64_t)r.since >=
 		    (int64_t)vs->hold) {
-			if (r.has_v4 && (rc = unlink_addr(sc->txn,
-			    vs->vip2name, &r.v4, &k)) != 0)
-				break;
-			if (r.has_v6 && (rc = unlink_addr(sc->txn,
-			    vs->vip2name, &r.v6, &k)) != 0)
-				break;
+			if (r.has_v4 && (rc = unlink_addr(sc, &r.v4, &k)) != 0)
+				return rc;
+			if (r.has_v6 && (rc = unlink_addr(sc, &r.v6, &k)) != 0)
+				return rc;
 			sc->released++;
 			del = true;
 		}
 		if (!r.has_v4 && !r.has_v6)
 			del = true;
 		if (del) {
-			if ((rc = mdb_cursor_del(cur, 0)) != 0)
-				break;
-		} else if (changed) {
+			if ((rc = wdel(sc, vs->name2vip, &k)) != 0)
+				return rc;
+			if (wanted)
+				sc->wrec[j++] = WREC_NONE;
+			continue;
+		}
+		if (changed) {
 			rec_encode(&r, &k, buf);
 			nv.mv_data = buf;
 			nv.mv_size = sizeof(buf);
-			if ((rc = mdb_cursor_put(cur, &k, &nv, MDB_CURRENT))
-			    != 0)
-				break;
+			if ((rc = wput(sc, vs->name2vip, &k, &nv, 0)) != 0)
+				return rc;
 		}
+		struct crec *o = &out->r[out->n];
+		*o = *c;
+		if (changed)
+			crec_set(o, &r);
+		if (compact && !cache_name(out, name, c->len, &o->off))
+			return ENOMEM;
+		if (!compact)
+			out->live += c->len;
+		if (wanted)
+			sc->wrec[j++] = (uint32_t)out->n;
+		out->n++;
 	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	while (j < sc->nuw)
+		sc->wrec[j++] = WREC_NONE;
+	return 0;
 }
 
 /* Pass 2: every wanted name, in sorted order, gets its missing addresses. */
@@ -503,27 +844,27 @@ static int
 sync_wanted(struct sync_ctx *sc, struct vip_want *wants)
 {
 	struct vipstore *vs = sc->vs;
-	struct vip_record r;
+	struct vcache *out = sc->out;
+	struct vrec r;
 	MDB_val k, v;
 	uint8_t buf[VRD_SIZE];
+	/* new names past every record can be appended (a first start) */
+	const struct crec *last = out->n > 0 ? &out->r[out->n - 1] : NULL;
 	int rc;
 
-	for (size_t i = 0; i < sc->nkeys; i++) {
-		struct want_key *w = &sc->keys[i];
-		bool exists = false, got, changed = false, exh = false;
+	for (size_t u = 0; u < sc->nuw; u++) {
+		const struct want_key *w = &sc->keys[sc->uw[u]];
+		uint32_t ri = sc->wrec[u];
+		bool exists = ri < WREC_BAD, got, changed = false, exh = false;
 
-		k.mv_data = w->name;
+		k.mv_data = (void *)(uintptr_t)w->name;
 		k.mv_size = w->len;
-		rc = mdb_get(sc->txn, vs->name2vip, &k, &v);
-		if (rc == 0) {
-			if (rec_decode(&k, &v, &r))
-				exists = true;
-			else
+		if (exists)
+			crec_get(&out->r[ri], &r);
+		else {
+			if (ri == WREC_BAD)
 				log_warnx("vipstore: replacing bad record for "
 				    "%s", w->name);
-		} else if (rc != MDB_NOTFOUND)
-			return rc;
-		if (!exists) {
 			memset(&r, 0, sizeof(r));
 			r.state = VIP_ACTIVE;
 			r.since = sc->now;
@@ -550,33 +891,70 @@ sync_wanted(struct sync_ctx *sc, struct vip_want *wants)
 		if (changed)
 			sc->allocated++;
 		if (changed && (r.has_v4 || r.has_v6)) {
+			unsigned fl = 0;
 			rec_encode(&r, &k, buf);
 			v.mv_data = buf;
 			v.mv_size = sizeof(buf);
-			if ((rc = mdb_put(sc->txn, vs->name2vip, &k, &v, 0))
-			    != 0)
+			if (!exists && !sc->bad && (last == NULL ||
+			    name_cmp(w->name, w->len, out->names + last->off, last->len) > 0))
+				fl = MDB_APPEND;
+			rc = wput(sc, vs->name2vip, &k, &v, fl);
+			if (rc == MDB_KEYEXIST && fl == MDB_APPEND)
+				rc = wput(sc, vs->name2vip, &k, &v, 0);
+			if (rc != 0)
 				return rc;
+			if (exists)
+				crec_set(&out->r[ri], &r);
+			else {
+				struct crec *a = &sc->add[sc->nadd];
+				memset(a, 0, sizeof(*a));
+				crec_set(a, &r);
+				a->len = (uint16_t)w->len;
+				if (!cache_name(out, w->name, w->len, &a->off))
+					return ENOMEM;
+				sc->nadd++;
+			}
 		}
-		if (exh) {
+		if (exh)
 			sc->exhausted++;
-		}
 		/* fill the outputs of every want with this name */
-		for (size_t j = i; j < sc->nkeys; j++) {
-			struct vip_want *o;
-			if (j != i && strcmp(sc->keys[j].name, w->name) != 0)
-				break;
-			o = &wants[sc->keys[j].idx];
+		size_t end = u + 1 < sc->nuw ? sc->uw[u + 1] : sc->nkeys;
+		for (size_t j = sc->uw[u]; j < end; j++) {
+			struct vip_want *o = &wants[sc->keys[j].idx];
 			o->has_v4 = r.has_v4;
 			o->v4 = r.v4;
 			o->has_v6 = r.has_v6;
 			o->v6 = r.v6;
 			o->exhausted = exh;
 		}
-		while (i + 1 < sc->nkeys &&
-		    strcmp(sc->keys[i + 1].name, w->name) == 0)
-			i++;
 	}
 	return 0;
+}
+
+/* The records new in this sync merged into out (room reserved), then the
+ * counts. */
+static void
+sync_merge(struct sync_ctx *sc)
+{
+	struct vcache *out = sc->out;
+	size_t i = out->n, j = sc->nadd, w = out->n + sc->nadd;
+
+	while (j > 0) {
+		const struct crec *b = &sc->add[j - 1];
+		if (i > 0 && name_cmp(out->names + out->r[i - 1].off, out->r[i - 1].len,
+		    out->names + b->off, b->len) > 0)
+			out->r[--w] = out->r[--i];
+		else
+			out->r[--w] = sc->add[--j];
+	}
+	out->n += sc->nadd;
+	sc->active = sc->held = 0;
+	for (size_t k = 0; k < out->n; k++) {
+		if (out->r[k].flags & VRD_HELD)
+			sc->held++;
+		else
+			sc->active++;
+	}
 }
 
 static int
@@ -585,7 +963,7 @@ count_records(struct vipstore *vs, MDB_txn *txn, uint64_t *active,
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
-	struct vip_record r;
+	struct vrec r;
 	int rc;
 
 	*active = *held = 0;
@@ -621,14 +999,14 @@ put_exhausted(struct sync_ctx *sc, const struct vip_want *wants)
 			len += sc->keys[i].len + 1;
 	}
 	if (total == 0) {
-		int rc = mdb_del(sc->txn, sc->vs->meta, &k, NULL);
+		int rc = wdel(sc, sc->vs->meta, &k);
 		return rc == MDB_NOTFOUND ? 0 : rc;
 	}
 	char head[48];
 	int hl = snprintf(head, sizeof(head), "%lld %llu\n", (long long)sc->now, (unsigned long long)total);
 	v.mv_size = (size_t)hl + len;
 	/* MDB_RESERVE: written in place, no copy of up to 250 KB */
-	int rc = mdb_put(sc->txn, sc->vs->meta, &k, &v, MDB_RESERVE);
+	int rc = wput(sc, sc->vs->meta, &k, &v, MDB_RESERVE);
 	if (rc != 0)
 		return rc;
 	char *p = v.mv_data;
@@ -697,16 +1075,163 @@ vipstore_exhausted(struct vipstore *vs, char **names, uint64_t *total, time_t *w
 	return n;
 }
 
+/*
+ * The wanted names, normalized (a copy only for a name that needs one),
+ * sorted (skipped when they come sorted, as the registry's do), and the
+ * first key of each unique name.
+ */
+static bool
+sync_keys(struct sync_ctx *sc, const struct vip_want *wants, size_t nwants)
+{
+	struct sync_scratch *s = &sc->vs->scr;
+	size_t n = 0, extra = 0, u = 0;
+	bool sorted = true;
+	void *np;
+
+	if ((np = grow(s->wk, &s->wkcap, nwants + 1, sizeof(*s->wk))) == NULL)
+		return false;
+	s->wk = np;
+	for (size_t i = 0; i < nwants; i++) {
+		const char *h = wants[i].host, *p;
+		bool dirty = false;
+		size_t len;
+
+		if (h == NULL) {
+			log_warnx("vipstore: ignoring bad host name \"\"");
+			continue;
+		}
+		for (p = h; *p; p++)
+			dirty |= *p >= 'A' && *p <= 'Z';
+		len = (size_t)(p - h);
+		if (len > 0 && h[len - 1] == '.') {
+			len--;
+			dirty = true;
+		}
+		if (len == 0 || len > SEDNS_MAX_HOST || i > UINT32_MAX) {
+			log_warnx("vipstore: ignoring bad host name \"%.*s\"",
+			    SEDNS_MAX_HOST, h);
+			continue;
+		}
+		s->wk[n].name = dirty ? NULL : h;
+		s->wk[n].len = (uint32_t)len;
+		s->wk[n].idx = (uint32_t)i;
+		if (dirty)
+			extra += len + 1;
+		n++;
+	}
+	if (extra > 0) {
+		size_t off = 0, l;
+		if ((np = grow(s->names, &s->namescap, extra, 1)) == NULL)
+			return false;
+		s->names = np;
+		for (size_t i = 0; i < n; i++) {
+			if (s->wk[i].name != NULL)
+				continue;
+			normalize_host(wants[s->wk[i].idx].host, s->names + off, &l);
+			s->wk[i].name = s->names + off;
+			off += l + 1;
+		}
+	}
+	for (size_t i = 1; i < n && sorted; i++)
+		sorted = want_key_cmp(&s->wk[i - 1], &s->wk[i]) < 0;
+	if (!sorted)
+		qsort(s->wk, n, sizeof(*s->wk), want_key_cmp);
+	if ((np = grow(s->uw, &s->uwcap, n + 1, sizeof(*s->uw))) == NULL)
+		return false;
+	s->uw = np;
+	if ((np = grow(s->wrec, &s->wreccap, n + 1, sizeof(*s->wrec))) == NULL)
+		return false;
+	s->wrec = np;
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || name_cmp(s->wk[i - 1].name, s->wk[i - 1].len,
+		    s->wk[i].name, s->wk[i].len) != 0)
+			s->uw[u++] = (uint32_t)i;
+	sc->keys = s->wk;
+	sc->nkeys = n;
+	sc->uw = s->uw;
+	sc->nuw = u;
+	sc->wrec = s->wrec;
+	return true;
+}
+
+/* The reserved addresses that could be a VIP (inside a pool), sorted,
+ * IPv4 ones with their unused bytes zeroed. */
+static bool
+sync_reserved(struct sync_ctx *sc, const struct netaddr *reserved, size_t nreserved)
+{
+	struct vipstore *vs = sc->vs;
+	struct sync_scratch *s = &vs->scr;
+	size_t n = 0;
+	void *np;
+
+	if ((np = grow(s->res, &s->rescap, nreserved + 1, sizeof(*s->res))) == NULL)
+		return false;
+	s->res = np;
+	for (size_t i = 0; i < nreserved; i++) {
+		struct netaddr a = reserved[i];
+		if (a.family == AF_INET)
+			memset(a.a + 4, 0, 12);
+		if (!netprefix_contains(&vs->pool4, &a) &&
+		    !(vs->pool6_on && netprefix_contains(&vs->pool6, &a)))
+			continue;
+		s->res[n++] = a;
+	}
+	if (n > 1)
+		qsort(s->res, n, sizeof(*s->res), netaddr_cmp);
+	sc->reserved = s->res;
+	sc->nreserved = n;
+	return true;
+}
+
+/* Room for everything one attempt of a sync may write into its buffers. */
+static bool
+sync_room(struct sync_ctx *sc)
+{
+	struct vipstore *vs = sc->vs;
+	struct sync_scratch *s = &vs->scr;
+	size_t need = sc->old->n + sc->nuw + 1;
+	void *np;
+
+	if ((np = grow(sc->out->r, &sc->out->cap, need, sizeof(*sc->out->r))) == NULL)
+		return false;
+	sc->out->r = np;
+	if ((np = grow(s->add, &s->addcap, sc->nuw + 1, sizeof(*s->add))) == NULL)
+		return false;
+	s->add = np;
+	sc->add = s->add;
+	sc->use_bits = sc->maxoff4 > 0 && sc->maxoff4 < BITS_MAX_POOL;
+	if (sc->use_bits) {
+		size_t words = (size_t)((sc->maxoff4 + 64) / 64);
+		if ((np = grow(s->bits, &s->bitscap, words, sizeof(*s->bits))) == NULL)
+			return false;
+		s->bits = np;
+		sc->bits = s->bits;
+	}
+	return true;
+}
+
+/* The copy the sync built becomes the current one, kept when it may be
+ * (no bad record) and the file is at the transaction id it expects. */
+static void
+cache_install(struct vipstore *vs, bool ok, uint64_t txnid, bool wrote)
+{
+	MDB_envinfo info;
+	/* a transaction that wrote nothing does not move the id */
+	uint64_t gen = wrote ? txnid : txnid - 1;
+
+	vs->cur ^= 1;
+	vs->cache_gen = gen;
+	vs->cache_ok = ok && mdb_env_info(vs->env, &info) == 0 &&
+	    (uint64_t)info.me_last_txnid == gen;
+}
+
 bool
 vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
     const struct netaddr *reserved, size_t nreserved, time_t now,
     struct vipstore_stats *stats, char *err, size_t errlen)
 {
 	struct sync_ctx sc;
-	size_t n = 0;
 	int rc;
-	bool ok = false;
-	uint64_t active = 0, held = 0;
 
 	memset(&sc, 0, sizeof(sc));
 	sc.vs = vs;
@@ -721,61 +1246,62 @@ vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
 		seterr(err, errlen, "VIP store %s is open read-only", vs->path);
 		return false;
 	}
-	if (nwants > 0 && (sc.keys = calloc(nwants, sizeof(*sc.keys))) ==
-	    NULL) {
+	vs->pend_set = false;
+	if (!sync_keys(&sc, wants, nwants) ||
+	    !sync_reserved(&sc, reserved, nreserved)) {
 		seterr(err, errlen, "out of memory");
 		return false;
 	}
-	for (size_t i = 0; i < nwants; i++) {
-		if (!normalize_host(wants[i].host, sc.keys[n].name,
-		    &sc.keys[n].len)) {
-			log_warnx("vipstore: ignoring bad host name \"%.*s\"",
-			    SEDNS_MAX_HOST, wants[i].host ? wants[i].host : "");
-			continue;
-		}
-		sc.keys[n++].idx = i;
-	}
-	sc.nkeys = n;
-	if (n > 1)
-		qsort(sc.keys, n, sizeof(*sc.keys), want_key_cmp);
-	if (nreserved > 0) {
-		if ((sc.reserved = calloc(nreserved, sizeof(*sc.reserved))) ==
-		    NULL) {
-			free(sc.keys);
-			seterr(err, errlen, "out of memory");
-			return false;
-		}
-		for (size_t i = 0; i < nreserved; i++) {
-			sc.reserved[i] = reserved[i];
-			if (reserved[i].family == AF_INET)
-				memset(sc.reserved[i].a + 4, 0, 12);
-		}
-		sc.nreserved = nreserved;
-		qsort(sc.reserved, nreserved, sizeof(*sc.reserved),
-		    netaddr_cmp);
-	}
+	sc.base4 = be32(vs->pool4.addr.a);
+	sc.maxoff4 = pool_maxoff(&vs->pool4);
 
 	for (;;) {
 		/* readers that died (a `sedns vips | head`) pin old pages:
 		 * clear them before writing */
 		int dead = 0;
 		mdb_reader_check(vs->env, &dead);
-		sc.full4 = sc.full6 = false;
+		sc.full4 = sc.full6 = sc.bad = sc.wrote = sc.bits_built = false;
 		sc.allocated = sc.released = sc.exhausted = 0;
+		sc.nadd = 0;
 		if ((rc = mdb_txn_begin(vs->env, NULL, 0, &sc.txn)) != 0)
 			goto fail;
-		if ((rc = sync_existing(&sc)) == 0 && (rc = sync_wanted(&sc, wants)) == 0 &&
-		    (rc = put_exhausted(&sc, wants)) == 0) {
-			rc = count_records(vs, sc.txn, &active, &held);
-		}
+		/* the copy is the file unless someone wrote since */
+		rc = 0;
+		if (!vs->cache_ok || vs->cache_gen != (uint64_t)mdb_txn_id(sc.txn) - 1)
+			rc = cache_load(&sc);
+		sc.old = &vs->cache[vs->cur];
+		sc.out = &vs->cache[vs->cur ^ 1];
+		if (rc == 0 && !sync_room(&sc))
+			rc = ENOMEM;
+		sc.cn = sc.cv = NULL;
+		if (rc == 0 && (rc = mdb_cursor_open(sc.txn, vs->name2vip, &sc.cn)) != 0)
+			sc.cn = NULL;
+		if (rc == 0 && (rc = mdb_cursor_open(sc.txn, vs->vip2name, &sc.cv)) != 0)
+			sc.cv = NULL;
+		if (rc == 0 && (rc = sync_existing(&sc)) == 0 && (rc = sync_wanted(&sc, wants)) == 0 &&
+		    (rc = put_exhausted(&sc, wants)) == 0)
+			sync_merge(&sc);
+		if (sc.cn != NULL)
+			mdb_cursor_close(sc.cn);
+		if (sc.cv != NULL)
+			mdb_cursor_close(sc.cv);
+		sc.cn = sc.cv = NULL;
 		if (rc == 0 && vs->defer) {
 			vs->pending = sc.txn; /* committed or aborted by the caller */
+			vs->pend_set = true;
+			vs->pend_ok = !sc.bad;
+			vs->pend_txnid = (uint64_t)mdb_txn_id(sc.txn);
+			vs->pend_wrote = sc.wrote;
 			break;
 		}
 		if (rc == 0) {
+			uint64_t id = (uint64_t)mdb_txn_id(sc.txn);
 			/* a failed commit has freed the transaction already */
-			if ((rc = mdb_txn_commit(sc.txn)) == 0)
+			if ((rc = mdb_txn_commit(sc.txn)) == 0) {
+				cache_install(vs, !sc.bad, id, sc.wrote);
 				break;
+			}
+			vs->cache_ok = false;
 		} else {
 			mdb_txn_abort(sc.txn);
 		}
@@ -790,8 +1316,8 @@ vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
 	 * build thread */
 	pthread_mutex_lock(&vs->last_mu);
 	memset(&vs->last, 0, sizeof(vs->last));
-	vs->last.active = active;
-	vs->last.held = held;
+	vs->last.active = sc.active;
+	vs->last.held = sc.held;
 	vs->last.pool_size = vipstore_pool_size(vs);
 	vs->last.allocated = sc.allocated;
 	vs->last.released = sc.released;
@@ -800,8 +1326,7 @@ vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
 	pthread_mutex_unlock(&vs->last_mu);
 	if (stats != NULL)
 		*stats = vs->last;
-	ok = true;
-	goto out;
+	return true;
 fail:
 	{
 		char w[160];
@@ -812,10 +1337,17 @@ fail:
 		wants[i].has_v4 = wants[i].has_v6 = false;
 		wants[i].exhausted = false;
 	}
-out:
-	free(sc.keys);
-	free(sc.reserved);
-	return ok;
+	return false;
+}
+
+struct vip_want *
+vipstore_wants(struct vipstore *vs, size_t n)
+{
+	struct vip_want *w = grow(vs->scr.wants, &vs->scr.wantscap, n + 1, sizeof(*w));
+
+	if (w != NULL)
+		vs->scr.wants = w;
+	return w;
 }
 
 void
@@ -833,9 +1365,14 @@ vipstore_commit(struct vipstore *vs, char *err, size_t errlen)
 	vs->pending = NULL;
 	if (rc != 0) {
 		char w[160];
+		vs->pend_set = false;
+		vs->cache_ok = false;
 		seterr(err, errlen, "VIP store %s: %s", vs->path, rc_words(vs, rc, w, sizeof(w)));
 		return false;
 	}
+	if (vs->pend_set)
+		cache_install(vs, vs->pend_ok, vs->pend_txnid, vs->pend_wrote);
+	vs->pend_set = false;
 	vs->disk_error = false;
 	return true;
 }
@@ -850,6 +1387,8 @@ vipstore_abort(struct vipstore *vs)
 		vs->last_set = false;
 		pthread_mutex_unlock(&vs->last_mu);
 	}
+	/* the current copy is still the file */
+	vs->pend_set = false;
 	vs->pending = NULL;
 }
 
@@ -864,7 +1403,7 @@ vipstore_owner(struct vipstore *vs, const struct netaddr *a, char *host, size_t 
 {
 	MDB_txn *txn;
 	MDB_val k, v, k2, v2;
-	struct vip_record r;
+	struct vrec r;
 	bool found = false;
 
 	if (mdb_txn_begin(vs->env, NULL, MDB_RDONLY, &txn) != 0)
@@ -890,7 +1429,7 @@ vipstore_lookup(struct vipstore *vs, const char *host, struct netaddr *v4,
 	size_t len;
 	MDB_txn *txn;
 	MDB_val k, v;
-	struct vip_record r;
+	struct vrec r;
 	bool found = false;
 
 	*has_v4 = *has_v6 = false;
@@ -914,6 +1453,45 @@ vipstore_lookup(struct vipstore *vs, const char *host, struct netaddr *v4,
 }
 
 bool
+vipstore_lookup_wants(struct vipstore *vs, struct vip_want *wants, size_t n)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	struct vrec r;
+	char name[SEDNS_MAX_HOST + 1];
+	size_t len;
+
+	for (size_t i = 0; i < n; i++) {
+		wants[i].has_v4 = wants[i].has_v6 = wants[i].exhausted = false;
+		memset(&wants[i].v4, 0, sizeof(wants[i].v4));
+		memset(&wants[i].v6, 0, sizeof(wants[i].v6));
+	}
+	if (mdb_txn_begin(vs->env, NULL, MDB_RDONLY, &txn) != 0)
+		return false;
+	if (mdb_cursor_open(txn, vs->name2vip, &cur) != 0) {
+		mdb_txn_abort(txn);
+		return false;
+	}
+	/* a cursor: hosts in name order are found on its page mostly */
+	for (size_t i = 0; i < n; i++) {
+		if (!normalize_host(wants[i].host, name, &len))
+			continue;
+		k.mv_data = name;
+		k.mv_size = len;
+		if (mdb_cursor_get(cur, &k, &v, MDB_SET) != 0 || !rec_decode(&k, &v, &r))
+			continue;
+		wants[i].has_v4 = r.has_v4;
+		wants[i].v4 = r.v4;
+		wants[i].has_v6 = r.has_v6;
+		wants[i].v6 = r.v6;
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return true;
+}
+
+bool
 vipstore_list(struct vipstore *vs,
     bool (*cb)(const struct vip_record *rec, void *arg), void *arg,
     char *err, size_t errlen)
@@ -922,6 +1500,7 @@ vipstore_list(struct vipstore *vs,
 	MDB_cursor *cur;
 	MDB_val k, v;
 	struct vip_record r;
+	struct vrec d;
 	int rc;
 
 	if ((rc = mdb_txn_begin(vs->env, NULL, MDB_RDONLY, &txn)) != 0)
@@ -933,11 +1512,17 @@ vipstore_list(struct vipstore *vs,
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size == 0 || k.mv_size > SEDNS_MAX_HOST ||
-		    !rec_decode(&k, &v, &r)) {
+		    !rec_decode(&k, &v, &d)) {
 			log_warnx("vipstore: skipping bad record (key %zu "
 			    "bytes, value %zu bytes)", k.mv_size, v.mv_size);
 			continue;
 		}
+		r.has_v4 = d.has_v4;
+		r.has_v6 = d.has_v6;
+		r.v4 = d.v4;
+		r.v6 = d.v6;
+		r.state = d.state;
+		r.since = d.since;
 		memcpy(r.host, k.mv_data, k.mv_size);
 		r.host[k.mv_size] = '\0';
 		if (!cb(&r, arg)) {
@@ -1005,7 +1590,7 @@ vipstore_verify(struct vipstore *vs, char *err, size_t errlen)
 	MDB_txn *txn;
 	MDB_cursor *cur = NULL;
 	MDB_val k, v, k2, v2;
-	struct vip_record r;
+	struct vrec r;
 	char a[NETADDR_STRLEN];
 	int rc;
 	bool ok = false;
@@ -1683,6 +2268,18 @@ vipstore_close(struct vipstore *vs)
 		return;
 	mdb_env_close(vs->env);
 	pthread_mutex_destroy(&vs->last_mu);
+	for (int i = 0; i < 2; i++) {
+		free(vs->cache[i].r);
+		free(vs->cache[i].names);
+	}
+	free(vs->scr.wk);
+	free(vs->scr.names);
+	free(vs->scr.uw);
+	free(vs->scr.wrec);
+	free(vs->scr.add);
+	free(vs->scr.res);
+	free(vs->scr.bits);
+	free(vs->scr.wants);
 	free(vs);
 }
 

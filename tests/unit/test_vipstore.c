@@ -1206,3 +1206,398 @@ Test(vipstore, exhausted_hosts_recorded_for_readers)
 	tdir_rm(&d);
 	free_names(names, n);
 }
+
+/*
+ * The sync works from an in-memory copy of the records kept by the handle
+ * between syncs. The tests below fail if that copy is used when it is not
+ * the file's content, or disagrees with what a fresh open reads.
+ */
+
+struct dump {
+	size_t n;
+	char host[64][SEDNS_MAX_HOST + 1];
+	enum vip_state state[64];
+	time_t since[64];
+	bool has_v4[64], has_v6[64];
+	struct netaddr v4[64], v6[64];
+};
+
+static bool
+dump_cb(const struct vip_record *r, void *arg)
+{
+	struct dump *d = arg;
+
+	cr_assert(d->n < 64);
+	snprintf(d->host[d->n], sizeof(d->host[d->n]), "%s", r->host);
+	d->state[d->n] = r->state;
+	d->since[d->n] = r->since;
+	d->has_v4[d->n] = r->has_v4;
+	d->has_v6[d->n] = r->has_v6;
+	d->v4[d->n] = r->v4;
+	d->v6[d->n] = r->v6;
+	d->n++;
+	return true;
+}
+
+static void
+dump_store(struct vipstore *vs, struct dump *d)
+{
+	char err[256];
+
+	memset(d, 0, sizeof(*d));
+	cr_assert(vipstore_list(vs, dump_cb, d, err, sizeof(err)), "%s", err);
+}
+
+Test(vipstore, kept_handle_matches_a_fresh_open_every_sync, .timeout = 60)
+{
+	/* the same random syncs on a handle kept open (works from its copy)
+	 * and on one reopened before every sync (reads the file): the same
+	 * VIPs, states, times and counts at every step */
+	struct tdir da, db;
+	struct vipstore_opts oa, ob;
+	struct vipstore *a, *b;
+	size_t n = 40;
+	char **names = make_names(n, "r");
+	const char *pick[40];
+	struct vip_want wa[40], wb[40];
+	struct netaddr res[4];
+	unsigned seed = 12345;
+	time_t now = T0;
+
+	tdir_make(&da);
+	tdir_make(&db);
+	oa = opts_for(da.path, "10.20.30.0/26");
+	oa.hold_seconds = 30;
+	oa.pool6_on = true;
+	cr_assert(netprefix_parse("fd00:1::/122", true, &oa.pool6));
+	ob = oa;
+	ob.dir = db.path;
+	a = open_ok(&oa);
+	for (int step = 0; step < 120; step++) {
+		struct vipstore_stats sa, sb;
+		struct dump xa, xb;
+		size_t k = 0, nres = (size_t)rand_r(&seed) % 3;
+		char err[256];
+
+		for (size_t i = 0; i < n; i++)
+			if (rand_r(&seed) % 4 != 0)
+				pick[k++] = names[i];
+		shuffle(pick, k, &seed);
+		for (size_t i = 0; i < nres; i++) {
+			char s[32];
+			snprintf(s, sizeof(s), "10.20.30.%d", 1 + rand_r(&seed) % 62);
+			res[i] = addr(s);
+		}
+		now += rand_r(&seed) % 20;
+		b = open_ok(&ob);
+		sync_ok(a, wa, pick, k, res, nres, now, &sa);
+		sync_ok(b, wb, pick, k, res, nres, now, &sb);
+		for (size_t i = 0; i < k; i++) {
+			cr_assert_eq(wa[i].has_v4, wb[i].has_v4, "step %d %s", step, pick[i]);
+			cr_assert_eq(wa[i].has_v6, wb[i].has_v6, "step %d %s", step, pick[i]);
+			cr_assert_eq(wa[i].exhausted, wb[i].exhausted, "step %d %s", step, pick[i]);
+			if (wa[i].has_v4)
+				cr_assert(netaddr_equal(&wa[i].v4, &wb[i].v4), "step %d %s: %s vs %s", step,
+				    pick[i], fmt(&wa[i].v4), fmt(&wb[i].v4));
+			if (wa[i].has_v6)
+				cr_assert(netaddr_equal(&wa[i].v6, &wb[i].v6), "step %d %s", step, pick[i]);
+		}
+		cr_assert_eq(sa.allocated, sb.allocated, "step %d", step);
+		cr_assert_eq(sa.released, sb.released, "step %d", step);
+		cr_assert_eq(sa.exhausted, sb.exhausted, "step %d", step);
+		cr_assert_eq(sa.active, sb.active, "step %d", step);
+		cr_assert_eq(sa.held, sb.held, "step %d", step);
+		dump_store(a, &xa);
+		dump_store(b, &xb);
+		cr_assert_eq(xa.n, xb.n, "step %d", step);
+		cr_assert_eq(xa.n, sa.active + sa.held, "step %d", step);
+		for (size_t i = 0; i < xa.n; i++) {
+			cr_assert_str_eq(xa.host[i], xb.host[i]);
+			cr_assert_eq(xa.state[i], xb.state[i], "step %d %s", step, xa.host[i]);
+			cr_assert_eq(xa.since[i], xb.since[i], "step %d %s", step, xa.host[i]);
+			cr_assert(netaddr_equal(&xa.v4[i], &xb.v4[i]), "step %d %s", step, xa.host[i]);
+		}
+		cr_assert(vipstore_verify(b, err, sizeof(err)), "%s", err);
+		vipstore_close(b);
+	}
+	vipstore_close(a);
+	tdir_rm(&da);
+	tdir_rm(&db);
+	free_names(names, n);
+}
+
+Test(vipstore, removed_and_back_within_the_hold_keeps_its_vip)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	struct vipstore_stats st;
+	struct vip_want w[3];
+	const char *abc[] = { "a.svc", "b.svc", "c.svc" };
+	const char *ac[] = { "a.svc", "c.svc" };
+	const char *cd[] = { "c.svc", "d.svc", "a.svc" };
+	struct netaddr vb;
+
+	tdir_make(&d);
+	o = opts_for(d.path, "240.240.0.0/16");
+	o.hold_seconds = 100;
+	vs = open_ok(&o);
+	sync_ok(vs, w, abc, 3, NULL, 0, T0, &st);
+	vb = w[1].v4;
+	sync_ok(vs, w, ac, 2, NULL, 0, T0 + 10, &st);
+	cr_assert_eq(st.held, 1);
+	cr_assert_eq(st.active, 2);
+	/* a newcomer whose preferred slot might be b's does not get it */
+	sync_ok(vs, w, cd, 3, NULL, 0, T0 + 20, &st);
+	cr_assert(!netaddr_equal(&w[1].v4, &vb));
+	cr_assert_eq(st.allocated, 1);
+	sync_ok(vs, w, abc, 3, NULL, 0, T0 + 109, &st);
+	cr_assert(w[1].has_v4);
+	cr_assert(netaddr_equal(&w[1].v4, &vb), "b came back as %s, had %s", fmt(&w[1].v4), fmt(&vb));
+	cr_assert_eq(st.allocated, 0);
+	cr_assert_eq(st.released, 0);
+	cr_assert_eq(st.held, 1); /* d */
+	cr_assert_eq(st.active, 3);
+	/* gone past the hold: released, and allocated fresh when back */
+	sync_ok(vs, w, ac, 2, NULL, 0, T0 + 110, &st);
+	sync_ok(vs, w, ac, 2, NULL, 0, T0 + 210, &st);
+	cr_assert_eq(st.released, 2); /* b, d */
+	struct netaddr x;
+	cr_assert(!get4(vs, "b.svc", &x));
+	sync_ok(vs, w, abc, 3, NULL, 0, T0 + 211, &st);
+	cr_assert_eq(st.allocated, 1);
+	vipstore_close(vs);
+	tdir_rm(&d);
+}
+
+Test(vipstore, a_write_by_another_process_is_read_back)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	struct vipstore_stats st;
+	struct vip_want w[3];
+	const char *ab[] = { "a.svc", "b.svc" };
+	const char *abc[] = { "a.svc", "b.svc", "c.svc" };
+	struct netaddr va, vb, vc;
+	char err[256];
+	int pfd[2];
+
+	tdir_make(&d);
+	o = opts_for(d.path, "240.240.0.0/16");
+	vs = open_ok(&o);
+	sync_ok(vs, w, ab, 2, NULL, 0, T0, &st);
+	va = w[0].v4;
+	vb = w[1].v4;
+	uint64_t gen = vipstore_generation(vs);
+
+	/* another process (one env per process) puts a on hold and gives c
+	 * a VIP: this handle's copy is now stale */
+	cr_assert_eq(pipe(pfd), 0);
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		struct vip_want cw[2];
+		const char *bc[] = { "b.svc", "c.svc" };
+		struct vipstore *o2 = vipstore_open(&o, err, sizeof(err));
+		if (o2 == NULL)
+			_exit(10);
+		memset(cw, 0, sizeof(cw));
+		cw[0].host = bc[0];
+		cw[1].host = bc[1];
+		if (!vipstore_sync(o2, cw, 2, NULL, 0, T0 + 5, NULL, err, sizeof(err)) || !cw[1].has_v4)
+			_exit(11);
+		if (write(pfd[1], &cw[1].v4, sizeof(cw[1].v4)) != (ssize_t)sizeof(cw[1].v4))
+			_exit(12);
+		vipstore_close(o2);
+		_exit(0);
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed");
+	cr_assert_eq(read(pfd[0], &vc, sizeof(vc)), (ssize_t)sizeof(vc));
+	close(pfd[0]);
+	close(pfd[1]);
+	cr_assert_gt(vipstore_generation(vs), gen);
+
+	/* c keeps what the other process gave it, a comes back from hold */
+	sync_ok(vs, w, abc, 3, NULL, 0, T0 + 6, &st);
+	cr_assert(netaddr_equal(&w[0].v4, &va));
+	cr_assert(netaddr_equal(&w[1].v4, &vb));
+	cr_assert(netaddr_equal(&w[2].v4, &vc), "c: %s, the other process gave %s", fmt(&w[2].v4), fmt(&vc));
+	cr_assert_eq(st.allocated, 0);
+	cr_assert_eq(st.active, 3);
+	struct dump x;
+	dump_store(vs, &x);
+	cr_assert_eq(x.n, 3);
+	cr_assert_eq(x.state[0], VIP_ACTIVE);
+	cr_assert_eq(x.since[0], T0 + 6, "a was held by the other process, active again now");
+	vipstore_close(vs);
+	tdir_rm(&d);
+}
+
+Test(vipstore, reserved_address_on_an_unchanged_host_still_moves_it)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	struct vipstore_stats st;
+	struct vip_want w[2];
+	const char *ab[] = { "a.svc", "b.svc" };
+	struct netaddr va, vb, va2, x;
+
+	tdir_make(&d);
+	o = opts_for(d.path, "240.240.0.0/16");
+	vs = open_ok(&o);
+	sync_ok(vs, w, ab, 2, NULL, 0, T0, &st);
+	va = w[0].v4;
+	vb = w[1].v4;
+	sync_ok(vs, w, ab, 2, NULL, 0, T0 + 1, &st);
+	cr_assert_eq(st.allocated, 0);
+	/* the same hosts; a's VIP is now someone's status.addresses */
+	sync_ok(vs, w, ab, 2, &va, 1, T0 + 2, &st);
+	va2 = w[0].v4;
+	cr_assert(w[0].has_v4);
+	cr_assert(!netaddr_equal(&va2, &va), "a kept a reserved address");
+	cr_assert(netaddr_equal(&w[1].v4, &vb));
+	cr_assert_eq(st.allocated, 1);
+	cr_assert(get4(vs, "a.svc", &x) && netaddr_equal(&x, &va2));
+	/* still reserved: a stays on its new slot, nobody gets the old one */
+	const char *abz[] = { "a.svc", "b.svc", "z.svc" };
+	struct vip_want w3[3];
+	sync_ok(vs, w3, abz, 3, &va, 1, T0 + 3, &st);
+	cr_assert(netaddr_equal(&w3[0].v4, &va2));
+	cr_assert(!netaddr_equal(&w3[2].v4, &va));
+	/* reservation gone: nobody moves back */
+	sync_ok(vs, w, ab, 2, NULL, 0, T0 + 4, &st);
+	cr_assert(netaddr_equal(&w[0].v4, &va2));
+	cr_assert_eq(st.allocated, 0);
+	vipstore_close(vs);
+	tdir_rm(&d);
+}
+
+Test(vipstore, deferred_abort_and_commit_with_a_kept_handle)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	struct vipstore_stats st;
+	struct vip_want w[2];
+	const char *a[] = { "a.svc" };
+	const char *ab[] = { "a.svc", "b.svc" };
+	char err[256];
+	struct netaddr x, vb;
+
+	tdir_make(&d);
+	o = opts_for(d.path, "240.240.0.0/16");
+	vs = open_ok(&o);
+	sync_ok(vs, w, a, 1, NULL, 0, T0, &st);
+	vipstore_set_deferred(vs, true);
+	memset(w, 0, sizeof(w));
+	w[0].host = ab[0];
+	w[1].host = ab[1];
+	cr_assert(vipstore_sync(vs, w, 2, NULL, 0, T0 + 1, &st, err, sizeof(err)), "%s", err);
+	cr_assert_eq(st.allocated, 1);
+	vipstore_abort(vs);
+	cr_assert(!get4(vs, "b.svc", &x), "an aborted sync left b");
+	/* the next sync must not think b exists */
+	memset(w, 0, sizeof(w));
+	w[0].host = a[0];
+	cr_assert(vipstore_sync(vs, w, 1, NULL, 0, T0 + 2, &st, err, sizeof(err)), "%s", err);
+	cr_assert(vipstore_commit(vs, err, sizeof(err)), "%s", err);
+	cr_assert_eq(st.active, 1);
+	cr_assert_eq(st.held, 0);
+	cr_assert(vipstore_verify(vs, err, sizeof(err)), "%s", err);
+	/* committed: kept by the next sync */
+	memset(w, 0, sizeof(w));
+	w[0].host = ab[0];
+	w[1].host = ab[1];
+	cr_assert(vipstore_sync(vs, w, 2, NULL, 0, T0 + 3, &st, err, sizeof(err)), "%s", err);
+	cr_assert(vipstore_commit(vs, err, sizeof(err)), "%s", err);
+	vb = w[1].v4;
+	cr_assert_eq(st.allocated, 1);
+	memset(w, 0, sizeof(w));
+	w[0].host = a[0];
+	cr_assert(vipstore_sync(vs, w, 1, NULL, 0, T0 + 4, &st, err, sizeof(err)), "%s", err);
+	cr_assert(vipstore_commit(vs, err, sizeof(err)), "%s", err);
+	cr_assert_eq(st.held, 1);
+	memset(w, 0, sizeof(w));
+	w[0].host = ab[0];
+	w[1].host = ab[1];
+	cr_assert(vipstore_sync(vs, w, 2, NULL, 0, T0 + 5, &st, err, sizeof(err)), "%s", err);
+	cr_assert(vipstore_commit(vs, err, sizeof(err)), "%s", err);
+	cr_assert(netaddr_equal(&w[1].v4, &vb));
+	cr_assert_eq(st.allocated, 0);
+	cr_assert_eq(st.held, 0);
+	cr_assert(vipstore_verify(vs, err, sizeof(err)), "%s", err);
+	vipstore_close(vs);
+	tdir_rm(&d);
+}
+
+Test(vipstore, an_unchanged_sync_writes_nothing)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	struct vipstore_stats st;
+	size_t n = 300;
+	char **names = make_names(n, "u");
+	struct vip_want *w = calloc(n, sizeof(*w));
+
+	cr_assert_not_null(w);
+	tdir_make(&d);
+	o = opts_for(d.path, "240.240.0.0/16");
+	vs = open_ok(&o);
+	sync_ok(vs, w, (const char **)names, n, NULL, 0, T0, &st);
+	uint64_t gen = vipstore_generation(vs);
+	sync_ok(vs, w, (const char **)names, n, NULL, 0, T0 + 1, &st);
+	cr_assert_eq(vipstore_generation(vs), gen, "a sync that changed nothing wrote");
+	cr_assert_eq(st.active, n);
+	/* and after that the copy is still trusted and still right */
+	sync_ok(vs, w, (const char **)names, n - 1, NULL, 0, T0 + 2, &st);
+	cr_assert_eq(st.held, 1);
+	cr_assert_gt(vipstore_generation(vs), gen);
+	vipstore_close(vs);
+	tdir_rm(&d);
+	free(w);
+	free_names(names, n);
+}
+
+Test(vipstore, lookup_wants_matches_lookup)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	struct vip_want w[6];
+	const char *have[] = { "a.svc", "b.svc", "c.svc" };
+	const char *ask[] = { "b.svc", "A.SVC.", "nope.svc", "", "c.svc", "b.svc" };
+
+	tdir_make(&d);
+	o = opts_for(d.path, "240.240.0.0/16");
+	o.pool6_on = true;
+	cr_assert(netprefix_parse("fd00:2::/64", true, &o.pool6));
+	vs = open_ok(&o);
+	sync_ok(vs, w, have, 3, NULL, 0, T0, NULL);
+	sync_ok(vs, w, have, 2, NULL, 0, T0 + 1, NULL); /* c held: still found */
+	for (size_t i = 0; i < 6; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].host = ask[i];
+		w[i].exhausted = true;
+	}
+	cr_assert(vipstore_lookup_wants(vs, w, 6));
+	for (size_t i = 0; i < 6; i++) {
+		struct netaddr v4, v6;
+		bool h4 = false, h6 = false;
+		bool found = vipstore_lookup(vs, ask[i], &v4, &h4, &v6, &h6);
+		cr_assert(!w[i].exhausted);
+		cr_assert_eq(w[i].has_v4, found && h4, "%s", ask[i]);
+		cr_assert_eq(w[i].has_v6, found && h6, "%s", ask[i]);
+		if (h4)
+			cr_assert(netaddr_equal(&w[i].v4, &v4), "%s", ask[i]);
+		if (h6)
+			cr_assert(netaddr_equal(&w[i].v6, &v6), "%s", ask[i]);
+	}
+	cr_assert(w[0].has_v4 && w[1].has_v4 && w[1].has_v6 && !w[2].has_v4 && !w[3].has_v4 && w[4].has_v4);
+	vipstore_close(vs);
+	tdir_rm(&d);
+}
