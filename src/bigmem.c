@@ -1,0 +1,46 @@
+/* bigmem — see include/bigmem.h. */
+#include "bigmem.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#define HUGE_SIZE ((size_t)2 << 20)
+
+static size_t
+map_len(size_t n)
+{
+	return (n + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1);
+}
+
+void *
+bigmem_alloc(size_t n)
+{
+	if (n < BIGMEM_MIN)
+		return calloc(n ? n : 1, 1);
+	size_t len = map_len(n);
+	if (len < n || len + HUGE_SIZE < len)
+		return NULL;
+	/* one huge page more, to cut a 2 MiB aligned run out of it */
+	char *m = mmap(NULL, len + HUGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	char *p = (char *)(((uintptr_t)m + HUGE_SIZE - 1) & ~(uintptr_t)(HUGE_SIZE - 1));
+	if (p > m)
+		munmap(m, (size_t)(p - m));
+	if (m + len + HUGE_SIZE > p + len)
+		munmap(p + len, (size_t)(m + len + HUGE_SIZE - (p + len)));
+	(void)madvise(p, len, MADV_HUGEPAGE); /* advice: without it, small pages */
+	return p;
+}
+
+void
+bigmem_free(void *p, size_t n)
+{
+	if (p == NULL)
+		return;
+	if (n < BIGMEM_MIN)
+		free(p);
+	else
+		munmap(p, map_len(n));
+}
