@@ -92,7 +92,8 @@ split_addrs(struct nt_addrs *out, struct netaddr *a, size_t n)
 	for (size_t j = 0; j < n; j++)
 		if (a[j].family == AF_INET6)
 			tmp[k++] = a[j];
-	memcpy(a, tmp, k * sizeof(*a));
+	if (k) /* a variant without addresses has no store */
+		memcpy(a, tmp, k * sizeof(*a));
 	out->v4 = a;
 	out->n4 = n4;
 	out->v6 = a + n4;
