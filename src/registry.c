@@ -160,7 +160,8 @@ port_cmp(const void *x, const void *y)
 static bool
 is_socket(const struct se_endpoint *ep)
 {
-	return strncmp(ep->address, "unix://", 7) == 0; /* cannot be a DNAT target */
+	/* cannot be a DNAT target; the first byte settles nearly every one */
+	return ep->address[0] == 'u' && strncmp(ep->address, "unix://", 7) == 0;
 }
 
 static size_t
