@@ -451,7 +451,7 @@ registry_build(struct se_set *set, const struct tenancy *t)
 		const struct serviceentry *se = &reg->set.entries[i];
 		for (size_t j = 0; j < se->nhosts; j++) {
 			char *name = ncur;
-			ncur = lower_copy(name, se->hosts[j], NAME_CAP - 1);
+			ncur = lower_copy(name, se->hosts[j], NAME_CAP);
 			char why[512], w[512];
 			if (!tenancy_host_allowed(t, name, se->namespace, why, sizeof(why))) {
 				add_diag(reg, SE_ERROR, "%s: spec.hosts[%zu]: %s; not answered", se_where(se, w, sizeof(w)),
