@@ -9,6 +9,11 @@
  * registry; the caller's struct is reset). Every pointer inside a registry
  * (hosts, ports, endpoints, entry pointers) lives until registry_free.
  * A registry is immutable once VIPs are assigned; reloads build a new one.
+ * Host names, entry lists, ports and endpoints are slices of one block the
+ * registry owns (a reload at 50k hosts would otherwise make a quarter of a
+ * million allocations and fault in their pages one by one): nothing of a
+ * registry is freed or reallocated on its own, except a host's addrs, which
+ * only reg_host_add_addr grows.
  */
 #ifndef SEDNS_REGISTRY_H
 #define SEDNS_REGISTRY_H
@@ -63,10 +68,12 @@ struct reg_host {
 	struct reg_port *ports;         /* sorted by number */
 	size_t nports;
 	enum reg_answer answer;
-	struct netaddr *addrs;          /* what A/AAAA answer (owned, sized
-	                                   to what the host has, at most
+	struct netaddr *addrs;          /* what A/AAAA answer (at most
 	                                   REG_MAX_ADDRS): reg_host_add_addr */
 	size_t naddrs, addrcap;
+	bool addrs_shared;              /* private: addrs is the two slots
+	                                   the registry's block keeps for a
+	                                   VIP pair (false: malloc'd, owned) */
 	bool wants_vip;                 /* eligible for auto-allocation */
 	bool vip_exhausted;             /* wanted one, pool full */
 	bool addr_conflict;             /* spec.addresses name another host's
@@ -85,6 +92,11 @@ struct registry {
 	struct reg_diag *diags;         /* merge warnings */
 	size_t ndiags;
 	int refs;                       /* registry_hold / registry_free */
+	/* private */
+	size_t diagcap;
+	void *block;                    /* bigmem: hosts, names, entry
+	                                   lists, ports, endpoints */
+	size_t block_len;
 };
 
 struct tenancy;

@@ -498,6 +498,7 @@ build(const struct config *cfg, struct vipstore *vs, bool allocate, struct loade
 			*sum = s;
 		return NULL;
 	}
+	double tb = monotime_now();
 	struct tenancy *t = tenancy_new(cfg->cluster_domain);
 	struct registry *reg = t ? registry_build(&set, t) : NULL;
 	tenancy_free(t);
@@ -506,6 +507,8 @@ build(const struct config *cfg, struct vipstore *vs, bool allocate, struct loade
 		snprintf(err, errlen, "out of memory building the registry");
 		return NULL;
 	}
+	log_debug("load: registry hosts=%zu diagnostics=%zu duration_ms=%.1f", reg->nhosts, reg->ndiags,
+	    (monotime_now() - tb) * 1000);
 	s.hosts = reg->nhosts;
 	if (vs) {
 		double t1 = monotime_now();

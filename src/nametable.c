@@ -1,6 +1,7 @@
 /* nametable — see include/nametable.h. */
 #include "nametable.h"
 
+#include "bigmem.h"
 #include "tenancy.h"
 #include "workloads.h"
 
@@ -33,6 +34,8 @@ struct nametable {
 	size_t nsuffixes;
 	char *svc_suffix;               /* ".svc.<cd>" */
 	char *cd;                       /* the cluster domain, lower-case */
+	void *block;                    /* bigmem: entries, exact, ptrs */
+	size_t block_len;
 };
 
 static uint32_t
@@ -89,7 +92,8 @@ split_addrs(struct nt_addrs *out, struct netaddr *a, size_t n)
 	for (size_t j = 0; j < n; j++)
 		if (a[j].family == AF_INET6)
 			tmp[k++] = a[j];
-	memcpy(a, tmp, k * sizeof(*a));
+	if (k) /* a variant without addresses has no store */
+		memcpy(a, tmp, k * sizeof(*a));
 	out->v4 = a;
 	out->n4 = n4;
 	out->v6 = a + n4;
@@ -155,13 +159,18 @@ nametable_build(struct registry *reg, const char *cluster_domain, char *const *e
 		if (reg->hosts[i].answer == REG_VIP)
 			nptr += reg->hosts[i].naddrs;
 	}
-	nt->entries = calloc(n ? n : 1, sizeof(*nt->entries));
+	/* one zeroed block for the three arrays (5 MB at 50k VIPs): huge
+	 * pages where it is large, see bigmem.h */
 	nt->exact_cap = pow2_at_least(n);
-	nt->exact = calloc(nt->exact_cap, sizeof(*nt->exact));
 	nt->ptr_cap = pow2_at_least(nptr);
-	nt->ptrs = calloc(nt->ptr_cap, sizeof(*nt->ptrs));
-	if (nt->entries == NULL || nt->exact == NULL || nt->ptrs == NULL)
+	size_t off_exact = n * sizeof(*nt->entries);
+	size_t off_ptrs = off_exact + nt->exact_cap * sizeof(*nt->exact);
+	nt->block_len = off_ptrs + nt->ptr_cap * sizeof(*nt->ptrs);
+	if ((nt->block = bigmem_alloc(nt->block_len)) == NULL)
 		goto fail;
+	nt->entries = nt->block;
+	nt->exact = (struct slot *)(void *)((char *)nt->block + off_exact);
+	nt->ptrs = (struct ptr_slot *)(void *)((char *)nt->block + off_ptrs);
 	for (size_t i = 0; i < reg->nhosts; i++) {
 		struct reg_host *h = &reg->hosts[i];
 		if (h->answer == REG_FORWARD || h->naddrs == 0)
@@ -236,9 +245,7 @@ nametable_free(struct nametable *nt)
 			free(nt->entries[i].variants[k].store);
 		free(nt->entries[i].variants);
 	}
-	free(nt->entries);
-	free(nt->exact);
-	free(nt->ptrs);
+	bigmem_free(nt->block, nt->block_len);
 	for (size_t i = 0; i < nt->nsuffixes; i++)
 		free(nt->suffixes[i]);
 	free(nt->svc_suffix);

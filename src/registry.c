@@ -9,12 +9,17 @@
 #include <string.h>
 #include <strings.h>
 
+#include "bigmem.h"
 #include "vipstore.h"
 
 #define AUTOALLOC_LABEL "networking.istio.io/enable-autoallocate-ip"
 
+/* A host of an entry, while sorting. key is the name's first 8 bytes
+ * (big-endian, zero after its end): most comparisons end there instead of
+ * in strcmp, and a pair is 24 bytes to move instead of a name buffer. */
 struct pair {
-	char name[SE_MAX_NAME + 2];
+	uint64_t key;
+	char *name;                     /* lower-case, in the registry's block */
 	const struct serviceentry *se;
 };
 
@@ -39,23 +44,79 @@ se_age_cmp(const struct serviceentry *a, const struct serviceentry *b)
 	return strcmp(a->name, b->name);
 }
 
-static int
-pair_cmp(const void *x, const void *y)
+static uint64_t
+name_key(const char *name)
 {
-	const struct pair *a = x, *b = y;
+	uint64_t k = 0;
+	size_t i = 0;
+	for (; i < 8 && name[i]; i++)
+		k = k << 8 | (uint8_t)name[i];
+	return k << (8 * (8 - i));
+}
+
+/* Name, then age: the order hosts and each host's entries end up in. */
+static int
+pair_cmp(const struct pair *a, const struct pair *b)
+{
+	if (a->key != b->key)
+		return a->key < b->key ? -1 : 1;
 	int c = strcmp(a->name, b->name);
 	if (c)
 		return c;
 	return se_age_cmp(a->se, b->se);
 }
 
+/* Sorts a[0..n) by pair_cmp with tmp (n pairs) as scratch: a bottom-up
+ * merge sort, so that the scratch comes from the caller's block (qsort
+ * would map and fault in a buffer of its own at every build). Pairs that
+ * compare equal are the same host of the same entry: stability does not
+ * matter. */
+static void
+pair_sort(struct pair *a, struct pair *tmp, size_t n)
+{
+	enum { RUN = 16 };
+	for (size_t lo = 0; lo < n; lo += RUN) {
+		size_t hi = lo + RUN < n ? lo + RUN : n;
+		for (size_t i = lo + 1; i < hi; i++) {
+			struct pair x = a[i];
+			size_t j = i;
+			for (; j > lo && pair_cmp(&x, &a[j - 1]) < 0; j--)
+				a[j] = a[j - 1];
+			a[j] = x;
+		}
+	}
+	struct pair *src = a, *dst = tmp;
+	for (size_t w = RUN; w < n; w *= 2) {
+		for (size_t lo = 0; lo < n; lo += 2 * w) {
+			size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+			size_t i = lo, j = mid, k = lo;
+			while (i < mid && j < hi)
+				dst[k++] = pair_cmp(&src[j], &src[i]) < 0 ? src[j++] : src[i++];
+			while (i < mid)
+				dst[k++] = src[i++];
+			while (j < hi)
+				dst[k++] = src[j++];
+		}
+		struct pair *x = src;
+		src = dst;
+		dst = x;
+	}
+	if (src != a)
+		memcpy(a, src, n * sizeof(*a));
+}
+
 static bool
 add_diag(struct registry *reg, enum se_severity sev, const char *fmt, ...)
 {
-	struct reg_diag *d = realloc(reg->diags, (reg->ndiags + 1) * sizeof(*d));
-	if (d == NULL)
-		return false;
-	reg->diags = d;
+	if (reg->ndiags == reg->diagcap) {
+		/* doubling: 50k refused hosts are 50k diagnostics */
+		size_t nc = reg->diagcap ? reg->diagcap * 2 : 8;
+		struct reg_diag *d = realloc(reg->diags, nc * sizeof(*d));
+		if (d == NULL)
+			return false;
+		reg->diags = d;
+		reg->diagcap = nc;
+	}
 	va_list ap;
 	va_start(ap, fmt);
 	char *msg = NULL;
@@ -97,18 +158,29 @@ port_cmp(const void *x, const void *y)
 }
 
 static bool
+is_socket(const struct se_endpoint *ep)
+{
+	/* cannot be a DNAT target; the first byte settles nearly every one */
+	return ep->address[0] == 'u' && strncmp(ep->address, "unix://", 7) == 0;
+}
+
+static size_t
+dnat_endpoints(const struct serviceentry *se)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < se->nendpoints; i++)
+		n += !is_socket(&se->endpoints[i]);
+	return n;
+}
+
+/* Into the run merge_ports sized for rp. */
+static void
 append_endpoints(struct reg_port *rp, const struct serviceentry *se, const struct se_port *sp)
 {
-	if (se->nendpoints == 0)
-		return true;
-	struct reg_endpoint *eps = realloc(rp->eps, (rp->neps + se->nendpoints) * sizeof(*eps));
-	if (eps == NULL)
-		return false;
-	rp->eps = eps;
 	for (size_t i = 0; i < se->nendpoints; i++) {
 		const struct se_endpoint *ep = &se->endpoints[i];
-		if (strncmp(ep->address, "unix://", 7) == 0)
-			continue; /* a socket path cannot be a DNAT target */
+		if (is_socket(ep))
+			continue;
 		struct reg_endpoint *re = &rp->eps[rp->neps];
 		memset(re, 0, sizeof(*re));
 		re->address = ep->address;
@@ -124,7 +196,6 @@ append_endpoints(struct reg_port *rp, const struct serviceentry *se, const struc
 		re->se = se;
 		rp->neps++;
 	}
-	return true;
 }
 
 static bool
@@ -148,17 +219,30 @@ se_where(const struct serviceentry *se, char *buf, size_t len)
 	return buf;
 }
 
-static bool
-merge_ports(struct registry *reg, struct reg_host *h)
+static struct reg_port *
+find_port(struct reg_host *h, uint32_t number)
 {
+	for (size_t k = 0; k < h->nports; k++)
+		if (h->ports[k].number == number)
+			return &h->ports[k];
+	return NULL;
+}
+
+/* The host's ports go to *pcur, their endpoints to *ecur (runs of the
+ * registry's block, sized by registry_build's bounds); both cursors move
+ * past what the host used. Two passes: the definitions first (the older
+ * entry's wins) with each port's endpoint count, then the endpoints, so
+ * that each port's endpoints are one run whichever entries add to it. */
+static void
+merge_ports(struct registry *reg, struct reg_host *h, struct reg_port **pcur, struct reg_endpoint **ecur)
+{
+	h->ports = *pcur;
 	for (size_t e = 0; e < h->nentries; e++) {
 		const struct serviceentry *se = h->entries[e];
+		size_t ndnat = se->nports ? dnat_endpoints(se) : 0;
 		for (size_t p = 0; p < se->nports; p++) {
 			const struct se_port *sp = &se->ports[p];
-			struct reg_port *rp = NULL;
-			for (size_t k = 0; k < h->nports; k++)
-				if (h->ports[k].number == sp->number)
-					rp = &h->ports[k];
+			struct reg_port *rp = find_port(h, sp->number);
 			if (rp && !same_protocol(rp->protocol, sp->protocol)) {
 				char w1[512], w2[512];
 				add_diag(reg, SE_WARNING,
@@ -169,10 +253,6 @@ merge_ports(struct registry *reg, struct reg_host *h)
 				continue;
 			}
 			if (rp == NULL) {
-				struct reg_port *np = realloc(h->ports, (h->nports + 1) * sizeof(*np));
-				if (np == NULL)
-					return false;
-				h->ports = np;
 				rp = &h->ports[h->nports++];
 				memset(rp, 0, sizeof(*rp));
 				rp->number = (uint16_t)sp->number;
@@ -181,16 +261,33 @@ merge_ports(struct registry *reg, struct reg_host *h)
 				rp->udp = is_udp(sp->protocol);
 				rp->owner = se;
 			}
-			if (!append_endpoints(rp, se, sp))
-				return false;
+			rp->neps += ndnat; /* counted here, filled below */
 			if (se->nendpoints == 0 && !se->has_workload_selector &&
 			    (se->resolution == SE_RES_DNS || se->resolution == SE_RES_DNS_ROUND_ROBIN))
 				rp->resolve_host = true;
 		}
 	}
+	for (size_t k = 0; k < h->nports; k++) {
+		struct reg_port *rp = &h->ports[k];
+		rp->eps = rp->neps ? *ecur : NULL;
+		*ecur += rp->neps;
+		rp->neps = 0;
+	}
+	for (size_t e = 0; e < h->nentries; e++) {
+		const struct serviceentry *se = h->entries[e];
+		if (se->nendpoints == 0)
+			continue;
+		for (size_t p = 0; p < se->nports; p++) {
+			const struct se_port *sp = &se->ports[p];
+			struct reg_port *rp = find_port(h, sp->number);
+			/* the first pass refused it (and said so) */
+			if (rp && same_protocol(rp->protocol, sp->protocol))
+				append_endpoints(rp, se, sp);
+		}
+	}
 	if (h->nports > 1)
 		qsort(h->ports, h->nports, sizeof(*h->ports), port_cmp);
-	return true;
+	*pcur += h->nports;
 }
 
 bool
@@ -204,11 +301,19 @@ reg_host_add_addr(struct reg_host *h, const struct netaddr *a)
 	if (h->naddrs == h->addrcap) {
 		/* most hosts have one or two: grow from exactly that */
 		size_t nc = h->addrcap ? h->addrcap * 2 : 2;
-		struct netaddr *na = realloc(h->addrs, nc * sizeof(*na));
+		struct netaddr *na;
+		if (h->addrs_shared) {
+			/* the registry's block keeps its two slots */
+			if ((na = malloc(nc * sizeof(*na))) != NULL)
+				memcpy(na, h->addrs, h->naddrs * sizeof(*na));
+		} else {
+			na = realloc(h->addrs, nc * sizeof(*na));
+		}
 		if (na == NULL)
 			return false;
 		h->addrs = na;
 		h->addrcap = nc;
+		h->addrs_shared = false;
 	}
 	h->addrs[h->naddrs++] = *a;
 	return true;
@@ -268,15 +373,28 @@ compute_answer(struct registry *reg, struct reg_host *h)
 	(void)reg;
 }
 
-static void
+/* Lower-cased copy of src (at most cap - 1 bytes, no trailing dot) at dst;
+ * returns the byte after its terminator. */
+static char *
 lower_copy(char *dst, const char *src, size_t cap)
 {
 	size_t i = 0;
-	for (; src[i] && i + 1 < cap; i++)
-		dst[i] = (char)tolower((unsigned char)src[i]);
+	for (; src[i] && i + 1 < cap; i++) {
+		char c = src[i];
+		dst[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+	}
 	dst[i] = '\0';
 	if (i > 0 && dst[i - 1] == '.')
 		dst[i - 1] = '\0';
+	return dst + i + 1;
+}
+
+#define NAME_CAP (SE_MAX_NAME + 2)
+
+static size_t
+block_align(size_t n)
+{
+	return (n + 15) & ~(size_t)15;
 }
 
 struct registry *
@@ -290,48 +408,83 @@ registry_build(struct se_set *set, const struct tenancy *t)
 	reg->set = *set;
 	se_set_init(set);
 
-	size_t npairs = 0;
-	for (size_t i = 0; i < reg->set.nentries; i++)
-		npairs += reg->set.entries[i]->nhosts;
-	struct pair *pairs = calloc(npairs ? npairs : 1, sizeof(*pairs));
-	if (pairs == NULL)
-		goto oom;
+	/*
+	 * Everything the hosts hold lives in one block, sized from bounds
+	 * known before the merge: a pair per (entry, host) bounds hosts and
+	 * entry pointers, ports and endpoints are bounded by every pair
+	 * bringing all of its entry's. What is not used is never touched, so
+	 * it costs address space, not memory: a few large mappings instead
+	 * of five allocations per host and their page faults.
+	 */
+	size_t npairs = 0, nports = 0, neps = 0, nnames = 0;
+	for (size_t i = 0; i < reg->set.nentries; i++) {
+		const struct serviceentry *se = reg->set.entries[i];
+		npairs += se->nhosts;
+		nports += se->nhosts * se->nports;
+		neps += se->nhosts * se->nports * se->nendpoints;
+		for (size_t j = 0; j < se->nhosts; j++) {
+			size_t l = strlen(se->hosts[j]);
+			nnames += (l < NAME_CAP - 1 ? l : NAME_CAP - 1) + 1;
+		}
+	}
+	size_t off_entries = block_align(npairs * sizeof(struct reg_host));
+	size_t off_ports = off_entries + block_align(npairs * sizeof(struct serviceentry *));
+	size_t off_eps = off_ports + block_align(nports * sizeof(struct reg_port));
+	size_t off_addrs = off_eps + block_align(neps * sizeof(struct reg_endpoint));
+	size_t off_names = off_addrs + block_align(2 * npairs * sizeof(struct netaddr));
+	reg->block_len = off_names + nnames;
+	char *block = bigmem_alloc(reg->block_len);
+	size_t pairs_len = 2 * npairs * sizeof(struct pair);
+	struct pair *pairs = bigmem_alloc(pairs_len);
+	if (block == NULL || pairs == NULL)
+		goto oom_pairs;
+	reg->block = block;
+	reg->hosts = (struct reg_host *)(void *)block;
+	const struct serviceentry **ent = (const struct serviceentry **)(void *)(block + off_entries);
+	struct reg_port *pcur = (struct reg_port *)(void *)(block + off_ports);
+	struct reg_endpoint *ecur = (struct reg_endpoint *)(void *)(block + off_eps);
+	struct netaddr *acur = (struct netaddr *)(void *)(block + off_addrs);
+	char *ncur = block + off_names;
+
 	size_t k = 0;
 	for (size_t i = 0; i < reg->set.nentries; i++) {
 		const struct serviceentry *se = reg->set.entries[i];
 		for (size_t j = 0; j < se->nhosts; j++) {
-			lower_copy(pairs[k].name, se->hosts[j], sizeof(pairs[k].name));
+			char *name = ncur;
+			ncur = lower_copy(name, se->hosts[j], NAME_CAP);
 			char why[512], w[512];
-			if (!tenancy_host_allowed(t, pairs[k].name, se->namespace, why, sizeof(why))) {
+			if (!tenancy_host_allowed(t, name, se->namespace, why, sizeof(why))) {
 				add_diag(reg, SE_ERROR, "%s: spec.hosts[%zu]: %s; not answered", se_where(se, w, sizeof(w)),
 				    j, why);
 				continue;
 			}
+			pairs[k].key = name_key(name);
+			pairs[k].name = name;
 			pairs[k].se = se;
 			k++;
 		}
 	}
 	npairs = k;
-	qsort(pairs, npairs, sizeof(*pairs), pair_cmp);
+	pair_sort(pairs, pairs + npairs, npairs);
 
-	reg->hosts = calloc(npairs ? npairs : 1, sizeof(*reg->hosts));
-	if (reg->hosts == NULL)
-		goto oom_pairs;
 	for (size_t i = 0; i < npairs;) {
-		size_t j = i;
-		while (j < npairs && strcmp(pairs[j].name, pairs[i].name) == 0)
+		size_t j = i + 1;
+		while (j < npairs && pairs[j].key == pairs[i].key && strcmp(pairs[j].name, pairs[i].name) == 0)
 			j++;
 		struct reg_host *h = &reg->hosts[reg->nhosts++];
-		h->name = strdup(pairs[i].name);
-		h->entries = calloc(j - i, sizeof(*h->entries));
-		if (h->name == NULL || h->entries == NULL)
-			goto oom_pairs;
+		h->name = pairs[i].name;
+		h->entries = ent;
 		for (size_t m = i; m < j; m++) {
 			/* one entry naming a host twice counts once */
 			if (h->nentries && h->entries[h->nentries - 1] == pairs[m].se)
 				continue;
 			h->entries[h->nentries++] = pairs[m].se;
 		}
+		ent += h->nentries;
+		h->addrs = acur; /* room for a VIP pair; more moves out */
+		h->addrcap = 2;
+		h->addrs_shared = true;
+		acur += 2;
 		h->wildcard = strncmp(h->name, "*.", 2) == 0;
 		h->resolution = h->entries[0]->resolution;
 		for (size_t m = 1; m < h->nentries; m++) {
@@ -344,16 +497,15 @@ registry_build(struct se_set *set, const struct tenancy *t)
 				    se_where(h->entries[0], w2, sizeof(w2)));
 			}
 		}
-		if (!merge_ports(reg, h))
-			goto oom_pairs;
+		merge_ports(reg, h, &pcur, &ecur);
 		compute_answer(reg, h);
 		i = j;
 	}
-	free(pairs);
+	bigmem_free(pairs, pairs_len);
 	return reg;
 oom_pairs:
-	free(pairs);
-oom:
+	bigmem_free(pairs, pairs_len);
+	bigmem_free(block, reg->block_len);
 	registry_free(reg);
 	return NULL;
 }
@@ -371,16 +523,10 @@ registry_free(struct registry *reg)
 		return;
 	if (reg == NULL)
 		return;
-	for (size_t i = 0; i < reg->nhosts; i++) {
-		struct reg_host *h = &reg->hosts[i];
-		for (size_t p = 0; p < h->nports; p++)
-			free(h->ports[p].eps);
-		free(h->ports);
-		free(h->entries);
-		free(h->name);
-		free(h->addrs);
-	}
-	free(reg->hosts);
+	for (size_t i = 0; i < reg->nhosts; i++)
+		if (!reg->hosts[i].addrs_shared)
+			free(reg->hosts[i].addrs);
+	bigmem_free(reg->block, reg->block_len);
 	for (size_t i = 0; i < reg->ndiags; i++)
 		free(reg->diags[i].message);
 	free(reg->diags);

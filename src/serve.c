@@ -219,6 +219,8 @@ build_table_mode(struct daemon *d, const struct config *cfg, const struct kube_s
 		sum->errors += nerr;
 		log_info("workloads pods=%zu ips=%zu errors=%zu", npods, workloads_count(wl), nerr);
 	}
+	double tn = monotime_now();
+	size_t nhosts = reg->nhosts;
 	struct nametable *nt = nametable_build(reg, cfg->cluster_domain, cfg->search_suffixes,
 	    cfg->nsearch_suffixes, wl);
 	if (nt == NULL) {
@@ -228,6 +230,8 @@ build_table_mode(struct daemon *d, const struct config *cfg, const struct kube_s
 		snprintf(err, errlen, "out of memory building the name table; the VIP store is unchanged");
 		return NULL;
 	}
+	log_debug("load: name table hosts=%zu entries=%zu duration_ms=%.1f", nhosts, nametable_size(nt),
+	    (monotime_now() - tn) * 1000);
 	/* the VIP store's changes land only with a table that can serve them */
 	if (!vipstore_commit(d->vs, err, errlen)) {
 		nametable_free(nt);

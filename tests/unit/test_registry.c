@@ -107,6 +107,74 @@ Test(registry, endpoint_port_from_map_then_targetport_then_number)
 	registry_free(reg);
 }
 
+/* Endpoints of a port that several entries (with several ports each) add to
+ * are one run, oldest entry first; a refused port adds none, socket paths
+ * none. */
+Test(registry, endpoints_of_a_port_from_several_entries_stay_in_entry_order)
+{
+	struct registry *reg = build(
+	    SE("a", "old", "  creationTimestamp: \"2023-01-01T00:00:00Z\"\n",
+	       "  hosts: [m.example.com]\n  resolution: STATIC\n"
+	       "  ports:\n  - {number: 80, name: http, protocol: HTTP}\n  - {number: 443, name: tls, protocol: TLS}\n"
+	       "  endpoints:\n  - address: 10.0.0.1\n  - address: unix:///run/x.sock\n  - address: 10.0.0.2\n")
+	    SE("b", "mid", "  creationTimestamp: \"2023-06-01T00:00:00Z\"\n",
+	       "  hosts: [M.Example.Com]\n  resolution: STATIC\n"
+	       "  ports:\n  - {number: 443, name: tls, protocol: TCP}\n  - {number: 80, name: http, protocol: http}\n"
+	       "  - {number: 9000, name: m, protocol: TCP}\n"
+	       "  endpoints:\n  - address: 10.0.1.1\n"));
+	const struct reg_host *h = registry_find(reg, "m.example.com");
+	cr_assert_not_null(h);
+	cr_assert_eq(h->nports, 3);
+	const struct reg_port *p80 = &h->ports[0], *p443 = &h->ports[1], *p9000 = &h->ports[2];
+	cr_assert_eq(p80->number, 80);
+	cr_assert_eq(p80->neps, 3);
+	cr_assert_str_eq(p80->eps[0].address, "10.0.0.1");
+	cr_assert_str_eq(p80->eps[1].address, "10.0.0.2");
+	cr_assert_str_eq(p80->eps[2].address, "10.0.1.1");
+	cr_assert_eq(p443->neps, 2, "TCP from the newer entry conflicts with TLS: none of its endpoints");
+	cr_assert_str_eq(p443->owner->name, "old");
+	cr_assert_eq(p9000->neps, 1);
+	cr_assert_str_eq(p9000->eps[0].address, "10.0.1.1");
+	cr_assert_eq(reg->ndiags, 1, "%s", diag_text(reg));
+	registry_free(reg);
+}
+
+/* Hosts sort past the 8 bytes of the sort key and across the merge sort's
+ * runs; a host named twice by one entry counts once; more addresses than
+ * the two slots a host starts with move to their own array. */
+Test(registry, many_hosts_sorted_and_addresses_grow)
+{
+	char *yaml = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&yaml, &len);
+	cr_assert_not_null(f);
+	for (int i = 99; i >= 0; i--)
+		fprintf(f, SE("ns", "e%d", "", "  hosts: [svc-common-prefix-%d.Example.com, svc-common-prefix-%d.example.com, "
+		    "short%d]\n  resolution: DNS\n"), i, i % 37, i % 37, i);
+	fprintf(f, SE("ns", "addrs", "", "  hosts: [many.example.com]\n  resolution: STATIC\n"
+	    "  addresses: [198.18.0.1, 198.18.0.2, 198.18.0.3, \"2001:db8::1\", 198.18.0.2]\n"));
+	fclose(f);
+	struct registry *reg = build(yaml);
+	free(yaml);
+	cr_assert_eq(reg->nhosts, 37 + 100 + 1);
+	for (size_t i = 1; i < reg->nhosts; i++)
+		cr_assert_lt(strcmp(reg->hosts[i - 1].name, reg->hosts[i].name), 0, "%s before %s",
+		    reg->hosts[i - 1].name, reg->hosts[i].name);
+	const struct reg_host *h = registry_find(reg, "svc-common-prefix-3.example.com");
+	cr_assert_not_null(h);
+	cr_assert_eq(h->nentries, 3, "e3, e40, e77 once each");
+	cr_assert_str_eq(h->entries[0]->name, "e3");
+	cr_assert_str_eq(h->entries[1]->name, "e40");
+	cr_assert_str_eq(h->entries[2]->name, "e77");
+	h = registry_find(reg, "many.example.com");
+	cr_assert_eq(h->answer, REG_ADDRESSES);
+	cr_assert_eq(h->naddrs, 4);
+	char b[NETADDR_STRLEN];
+	cr_assert_str_eq(netaddr_fmt(&h->addrs[2], b, sizeof(b)), "198.18.0.3");
+	cr_assert_str_eq(netaddr_fmt(&h->addrs[3], b, sizeof(b)), "2001:db8::1");
+	registry_free(reg);
+}
+
 Test(registry, answer_precedence_spec_then_status_then_vip)
 {
 	struct registry *reg = build(
