@@ -42,7 +42,7 @@ own_chains() { in_ns iptables-save -t "$1" | sed -n 's/^:\(SEDNS-[^ ]*\) .*/\1/p
 
 if $CC -std=gnu11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$ROOT/include" \
     "$ROOT"/src/log.c "$ROOT"/src/netaddr.c "$ROOT"/src/serviceentry.c "$ROOT"/src/suggest.c \
-    "$ROOT"/src/registry.c "$ROOT"/src/tenancy.c "$ROOT"/src/vipstore.c "$ROOT"/src/rules.c "$ROOT"/src/firewall.c \
+    "$ROOT"/src/registry.c "$ROOT"/src/bigmem.c "$ROOT"/src/tenancy.c "$ROOT"/src/vipstore.c "$ROOT"/src/rules.c "$ROOT"/src/firewall.c \
     "$ROOT"/tests/tools/rulesgen.c \
     $(pkg-config --cflags --libs yaml-0.1 lmdb ldns libpsl) -o "$BIN" 2>"$TMP/cc.log"; then
 	ok "rulesgen builds"
