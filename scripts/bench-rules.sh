@@ -8,7 +8,7 @@
 # shaped: SERVICES -> SVC (statistic random) -> SEP (DNAT) chains).
 #
 # Usage: scripts/bench-rules.sh [N...]   (default: 1000 10000; needs root)
-# Env: SEDNS (default build/sedns), APPLY_TIMEOUT (seconds, default 120).
+# Env: SEDNS (default build/sedns), APPLY_TIMEOUT (seconds, default 120), FORMATS (default "iptables nft").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 SEDNS=${SEDNS:-build/sedns}
@@ -82,7 +82,7 @@ for n in "${SIZES[@]}"; do
 	[ $up -eq 1 ] || die "sedns serve never answered for N=$n: $(tail -3 "$d/serve.log")"
 	row "$n" "-" "serve: start + allocate until answering" "$(el "$t0" "$t1")"
 
-	for fmt in iptables nft; do
+	for fmt in ${FORMATS:-iptables nft}; do
 		F=(--format "$fmt")
 		row "$n" "$fmt" "render (sedns rules > file)" "$(timed sh -c "\"$SEDNS\" rules ${F[*]} ${ARGS[*]} > \"$d/rules.$fmt\"")"
 		row "$n" "$fmt" "  rendered lines" "$(wc -l <"$d/rules.$fmt")"

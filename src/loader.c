@@ -149,6 +149,14 @@ same_fp(const struct lc_file *a, const struct stat *st)
 	    a->mtime.tv_sec == st->st_mtim.tv_sec && a->mtime.tv_nsec == st->st_mtim.tv_nsec;
 }
 
+/* The committed build loaded old cleanly and st (NULL: no stat) says the
+ * file is the same: its block can be shared. */
+static bool
+reusable(const struct lc_file *old, const struct stat *st)
+{
+	return st != NULL && old != NULL && old->clean && old->blk != NULL && same_fp(old, st);
+}
+
 /*
  * Files that must be parsed (new or changed) are parsed on two threads into
  * sets of their own before the files are merged in order: a cold start at
@@ -211,7 +219,7 @@ preparse(struct pre *v, char *const *files, size_t n, const struct loader_cache 
 		se_set_init(&v[i].set);
 		v[i].have_st = stat(files[i], &v[i].st) == 0;
 		const struct lc_file *old = file_find(cache->files, cache->nfiles, files[i]);
-		v[i].parse = !(v[i].have_st && old != NULL && old->clean && old->blk != NULL && same_fp(old, &v[i].st));
+		v[i].parse = !reusable(old, v[i].have_st ? &v[i].st : NULL);
 		nparse += v[i].parse;
 	}
 	/* one file alone is parsed by the merge itself */
@@ -328,8 +336,7 @@ read_cached(struct se_set *set, char *const *paths, size_t npaths, const struct 
 			const struct lc_file *old = file_find(cache->files, cache->nfiles, files[i]);
 			size_t d0 = set->ndiags, b0 = set->nblocks;
 			struct se_block *blk = NULL;
-			if (have_st && old != NULL && old->clean && old->blk != NULL && same_fp(old, st) &&
-			    se_set_adopt_block(set, old->blk)) {
+			if (reusable(old, have_st ? st : NULL) && se_set_adopt_block(set, old->blk)) {
 				/* unchanged since a clean load: its entries are
 				 * shared, neither parsed nor copied */
 				set->nfiles++;

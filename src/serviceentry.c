@@ -371,9 +371,8 @@ se_block_count(const struct se_block *b)
 
 /* The open block's entries moved: the set's pointers follow. */
 static void
-block_fixup(struct se_set *set)
+block_fixup(struct se_set *set, const struct se_block *b)
 {
-	struct se_block *b = set->open;
 	for (size_t i = 0; i < b->n; i++)
 		set->entries[set->open_from + i] = &b->e[i];
 }
@@ -393,9 +392,7 @@ block_close(struct se_set *set)
 		if (ne != NULL) {
 			b->e = ne;
 			b->cap = b->n;
-			set->open = b;
-			block_fixup(set);
-			set->open = NULL;
+			block_fixup(set, b);
 		}
 	}
 }
@@ -883,7 +880,7 @@ entry_reserve(struct se_set *set)
 			return false;
 		b->e = ne;
 		b->cap = ncap;
-		block_fixup(set);
+		block_fixup(set, b);
 	}
 	return true;
 }

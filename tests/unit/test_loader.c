@@ -14,16 +14,23 @@
 
 static char dir[64];
 
+/* file.yaml holding ServiceEntry ns/name */
 static void
-put(const char *name, const char *host, const char *port)
+put_as(const char *file, const char *name, const char *host, const char *port)
 {
 	char p[128];
-	snprintf(p, sizeof(p), "%s/%s.yaml", dir, name);
+	snprintf(p, sizeof(p), "%s/%s.yaml", dir, file);
 	FILE *f = fopen(p, "w");
 	cr_assert_not_null(f);
 	fprintf(f, "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: %s\n  namespace: ns\n"
 	    "spec:\n  hosts: [%s]\n  ports: [{number: %s, name: http}]\n", name, host, port);
 	fclose(f);
+}
+
+static void
+put(const char *name, const char *host, const char *port)
+{
+	put_as(name, name, host, port);
 }
 
 static void
@@ -90,12 +97,7 @@ Test(loader, unchanged_files_are_shared_with_the_next_build)
 	cr_assert_not_null(registry_find(r2, "b2.example.com"));
 
 	/* b stops validating: its last version stays, a is still shared */
-	char p[128];
-	snprintf(p, sizeof(p), "%s/b.yaml", dir);
-	FILE *f = fopen(p, "w");
-	fprintf(f, "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: b\n  namespace: ns\n"
-	    "spec:\n  hosts: [b3.example.com]\n  ports: [{number: 99999, name: http}]\n");
-	fclose(f);
+	put("b", "b3.example.com", "99999");
 	struct registry *r3 = build(&cfg, &c);
 	cr_assert_eq(entry(r3, "a"), entry(r2, "a"));
 	cr_assert_str_eq(entry(r3, "b")->hosts[0], "b2.example.com");
@@ -138,12 +140,7 @@ Test(loader, parallel_parse_reports_exactly_what_a_serial_load_does)
 	put("c", "c.example.com", "80");
 	put("d", "d.example.com", "80");
 	/* e declares a/ns again: the later file's copy is the duplicate */
-	char p[128];
-	snprintf(p, sizeof(p), "%s/e.yaml", dir);
-	FILE *f = fopen(p, "w");
-	fprintf(f, "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: a\n  namespace: ns\n"
-	    "spec:\n  hosts: [e.example.com]\n  ports: [{number: 80, name: http}]\n");
-	fclose(f);
+	put_as("e", "a", "e.example.com", "80");
 	char *argv[] = { (char *)"-s", dir };
 	struct config *cfg = config_load(2, argv, stderr, NULL, NULL, NULL);
 	cr_assert_not_null(cfg);
