@@ -112,7 +112,7 @@ for n in "${SIZES[@]}"; do
 		ip netns exec "$ns" ip link set lo up
 		rm -rf "$d/state-$fmt"; cp -r "$d/state" "$d/state-$fmt"
 		cp "$d/se.yaml" "$d/se-$fmt.yaml"
-		dlog="$d/daemon-$fmt.log"
+		dlog="$d/daemon-$fmt.log"; : >"$dlog"
 		ip netns exec "$ns" "$SEDNS" serve --listen "127.0.0.1:$(free_port)" --state-dir "$d/state-$fmt" \
 			-s "$d/se-$fmt.yaml" --rules-apply true --rules-format "$fmt" --upstream 127.0.0.1:9 \
 			--rules-apply-timeout "${LIMIT}s" >"$dlog" 2>&1 &
