@@ -98,10 +98,9 @@ bool vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
     struct vipstore_stats *stats, char *err, size_t errlen);
 
 /* A vip_want array of n entries owned by the store, for the caller's next
- * vipstore_sync: kept from one call to the next, so that a reload of 50k
- * hosts does not fault in fresh pages for it. Valid until the next call or
- * vipstore_close; the caller sets every host (the sync fills the outputs).
- * NULL when out of memory. */
+ * vipstore_sync. Valid until the next call, vipstore_trim or vipstore_close;
+ * the caller sets every host (the sync fills the outputs). NULL when out of
+ * memory. */
 struct vip_want *vipstore_wants(struct vipstore *vs, size_t n);
 
 /* Deferred commit (the daemon's reload): vipstore_sync leaves its write
@@ -111,6 +110,14 @@ struct vip_want *vipstore_wants(struct vipstore *vs, size_t n);
 void vipstore_set_deferred(struct vipstore *vs, bool on);
 bool vipstore_commit(struct vipstore *vs, char *err, size_t errlen);
 void vipstore_abort(struct vipstore *vs);
+
+/* Gives back what only a sync needs: the wants array, the sync's scratch,
+ * the copy of the records the last sync replaced, and the pages of the
+ * file mapped in this process (the kernel keeps them cached). Between
+ * reloads the daemon holds only the current copy; the next sync allocates
+ * and faults in again (a few ms at 50k hosts). A no-op while a deferred
+ * transaction is open. */
+void vipstore_trim(struct vipstore *vs);
 
 /* The map starts at vipstore_mapsize and doubles on MDB_MAP_FULL up to
  * this (a sync is redone after growing). */

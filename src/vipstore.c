@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <sys/statvfs.h>
@@ -84,8 +85,7 @@ struct vrec {
 	time_t since;
 };
 
-/* Buffers every sync reuses: kept, not freed, so a reload does not fault
- * in fresh pages for them. */
+/* Buffers a sync grows; vipstore_trim gives them back between reloads. */
 struct sync_scratch {
 	struct want_key *wk;
 	size_t wkcap;
@@ -1350,6 +1350,38 @@ vipstore_wants(struct vipstore *vs, size_t n)
 	return w;
 }
 
+static void
+scratch_free(struct sync_scratch *s)
+{
+	free(s->wk);
+	free(s->names);
+	free(s->uw);
+	free(s->wrec);
+	free(s->add);
+	free(s->res);
+	free(s->bits);
+	free(s->wants);
+	memset(s, 0, sizeof(*s));
+}
+
+void
+vipstore_trim(struct vipstore *vs)
+{
+	MDB_envinfo info;
+
+	if (vs->pending != NULL)
+		return;
+	scratch_free(&vs->scr);
+	struct vcache *o = &vs->cache[vs->cur ^ 1];
+	free(o->r);
+	free(o->names);
+	memset(o, 0, sizeof(*o));
+	/* without MDB_WRITEMAP the map is read-only and shared: dropped pages
+	 * are read back from the page cache when a transaction touches them */
+	if (mdb_env_info(vs->env, &info) == 0 && info.me_mapaddr != NULL && info.me_mapsize > 0)
+		(void)madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED);
+}
+
 void
 vipstore_set_deferred(struct vipstore *vs, bool on)
 {
@@ -2272,14 +2304,7 @@ vipstore_close(struct vipstore *vs)
 		free(vs->cache[i].r);
 		free(vs->cache[i].names);
 	}
-	free(vs->scr.wk);
-	free(vs->scr.names);
-	free(vs->scr.uw);
-	free(vs->scr.wrec);
-	free(vs->scr.add);
-	free(vs->scr.res);
-	free(vs->scr.bits);
-	free(vs->scr.wants);
+	scratch_free(&vs->scr);
 	free(vs);
 }
 
