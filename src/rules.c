@@ -170,6 +170,39 @@ buf_append(struct rules_buf *b, const struct rules_buf *src)
 	b->data[b->len] = '\0';
 }
 
+/*
+ * out = head + body + tail, built in body's storage: the chains (body) are
+ * most of a large ruleset (20 MB at 50k hosts), and appending them to out
+ * held two copies at once. body's buffer grows in place (mremap for a
+ * large one) and moves right by head's length; body is left empty.
+ */
+static void
+buf_wrap(struct rules_buf *out, const struct rules_buf *head, struct rules_buf *body,
+    const struct rules_buf *tail)
+{
+	if (head->oom || body->oom || tail->oom || out->oom) {
+		out->oom = true;
+		return;
+	}
+	size_t hl = head->len, bl = body->len, tl = tail->len;
+	body->len = 0;
+	buf_reserve(body, hl + bl + tl);
+	if (body->oom) {
+		out->oom = true;
+		return;
+	}
+	memmove(body->data + hl, body->data, bl);
+	if (hl)
+		memcpy(body->data, head->data, hl);
+	if (tl)
+		memcpy(body->data + hl + bl, tail->data, tl);
+	free(out->data);
+	*out = *body;
+	out->len = hl + bl + tl;
+	out->data[out->len] = '\0';
+	memset(body, 0, sizeof(*body));
+}
+
 void
 rules_buf_free(struct rules_buf *b)
 {
@@ -475,6 +508,18 @@ ipt_port(struct ctx *c, const struct reg_host *h, const struct reg_port *p,
 	}
 }
 
+/* out, which holds everything before the chains, becomes out + chains +
+ * tail; tail is freed. */
+static void
+wrap_chains(struct ctx *c, struct rules_buf *out, struct rules_buf *tail)
+{
+	struct rules_buf head = *out;
+	memset(out, 0, sizeof(*out));
+	buf_wrap(out, &head, &c->chains, tail);
+	rules_buf_free(&head);
+	rules_buf_free(tail);
+}
+
 static void
 ipt_assemble(struct ctx *c, struct rules_buf *out)
 {
@@ -493,10 +538,11 @@ ipt_assemble(struct ctx *c, struct rules_buf *out)
 		    " -m comment --comment \"sedns service traffic requiring SNAT\" -j MASQUERADE\n");
 	}
 	buf_append(out, &c->svcs);
-	buf_append(out, &c->chains);
-	buf_puts(out, "COMMIT\n*filter\n:" RULES_CHAIN_FILTER " - [0:0]\n");
-	buf_append(out, &c->filt);
-	buf_puts(out, "COMMIT\n");
+	struct rules_buf tail = { 0 };
+	buf_puts(&tail, "COMMIT\n*filter\n:" RULES_CHAIN_FILTER " - [0:0]\n");
+	buf_append(&tail, &c->filt);
+	buf_puts(&tail, "COMMIT\n");
+	wrap_chains(c, out, &tail);
 }
 
 /* ---- nft ---- */
@@ -640,8 +686,9 @@ nft_assemble(struct ctx *c, struct rules_buf *out)
 		buf_puts(out, "\t\tip daddr @vips meta l4proto tcp reject with tcp reset\n"
 		    "\t\tip daddr @vips reject\n\t}\n");
 	}
-	buf_append(out, &c->chains);
-	buf_puts(out, "}\n");
+	struct rules_buf tail = { 0 };
+	buf_puts(&tail, "}\n");
+	wrap_chains(c, out, &tail);
 }
 
 /* ---- driver ---- */

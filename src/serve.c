@@ -17,7 +17,6 @@
 #include <time.h>
 
 #include "bgjob.h"
-#include "bigmem.h"
 #include "endpoints.h"
 #include "fnv.h"
 #include "forward.h"
@@ -73,7 +72,6 @@ struct daemon {
 	struct event *lock_ev;          /* standby: polls the lock */
 	struct event *retry_ev;         /* store_ro: tries writing again */
 	struct event *backup_ev;        /* the next backup, when too soon */
-	struct event *spare_ev;         /* gives bigmem's spares back */
 	double last_backup;             /* monotime of the last attempt */
 	time_t last_backup_ok;          /* wall time of the last good one */
 	uint64_t backup_gen;            /* store generation backed up */
@@ -99,9 +97,6 @@ struct daemon {
 #define BACKUP_MIN_SECONDS 60
 #define BACKUP_FIRST_SECONDS 2
 #define LOCK_POLL_MS 1000
-/* A burst of reloads reuses the replaced tables' blocks (bigmem.h); once
- * reloads stop for this long they go back to the system. */
-#define SPARE_IDLE_SECONDS 5
 
 static void reload(struct daemon *, bool);
 static bool config_same(const struct config *, const struct config *);
@@ -421,34 +416,6 @@ free_beside(struct nametable *old)
 	nametable_free(old);
 }
 
-static void *
-release_thread(void *arg)
-{
-	bgjob_background_priority();
-	bigmem_release();
-	return NULL;
-}
-
-/* Unmapping 100 MB of small pages takes milliseconds: beside the loop. */
-static void
-spare_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct daemon *d = arg;
-	pthread_t t;
-	pthread_attr_t at;
-	if (d->building != NULL) {
-		struct timeval tv = { SPARE_IDLE_SECONDS, 0 };
-		evtimer_add(d->spare_ev, &tv);
-		return;
-	}
-	if (pthread_attr_init(&at) == 0 && pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED) == 0 &&
-	    pthread_create(&t, &at, release_thread, NULL) == 0) {
-		pthread_attr_destroy(&at);
-		return;
-	}
-	bigmem_release();
-}
-
 /* Swaps the new table in, then points the endpoint resolver and the rule
  * sync at its registry before the old table (and registry) is freed. */
 static void
@@ -463,8 +430,6 @@ install_table(struct daemon *d, struct nametable *nt, const struct netaddr *held
 	/* the next reload keeps last-good entries from this table's */
 	loader_cache_commit(&d->cache, reg);
 	free_beside(old);
-	struct timeval tv = { SPARE_IDLE_SECONDS, 0 };
-	evtimer_add(d->spare_ev, &tv); /* re-armed by every install */
 }
 
 static void
@@ -1407,10 +1372,9 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	d.retry_ev = evtimer_new(d.base, retry_cb, &d);
 	d.lock_ev = evtimer_new(d.base, lock_cb, &d);
 	d.backup_ev = evtimer_new(d.base, backup_cb, &d);
-	d.spare_ev = evtimer_new(d.base, spare_cb, &d);
 	d.builder = bgjob_new(d.base, build_done, &d);
 	d.backuper = bgjob_new(d.base, backup_done, &d);
-	if (d.retry_ev == NULL || d.lock_ev == NULL || d.backup_ev == NULL || d.spare_ev == NULL || d.builder == NULL || d.backuper == NULL)
+	if (d.retry_ev == NULL || d.lock_ev == NULL || d.backup_ev == NULL || d.builder == NULL || d.backuper == NULL)
 		fatalx("out of memory");
 	/* the API's objects before the first table (and before the listeners:
 	 * nothing else runs on the loop yet), bounded: an unreachable API
@@ -1519,7 +1483,6 @@ serve_run(struct config *cfg, const struct serve_opts *opts)
 	/* no backup on the way out: it would lengthen a restart's gap; the
 	 * next start writes one (BACKUP_FIRST_SECONDS after it serves) */
 	event_free(d.backup_ev);
-	event_free(d.spare_ev);
 	http_free(d.http);
 	http_free(d.debug_http);
 	watch_free(d.watch);

@@ -18,6 +18,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include "bigmem.h"
 #include "log.h"
 
 /*
@@ -359,7 +360,8 @@ want_key_cmp(const void *x, const void *y)
 }
 
 /* p grown to hold need elements (a reused buffer only grows); NULL when
- * out of memory, p then still valid. */
+ * out of memory, p then still valid. Large ones are bigmem blocks: a
+ * reload after vipstore_trim faults them in as huge pages. */
 static void *
 grow(void *p, size_t *cap, size_t need, size_t elem)
 {
@@ -371,9 +373,19 @@ grow(void *p, size_t *cap, size_t need, size_t elem)
 	nc = *cap ? *cap : 64;
 	while (nc < need)
 		nc *= 2;
-	if ((np = realloc(p, nc * elem)) != NULL)
+	if (nc > SIZE_MAX / elem)
+		return NULL;
+	if ((np = bigmem_grow(p, p ? *cap * elem : 0, nc * elem)) != NULL)
 		*cap = nc;
 	return np;
+}
+
+/* Frees a buffer grow() made; *cap is reset. */
+static void
+ungrow(void *p, size_t *cap, size_t elem)
+{
+	bigmem_free(p, p ? *cap * elem : 0);
+	*cap = 0;
 }
 
 static bool
@@ -1353,15 +1365,23 @@ vipstore_wants(struct vipstore *vs, size_t n)
 static void
 scratch_free(struct sync_scratch *s)
 {
-	free(s->wk);
-	free(s->names);
-	free(s->uw);
-	free(s->wrec);
-	free(s->add);
-	free(s->res);
-	free(s->bits);
-	free(s->wants);
+	ungrow(s->wk, &s->wkcap, sizeof(*s->wk));
+	ungrow(s->names, &s->namescap, 1);
+	ungrow(s->uw, &s->uwcap, sizeof(*s->uw));
+	ungrow(s->wrec, &s->wreccap, sizeof(*s->wrec));
+	ungrow(s->add, &s->addcap, sizeof(*s->add));
+	ungrow(s->res, &s->rescap, sizeof(*s->res));
+	ungrow(s->bits, &s->bitscap, sizeof(*s->bits));
+	ungrow(s->wants, &s->wantscap, sizeof(*s->wants));
 	memset(s, 0, sizeof(*s));
+}
+
+static void
+vcache_free(struct vcache *c)
+{
+	ungrow(c->r, &c->cap, sizeof(*c->r));
+	ungrow(c->names, &c->ncap, 1);
+	memset(c, 0, sizeof(*c));
 }
 
 void
@@ -1372,10 +1392,7 @@ vipstore_trim(struct vipstore *vs)
 	if (vs->pending != NULL)
 		return;
 	scratch_free(&vs->scr);
-	struct vcache *o = &vs->cache[vs->cur ^ 1];
-	free(o->r);
-	free(o->names);
-	memset(o, 0, sizeof(*o));
+	vcache_free(&vs->cache[vs->cur ^ 1]);
 	/* without MDB_WRITEMAP the map is read-only and shared: dropped pages
 	 * are read back from the page cache when a transaction touches them */
 	if (mdb_env_info(vs->env, &info) == 0 && info.me_mapaddr != NULL && info.me_mapsize > 0)
@@ -2300,10 +2317,8 @@ vipstore_close(struct vipstore *vs)
 		return;
 	mdb_env_close(vs->env);
 	pthread_mutex_destroy(&vs->last_mu);
-	for (int i = 0; i < 2; i++) {
-		free(vs->cache[i].r);
-		free(vs->cache[i].names);
-	}
+	for (int i = 0; i < 2; i++)
+		vcache_free(&vs->cache[i]);
 	scratch_free(&vs->scr);
 	free(vs);
 }

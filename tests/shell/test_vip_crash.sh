@@ -39,7 +39,7 @@ rnd() {
 }
 
 if $CC -std=gnu11 -O2 -D_GNU_SOURCE -I"$ROOT/include" \
-    "$ROOT/src/vipstore.c" "$ROOT/src/netaddr.c" "$ROOT/src/log.c" \
+    "$ROOT/src/vipstore.c" "$ROOT/src/bigmem.c" "$ROOT/src/netaddr.c" "$ROOT/src/log.c" \
     "$ROOT/tests/tools/vipstress.c" \
     $(pkg-config --cflags --libs lmdb) -o "$BIN" 2>"$TMP/cc.log"; then
 	ok "vipstress builds"

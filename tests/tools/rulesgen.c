@@ -13,7 +13,7 @@
  * 198.18.0.0/15 derived from the name, so output is deterministic.
  *
  * Build: cc -Iinclude src/log.c src/netaddr.c src/serviceentry.c
- *        src/registry.c src/vipstore.c src/rules.c tests/tools/rulesgen.c
+ *        src/registry.c src/bigmem.c src/vipstore.c src/rules.c tests/tools/rulesgen.c
  *        $(pkg-config --cflags --libs yaml-0.1 lmdb ldns)
  * Exit status: 0 ok, 1 render failed, 2 usage or load error.
  */

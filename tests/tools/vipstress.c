@@ -7,7 +7,7 @@
  *   vipstress DIR --check  opens DIR/vips.mdb read-only and verifies it
  *                          (name2vip <-> vip2name agree, no address twice)
  *
- * Build: cc -Iinclude src/vipstore.c src/netaddr.c src/log.c
+ * Build: cc -Iinclude src/vipstore.c src/bigmem.c src/netaddr.c src/log.c
  *        tests/tools/vipstress.c $(pkg-config --cflags --libs lmdb)
  * Exit status: 0 ok, 1 a check failed, 2 usage or open error.
  */

@@ -55,39 +55,25 @@ Test(bigmem, absurd_size_fails_cleanly)
 	cr_assert_null(bigmem_alloc(SIZE_MAX - 4096));
 }
 
-Test(bigmem, a_reused_block_is_zeroed_and_a_larger_spare_is_cut_to_size)
+Test(bigmem, grow_keeps_the_bytes_and_zeroes_the_rest)
 {
-	bigmem_release();
-	size_t big = 9u << 20, small = 3u << 20;
-	unsigned char *p = bigmem_alloc(big);
-	cr_assert_not_null(p);
-	memset(p, 0x5a, big);
-	bigmem_free(p, big);
-	cr_assert_eq(bigmem_spare_bytes(), 10u << 20, "kept as a spare (huge page multiple)");
-	unsigned char *q = bigmem_alloc(small);
-	cr_assert_eq(q, p, "the spare is reused");
-	cr_assert_eq(bigmem_spare_bytes(), 0);
-	for (size_t i = 0; i < small; i++)
-		cr_assert_eq(q[i], 0, "byte %zu not zeroed", i);
-	memset(q, 0x5a, small);
-	bigmem_free(q, small);
-	cr_assert_eq(bigmem_spare_bytes(), 4u << 20, "cut to what it was taken for");
-	bigmem_release();
-	cr_assert_eq(bigmem_spare_bytes(), 0);
-}
-
-Test(bigmem, spares_are_bounded)
-{
-	bigmem_release();
-	void *p[BIGMEM_SPARES + 2];
-	for (size_t i = 0; i < BIGMEM_SPARES + 2; i++)
-		cr_assert_not_null(p[i] = bigmem_alloc(2u << 20));
-	for (size_t i = 0; i < BIGMEM_SPARES + 2; i++)
-		bigmem_free(p[i], 2u << 20);
-	cr_assert_eq(bigmem_spare_bytes(), (size_t)BIGMEM_SPARES * (2u << 20));
-	void *huge = bigmem_alloc(BIGMEM_SPARE_BYTES + 1);
-	cr_assert_not_null(huge);
-	bigmem_free(huge, BIGMEM_SPARE_BYTES + 1);
-	cr_assert_eq(bigmem_spare_bytes(), (size_t)BIGMEM_SPARES * (2u << 20), "too large to keep");
-	bigmem_release();
+	/* from calloc to a mapping, within a mapping, across mappings */
+	size_t sizes[] = { 0, 100, BIGMEM_MIN - 1, BIGMEM_MIN + 10, (2u << 20) - 1, 2u << 20, (5u << 20) + 3 };
+	unsigned char *p = NULL;
+	size_t n = 0;
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		size_t m = sizes[k];
+		unsigned char *q = bigmem_grow(p, n, m);
+		cr_assert_not_null(q, "grow %zu -> %zu", n, m);
+		for (size_t i = 0; i < n; i++)
+			cr_assert_eq(q[i], (unsigned char)(i * 7 + 1), "grow %zu -> %zu: byte %zu lost", n, m, i);
+		for (size_t i = n; i < m; i++)
+			cr_assert_eq(q[i], 0, "grow %zu -> %zu: byte %zu not zero", n, m, i);
+		for (size_t i = 0; i < m; i++)
+			q[i] = (unsigned char)(i * 7 + 1);
+		p = q;
+		n = m;
+	}
+	bigmem_free(p, n);
+	cr_assert_null(bigmem_grow(NULL, 0, SIZE_MAX - 4096));
 }
