@@ -129,7 +129,10 @@ struct netaddr *registry_reserved(const struct registry *reg, size_t *n);
  * that are another host's VIP (active or held) are a conflict: that host
  * loses (forwarded, addr_conflict, an error diagnostic), the VIP stays where
  * it is. status.addresses (istiod's own allocation) win over our VIPs: the
- * VIP holder moves. Returns false on store failure (err set).
+ * VIP holder moves. When the wanting hosts and the reserved addresses are
+ * those of the last sync (vipstore_unchanged), the VIPs come from the
+ * store's copy without a transaction (stats->unchanged). Returns false on
+ * store failure (err set).
  */
 bool registry_assign_vips(struct registry *reg, struct vipstore *vs, time_t now,
     struct vipstore_stats *stats, char *err, size_t errlen);

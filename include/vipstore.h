@@ -78,6 +78,7 @@ struct vipstore_stats {
 	uint64_t allocated;           /* new allocations in this sync */
 	uint64_t released;            /* holds that expired in this sync */
 	uint64_t exhausted;           /* wants that got no VIP */
+	bool unchanged;               /* no sync: vipstore_unchanged */
 };
 
 /*
@@ -102,6 +103,20 @@ bool vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
  * the caller sets every host (the sync fills the outputs). NULL when out of
  * memory. */
 struct vip_want *vipstore_wants(struct vipstore *vs, size_t n);
+
+/* A reload whose VIPs cannot move, without a sync (and without its
+ * buffers): true when the n names next() returns, in order, and the
+ * reserved addresses are exactly the inputs of the sync that left the
+ * current copy, that sync exhausted nothing, nobody has written the store
+ * since, and no hold runs out by now. stats as a sync that changed nothing
+ * would give. Each wanted name's VIPs then come from vipstore_cached. False:
+ * call vipstore_sync. Not with a deferred transaction open. */
+bool vipstore_unchanged(struct vipstore *vs, size_t n, const char *(*next)(void *arg), void *arg,
+    const struct netaddr *reserved, size_t nreserved, time_t now, struct vipstore_stats *stats);
+/* The active VIPs of host in the copy the last sync left (no transaction):
+ * true when it has one. host as vipstore_sync was given it. */
+bool vipstore_cached(const struct vipstore *vs, const char *host, struct netaddr *v4, bool *has_v4,
+    struct netaddr *v6, bool *has_v6);
 
 /* Deferred commit (the daemon's reload): vipstore_sync leaves its write
  * transaction open, and the caller ends it with vipstore_commit once every

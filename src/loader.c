@@ -525,8 +525,9 @@ build(const struct config *cfg, struct vipstore *vs, bool allocate, struct loade
 				registry_free(reg);
 				return NULL;
 			}
-			log_debug("load: VIP sync hosts=%zu allocated=%llu released=%llu exhausted=%llu active=%llu "
-			    "held=%llu pool=%llu duration_ms=%.1f", reg->nhosts, (unsigned long long)st.allocated,
+			log_debug("load: VIP sync hosts=%zu unchanged=%s allocated=%llu released=%llu exhausted=%llu "
+			    "active=%llu held=%llu pool=%llu duration_ms=%.1f", reg->nhosts, st.unchanged ? "yes" : "no",
+			    (unsigned long long)st.allocated,
 			    (unsigned long long)st.released, (unsigned long long)st.exhausted,
 			    (unsigned long long)st.active, (unsigned long long)st.held, (unsigned long long)st.pool_size,
 			    (monotime_now() - t1) * 1000);

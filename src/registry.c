@@ -632,6 +632,40 @@ settle_addr_conflicts(struct registry *reg, struct vipstore *vs)
 	}
 }
 
+/* The hosts that want a VIP, in order (vipstore_unchanged's iterator). */
+struct want_iter {
+	const struct registry *reg;
+	size_t i;
+};
+
+static const char *
+next_wanting(void *arg)
+{
+	struct want_iter *it = arg;
+	while (it->i < it->reg->nhosts && !it->reg->hosts[it->i].wants_vip)
+		it->i++;
+	return it->i < it->reg->nhosts ? it->reg->hosts[it->i++].name : NULL;
+}
+
+/* Every wanting host's VIPs from the store's copy; false (some hosts may
+ * be set, a sync then sets them all again) when one has none there. */
+static bool
+vips_from_copy(struct registry *reg, const struct vipstore *vs)
+{
+	for (size_t i = 0; i < reg->nhosts; i++) {
+		struct reg_host *h = &reg->hosts[i];
+		struct netaddr v4, v6;
+		bool h4, h6;
+		if (!h->wants_vip)
+			continue;
+		if (!vipstore_cached(vs, h->name, &v4, &h4, &v6, &h6))
+			return false;
+		set_vip(h, h4, &v4, h6, &v6);
+		h->vip_exhausted = false;
+	}
+	return true;
+}
+
 bool
 registry_assign_vips(struct registry *reg, struct vipstore *vs, time_t now, struct vipstore_stats *stats,
     char *err, size_t errlen)
@@ -639,12 +673,22 @@ registry_assign_vips(struct registry *reg, struct vipstore *vs, time_t now, stru
 	size_t nw = 0;
 	for (size_t i = 0; i < reg->nhosts; i++)
 		nw += reg->hosts[i].wants_vip;
-	/* the store's reused array: no fresh pages to fault in on a reload */
-	struct vip_want *w = vipstore_wants(vs, nw);
 	settle_addr_conflicts(reg, vs);
 	size_t nres = 0;
 	struct netaddr *res = registry_reserved(reg, &nres);
-	if (w == NULL || res == NULL) {
+	if (res == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return false;
+	}
+	/* the common reload (endpoints or ports changed, no host came or
+	 * went): the VIPs stay, the sync and its buffers are not needed */
+	struct want_iter it = { reg, 0 };
+	if (vipstore_unchanged(vs, nw, next_wanting, &it, res, nres, now, stats) && vips_from_copy(reg, vs)) {
+		free(res);
+		return true;
+	}
+	struct vip_want *w = vipstore_wants(vs, nw);
+	if (w == NULL) {
 		free(res);
 		snprintf(err, errlen, "out of memory");
 		return false;

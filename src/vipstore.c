@@ -135,6 +135,11 @@ struct vipstore {
 	bool pend_ok;                 /* ... and it may be kept */
 	uint64_t pend_txnid;          /* ... in this write transaction */
 	bool pend_wrote;              /* ... which wrote something */
+	uint64_t pend_digest;         /* ... of these inputs */
+	bool pend_digest_ok;
+	uint64_t digest;              /* the inputs of the sync that left
+	                                 cache[cur] (vipstore_unchanged) */
+	bool digest_ok;               /* ... known, and nothing exhausted */
 	struct sync_scratch scr;
 };
 
@@ -590,6 +595,7 @@ cache_load(struct sync_ctx *sc)
 	log_debug("VIP store %s: reading every record (%s)", vs->path, !vs->cache_ok ? "no copy in memory" :
 	    "written by another process since");
 	vs->cache_ok = false;
+	vs->digest_ok = false;
 	c->n = c->nlen = c->live = 0;
 	if ((rc = mdb_stat(sc->txn, vs->name2vip, &st)) != 0)
 		return rc;
@@ -1225,16 +1231,48 @@ sync_room(struct sync_ctx *sc)
 /* The copy the sync built becomes the current one, kept when it may be
  * (no bad record) and the file is at the transaction id it expects. */
 static void
-cache_install(struct vipstore *vs, bool ok, uint64_t txnid, bool wrote)
+cache_install(struct vipstore *vs, bool ok, uint64_t txnid, bool wrote, uint64_t digest, bool digest_ok)
 {
 	MDB_envinfo info;
 	/* a transaction that wrote nothing does not move the id */
 	uint64_t gen = wrote ? txnid : txnid - 1;
 
+	vs->digest = digest;
+	vs->digest_ok = digest_ok;
 	vs->cur ^= 1;
 	vs->cache_gen = gen;
 	vs->cache_ok = ok && mdb_env_info(vs->env, &info) == 0 &&
 	    (uint64_t)info.me_last_txnid == gen;
+}
+
+/* FNV-1a over a sync's inputs: the wanted names in their order, then the
+ * reserved addresses. */
+#define DIGEST_INIT 0xcbf29ce484222325ull
+
+static uint64_t
+digest_bytes(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static uint64_t
+digest_name(uint64_t h, const char *name)
+{
+	return digest_bytes(h, name, strlen(name) + 1);
+}
+
+static uint64_t
+digest_reserved(uint64_t h, size_t nwants, const struct netaddr *reserved, size_t nreserved)
+{
+	h = digest_bytes(h, &nwants, sizeof(nwants));
+	for (size_t i = 0; i < nreserved; i++) {
+		h = digest_bytes(h, &reserved[i].family, sizeof(reserved[i].family));
+		h = digest_bytes(h, reserved[i].a, sizeof(reserved[i].a));
+	}
+	return digest_bytes(h, &nreserved, sizeof(nreserved));
 }
 
 bool
@@ -1266,6 +1304,15 @@ vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
 	}
 	sc.base4 = be32(vs->pool4.addr.a);
 	sc.maxoff4 = pool_maxoff(&vs->pool4);
+	uint64_t digest = DIGEST_INIT;
+	bool digest_ok = true;
+	for (size_t i = 0; i < nwants; i++) {
+		if (wants[i].host == NULL)
+			digest_ok = false;
+		else
+			digest = digest_name(digest, wants[i].host);
+	}
+	digest = digest_reserved(digest, nwants, reserved, nreserved);
 
 	for (;;) {
 		/* readers that died (a `sedns vips | head`) pin old pages:
@@ -1304,13 +1351,15 @@ vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
 			vs->pend_ok = !sc.bad;
 			vs->pend_txnid = (uint64_t)mdb_txn_id(sc.txn);
 			vs->pend_wrote = sc.wrote;
+			vs->pend_digest = digest;
+			vs->pend_digest_ok = digest_ok && sc.exhausted == 0;
 			break;
 		}
 		if (rc == 0) {
 			uint64_t id = (uint64_t)mdb_txn_id(sc.txn);
 			/* a failed commit has freed the transaction already */
 			if ((rc = mdb_txn_commit(sc.txn)) == 0) {
-				cache_install(vs, !sc.bad, id, sc.wrote);
+				cache_install(vs, !sc.bad, id, sc.wrote, digest, digest_ok && sc.exhausted == 0);
 				break;
 			}
 			vs->cache_ok = false;
@@ -1348,6 +1397,89 @@ fail:
 	for (size_t i = 0; i < nwants; i++) {
 		wants[i].has_v4 = wants[i].has_v6 = false;
 		wants[i].exhausted = false;
+	}
+	return false;
+}
+
+bool
+vipstore_unchanged(struct vipstore *vs, size_t n, const char *(*next)(void *arg), void *arg,
+    const struct netaddr *reserved, size_t nreserved, time_t now, struct vipstore_stats *stats)
+{
+	MDB_envinfo info;
+	const struct vcache *c = &vs->cache[vs->cur];
+	uint64_t digest = DIGEST_INIT, active = 0, held = 0;
+
+	if (vs->readonly || vs->pending != NULL || !vs->cache_ok || !vs->digest_ok ||
+	    mdb_env_info(vs->env, &info) != 0 || (uint64_t)info.me_last_txnid != vs->cache_gen)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		const char *name = next(arg);
+		if (name == NULL)
+			return false;
+		digest = digest_name(digest, name);
+	}
+	if (digest_reserved(digest, n, reserved, nreserved) != vs->digest)
+		return false;
+	/* a hold that ran out is released by a sync */
+	for (size_t i = 0; i < c->n; i++) {
+		if (c->r[i].flags & CREC_BAD)
+			return false;
+		if (!(c->r[i].flags & VRD_HELD)) {
+			active++;
+			continue;
+		}
+		if ((int64_t)now - c->r[i].since >= (int64_t)vs->hold)
+			return false;
+		held++;
+	}
+	pthread_mutex_lock(&vs->last_mu);
+	memset(&vs->last, 0, sizeof(vs->last));
+	vs->last.active = active;
+	vs->last.held = held;
+	vs->last.pool_size = vipstore_pool_size(vs);
+	vs->last.unchanged = true;
+	vs->last_set = true;
+	pthread_mutex_unlock(&vs->last_mu);
+	if (stats != NULL)
+		*stats = vs->last;
+	return true;
+}
+
+bool
+vipstore_cached(const struct vipstore *vs, const char *host, struct netaddr *v4, bool *has_v4,
+    struct netaddr *v6, bool *has_v6)
+{
+	const struct vcache *c = &vs->cache[vs->cur];
+	size_t len = strlen(host), lo = 0, hi = c->n;
+
+	*has_v4 = *has_v6 = false;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct crec *r = &c->r[mid];
+		int cmp = name_cmp(c->names + r->off, r->len, host, len);
+		if (cmp < 0) {
+			lo = mid + 1;
+			continue;
+		}
+		if (cmp > 0) {
+			hi = mid;
+			continue;
+		}
+		if (r->flags & (CREC_BAD | VRD_HELD))
+			return false;
+		if (r->flags & VRD_HAS_V4) {
+			memset(v4, 0, sizeof(*v4));
+			v4->family = AF_INET;
+			memcpy(v4->a, r->v4, 4);
+			*has_v4 = true;
+		}
+		if (r->flags & VRD_HAS_V6) {
+			memset(v6, 0, sizeof(*v6));
+			v6->family = AF_INET6;
+			memcpy(v6->a, r->v6, 16);
+			*has_v6 = true;
+		}
+		return *has_v4 || *has_v6;
 	}
 	return false;
 }
@@ -1420,7 +1552,8 @@ vipstore_commit(struct vipstore *vs, char *err, size_t errlen)
 		return false;
 	}
 	if (vs->pend_set)
-		cache_install(vs, vs->pend_ok, vs->pend_txnid, vs->pend_wrote);
+		cache_install(vs, vs->pend_ok, vs->pend_txnid, vs->pend_wrote, vs->pend_digest,
+		    vs->pend_digest_ok);
 	vs->pend_set = false;
 	vs->disk_error = false;
 	return true;

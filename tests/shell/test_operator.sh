@@ -45,7 +45,7 @@ check "... the stamp is the current time" test $(( now - $(date -u -d "$ts" +%s)
 expect_match "a diagnostic is a line of its level after the stamp (one form for every line)" "$TS error $SE/broken.yaml:[0-9]+:[0-9]+: " "$log9"
 expect_match "log_level debug: the reload says what it re-reads" ' debug reload: start \(' "$log9"
 expect_match "... what it read" ' debug load: read paths=1 files=[0-9]+ entries=[0-9]+' "$log9"
-expect_match "... what the VIP sync did" ' debug load: VIP sync hosts=[0-9]+ allocated=[0-9]+ released=[0-9]+ exhausted=0 ' "$log9"
+expect_match "... what the VIP sync did" ' debug load: VIP sync hosts=[0-9]+ unchanged=(yes|no) allocated=[0-9]+ released=[0-9]+ exhausted=0 ' "$log9"
 expect_match "... and what each rule sync rendered" ' debug rules: rendered bytes=[0-9]+ ' "$log9"
 start_sedns "$T_TMP/s9i.log" --listen 127.0.0.1:$PORT --state-dir "$T_TMP/state9" --serviceentries "$SE" \
 	--upstream 127.0.0.1:9 --upstream-timeout 200ms

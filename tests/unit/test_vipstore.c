@@ -1606,3 +1606,125 @@ Test(vipstore, lookup_wants_matches_lookup)
 	vipstore_close(vs);
 	tdir_rm(&d);
 }
+
+/* vipstore_unchanged's iterator over a fixed list */
+struct name_list {
+	const char **v;
+	size_t i;
+};
+
+static const char *
+next_name(void *arg)
+{
+	struct name_list *l = arg;
+	return l->v[l->i++];
+}
+
+static bool
+unchanged(struct vipstore *vs, const char **names, size_t n, const struct netaddr *res, size_t nres,
+    time_t now, struct vipstore_stats *st)
+{
+	struct name_list l = { names, 0 };
+	return vipstore_unchanged(vs, n, next_name, &l, res, nres, now, st);
+}
+
+Test(vipstore, unchanged_inputs_need_no_sync)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	struct vipstore_stats st;
+	struct vip_want w[3];
+	const char *abc[] = { "a.svc", "b.svc", "c.svc" };
+	const char *acb[] = { "a.svc", "c.svc", "b.svc" };
+	const char *ab[] = { "a.svc", "b.svc" };
+	struct netaddr res = addr("240.240.9.9"), v4, v6;
+	bool h4, h6;
+	char err[256];
+
+	tdir_make(&d);
+	o = opts_for(d.path, "240.240.0.0/16");
+	o.hold_seconds = 30;
+	vs = open_ok(&o);
+	cr_assert_not(unchanged(vs, abc, 3, NULL, 0, T0, &st), "no sync yet");
+	sync_ok(vs, w, abc, 3, NULL, 0, T0, &st);
+	cr_assert_not(st.unchanged);
+	struct netaddr va = w[0].v4, vb = w[1].v4, vc = w[2].v4;
+
+	memset(&st, 0, sizeof(st));
+	cr_assert(unchanged(vs, abc, 3, NULL, 0, T0 + 1, &st));
+	cr_assert(st.unchanged);
+	cr_assert_eq(st.active, 3);
+	cr_assert_eq(st.allocated, 0);
+	cr_assert(vipstore_cached(vs, "a.svc", &v4, &h4, &v6, &h6) && h4 && !h6);
+	cr_assert(netaddr_equal(&v4, &va));
+	cr_assert(vipstore_cached(vs, "b.svc", &v4, &h4, &v6, &h6) && netaddr_equal(&v4, &vb));
+	cr_assert(vipstore_cached(vs, "c.svc", &v4, &h4, &v6, &h6) && netaddr_equal(&v4, &vc));
+	cr_assert_not(vipstore_cached(vs, "d.svc", &v4, &h4, &v6, &h6));
+
+	/* any input that differs asks for a sync */
+	cr_assert_not(unchanged(vs, acb, 3, NULL, 0, T0 + 1, &st), "order");
+	cr_assert_not(unchanged(vs, ab, 2, NULL, 0, T0 + 1, &st), "a host gone");
+	cr_assert_not(unchanged(vs, abc, 3, &res, 1, T0 + 1, &st), "an address reserved");
+
+	/* c on hold: unchanged until its hold runs out, and never answered */
+	sync_ok(vs, w, ab, 2, NULL, 0, T0 + 2, &st);
+	cr_assert(unchanged(vs, ab, 2, NULL, 0, T0 + 2 + 29, &st));
+	cr_assert_eq(st.held, 1);
+	cr_assert_not(vipstore_cached(vs, "c.svc", &v4, &h4, &v6, &h6), "held");
+	cr_assert_not(unchanged(vs, ab, 2, NULL, 0, T0 + 2 + 30, &st), "the hold ran out: a sync releases it");
+
+	/* not while a deferred transaction is open; after its commit, yes */
+	vipstore_set_deferred(vs, true);
+	memset(w, 0, sizeof(w));
+	w[0].host = "a.svc";
+	w[1].host = "b.svc";
+	cr_assert(vipstore_sync(vs, w, 2, NULL, 0, T0 + 40, &st, err, sizeof(err)), "%s", err);
+	cr_assert_not(unchanged(vs, ab, 2, NULL, 0, T0 + 40, &st));
+	cr_assert(vipstore_commit(vs, err, sizeof(err)), "%s", err);
+	vipstore_set_deferred(vs, false);
+	cr_assert(unchanged(vs, ab, 2, NULL, 0, T0 + 41, &st));
+	cr_assert_not(vipstore_cached(vs, "c.svc", &v4, &h4, &v6, &h6), "released");
+
+	/* another process writes: the copy is stale */
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		struct vip_want cw[1];
+		struct vipstore *o2 = vipstore_open(&o, err, sizeof(err));
+		if (o2 == NULL)
+			_exit(10);
+		memset(cw, 0, sizeof(cw));
+		cw[0].host = "a.svc";
+		if (!vipstore_sync(o2, cw, 1, NULL, 0, T0 + 42, NULL, err, sizeof(err)))
+			_exit(11);
+		vipstore_close(o2);
+		_exit(0);
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed");
+	cr_assert_not(unchanged(vs, ab, 2, NULL, 0, T0 + 43, &st), "written by another process");
+	vipstore_close(vs);
+	tdir_rm(&d);
+}
+
+Test(vipstore, an_exhausted_sync_is_never_unchanged)
+{
+	struct tdir d;
+	struct vipstore_opts o;
+	struct vipstore *vs;
+	struct vipstore_stats st;
+	struct vip_want w[4];
+	const char *names[] = { "a.svc", "b.svc", "c.svc", "d.svc" };
+
+	tdir_make(&d);
+	o = opts_for(d.path, "10.9.8.0/30"); /* two usable addresses */
+	vs = open_ok(&o);
+	sync_ok(vs, w, names, 4, NULL, 0, T0, &st);
+	cr_assert_gt(st.exhausted, 0);
+	/* a later sync could find room (a hold released, the pool free) */
+	cr_assert_not(unchanged(vs, names, 4, NULL, 0, T0, &st));
+	vipstore_close(vs);
+	tdir_rm(&d);
+}
