@@ -109,9 +109,10 @@ struct serviceentry {
 	bool has_workload_selector;
 	struct se_status_address *status_addresses;
 	size_t nstatus_addresses;
-	/* private: file, namespace and the ports' name and protocol belong to
-	 * the block's string pool (they repeat across entries: one copy each) */
-	bool pooled;
+	/* private: every pointer of a packed entry points into its block's
+	 * pool (the file, namespace and ports' names and protocols, which
+	 * repeat, once each): it has no allocation of its own */
+	bool packed;
 };
 
 enum se_severity { SE_WARNING = 0, SE_ERROR = 1 };

@@ -249,6 +249,48 @@ pool_intern(struct se_strpool **pp, char **dst, const char *s)
 	return true;
 }
 
+/* n zeroed bytes from p's chunks, 8-byte aligned (the chunks' data is);
+ * NULL on out of memory. They live as long as the pool. */
+static void *
+pool_take(struct se_strpool **pp, size_t n)
+{
+	if (*pp == NULL && (*pp = calloc(1, sizeof(**pp))) == NULL)
+		return NULL;
+	struct se_strpool *p = *pp;
+	struct pool_chunk *c = p->chunks;
+	size_t at = c ? (c->used + 7) & ~(size_t)7 : 0;
+	if (c == NULL || at > c->cap || c->cap - at < n) {
+		size_t cap = c == NULL ? 256 : (c->cap >= POOL_CHUNK / 2 ? POOL_CHUNK : c->cap * 2);
+		if (cap < n)
+			cap = n;
+		if ((c = malloc(sizeof(*c) + cap)) == NULL)
+			return NULL;
+		c->used = 0;
+		c->cap = cap;
+		c->next = p->chunks;
+		p->chunks = c;
+		at = 0;
+	}
+	c->used = at + n;
+	return memset(c->data + at, 0, n);
+}
+
+/* A copy of s in the pool, not interned (it seldom repeats). */
+static bool
+pool_dup(struct se_strpool **pp, char **dst, const char *s)
+{
+	*dst = NULL;
+	if (s == NULL)
+		return true;
+	size_t len = strlen(s) + 1;
+	char *d = pool_take(pp, len);
+	if (d == NULL)
+		return false;
+	memcpy(d, s, len);
+	*dst = d;
+	return true;
+}
+
 /* the strings stay; only the lookup table goes */
 static void
 pool_seal(struct se_strpool *p)
@@ -260,48 +302,18 @@ pool_seal(struct se_strpool *p)
 	p->cap = p->n = 0;
 }
 
-/* Moves e's poolable strings into pool (the malloc'd ones are freed). On
- * failure e is unchanged and still its own. */
-static bool
-entry_pool(struct se_strpool **pool, struct serviceentry *e)
-{
-	if (e->pooled)
-		return true;
-	size_t n = 2 + 2 * e->nports;
-	char **v = malloc(n * sizeof(*v));
-	if (v == NULL)
-		return false;
-	bool ok = pool_intern(pool, &v[0], e->file) && pool_intern(pool, &v[1], e->namespace);
-	for (size_t i = 0; ok && i < e->nports; i++)
-		ok = pool_intern(pool, &v[2 + 2 * i], e->ports[i].name) &&
-		    pool_intern(pool, &v[3 + 2 * i], e->ports[i].protocol);
-	if (ok) {
-		free(e->file);
-		free(e->namespace);
-		e->file = v[0];
-		e->namespace = v[1];
-		for (size_t i = 0; i < e->nports; i++) {
-			free(e->ports[i].name);
-			free(e->ports[i].protocol);
-			e->ports[i].name = v[2 + 2 * i];
-			e->ports[i].protocol = v[3 + 2 * i];
-		}
-		e->pooled = true;
-	}
-	free(v);
-	return ok;
-}
-
 static void
 entry_free(struct serviceentry *e)
 {
-	if (!e->pooled) {
-		free(e->file);
-		free(e->namespace);
-		for (size_t i = 0; i < e->nports; i++) {
-			free(e->ports[i].name);
-			free(e->ports[i].protocol);
-		}
+	if (e->packed) {
+		memset(e, 0, sizeof(*e));
+		return;
+	}
+	free(e->file);
+	free(e->namespace);
+	for (size_t i = 0; i < e->nports; i++) {
+		free(e->ports[i].name);
+		free(e->ports[i].protocol);
 	}
 	free(e->name);
 	kv_free(e->labels, e->nlabels);
@@ -488,106 +500,92 @@ add_rejected_key(struct se_set *set, const char *ns, const char *name, const cha
 	set->nrejected_keys++;
 }
 
-/* --- deep copy ---------------------------------------------------------- */
+/* --- deep copy into a pool --------------------------------------------- */
 
 static bool
-dup_str(char **dst, const char *src)
+dup_strv(struct se_strpool **pool, char ***dst, size_t *ndst, char *const *src, size_t n)
 {
 	*dst = NULL;
-	if (src == NULL)
-		return true;
-	return (*dst = strdup(src)) != NULL;
-}
-
-static bool
-dup_strv(char ***dst, size_t *ndst, char *const *src, size_t n)
-{
-	*dst = NULL;
-	*ndst = 0;
+	*ndst = n;
 	if (n == 0)
 		return true;
-	if ((*dst = calloc(n, sizeof(**dst))) == NULL)
+	if ((*dst = pool_take(pool, n * sizeof(**dst))) == NULL)
 		return false;
-	for (size_t i = 0; i < n; i++, (*ndst)++)
-		if (!dup_str(&(*dst)[i], src[i]))
+	for (size_t i = 0; i < n; i++)
+		if (!pool_dup(pool, &(*dst)[i], src[i]))
 			return false;
 	return true;
 }
 
 static bool
-dup_kv(struct se_kv **dst, size_t *ndst, const struct se_kv *src, size_t n)
+dup_kv(struct se_strpool **pool, struct se_kv **dst, size_t *ndst, const struct se_kv *src, size_t n)
 {
 	*dst = NULL;
-	*ndst = 0;
+	*ndst = n;
 	if (n == 0)
 		return true;
-	if ((*dst = calloc(n, sizeof(**dst))) == NULL)
+	if ((*dst = pool_take(pool, n * sizeof(**dst))) == NULL)
 		return false;
-	for (size_t i = 0; i < n; i++, (*ndst)++)
-		if (!dup_str(&(*dst)[i].key, src[i].key) || !dup_str(&(*dst)[i].value, src[i].value)) {
-			(*ndst)++;
+	for (size_t i = 0; i < n; i++)
+		if (!pool_dup(pool, &(*dst)[i].key, src[i].key) || !pool_dup(pool, &(*dst)[i].value, src[i].value))
 			return false;
-		}
 	return true;
 }
 
-/* Every pointer of e is replaced by a copy; on failure what was copied so
- * far is consistent for entry_free (counts match filled slots). */
+/*
+ * d = s, every pointer into pool: a packed entry, one allocation fewer per
+ * string and array (about 150 bytes of malloc headers and rounding per
+ * entry at 50,000 entries). On failure what was taken stays in the pool,
+ * freed with it, and d must not be used.
+ */
 static bool
 entry_copy(struct se_strpool **pool, struct serviceentry *d, const struct serviceentry *s)
 {
-	memset(d, 0, sizeof(*d));
-	d->pooled = true; /* from the start: entry_free must not free these */
-	d->line = s->line;
-	d->location = s->location;
-	d->resolution = s->resolution;
-	d->has_workload_selector = s->has_workload_selector;
-	if (!pool_intern(pool, &d->file, s->file) || !dup_str(&d->name, s->name) ||
+	*d = *s;
+	d->packed = true;
+	if (!pool_intern(pool, &d->file, s->file) || !pool_dup(pool, &d->name, s->name) ||
 	    !pool_intern(pool, &d->namespace, s->namespace) ||
-	    !dup_str(&d->creation_timestamp, s->creation_timestamp) ||
-	    !dup_kv(&d->labels, &d->nlabels, s->labels, s->nlabels) ||
-	    !dup_strv(&d->hosts, &d->nhosts, s->hosts, s->nhosts) ||
-	    !dup_strv(&d->addresses, &d->naddresses, s->addresses, s->naddresses) ||
-	    !dup_strv(&d->export_to, &d->nexport_to, s->export_to, s->nexport_to))
+	    !pool_dup(pool, &d->creation_timestamp, s->creation_timestamp) ||
+	    !dup_kv(pool, &d->labels, &d->nlabels, s->labels, s->nlabels) ||
+	    !dup_strv(pool, &d->hosts, &d->nhosts, s->hosts, s->nhosts) ||
+	    !dup_strv(pool, &d->addresses, &d->naddresses, s->addresses, s->naddresses) ||
+	    !dup_strv(pool, &d->export_to, &d->nexport_to, s->export_to, s->nexport_to))
 		return false;
+	d->ports = NULL;
 	if (s->nports) {
-		if ((d->ports = calloc(s->nports, sizeof(*d->ports))) == NULL)
+		if ((d->ports = pool_take(pool, s->nports * sizeof(*d->ports))) == NULL)
 			return false;
-		for (size_t i = 0; i < s->nports; i++, d->nports++) {
+		for (size_t i = 0; i < s->nports; i++) {
 			d->ports[i] = s->ports[i];
-			d->ports[i].name = d->ports[i].protocol = NULL;
 			if (!pool_intern(pool, &d->ports[i].name, s->ports[i].name) ||
-			    !pool_intern(pool, &d->ports[i].protocol, s->ports[i].protocol)) {
-				d->nports++;
+			    !pool_intern(pool, &d->ports[i].protocol, s->ports[i].protocol))
 				return false;
-			}
 		}
 	}
+	d->endpoints = NULL;
 	if (s->nendpoints) {
-		if ((d->endpoints = calloc(s->nendpoints, sizeof(*d->endpoints))) == NULL)
+		if ((d->endpoints = pool_take(pool, s->nendpoints * sizeof(*d->endpoints))) == NULL)
 			return false;
-		for (size_t i = 0; i < s->nendpoints; i++, d->nendpoints++) {
+		for (size_t i = 0; i < s->nendpoints; i++) {
 			const struct se_endpoint *se = &s->endpoints[i];
 			struct se_endpoint *de = &d->endpoints[i];
-			de->weight = se->weight;
-			de->line = se->line;
-			if (!dup_str(&de->address, se->address) || !dup_kv(&de->ports, &de->nports, se->ports, se->nports) ||
-			    !dup_kv(&de->labels, &de->nlabels, se->labels, se->nlabels) ||
-			    !dup_str(&de->network, se->network) || !dup_str(&de->locality, se->locality)) {
-				d->nendpoints++;
+			*de = *se;
+			if (!pool_dup(pool, &de->address, se->address) ||
+			    !dup_kv(pool, &de->ports, &de->nports, se->ports, se->nports) ||
+			    !dup_kv(pool, &de->labels, &de->nlabels, se->labels, se->nlabels) ||
+			    !pool_dup(pool, &de->network, se->network) || !pool_dup(pool, &de->locality, se->locality))
 				return false;
-			}
 		}
 	}
+	d->status_addresses = NULL;
 	if (s->nstatus_addresses) {
-		if ((d->status_addresses = calloc(s->nstatus_addresses, sizeof(*d->status_addresses))) == NULL)
+		if ((d->status_addresses = pool_take(pool, s->nstatus_addresses * sizeof(*d->status_addresses))) ==
+		    NULL)
 			return false;
-		for (size_t i = 0; i < s->nstatus_addresses; i++, d->nstatus_addresses++)
-			if (!dup_str(&d->status_addresses[i].host, s->status_addresses[i].host) ||
-			    !dup_str(&d->status_addresses[i].value, s->status_addresses[i].value)) {
-				d->nstatus_addresses++;
+		for (size_t i = 0; i < s->nstatus_addresses; i++)
+			if (!pool_dup(pool, &d->status_addresses[i].host, s->status_addresses[i].host) ||
+			    !pool_dup(pool, &d->status_addresses[i].value, s->status_addresses[i].value))
 				return false;
-			}
 	}
 	return true;
 }
@@ -906,14 +904,8 @@ se_set_copy_entry(struct se_set *set, const struct serviceentry *e)
 	 * cached group of documents' */
 	if ((set->open == NULL || set->open_shared) && !block_open(set))
 		return false;
-	if (!entry_copy(&set->open->pool, &c, e)) {
-		entry_free(&c);
+	if (!entry_copy(&set->open->pool, &c, e) || !entry_reserve(set))
 		return false;
-	}
-	if (!entry_reserve(set)) {
-		entry_free(&c);
-		return false;
-	}
 	entry_add(set, &c);
 	return true;
 }
@@ -2683,12 +2675,13 @@ load_serviceentry(struct se_set *set, const char *file,
 		entry_free(&e);
 		return;
 	}
-	if (set->open == NULL || !entry_reserve(set) ||
-	    !entry_pool(&set->open->pool, &e)) {
+	struct serviceentry packed;
+	if (set->open == NULL || !entry_reserve(set) || !entry_copy(&set->open->pool, &packed, &e)) {
 		ediag(&c, SE_ERROR, root, "", "out of memory");
 		set->nrejected++;
 		entry_free(&e);
 		return;
 	}
-	entry_add(set, &e);
+	entry_free(&e);
+	entry_add(set, &packed);
 }
