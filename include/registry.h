@@ -45,14 +45,16 @@ struct reg_endpoint {
 	const struct serviceentry *se;  /* where it came from */
 };
 
+/* Fields ordered (and counts 32-bit) for size: 50,000 hosts hold one
+ * of these per port and one reg_host each. */
 struct reg_port {
-	uint16_t number;
 	const char *name;               /* may be NULL */
 	const char *protocol;           /* as written; NULL = unset */
-	bool udp;                       /* protocol UDP: DNAT udp; else tcp */
 	const struct serviceentry *owner; /* entry whose definition won */
 	struct reg_endpoint *eps;
-	size_t neps;
+	uint32_t neps;
+	uint16_t number;
+	bool udp;                       /* protocol UDP: DNAT udp; else tcp */
 	bool resolve_host;              /* DNS resolution, no endpoints: the
 	                                   host itself is resolved upstream */
 };
@@ -61,16 +63,16 @@ struct reg_port {
 
 struct reg_host {
 	char *name;                     /* lower-case, no trailing dot */
-	bool wildcard;                  /* "*.example.com" */
-	enum se_resolution resolution;  /* of the oldest entry */
 	const struct serviceentry **entries; /* oldest first */
-	size_t nentries;
 	struct reg_port *ports;         /* sorted by number */
-	size_t nports;
-	enum reg_answer answer;
 	struct netaddr *addrs;          /* what A/AAAA answer (at most
 	                                   REG_MAX_ADDRS): reg_host_add_addr */
-	size_t naddrs, addrcap;
+	uint32_t nentries;
+	uint32_t nports;
+	uint32_t naddrs, addrcap;
+	enum se_resolution resolution;  /* of the oldest entry */
+	enum reg_answer answer;
+	bool wildcard;                  /* "*.example.com" */
 	bool addrs_shared;              /* private: addrs is the two slots
 	                                   the registry's block keeps for a
 	                                   VIP pair (false: malloc'd, owned) */
