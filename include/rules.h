@@ -88,12 +88,21 @@ struct rules_opts {
 typedef size_t (*rules_resolve_fn)(void *arg, const char *hostname,
     struct netaddr *out, size_t max);
 
+/* Where rules_render_to hands the text, in order, in pieces; false stops
+ * the render (it then fails). */
+typedef bool (*rules_sink_fn)(void *arg, const char *data, size_t len);
+
 /* Growable output buffer: zero-initialise it; data is malloc'd and
  * NUL-terminated, owned by the caller (rules_buf_free). oom is sticky. */
 struct rules_buf {
 	char *data;
 	size_t len, cap;
 	bool oom;
+	/* private to rules_render_to: a streamed buffer hands its text to
+	 * sink before it would grow past spill bytes; sent counts it */
+	rules_sink_fn sink;
+	void *sink_arg;
+	size_t spill, sent;
 };
 
 /* NULL if the options are usable, else a static English reason (a mark that
@@ -109,6 +118,18 @@ const char *rules_opts_problem(const struct rules_opts *o);
  */
 bool rules_render(const struct registry *reg, const struct rules_opts *o,
     rules_resolve_fn resolve, void *arg, struct rules_buf *out);
+
+/*
+ * rules_render's text, handed to sink in pieces of about chunk bytes
+ * (0: RULES_SINK_CHUNK) instead of held whole: a dry run at 50k hosts
+ * writes 20 MB of rules to a file and keeps only its fingerprint. One pass
+ * over the registry per part of the text, in order (resolve is called
+ * again in each). *len is the text's length. False on out of memory,
+ * unusable options or a sink that failed.
+ */
+#define RULES_SINK_CHUNK ((size_t)1 << 20)
+bool rules_render_to(const struct registry *reg, const struct rules_opts *o, rules_resolve_fn resolve, void *arg,
+    rules_sink_fn sink, void *sink_arg, size_t chunk, size_t *len);
 
 /*
  * Payload removing everything sedns owns. nft: "delete table ip sedns"

@@ -43,13 +43,27 @@ struct svc_elem {               /* nft map element */
 };
 
 
+/* The parts of the output; rules_render writes all in one pass, a
+ * streamed render one pass per part, in the order of the text. */
+enum {
+	SEC_DECL = 1,               /* iptables chain declarations */
+	SEC_SVCS = 2,               /* iptables SEDNS-SERVICES jumps */
+	SEC_CHAINS = 4,             /* service/endpoint chains */
+	SEC_FILT = 8,               /* iptables SEDNS-FILTER rejects */
+	SEC_ELEMS = 16,             /* nft map elements and @vips */
+	SEC_ALL = 31,
+};
+
 struct ctx {
 	const struct rules_opts *o;
 	uint32_t mark;
 	rules_resolve_fn resolve;
 	void *arg;
-	/* iptables sections */
+	/* iptables sections (and nft's chains); written through the p*
+	 * pointers: these buffers, or all of them the streamed output */
 	struct rules_buf decl, svcs, chains, filt;
+	struct rules_buf *pdecl, *psvcs, *pchains, *pfilt;
+	unsigned sec;               /* SEC_*: what this pass writes */
 	/* nft */
 	struct svc_elem *elems;
 	size_t nelems, elemcap;
@@ -91,11 +105,29 @@ static void out_reset(struct rules_buf *);
 
 /* ---- buffer ---- */
 
+/* A streamed buffer hands what it holds to its sink. */
+static void
+buf_flush(struct rules_buf *b)
+{
+	if (b->oom || b->len == 0)
+		return;
+	if (!b->sink(b->sink_arg, b->data, b->len))
+		b->oom = true;
+	b->sent += b->len;
+	b->len = 0;
+	b->data[0] = '\0';
+}
+
 static void
 buf_reserve(struct rules_buf *b, size_t extra)
 {
 	if (b->oom)
 		return;
+	if (b->sink != NULL && b->len > 0 && b->len + extra + 1 > b->spill) {
+		buf_flush(b);
+		if (b->oom)
+			return;
+	}
 	if (b->len + extra + 1 <= b->cap)
 		return;
 	size_t cap = b->cap ? b->cap : 4096;
@@ -461,49 +493,57 @@ ipt_port(struct ctx *c, const struct reg_host *h, const struct reg_port *p,
 	uint64_t remaining = 0;
 
 	if (c->neps == 0) {
-		for (size_t v = 0; v < nvips; v++) {
-			buf_printf(&c->filt, "-A " RULES_CHAIN_FILTER " -d %s/32 -p %s -m %s --dport %u -m comment --comment ",
+		for (size_t v = 0; v < nvips && (c->sec & SEC_FILT); v++) {
+			buf_printf(c->pfilt, "-A " RULES_CHAIN_FILTER " -d %s/32 -p %s -m %s --dport %u -m comment --comment ",
 			    ip4_fmt(&vips[v], a, sizeof(a)), proto, proto, p->number);
-			put_comment(&c->filt, h->name, p->number, " has no endpoints", COMMENT_MAX_IPT);
-			buf_printf(&c->filt, " -j REJECT --reject-with %s\n",
+			put_comment(c->pfilt, h->name, p->number, " has no endpoints", COMMENT_MAX_IPT);
+			buf_printf(c->pfilt, " -j REJECT --reject-with %s\n",
 			    p->udp ? "icmp-port-unreachable" : "tcp-reset");
 		}
 		return;
 	}
+	if (!(c->sec & (SEC_DECL | SEC_SVCS | SEC_CHAINS)))
+		return;
 	normalize_weights(c, UINT64_MAX / 2);
 	rules_svc_chain(h->name, p->number, proto, svc, sizeof(svc));
-	buf_printf(&c->decl, ":%s - [0:0]\n", svc);
-	for (size_t v = 0; v < nvips; v++) {
-		buf_printf(&c->svcs, "-A " RULES_CHAIN_SERVICES " -d %s/32 -p %s -m %s --dport %u -m comment --comment ",
+	if (c->sec & SEC_DECL)
+		buf_printf(c->pdecl, ":%s - [0:0]\n", svc);
+	for (size_t v = 0; v < nvips && (c->sec & SEC_SVCS); v++) {
+		buf_printf(c->psvcs, "-A " RULES_CHAIN_SERVICES " -d %s/32 -p %s -m %s --dport %u -m comment --comment ",
 		    ip4_fmt(&vips[v], a, sizeof(a)), proto, proto, p->number);
-		put_comment(&c->svcs, h->name, p->number, NULL, COMMENT_MAX_IPT);
-		buf_printf(&c->svcs, " -j %s\n", svc);
+		put_comment(c->psvcs, h->name, p->number, NULL, COMMENT_MAX_IPT);
+		buf_printf(c->psvcs, " -j %s\n", svc);
 	}
+	if (!(c->sec & (SEC_DECL | SEC_CHAINS)))
+		return;
 	for (size_t i = 0; i < c->neps; i++)
 		remaining += c->eps[i].weight;
 	for (size_t i = 0; i < c->neps; i++) {
 		const struct ep *e = &c->eps[i];
 		rules_sep_chain(h->name, p->number, proto, &e->ip, e->port, sep, sizeof(sep));
-		buf_printf(&c->decl, ":%s - [0:0]\n", sep);
-		buf_printf(&c->chains, "-A %s -m comment --comment ", svc);
-		put_comment(&c->chains, h->name, p->number, NULL, COMMENT_MAX_IPT);
-		if (i + 1 < c->neps)
-			buf_printf(&c->chains, " -m statistic --mode random --probability %.10f",
-			    (double)e->weight / (double)remaining);
-		buf_printf(&c->chains, " -j %s\n", sep);
+		if (c->sec & SEC_DECL)
+			buf_printf(c->pdecl, ":%s - [0:0]\n", sep);
+		if (c->sec & SEC_CHAINS) {
+			buf_printf(c->pchains, "-A %s -m comment --comment ", svc);
+			put_comment(c->pchains, h->name, p->number, NULL, COMMENT_MAX_IPT);
+			if (i + 1 < c->neps)
+				buf_printf(c->pchains, " -m statistic --mode random --probability %.10f",
+				    (double)e->weight / (double)remaining);
+			buf_printf(c->pchains, " -j %s\n", sep);
+		}
 		remaining -= e->weight;
 	}
-	for (size_t i = 0; i < c->neps; i++) {
+	for (size_t i = 0; i < c->neps && (c->sec & SEC_CHAINS); i++) {
 		const struct ep *e = &c->eps[i];
 		rules_sep_chain(h->name, p->number, proto, &e->ip, e->port, sep, sizeof(sep));
 		if (c->o->masquerade) {
-			buf_printf(&c->chains, "-A %s -m comment --comment ", sep);
-			put_comment(&c->chains, h->name, p->number, NULL, COMMENT_MAX_IPT);
-			buf_puts(&c->chains, " -j " RULES_CHAIN_MARK_MASQ "\n");
+			buf_printf(c->pchains, "-A %s -m comment --comment ", sep);
+			put_comment(c->pchains, h->name, p->number, NULL, COMMENT_MAX_IPT);
+			buf_puts(c->pchains, " -j " RULES_CHAIN_MARK_MASQ "\n");
 		}
-		buf_printf(&c->chains, "-A %s -m comment --comment ", sep);
-		put_comment(&c->chains, h->name, p->number, NULL, COMMENT_MAX_IPT);
-		buf_printf(&c->chains, " -p %s -m %s -j DNAT --to-destination %s:%u\n",
+		buf_printf(c->pchains, "-A %s -m comment --comment ", sep);
+		put_comment(c->pchains, h->name, p->number, NULL, COMMENT_MAX_IPT);
+		buf_printf(c->pchains, " -p %s -m %s -j DNAT --to-destination %s:%u\n",
 		    proto, proto, ip4_fmt(&e->ip, a, sizeof(a)), e->port);
 	}
 }
@@ -521,14 +561,19 @@ wrap_chains(struct ctx *c, struct rules_buf *out, struct rules_buf *tail)
 }
 
 static void
-ipt_assemble(struct ctx *c, struct rules_buf *out)
+ipt_head(struct ctx *c, struct rules_buf *out)
 {
 	buf_puts(out, "*nat\n");
 	buf_puts(out, ":" RULES_CHAIN_SERVICES " - [0:0]\n");
 	if (c->o->masquerade)
 		buf_puts(out, ":" RULES_CHAIN_MARK_MASQ " - [0:0]\n"
 		    ":" RULES_CHAIN_POSTROUTING " - [0:0]\n");
-	buf_append(out, &c->decl);
+}
+
+/* after the declarations */
+static void
+ipt_masq(struct ctx *c, struct rules_buf *out)
+{
 	if (c->o->masquerade) {
 		buf_printf(out, "-A " RULES_CHAIN_MARK_MASQ " -j MARK --or-mark 0x%x\n", c->mark);
 		buf_printf(out, "-A " RULES_CHAIN_POSTROUTING " -m mark ! --mark 0x%x/0x%x -j RETURN\n",
@@ -537,9 +582,19 @@ ipt_assemble(struct ctx *c, struct rules_buf *out)
 		buf_puts(out, "-A " RULES_CHAIN_POSTROUTING
 		    " -m comment --comment \"sedns service traffic requiring SNAT\" -j MASQUERADE\n");
 	}
+}
+
+#define IPT_FILTER_HEAD "COMMIT\n*filter\n:" RULES_CHAIN_FILTER " - [0:0]\n"
+
+static void
+ipt_assemble(struct ctx *c, struct rules_buf *out)
+{
+	ipt_head(c, out);
+	buf_append(out, &c->decl);
+	ipt_masq(c, out);
 	buf_append(out, &c->svcs);
 	struct rules_buf tail = { 0 };
-	buf_puts(&tail, "COMMIT\n*filter\n:" RULES_CHAIN_FILTER " - [0:0]\n");
+	buf_puts(&tail, IPT_FILTER_HEAD);
 	buf_append(&tail, &c->filt);
 	buf_puts(&tail, "COMMIT\n");
 	wrap_chains(c, out, &tail);
@@ -558,7 +613,7 @@ nft_port(struct ctx *c, const struct reg_host *h, const struct reg_port *p,
 	normalize_weights(c, NFT_WEIGHT_LIMIT);
 	rules_svc_chain(h->name, p->number, proto, ipt, sizeof(ipt));
 	nft_name(ipt, svc, sizeof(svc));
-	for (size_t v = 0; v < nvips; v++) {
+	for (size_t v = 0; v < nvips && (c->sec & SEC_ELEMS); v++) {
 		if (c->nelems == c->elemcap) {
 			size_t cap = c->elemcap ? c->elemcap * 2 : 64;
 			struct svc_elem *n = realloc(c->elems, cap * sizeof(*n));
@@ -583,24 +638,26 @@ nft_port(struct ctx *c, const struct reg_host *h, const struct reg_port *p,
 	 * probability w_i / (w_i + ... + w_n), which picks endpoint i with
 	 * probability w_i / total exactly, as iptables' statistic chain does.
 	 */
+	if (!(c->sec & SEC_CHAINS))
+		return;
 	uint64_t remaining = 0;
 	for (size_t i = 0; i < c->neps; i++)
 		remaining += c->eps[i].weight;
-	buf_printf(&c->chains, "\tchain %s {\n", svc);
+	buf_printf(c->pchains, "\tchain %s {\n", svc);
 	for (size_t i = 0; i < c->neps; i++) {
 		const struct ep *e = &c->eps[i];
-		buf_printf(&c->chains, "\t\tmeta l4proto %s ", proto);
+		buf_printf(c->pchains, "\t\tmeta l4proto %s ", proto);
 		if (i + 1 < c->neps)
-			buf_printf(&c->chains, "numgen random mod %llu < %llu ", (unsigned long long)remaining,
+			buf_printf(c->pchains, "numgen random mod %llu < %llu ", (unsigned long long)remaining,
 			    (unsigned long long)e->weight);
 		if (c->o->masquerade)
-			buf_printf(&c->chains, "meta mark set meta mark or 0x%x ", c->mark);
-		buf_printf(&c->chains, "dnat to %s:%u comment ", ip4_fmt(&e->ip, a, sizeof(a)), e->port);
-		put_comment(&c->chains, h->name, p->number, NULL, COMMENT_MAX_NFT);
-		buf_puts(&c->chains, "\n");
+			buf_printf(c->pchains, "meta mark set meta mark or 0x%x ", c->mark);
+		buf_printf(c->pchains, "dnat to %s:%u comment ", ip4_fmt(&e->ip, a, sizeof(a)), e->port);
+		put_comment(c->pchains, h->name, p->number, NULL, COMMENT_MAX_NFT);
+		buf_puts(c->pchains, "\n");
 		remaining -= e->weight;
 	}
-	buf_puts(&c->chains, "\t}\n");
+	buf_puts(c->pchains, "\t}\n");
 }
 
 static int
@@ -621,8 +678,9 @@ u32_cmp(const void *x, const void *y)
 	return memcmp(x, y, 4);
 }
 
+/* Everything before the chains; the elements and VIPs are collected. */
 static void
-nft_assemble(struct ctx *c, struct rules_buf *out)
+nft_head(struct ctx *c, struct rules_buf *out)
 {
 	static const char lookup[] = "\t\tip daddr . meta l4proto . th dport vmap @services\n";
 	bool first = true;
@@ -686,6 +744,12 @@ nft_assemble(struct ctx *c, struct rules_buf *out)
 		buf_puts(out, "\t\tip daddr @vips meta l4proto tcp reject with tcp reset\n"
 		    "\t\tip daddr @vips reject\n\t}\n");
 	}
+}
+
+static void
+nft_assemble(struct ctx *c, struct rules_buf *out)
+{
+	nft_head(c, out);
 	struct rules_buf tail = { 0 };
 	buf_puts(&tail, "}\n");
 	wrap_chains(c, out, &tail);
@@ -701,6 +765,8 @@ reject_vip(struct ctx *c, const char *name, const struct netaddr *vip)
 	char a[NETADDR_STRLEN];
 
 	if (c->o->format == RULES_FMT_NFT) {
+		if (!(c->sec & SEC_ELEMS))
+			return;
 		if (c->nvips == c->vipcap) {
 			size_t cap = c->vipcap ? c->vipcap * 2 : 64;
 			uint32_t *n = realloc(c->vips, cap * sizeof(*n));
@@ -714,13 +780,15 @@ reject_vip(struct ctx *c, const char *name, const struct netaddr *vip)
 		memcpy(&c->vips[c->nvips++], vip->a, 4);
 		return;
 	}
+	if (!(c->sec & SEC_FILT))
+		return;
 	ip4_fmt(vip, a, sizeof(a));
-	buf_printf(&c->filt, "-A " RULES_CHAIN_FILTER " -d %s/32 -p tcp -m comment --comment ", a);
-	put_comment(&c->filt, name, 0, NULL, COMMENT_MAX_IPT);
-	buf_puts(&c->filt, " -j REJECT --reject-with tcp-reset\n");
-	buf_printf(&c->filt, "-A " RULES_CHAIN_FILTER " -d %s/32 -m comment --comment ", a);
-	put_comment(&c->filt, name, 0, NULL, COMMENT_MAX_IPT);
-	buf_puts(&c->filt, " -j REJECT --reject-with icmp-port-unreachable\n");
+	buf_printf(c->pfilt, "-A " RULES_CHAIN_FILTER " -d %s/32 -p tcp -m comment --comment ", a);
+	put_comment(c->pfilt, name, 0, NULL, COMMENT_MAX_IPT);
+	buf_puts(c->pfilt, " -j REJECT --reject-with tcp-reset\n");
+	buf_printf(c->pfilt, "-A " RULES_CHAIN_FILTER " -d %s/32 -m comment --comment ", a);
+	put_comment(c->pfilt, name, 0, NULL, COMMENT_MAX_IPT);
+	buf_puts(c->pfilt, " -j REJECT --reject-with icmp-port-unreachable\n");
 }
 
 static void
@@ -771,6 +839,35 @@ out_reset(struct rules_buf *out)
 		out->data[0] = '\0';
 }
 
+static void
+ctx_init(struct ctx *c, const struct rules_opts *o, rules_resolve_fn resolve, void *arg)
+{
+	memset(c, 0, sizeof(*c));
+	c->o = o;
+	c->mark = o->masq_mark ? o->masq_mark : RULES_DEFAULT_MASQ_MARK;
+	c->resolve = resolve;
+	c->arg = arg;
+	c->pdecl = &c->decl;
+	c->psvcs = &c->svcs;
+	c->pchains = &c->chains;
+	c->pfilt = &c->filt;
+	c->sec = SEC_ALL;
+}
+
+/* Every host, then the held VIPs, writing the parts in sec. */
+static void
+render_pass(struct ctx *c, const struct registry *reg, unsigned sec)
+{
+	c->sec = sec;
+	for (size_t i = 0; reg && i < reg->nhosts && !c->oom; i++)
+		render_host(c, &reg->hosts[i]);
+	/* a removed host's VIP is held, not routed: refuse it at once instead
+	 * of letting cached answers hang on an unroutable address */
+	for (size_t i = 0; i < c->o->nheld && !c->oom; i++)
+		if (c->o->held[i].family == AF_INET)
+			reject_vip(c, "held VIP of a removed host", &c->o->held[i]);
+}
+
 bool
 rules_render(const struct registry *reg, const struct rules_opts *o,
     rules_resolve_fn resolve, void *arg, struct rules_buf *out)
@@ -781,18 +878,8 @@ rules_render(const struct registry *reg, const struct rules_opts *o,
 	out_reset(out);
 	if (rules_opts_problem(o) != NULL)
 		return false;
-	memset(&c, 0, sizeof(c));
-	c.o = o;
-	c.mark = o->masq_mark ? o->masq_mark : RULES_DEFAULT_MASQ_MARK;
-	c.resolve = resolve;
-	c.arg = arg;
-	for (size_t i = 0; reg && i < reg->nhosts && !c.oom; i++)
-		render_host(&c, &reg->hosts[i]);
-	/* a removed host's VIP is held, not routed: refuse it at once instead
-	 * of letting cached answers hang on an unroutable address */
-	for (size_t i = 0; i < o->nheld && !c.oom; i++)
-		if (o->held[i].family == AF_INET)
-			reject_vip(&c, "held VIP of a removed host", &o->held[i]);
+	ctx_init(&c, o, resolve, arg);
+	render_pass(&c, reg, SEC_ALL);
 	if (!c.oom) {
 		if (o->format == RULES_FMT_NFT)
 			nft_assemble(&c, out);
@@ -807,6 +894,50 @@ rules_render(const struct registry *reg, const struct rules_opts *o,
 			out->data[0] = '\0';
 		ok = !out->oom;
 	}
+	return ok;
+}
+
+bool
+rules_render_to(const struct registry *reg, const struct rules_opts *o, rules_resolve_fn resolve, void *arg,
+    rules_sink_fn sink, void *sink_arg, size_t chunk, size_t *len)
+{
+	struct ctx c;
+	struct rules_buf out = { 0 };
+
+	*len = 0;
+	if (rules_opts_problem(o) != NULL)
+		return false;
+	out.sink = sink;
+	out.sink_arg = sink_arg;
+	out.spill = chunk ? chunk : RULES_SINK_CHUNK;
+	ctx_init(&c, o, resolve, arg);
+	/* every part goes straight to out, one pass per part, in order */
+	c.pdecl = c.psvcs = c.pchains = c.pfilt = &out;
+	if (o->format == RULES_FMT_NFT) {
+		render_pass(&c, reg, SEC_ELEMS);
+		if (!c.oom)
+			nft_head(&c, &out);
+		if (!c.oom && !out.oom)
+			render_pass(&c, reg, SEC_CHAINS);
+		buf_puts(&out, "}\n");
+	} else {
+		ipt_head(&c, &out);
+		render_pass(&c, reg, SEC_DECL);
+		ipt_masq(&c, &out);
+		if (!c.oom && !out.oom)
+			render_pass(&c, reg, SEC_SVCS);
+		if (!c.oom && !out.oom)
+			render_pass(&c, reg, SEC_CHAINS);
+		buf_puts(&out, IPT_FILTER_HEAD);
+		if (!c.oom && !out.oom)
+			render_pass(&c, reg, SEC_FILT);
+		buf_puts(&out, "COMMIT\n");
+	}
+	buf_flush(&out);
+	bool ok = !c.oom && !out.oom;
+	*len = out.sent;
+	free(out.data);
+	ctx_free(&c);
 	return ok;
 }
 

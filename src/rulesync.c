@@ -250,35 +250,80 @@ kernel_adopt(int format, uint64_t opts, const char *rules_file, size_t *len, uin
 	return text;
 }
 
-bool
-rulesync_write_atomic(const char *path, const char *data, size_t len)
-{
+/* A file written under a temporary name and renamed over path once
+ * whole and synced: readers see the old file or the new one. */
+struct afile {
+	int fd;                     /* -1: closed (failed or done) */
+	int err;                    /* errno of the first failure */
 	char tmp[4096];
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp)) {
-		errno = ENAMETOOLONG;
+};
+
+static bool
+afile_open(struct afile *f, const char *path)
+{
+	f->fd = -1;
+	f->err = 0;
+	if (snprintf(f->tmp, sizeof(f->tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(f->tmp)) {
+		f->err = ENAMETOOLONG;
 		return false;
 	}
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0)
+	f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (f->fd < 0) {
+		f->err = errno;
 		return false;
+	}
+	return true;
+}
+
+static void
+afile_abort(struct afile *f)
+{
+	if (f->fd < 0)
+		return;
+	close(f->fd);
+	unlink(f->tmp);
+	f->fd = -1;
+}
+
+static bool
+afile_write(struct afile *f, const char *data, size_t len)
+{
 	size_t off = 0;
-	while (off < len) {
-		ssize_t w = write(fd, data + off, len - off);
+	while (f->fd >= 0 && off < len) {
+		ssize_t w = write(f->fd, data + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
 		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			int e = errno;
-			close(fd);
-			unlink(tmp);
-			errno = e;
+			f->err = errno;
+			afile_abort(f);
 			return false;
 		}
 		off += (size_t)w;
 	}
-	if (fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
-		int e = errno;
-		unlink(tmp);
-		errno = e;
+	return f->fd >= 0;
+}
+
+static bool
+afile_commit(struct afile *f, const char *path)
+{
+	if (f->fd < 0)
+		return false;
+	int fd = f->fd;
+	f->fd = -1;
+	if (fsync(fd) < 0 || close(fd) < 0 || rename(f->tmp, path) < 0) {
+		f->err = errno;
+		unlink(f->tmp);
+		return false;
+	}
+	return true;
+}
+
+bool
+rulesync_write_atomic(const char *path, const char *data, size_t len)
+{
+	struct afile f;
+	if (!afile_open(&f, path) || !afile_write(&f, data, len) || !afile_commit(&f, path)) {
+		errno = f.err;
 		return false;
 	}
 	return true;
@@ -543,7 +588,9 @@ struct render_job {
 	time_t adopted_full;            /* the previous process's last full apply */
 	char adopt_why[256];
 	bool rendered;
-	struct rules_buf text, delta;
+	struct rules_buf text, delta;   /* text: empty in a dry run, which
+	                                   streams it to the file */
+	size_t text_len;
 	bool changed, full, same, written;
 	int write_errno;
 	char mode[160];
@@ -556,6 +603,46 @@ static uint64_t
 text_hash(const char *t, size_t n)
 {
 	return fnv64(FNV64_INIT, t, n);
+}
+
+/* The dry run's sink: the fingerprint, and the file while it can be
+ * written (a write error is the file's, not the render's). */
+struct stream_out {
+	struct afile f;
+	uint64_t hash;
+};
+
+static bool
+stream_sink(void *arg, const char *data, size_t len)
+{
+	struct stream_out *so = arg;
+	so->hash = fnv64(so->hash, data, len);
+	(void)afile_write(&so->f, data, len);
+	return true;
+}
+
+/* A dry run: the text only goes to the rules file and a fingerprint, so it
+ * is streamed there (20 MB at 50k hosts never held); an unchanged text
+ * leaves the file as it was. */
+static void
+render_stream(struct render_job *j, double t0)
+{
+	struct stream_out so = { .hash = FNV64_INIT };
+	(void)afile_open(&so.f, j->file);
+	j->rendered = rules_render_to(j->reg, &j->o, j->snap ? ep_snapshot_lookup : NULL, j->snap, stream_sink, &so, 0,
+	    &j->text_len);
+	j->render_s = monotime_now() - t0;
+	j->hash = so.hash;
+	j->changed = j->rendered &&
+	    (!j->have_applied || j->applied_len != j->text_len || j->applied_hash != j->hash);
+	if (!j->rendered || (!j->changed && !j->force)) {
+		afile_abort(&so.f);
+		return;
+	}
+	j->full = true;
+	snprintf(j->mode, sizeof(j->mode), "full bytes=%zu", j->text_len);
+	j->written = afile_commit(&so.f, j->file);
+	j->write_errno = j->written ? 0 : so.f.err;
 }
 
 static void
@@ -575,10 +662,15 @@ render_run(struct render_job *j)
 			j->force = false;
 		}
 	}
+	if (!j->apply) {
+		render_stream(j, t0);
+		return;
+	}
 	j->rendered = rules_render(j->reg, &j->o, j->snap ? ep_snapshot_lookup : NULL, j->snap, &j->text);
 	j->render_s = monotime_now() - t0;
 	if (!j->rendered)
 		return;
+	j->text_len = j->text.len;
 	j->hash = text_hash(j->text.data, j->text.len);
 	j->changed = !j->have_applied || j->applied_len != j->text.len || j->applied_hash != j->hash ||
 	    (j->applied != NULL && strcmp(j->applied, j->text.data) != 0);
@@ -587,7 +679,7 @@ render_run(struct render_job *j)
 	/* only what changed, as one transaction; a full apply at start, after
 	 * a failure, on a rules option change and every resync_period */
 	j->full = true;
-	snprintf(j->mode, sizeof(j->mode), "full bytes=%zu", j->text.len);
+	snprintf(j->mode, sizeof(j->mode), "full bytes=%zu", j->text_len);
 	if (j->apply && j->applied && !j->force && j->o.format == RULES_FMT_NFT) {
 		struct nftdiff_stats ds;
 		enum nftdiff_result r = nftdiff(j->applied, j->text.data, &j->delta, &ds);
@@ -752,7 +844,7 @@ render_done(void *arg)
 		log_info("rules: applying in full (%s)", j->adopt_why);
 	}
 	log_debug("rules: rendered bytes=%zu delta_bytes=%zu changed=%s forced=%s apply=%s mode=%s render_ms=%.1f",
-	    j->text.len, j->delta.len, j->changed ? "yes" : "no", j->force ? "yes" : "no",
+	    j->text_len, j->delta.len, j->changed ? "yes" : "no", j->force ? "yes" : "no",
 	    !j->apply ? "dry-run" : j->same ? "no (same rules, new order)" : j->changed || j->force ? "yes" : "no",
 	    j->mode[0] ? j->mode : "-", j->render_s * 1000);
 	if (!j->changed && !j->force) {
@@ -780,7 +872,7 @@ render_done(void *arg)
 		rs->applied = NULL;
 		rs->have_applied = true;
 		rs->applied_hash = j->hash;
-		rs->applied_len = j->text.len;
+		rs->applied_len = j->text_len;
 		rs->st.last_ok = true;
 		render_job_free(j);
 		if (rs->dirty)

@@ -837,3 +837,61 @@ Test(rules, held_vips_are_rejected)
 	    b.data);
 	rules_buf_free(&b);
 }
+
+/* a rules_sink_fn collecting the text, failing past limit bytes */
+struct sink_buf {
+	char *data;
+	size_t len, limit;
+	size_t calls;
+};
+
+static bool
+sink_collect(void *arg, const char *data, size_t len)
+{
+	struct sink_buf *s = arg;
+	if (s->len + len > s->limit)
+		return false;
+	s->data = realloc(s->data, s->len + len + 1);
+	cr_assert_not_null(s->data);
+	memcpy(s->data + s->len, data, len);
+	s->len += len;
+	s->data[s->len] = '\0';
+	s->calls++;
+	return true;
+}
+
+Test(rules, streamed_render_is_the_same_text)
+{
+	struct tb *t = seed_all();
+	struct netaddr held[1];
+	netaddr_parse("240.240.9.9", &held[0]);
+	size_t chunks[] = { 1, 7, 64, 4096, 0 };
+	for (int f = 0; f < 2; f++) {
+		for (int m = 0; m < 2; m++) {
+			struct rules_opts o = { .format = f ? RULES_FMT_NFT : RULES_FMT_IPTABLES, .masquerade = m };
+			o.held = held;
+			o.nheld = 1;
+			struct rules_buf b = { 0 };
+			cr_assert(rules_render(&t->reg, &o, fake_resolve, NULL, &b));
+			for (size_t k = 0; k < sizeof(chunks) / sizeof(chunks[0]); k++) {
+				struct sink_buf s = { .limit = SIZE_MAX };
+				size_t len = 0;
+				cr_assert(rules_render_to(&t->reg, &o, fake_resolve, NULL, sink_collect, &s, chunks[k], &len));
+				cr_assert_eq(len, b.len, "format %d masq %d chunk %zu", f, m, chunks[k]);
+				cr_assert_eq(s.len, b.len);
+				cr_assert(memcmp(s.data, b.data, b.len) == 0, "format %d masq %d chunk %zu:\n%s", f, m,
+				    chunks[k], s.data);
+				if (chunks[k] == 64)
+					cr_assert_gt(s.calls, b.len / 200, "handed over in pieces, not held");
+				free(s.data);
+			}
+			/* a sink that fails (a full disk) fails the render */
+			struct sink_buf s = { .limit = b.len / 2 };
+			size_t len = 0;
+			cr_assert_not(rules_render_to(&t->reg, &o, fake_resolve, NULL, sink_collect, &s, 64, &len));
+			free(s.data);
+			rules_buf_free(&b);
+		}
+	}
+	tb_free(t);
+}
