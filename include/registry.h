@@ -36,14 +36,34 @@ enum reg_answer {
 	REG_VIP,           /* our allocated VIP */
 };
 
+/* One DNAT target of a port: 32 bytes (150,000 of them at 50k hosts), so
+ * what the ServiceEntry holds is read from it, not copied. */
 struct reg_endpoint {
-	const char *address;            /* points into the ServiceEntry */
-	bool is_ip;
-	struct netaddr ip;              /* when is_ip */
-	uint16_t port;                  /* target port on the endpoint */
-	uint32_t weight;                /* >= 1 */
 	const struct serviceentry *se;  /* where it came from */
+	struct netaddr ip;              /* family 0 unless the address is an IP */
+	uint16_t port;                  /* target port on the endpoint */
+	uint16_t idx;                   /* se->endpoints[idx] */
 };
+
+static inline const char *
+reg_ep_address(const struct reg_endpoint *e)
+{
+	return e->se->endpoints[e->idx].address;
+}
+
+static inline bool
+reg_ep_is_ip(const struct reg_endpoint *e)
+{
+	return e->ip.family != 0;
+}
+
+/* >= 1 (an unset weight counts 1) */
+static inline uint32_t
+reg_ep_weight(const struct reg_endpoint *e)
+{
+	uint32_t w = e->se->endpoints[e->idx].weight;
+	return w ? w : 1;
+}
 
 /* Fields ordered (and counts 32-bit) for size: 50,000 hosts hold one
  * of these per port and one reg_host each. */

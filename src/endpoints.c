@@ -497,8 +497,8 @@ endpoints_names(const struct registry *reg, void (*cb)(void *arg, const char *na
 			if (rp->resolve_host && !h->wildcard)
 				cb(arg, h->name);
 			for (size_t e = 0; e < rp->neps; e++)
-				if (!rp->eps[e].is_ip)
-					cb(arg, rp->eps[e].address);
+				if (!reg_ep_is_ip(&rp->eps[e]))
+					cb(arg, reg_ep_address(&rp->eps[e]));
 		}
 	}
 }

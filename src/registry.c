@@ -183,8 +183,10 @@ append_endpoints(struct reg_port *rp, const struct serviceentry *se, const struc
 			continue;
 		struct reg_endpoint *re = &rp->eps[rp->neps];
 		memset(re, 0, sizeof(*re));
-		re->address = ep->address;
-		re->is_ip = netaddr_parse(ep->address, &re->ip);
+		re->se = se;
+		re->idx = (uint16_t)i; /* endpoints per entry are capped far below */
+		if (!netaddr_parse(ep->address, &re->ip))
+			memset(&re->ip, 0, sizeof(re->ip));
 		const char *mapped = ep_port_for(ep, sp->name);
 		if (mapped)
 			re->port = (uint16_t)atoi(mapped);
@@ -192,8 +194,6 @@ append_endpoints(struct reg_port *rp, const struct serviceentry *se, const struc
 			re->port = (uint16_t)sp->target_port;
 		else
 			re->port = (uint16_t)sp->number;
-		re->weight = ep->weight ? ep->weight : 1;
-		re->se = se;
 		rp->neps++;
 	}
 }

@@ -414,17 +414,17 @@ collect_eps(struct ctx *c, const struct reg_host *h, const struct reg_port *p)
 	c->neps = 0;
 	for (size_t i = 0; i < p->neps; i++) {
 		const struct reg_endpoint *e = &p->eps[i];
-		if (e->is_ip) {
-			if (!add_ep(c, &e->ip, e->port, e->weight))
+		if (reg_ep_is_ip(e)) {
+			if (!add_ep(c, &e->ip, e->port, reg_ep_weight(e)))
 				return;
 			continue;
 		}
-		enum se_resolution r = e->se ? e->se->resolution : h->resolution;
-		if (!dns_resolution(r) || c->resolve == NULL || e->address == NULL)
+		const char *address = reg_ep_address(e);
+		if (!dns_resolution(e->se->resolution) || c->resolve == NULL || address == NULL)
 			continue;
-		n = c->resolve(c->arg, e->address, got, REG_MAX_ADDRS);
+		n = c->resolve(c->arg, address, got, REG_MAX_ADDRS);
 		for (size_t k = 0; k < n && k < REG_MAX_ADDRS; k++)
-			if (!add_ep(c, &got[k], e->port, e->weight))
+			if (!add_ep(c, &got[k], e->port, reg_ep_weight(e)))
 				return;
 	}
 	if (p->resolve_host && !h->wildcard && c->resolve != NULL) {

@@ -1149,16 +1149,17 @@ host_json(struct daemon *d, const struct reg_host *h, struct evbuffer *out)
 		size_t k = 0;
 		for (size_t e = 0; e < rp->neps; e++) {
 			const struct reg_endpoint *ep = &rp->eps[e];
-			if (ep->is_ip) {
+			if (reg_ep_is_ip(ep)) {
 				evbuffer_add_printf(out, "%s{\"address\": \"%s\", \"port\": %u, \"weight\": %u}", k++ ? ", " : "",
-				    netaddr_fmt(&ep->ip, a, sizeof(a)), ep->port, ep->weight);
+				    netaddr_fmt(&ep->ip, a, sizeof(a)), ep->port, reg_ep_weight(ep));
 				continue;
 			}
 			struct netaddr res[EP_MAX_ADDRS];
-			size_t nr = endpoints_lookup(d->ep, ep->address, res, EP_MAX_ADDRS);
+			size_t nr = endpoints_lookup(d->ep, reg_ep_address(ep), res, EP_MAX_ADDRS);
 			evbuffer_add_printf(out, "%s{\"hostname\": ", k++ ? ", " : "");
-			http_json_string(out, ep->address);
-			evbuffer_add_printf(out, ", \"port\": %u, \"weight\": %u, \"resolved\": [", ep->port, ep->weight);
+			http_json_string(out, reg_ep_address(ep));
+			evbuffer_add_printf(out, ", \"port\": %u, \"weight\": %u, \"resolved\": [", ep->port,
+			    reg_ep_weight(ep));
 			for (size_t r = 0; r < nr; r++)
 				evbuffer_add_printf(out, "%s\"%s\"", r ? ", " : "", netaddr_fmt(&res[r], a, sizeof(a)));
 			evbuffer_add_printf(out, "]}");

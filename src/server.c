@@ -230,10 +230,11 @@ introspect(struct server *srv, const char *qname)
 				snprintf(eps + l, sizeof(eps) - l, ",...");
 				break;
 			}
-			snprintf(eps + l, sizeof(eps) - l, "%s%s:%u", j ? "," : "", rp->eps[j].address, rp->eps[j].port);
-			if (rp->eps[j].weight != 1) {
+			snprintf(eps + l, sizeof(eps) - l, "%s%s:%u", j ? "," : "", reg_ep_address(&rp->eps[j]),
+			    rp->eps[j].port);
+			if (reg_ep_weight(&rp->eps[j]) != 1) {
 				l = strlen(eps);
-				snprintf(eps + l, sizeof(eps) - l, "(w%u)", rp->eps[j].weight);
+				snprintf(eps + l, sizeof(eps) - l, "(w%u)", reg_ep_weight(&rp->eps[j]));
 			}
 		}
 		LINE("port=%u/%s name=%s endpoints=%s", rp->number, rp->udp ? "udp" : "tcp",

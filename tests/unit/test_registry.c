@@ -99,11 +99,11 @@ Test(registry, endpoint_port_from_map_then_targetport_then_number)
 	const struct reg_port *p80 = &h->ports[0], *p443 = &h->ports[1];
 	cr_assert_eq(p80->neps, 2);
 	cr_assert_eq(p80->eps[0].port, 7070);
-	cr_assert_eq(p80->eps[0].weight, 3);
+	cr_assert_eq(reg_ep_weight(&p80->eps[0]), 3);
 	cr_assert_eq(p80->eps[1].port, 9090);
-	cr_assert_eq(p80->eps[1].weight, 1, "weight 0 means 1");
+	cr_assert_eq(reg_ep_weight(&p80->eps[1]), 1, "weight 0 means 1");
 	cr_assert_eq(p443->eps[0].port, 8443);
-	cr_assert(p80->eps[0].is_ip);
+	cr_assert(reg_ep_is_ip(&p80->eps[0]));
 	registry_free(reg);
 }
 
@@ -128,13 +128,13 @@ Test(registry, endpoints_of_a_port_from_several_entries_stay_in_entry_order)
 	const struct reg_port *p80 = &h->ports[0], *p443 = &h->ports[1], *p9000 = &h->ports[2];
 	cr_assert_eq(p80->number, 80);
 	cr_assert_eq(p80->neps, 3);
-	cr_assert_str_eq(p80->eps[0].address, "10.0.0.1");
-	cr_assert_str_eq(p80->eps[1].address, "10.0.0.2");
-	cr_assert_str_eq(p80->eps[2].address, "10.0.1.1");
+	cr_assert_str_eq(reg_ep_address(&p80->eps[0]), "10.0.0.1");
+	cr_assert_str_eq(reg_ep_address(&p80->eps[1]), "10.0.0.2");
+	cr_assert_str_eq(reg_ep_address(&p80->eps[2]), "10.0.1.1");
 	cr_assert_eq(p443->neps, 2, "TCP from the newer entry conflicts with TLS: none of its endpoints");
 	cr_assert_str_eq(p443->owner->name, "old");
 	cr_assert_eq(p9000->neps, 1);
-	cr_assert_str_eq(p9000->eps[0].address, "10.0.1.1");
+	cr_assert_str_eq(reg_ep_address(&p9000->eps[0]), "10.0.1.1");
 	cr_assert_eq(reg->ndiags, 1, "%s", diag_text(reg));
 	registry_free(reg);
 }

@@ -48,9 +48,13 @@ tb_host(struct tb *t, const char *name, enum se_resolution res, const char *vip)
 	return h;
 }
 
+/* the host tb_port last added to: its endpoints' entries resolve as it does */
+static enum se_resolution tb_resolution;
+
 static struct reg_port *
 tb_port(struct reg_host *h, uint16_t number, const char *proto)
 {
+	tb_resolution = h->resolution;
 	h->ports = realloc(h->ports, (h->nports + 1) * sizeof(*h->ports));
 	cr_assert_not_null(h->ports);
 	struct reg_port *p = &h->ports[h->nports++];
@@ -61,6 +65,8 @@ tb_port(struct reg_host *h, uint16_t number, const char *proto)
 	return p;
 }
 
+/* An endpoint reads its address and weight from its ServiceEntry: each
+ * gets an entry of its own (freed by tb_free). */
 static void
 tb_ep(struct reg_port *p, const char *addr, uint16_t port, uint32_t weight)
 {
@@ -68,10 +74,18 @@ tb_ep(struct reg_port *p, const char *addr, uint16_t port, uint32_t weight)
 	cr_assert_not_null(p->eps);
 	struct reg_endpoint *e = &p->eps[p->neps++];
 	memset(e, 0, sizeof(*e));
-	e->address = addr;
-	e->is_ip = netaddr_parse(addr, &e->ip);
+	struct serviceentry *se = calloc(1, sizeof(*se));
+	cr_assert_not_null(se);
+	se->resolution = tb_resolution;
+	se->nendpoints = 1;
+	se->endpoints = calloc(1, sizeof(*se->endpoints));
+	cr_assert_not_null(se->endpoints);
+	se->endpoints[0].address = strdup(addr);
+	se->endpoints[0].weight = weight;
+	e->se = se;
+	if (!netaddr_parse(addr, &e->ip))
+		memset(&e->ip, 0, sizeof(e->ip));
 	e->port = port;
-	e->weight = weight ? weight : 1;
 }
 
 /* Hosts must be sorted by name, like registry_build leaves them. */
@@ -92,8 +106,15 @@ tb_free(struct tb *t)
 {
 	for (size_t i = 0; i < t->reg.nhosts; i++) {
 		struct reg_host *h = &t->reg.hosts[i];
-		for (size_t k = 0; k < h->nports; k++)
+		for (size_t k = 0; k < h->nports; k++) {
+			for (size_t e = 0; e < h->ports[k].neps; e++) {
+				struct serviceentry *se = (struct serviceentry *)h->ports[k].eps[e].se;
+				free(se->endpoints[0].address);
+				free(se->endpoints);
+				free(se);
+			}
 			free(h->ports[k].eps);
+		}
 		free(h->ports);
 		free(h->name);
 		free(h->addrs);
@@ -638,8 +659,10 @@ Test(rules, resolution_dedupe_and_sort)
 	cr_assert(d1 && d2 && d1 < d2, "%s", s);
 	cr_assert_not_null(strstr(s, "--probability 0.3333333333 "), "%s", s);
 	free(s);
-	/* STATIC hosts never resolve hostnames */
+	/* STATIC entries never resolve hostnames */
 	h->resolution = SE_RES_STATIC;
+	for (size_t i = 0; i < p->neps; i++)
+		((struct serviceentry *)p->eps[i].se)->resolution = SE_RES_STATIC;
 	resolve_calls = 0;
 	s = render(t, RULES_FMT_IPTABLES);
 	cr_assert_eq(resolve_calls, 0);
