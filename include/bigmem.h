@@ -6,10 +6,11 @@
  * Why: on a paravirtualized VM every page fault is a trip through the
  * hypervisor, and the 25 MB a 50k-host registry and table touch cost tens
  * of milliseconds per reload as fresh 4 KiB pages. So at BIGMEM_MIN bytes
- * and up a block is its own mapping, 2 MiB aligned and advised as
- * transparent huge pages (one fault per 2 MiB; small pages when huge ones
- * are off), unmapped on free: nothing is kept between reloads. Smaller
- * blocks come from calloc.
+ * and up a block is its own mapping, 2 MiB aligned, its whole 2 MiB runs
+ * advised as transparent huge pages (one fault per 2 MiB; small pages when
+ * huge ones are off) and the rest left to small pages (a partly used huge
+ * page would be resident whole), unmapped on free: nothing is kept between
+ * reloads. Smaller blocks come from calloc.
  *
  * Ownership: bigmem_free and bigmem_grow take the size the block was
  * allocated with (the mapping's length is not stored anywhere else).

@@ -150,7 +150,7 @@ struct se_set {
 	                                   EIO): not the same as empty */
 	size_t nfiles;                  /* files read */
 	/* private: namespace/name -> entries[] index, for duplicates */
-	size_t *index;
+	uint32_t *index;                /* entries[] index + 1; 0 = empty */
 	size_t index_cap;
 	struct se_block **blocks;       /* one reference each */
 	size_t nblocks;

@@ -31,7 +31,10 @@ bigmem_alloc(size_t n)
 		munmap(m, (size_t)(p - m));
 	if (m + len + HUGE_SIZE > p + len)
 		munmap(p + len, (size_t)(m + len + HUGE_SIZE - (p + len)));
-	(void)madvise(p, len, MADV_HUGEPAGE); /* advice: without it, small pages */
+	/* advice (without it, small pages), for the whole huge pages only: a
+	 * partly used last one would be resident whole, up to 2 MiB more */
+	if (n >= HUGE_SIZE)
+		(void)madvise(p, n & ~(HUGE_SIZE - 1), MADV_HUGEPAGE);
 	return p;
 }
 

@@ -642,13 +642,13 @@ index_find(const struct se_set *set, const char *ns, const char *name)
 }
 
 static void
-index_put(size_t *tab, size_t cap, const struct serviceentry *e, size_t v)
+index_put(uint32_t *tab, size_t cap, const struct serviceentry *e, size_t v)
 {
 	size_t mask = cap - 1;
 	size_t i = name_hash(e->namespace, e->name) & mask;
 	while (tab[i] != 0)
 		i = (i + 1) & mask;
-	tab[i] = v;
+	tab[i] = (uint32_t)v;
 }
 
 /* Makes room for one more entry in the index (load factor <= 1/2). */
@@ -656,10 +656,12 @@ static bool
 index_reserve(struct se_set *set)
 {
 	size_t ncap;
-	size_t *tab;
+	uint32_t *tab;
 
 	if ((set->nentries + 1) * 2 <= set->index_cap)
 		return true;
+	if (set->nentries + 1 >= UINT32_MAX)
+		return false;
 	ncap = set->index_cap ? set->index_cap * 2 : 64;
 	if ((tab = calloc(ncap, sizeof(*tab))) == NULL)
 		return false;
