@@ -31,9 +31,8 @@
  * no copy of them; a variant's into its own store. */
 struct nt_addrs {
 	const struct netaddr *v4;
-	size_t n4;
 	const struct netaddr *v6;
-	size_t n6;
+	uint32_t n4, n6;
 };
 
 /* spec.addresses of the entries of one namespace, when a host is declared
@@ -46,12 +45,12 @@ struct nt_variant {
 	size_t nstore;
 };
 
+/* 48 bytes, one per answered host; the name is host->name. */
 struct nt_entry {
-	const char *name;               /* host name (registry's string) */
 	const struct reg_host *host;
 	struct nt_addrs addrs;          /* merged answer */
 	struct nt_variant *variants;    /* may be NULL */
-	size_t nvariants;
+	uint32_t nvariants;
 };
 
 struct nametable;

@@ -70,7 +70,7 @@ find_len(const struct nametable *nt, const char *name, size_t len)
 		if (s->hash != h)
 			continue;
 		const struct nt_entry *e = &nt->entries[s->idx - 1];
-		if (strlen(e->name) == len && memcmp(e->name, name, len) == 0)
+		if (strlen(e->host->name) == len && memcmp(e->host->name, name, len) == 0)
 			return e;
 	}
 }
@@ -176,12 +176,11 @@ nametable_build(struct registry *reg, const char *cluster_domain, char *const *e
 		if (h->answer == REG_FORWARD || h->naddrs == 0)
 			continue;
 		struct nt_entry *e = &nt->entries[nt->nentries++];
-		e->name = h->name;
 		e->host = h;
 		split_addrs(&e->addrs, h->addrs, h->naddrs);
 		if (!build_variants(e))
 			goto fail;
-		uint32_t hv = hash_str(e->name, strlen(e->name));
+		uint32_t hv = hash_str(h->name, strlen(h->name));
 		size_t mask = nt->exact_cap - 1;
 		size_t k = hv & mask;
 		while (nt->exact[k].idx)

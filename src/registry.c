@@ -391,6 +391,19 @@ lower_copy(char *dst, const char *src, size_t cap)
 
 #define NAME_CAP (SE_MAX_NAME + 2)
 
+/* A host name the registry can point at as written (the ServiceEntry
+ * outlives the registry, which holds its set): lower case, no trailing
+ * dot, not over the cap. Most are; the rest are copied. */
+static bool
+name_as_is(const char *s)
+{
+	size_t i = 0;
+	for (; s[i]; i++)
+		if (s[i] >= 'A' && s[i] <= 'Z')
+			return false;
+	return i + 1 < NAME_CAP && !(i > 0 && s[i - 1] == '.');
+}
+
 static size_t
 block_align(size_t n)
 {
@@ -423,6 +436,8 @@ registry_build(struct se_set *set, const struct tenancy *t)
 		nports += se->nhosts * se->nports;
 		neps += se->nhosts * se->nports * se->nendpoints;
 		for (size_t j = 0; j < se->nhosts; j++) {
+			if (name_as_is(se->hosts[j]))
+				continue;
 			size_t l = strlen(se->hosts[j]);
 			nnames += (l < NAME_CAP - 1 ? l : NAME_CAP - 1) + 1;
 		}
@@ -450,8 +465,11 @@ registry_build(struct se_set *set, const struct tenancy *t)
 	for (size_t i = 0; i < reg->set.nentries; i++) {
 		const struct serviceentry *se = reg->set.entries[i];
 		for (size_t j = 0; j < se->nhosts; j++) {
-			char *name = ncur;
-			ncur = lower_copy(name, se->hosts[j], NAME_CAP);
+			char *name = se->hosts[j];
+			if (!name_as_is(name)) {
+				name = ncur;
+				ncur = lower_copy(name, se->hosts[j], NAME_CAP);
+			}
 			char why[512], w[512];
 			if (!tenancy_host_allowed(t, name, se->namespace, why, sizeof(why))) {
 				add_diag(reg, SE_ERROR, "%s: spec.hosts[%zu]: %s; not answered", se_where(se, w, sizeof(w)),

@@ -277,7 +277,7 @@ Test(nametable, exact_and_missing)
 	struct nametable *nt = table(HOSTS);
 	struct nt_result r;
 	cr_assert(nametable_lookup(nt, "api.stripe.com", &r));
-	cr_assert_str_eq(r.entry->name, "api.stripe.com");
+	cr_assert_str_eq(r.entry->host->name, "api.stripe.com");
 	cr_assert_not(r.via_cname);
 	cr_assert_eq(r.addrs->n4, 1);
 	cr_assert_eq(r.addrs->n6, 0);
@@ -293,14 +293,14 @@ Test(nametable, wildcard_most_specific_wins_apex_excluded)
 	struct nt_result r;
 	cr_assert(nametable_lookup(nt, "a.example.com", &r));
 	cr_assert(r.via_wildcard);
-	cr_assert_str_eq(r.entry->name, "*.example.com");
+	cr_assert_str_eq(r.entry->host->name, "*.example.com");
 	cr_assert(nametable_lookup(nt, "x.y.example.com", &r));
-	cr_assert_str_eq(r.entry->name, "*.example.com");
+	cr_assert_str_eq(r.entry->host->name, "*.example.com");
 	cr_assert(nametable_lookup(nt, "a.deep.example.com", &r));
-	cr_assert_str_eq(r.entry->name, "*.deep.example.com");
+	cr_assert_str_eq(r.entry->host->name, "*.deep.example.com");
 	cr_assert_eq(r.addrs->n6, 1);
 	cr_assert(nametable_lookup(nt, "deep.example.com", &r), "deep.example.com is under *.example.com");
-	cr_assert_str_eq(r.entry->name, "*.example.com");
+	cr_assert_str_eq(r.entry->host->name, "*.example.com");
 	cr_assert_not(nametable_lookup(nt, "example.com", &r));
 	nametable_free(nt);
 }
@@ -314,7 +314,7 @@ Test(nametable, search_path_expansions_answer_with_cname)
 	for (size_t i = 0; i < 3; i++) {
 		cr_assert(nametable_lookup(nt, forms[i], &r), "%s", forms[i]);
 		cr_assert(r.via_cname, "%s", forms[i]);
-		cr_assert_str_eq(r.entry->name, "api.stripe.com");
+		cr_assert_str_eq(r.entry->host->name, "api.stripe.com");
 	}
 	cr_assert_not(nametable_lookup(nt, "kubernetes.default.svc.cluster.local", &r));
 	cr_assert_not(nametable_lookup(nt, "svc.cluster.local", &r));
@@ -359,7 +359,7 @@ Test(nametable, expansion_of_a_wildcard_targets_the_stripped_name_not_the_star)
 	const char *q = "foo.example.com.ns1.svc.cluster.local";
 	cr_assert(nametable_lookup(nt, q, &r));
 	cr_assert(r.via_cname);
-	cr_assert_str_eq(r.entry->name, "*.example.com");
+	cr_assert_str_eq(r.entry->host->name, "*.example.com");
 	cr_assert_eq(r.target_len, strlen("foo.example.com"), "CNAME target is foo.example.com, never *.example.com");
 	cr_assert(nametable_lookup(nt, "api.stripe.com.cluster.local", &r));
 	cr_assert_eq(r.target_len, strlen("api.stripe.com"));
