@@ -46,5 +46,22 @@ ms=$(sed 's/.*duration_ms=//' <<<"$line")
 check "... and it took less than a tenth of a full reload ($ms ms vs $min_reload ms)" \
 	awk -v m="$ms" -v r="$min_reload" 'BEGIN { exit !(m != "" && m < r / 10) }'
 expect_eq "... nothing rebuilt: still three full reloads" 3 "$(grep -c 'reloaded files=' "$T_TMP/s.log")"
+
+# a dry run streams its rules to the file in 1 MiB pieces (megabytes here):
+# the file is exactly what `sedns rules` prints for the same input and store
+rf=$(ls "$T_TMP"/state/rules.nft "$T_TMP"/state/rules.iptables 2>/dev/null | head -1)
+fmt=${rf##*.}
+check "dry run: the rules file is written, several MiB ($(stat -c %s "$rf" 2>/dev/null) bytes)" \
+	test "$(stat -c %s "$rf" 2>/dev/null || echo 0)" -gt 3000000
+"$SEDNS" rules --format "$fmt" --state-dir "$T_TMP/state" --serviceentries "$T_TMP/se" --upstream 127.0.0.1:9 \
+	>"$T_TMP/cli.rules" 2>"$T_TMP/cli.err"
+check "... byte for byte what \`sedns rules --format $fmt\` prints" cmp -s "$rf" "$T_TMP/cli.rules"
+# one endpoint changed: the file follows
+sed -i '0,/- address: .*$/s//- address: 198.18.250.1/' "$T_TMP/se/all.yaml"
+for _ in $(seq 1 100); do grep -q '198\.18\.250\.1' "$rf" 2>/dev/null && break; sleep 0.1; done
+"$SEDNS" rules --format "$fmt" --state-dir "$T_TMP/state" --serviceentries "$T_TMP/se" --upstream 127.0.0.1:9 \
+	>"$T_TMP/cli.rules" 2>"$T_TMP/cli.err"
+check "... after an endpoint change, still identical (the new endpoint in it)" \
+	bash -c "grep -q '198\\.18\\.250\\.1' '$rf' && cmp -s '$rf' '$T_TMP/cli.rules'"
 stop_pid "$SEDNS_PID"
 finish
