@@ -32,6 +32,7 @@
 #define SE_MAX_PORTS        256
 #define SE_MAX_ENDPOINTS    4096
 #define SE_MAX_ADDRESSES    256
+#define SE_MAX_TARGETS      65536   /* hosts x ports x endpoints per entry */
 #define SE_MAX_DEPTH        64      /* YAML nesting */
 #define SE_MAX_NAME         253     /* DNS name, without trailing dot */
 #define SE_MAX_UNKNOWN_REPORTED 20  /* unknown fields named per mapping */

@@ -2470,6 +2470,16 @@ load_spec(struct sectx *c, struct serviceentry *e, const struct ynode *spec)
 			free(s);
 		}
 
+	/* every host gets every port, every port every endpoint: the product
+	 * is what the registry holds and the rules carry. Each factor is
+	 * capped, the product must be too: 256 x 256 x 4096 from 150 KB of
+	 * YAML would be 8 GB on every node */
+	size_t targets = e->nhosts * e->nports * e->nendpoints;
+	if (targets > SE_MAX_TARGETS)
+		ediag(c, SE_ERROR, epn ? epn : spec, "spec", "%zu hosts x %zu ports x %zu endpoints = %zu "
+		    "DNAT targets; the limit is %d per ServiceEntry (split it, or use fewer hosts or ports "
+		    "per entry)", e->nhosts, e->nports, e->nendpoints, targets, SE_MAX_TARGETS);
+
 	/* cross-field rules, in the order of Istio's webhook */
 	if (e->has_workload_selector && e->nendpoints > 0)
 		ediag(c, SE_ERROR, wsn, "spec.workloadSelector", "endpoints and "

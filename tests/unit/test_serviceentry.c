@@ -1320,6 +1320,36 @@ Test(serviceentry, limit_addresses)
 	    "limit is 256)");
 }
 
+/* hosts x ports x endpoints, each under its own cap, is capped too */
+static void
+load_product(int nhosts, int nendpoints)
+{
+	char *h = gen_list(HDR "  resolution: STATIC\n  hosts: [", GEN_HOST, nhosts, "]\n  ports: [{number: 80}]\n");
+	char *y = gen_list(h, GEN_ENDPOINT, nendpoints, "]\n");
+	free(h);
+	h = y;
+	/* gen_list put the endpoints right after the ports line: name them */
+	char *at = strstr(h, "  ports: [{number: 80}]\n") + strlen("  ports: [{number: 80}]\n");
+	size_t cap = strlen(h) + 32;
+	y = malloc(cap);
+	cr_assert_not_null(y);
+	snprintf(y, cap, "%.*s  endpoints: [%s", (int)(at - h), h, at);
+	free(h);
+	load(y);
+	free(y);
+}
+
+Test(serviceentry, limit_dnat_targets)
+{
+	load_product(SE_MAX_TARGETS / SE_MAX_ENDPOINTS + 1, SE_MAX_ENDPOINTS);
+	assert_rejected();
+	assert_error(10, 14, "ns/t: spec: 17 hosts x 1 ports x 4096 endpoints = 69632 DNAT targets; the limit is "
+	    "65536 per ServiceEntry");
+	se_set_free(&S);
+	load_product(SE_MAX_TARGETS / SE_MAX_ENDPOINTS, SE_MAX_ENDPOINTS);
+	assert_clean(1);
+}
+
 Test(serviceentry, limit_endpoints)
 {
 	char *y = gen_list(HDR "  hosts: [a.b]\n  resolution: STATIC\n"
