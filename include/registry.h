@@ -82,7 +82,9 @@ struct reg_port {
 #define REG_MAX_ADDRS 64
 
 struct reg_host {
-	char *name;                     /* lower-case, no trailing dot */
+	const char *name;               /* lower-case, no trailing dot; borrowed:
+	                                   the ServiceEntry's (shared, never written)
+	                                   or the registry block's copy */
 	const struct serviceentry **entries; /* oldest first */
 	struct reg_port *ports;         /* sorted by number */
 	struct netaddr *addrs;          /* what A/AAAA answer (at most

@@ -112,7 +112,7 @@ const char *rules_opts_problem(const struct rules_opts *o);
 
 /*
  * Renders the whole rule set for reg into out (out is reset first; its
- * storage is reused). resolve may be NULL (hostname endpoints then have no
+ * storage may be replaced by a larger buffer). resolve may be NULL (hostname endpoints then have no
  * addresses). Returns false on out of memory or unusable options; out is
  * then unspecified (but still safe to free).
  */

@@ -94,8 +94,8 @@ struct serviceentry {
 	size_t nlabels;
 	char *creation_timestamp; /* RFC 3339 string as written; NULL if absent */
 
-	char **hosts;         /* as written (validated); lower-cased copies are
-	                         the registry's business */
+	char **hosts;         /* as written (validated); the registry points at
+	                         those already lower case, copies the rest */
 	size_t nhosts;
 	char **addresses;     /* IPs or CIDRs as written */
 	size_t naddresses;

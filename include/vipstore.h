@@ -106,15 +106,17 @@ struct vip_want *vipstore_wants(struct vipstore *vs, size_t n);
 
 /* A reload whose VIPs cannot move, without a sync (and without its
  * buffers): true when the n names next() returns, in order, and the
- * reserved addresses are exactly the inputs of the sync that left the
- * current copy, that sync exhausted nothing, nobody has written the store
+ * reserved addresses are the inputs of the sync that left the current copy
+ * (compared by a 64-bit digest, and the n names must be exactly the active
+ * records), that sync exhausted nothing, nobody has written the store
  * since, and no hold runs out by now. stats as a sync that changed nothing
  * would give. Each wanted name's VIPs then come from vipstore_cached. False:
  * call vipstore_sync. Not with a deferred transaction open. */
 bool vipstore_unchanged(struct vipstore *vs, size_t n, const char *(*next)(void *arg), void *arg,
     const struct netaddr *reserved, size_t nreserved, time_t now, struct vipstore_stats *stats);
 /* The active VIPs of host in the copy the last sync left (no transaction):
- * true when it has one. host as vipstore_sync was given it. */
+ * true when it has one. host lower case without a trailing dot, as the
+ * sync stores names (any other spelling is not found). */
 bool vipstore_cached(const struct vipstore *vs, const char *host, struct netaddr *v4, bool *has_v4,
     struct netaddr *v6, bool *has_v6);
 

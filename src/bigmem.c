@@ -52,8 +52,12 @@ bigmem_free(void *p, size_t n)
 void *
 bigmem_grow(void *p, size_t n, size_t m)
 {
-	if (p != NULL && m >= BIGMEM_MIN && n >= BIGMEM_MIN && map_len(m) == map_len(n))
-		return p; /* the mapping has the room, zeroed */
+	if (p != NULL && m >= BIGMEM_MIN && n >= BIGMEM_MIN && map_len(m) == map_len(n)) {
+		/* the mapping has the room, zeroed; its new whole runs too */
+		if ((m & ~(HUGE_SIZE - 1)) > (n & ~(HUGE_SIZE - 1)))
+			(void)madvise(p, m & ~(HUGE_SIZE - 1), MADV_HUGEPAGE);
+		return p;
+	}
 	char *q = bigmem_alloc(m);
 	if (q == NULL)
 		return NULL;

@@ -173,6 +173,8 @@ dnat_endpoints(const struct serviceentry *se)
 	return n;
 }
 
+_Static_assert(SE_MAX_ENDPOINTS <= UINT16_MAX, "reg_endpoint.idx is 16 bits");
+
 /* Into the run merge_ports sized for rp. */
 static void
 append_endpoints(struct reg_port *rp, const struct serviceentry *se, const struct se_port *sp)
@@ -184,7 +186,7 @@ append_endpoints(struct reg_port *rp, const struct serviceentry *se, const struc
 		struct reg_endpoint *re = &rp->eps[rp->neps];
 		memset(re, 0, sizeof(*re));
 		re->se = se;
-		re->idx = (uint16_t)i; /* endpoints per entry are capped far below */
+		re->idx = (uint16_t)i;
 		if (!netaddr_parse(ep->address, &re->ip))
 			memset(&re->ip, 0, sizeof(re->ip));
 		const char *mapped = ep_port_for(ep, sp->name);
@@ -666,7 +668,8 @@ next_wanting(void *arg)
 }
 
 /* Every wanting host's VIPs from the store's copy; false (some hosts may
- * be set, a sync then sets them all again) when one has none there. */
+ * be set, a sync then sets them all again) when one has none there.
+ * Before vipstore_unchanged, which publishes the reload's counts. */
 static bool
 vips_from_copy(struct registry *reg, const struct vipstore *vs)
 {
@@ -701,7 +704,7 @@ registry_assign_vips(struct registry *reg, struct vipstore *vs, time_t now, stru
 	/* the common reload (endpoints or ports changed, no host came or
 	 * went): the VIPs stay, the sync and its buffers are not needed */
 	struct want_iter it = { reg, 0 };
-	if (vipstore_unchanged(vs, nw, next_wanting, &it, res, nres, now, stats) && vips_from_copy(reg, vs)) {
+	if (vips_from_copy(reg, vs) && vipstore_unchanged(vs, nw, next_wanting, &it, res, nres, now, stats)) {
 		free(res);
 		return true;
 	}

@@ -310,8 +310,14 @@ afile_commit(struct afile *f, const char *path)
 		return false;
 	int fd = f->fd;
 	f->fd = -1;
-	if (fsync(fd) < 0 || close(fd) < 0 || rename(f->tmp, path) < 0) {
-		f->err = errno;
+	/* closed on every path: a disk failing at fsync is retried */
+	int err = fsync(fd) < 0 ? errno : 0;
+	if (close(fd) < 0 && err == 0)
+		err = errno;
+	if (err == 0 && rename(f->tmp, path) < 0)
+		err = errno;
+	if (err != 0) {
+		f->err = err;
 		unlink(f->tmp);
 		return false;
 	}
@@ -622,8 +628,10 @@ stream_sink(void *arg, const char *data, size_t len)
 }
 
 /* A dry run: the text only goes to the rules file and a fingerprint, so it
- * is streamed there (20 MB at 50k hosts never held); an unchanged text
- * leaves the file as it was. */
+ * is streamed there (20 MB at 50k hosts never held). Whether it changed is
+ * known at its end: the temporary file is written every time and an
+ * unchanged text unlinks it, leaving the rules file as it was (a render
+ * follows a build, which nearly always changes the rules). */
 static void
 render_stream(struct render_job *j, double t0)
 {

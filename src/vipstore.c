@@ -1432,6 +1432,10 @@ vipstore_unchanged(struct vipstore *vs, size_t n, const char *(*next)(void *arg)
 			return false;
 		held++;
 	}
+	/* after a sync that exhausted nothing, every wanted name is active
+	 * and nothing else is: a name gone (a digest collision) shows here */
+	if (active != n)
+		return false;
 	pthread_mutex_lock(&vs->last_mu);
 	memset(&vs->last, 0, sizeof(vs->last));
 	vs->last.active = active;

@@ -116,7 +116,7 @@ tb_free(struct tb *t)
 			free(h->ports[k].eps);
 		}
 		free(h->ports);
-		free(h->name);
+		free((char *)h->name);
 		free(h->addrs);
 	}
 	free(t->reg.hosts);
@@ -344,7 +344,7 @@ seed_all(void)
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		for (size_t k = 0; k < parts[i]->reg.nhosts; k++) {
 			struct reg_host *h = tb_host(t, "x", SE_RES_NONE, NULL);
-			free(h->name);
+			free((char *)h->name);
 			*h = parts[i]->reg.hosts[k];
 		}
 		parts[i]->reg.nhosts = 0;
