@@ -73,6 +73,10 @@ struct kinf_stats {
 
 /* Limits: a list or watch past max_objects objects is an error. */
 #define KINF_DEFAULT_MAX_OBJECTS 200000
+/* One watch event (one line of the stream): etcd stores objects of at most
+ * 1.5 MiB, so an event is well under this; a longer line is a hostile or
+ * broken server (the watch ends with an error and a relist after backoff). */
+#define KINF_MAX_LINE (4u << 20)
 
 struct kinf *kinf_new(kinf_payload_fn payload, uint64_t backoff_base_ms, uint64_t backoff_max_ms,
     size_t max_objects);
@@ -103,6 +107,17 @@ void kinf_ended(struct kinf *k, enum kinf_op op, int http_status, bool clean, do
 /* The backoff for the n-th consecutive failure (0-based), jitter in
  * [0, 1): half of min(max, base * 2^n), plus jitter times the other half. */
 uint64_t kinf_backoff_ms(uint64_t base_ms, uint64_t max_ms, unsigned n, double jitter);
+
+/* Watch stream framing, linear however the line arrives: the length of the
+ * first line of buf[0..len) (its '\n' is at buf[ret]), looking only at the
+ * bytes from *scanned on (those before it were searched by an earlier call
+ * on the same line; start with *scanned = 0 and reset it to 0 after taking a
+ * line). -1: no newline yet (*scanned = len); -2: the line is already longer
+ * than max (without its newline). */
+long kinf_line_end(const char *buf, size_t len, size_t *scanned, size_t max);
+/* The watch stream is unusable (a line that is not JSON, or too long): like
+ * a malformed event, kinf_ended then relists after a backoff. */
+void kinf_watch_broken(struct kinf *k);
 
 void kinf_stats(const struct kinf *k, struct kinf_stats *st);
 /* The resourceVersion last seen ("" before the first LIST). */

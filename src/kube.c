@@ -50,6 +50,7 @@ struct kkind {
 	bool aborted;              /* we stopped the transfer (kinf decided) */
 	char *body;
 	size_t len, cap;
+	size_t scanned;            /* watch: bytes of the partial line searched */
 	char errbuf[CURL_ERROR_SIZE];
 	struct event *timer;       /* the next request */
 	uint64_t requests;
@@ -246,17 +247,30 @@ header_cb(char *buf, size_t size, size_t n, void *arg)
 }
 
 /* Feeds the complete lines of a watch stream to the informer. false: stop
- * the stream (the informer decided what comes next). */
+ * the stream (the informer decided what comes next). Each byte is searched
+ * for a newline once (kk->scanned): a long line arriving in many chunks costs
+ * its length, not its length squared, on the loop DNS runs on. */
 static bool
 watch_lines(struct kkind *kk)
 {
 	size_t start = 0;
 	bool ok = true;
 	while (ok) {
-		char *nl = memchr(kk->body + start, '\n', kk->len - start);
-		if (nl == NULL)
+		size_t scanned = kk->scanned;
+		long r = kinf_line_end(kk->body + start, kk->len - start, &scanned, KINF_MAX_LINE);
+		if (r == -2) {
+			kinf_watch_broken(kk->inf);
+			log_warnx("kubernetes: %s: watch stream: a line longer than %u MiB (an object etcd cannot hold): "
+			    "ending the watch, relisting", kk->name, KINF_MAX_LINE >> 20);
+			ok = false;
 			break;
-		size_t l = (size_t)(nl - (kk->body + start));
+		}
+		if (r == -1) {
+			kk->scanned = scanned;
+			break;
+		}
+		size_t l = (size_t)r;
+		kk->scanned = 0;
 		if (l > 0) {
 			struct json_tokener *tok = json_tokener_new();
 			struct json_object *ev = tok ? json_tokener_parse_ex(tok, kk->body + start, (int)l) : NULL;
@@ -265,9 +279,7 @@ watch_lines(struct kkind *kk)
 			char err[300];
 			if (ev == NULL) {
 				/* a broken line: the stream cannot be trusted */
-				struct json_object *bad = json_object_new_object();
-				kinf_watch_event(kk->inf, bad, monotime_now(), &changed, err, sizeof(err));
-				json_object_put(bad);
+				kinf_watch_broken(kk->inf);
 				snprintf(err, sizeof(err), "watch stream: a line is not JSON");
 				ok = false;
 			} else {
@@ -580,7 +592,7 @@ start_request(struct kkind *kk)
 	kk->op = req.op;
 	kk->status = 0;
 	kk->opened = kk->aborted = false;
-	kk->len = 0;
+	kk->len = kk->scanned = 0;
 	kk->errbuf[0] = '\0';
 	kk->requests++;
 	log_debug("kubernetes: %s %s", op_name(req.op), url);

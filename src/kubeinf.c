@@ -417,6 +417,30 @@ kinf_watch_event(struct kinf *k, struct json_object *ev, double now, bool *chang
 	return true;
 }
 
+long
+kinf_line_end(const char *buf, size_t len, size_t *scanned, size_t max)
+{
+	size_t from = *scanned < len ? *scanned : len;
+	const char *nl = memchr(buf + from, '\n', len - from);
+	size_t l = nl ? (size_t)(nl - buf) : len;
+	if (l > max) {
+		*scanned = len;
+		return -2;
+	}
+	if (nl == NULL) {
+		*scanned = len;
+		return -1;
+	}
+	*scanned = l;
+	return (long)l;
+}
+
+void
+kinf_watch_broken(struct kinf *k)
+{
+	k->stream_error = true;
+}
+
 void
 kinf_ended(struct kinf *k, enum kinf_op op, int http_status, bool clean, double now, double jitter)
 {

@@ -187,6 +187,36 @@ expect_match "metrics: watch restarts" 'sedns_kube_watch_restarts_total\{kind="s
 expect_match "metrics: last sync age" 'sedns_kube_last_sync_age_seconds\{kind="pods"\} [0-9]' "$m"
 expect_match "metrics: request failures" 'sedns_kube_request_failures_total\{kind="serviceentries"\} [1-9]' "$m"
 
+# --- a hostile API server: DNS keeps answering, the error is clear ----------
+# max_dig_ms N: the slowest of N queries (one every 0.1 s) for a local name
+max_dig_ms() {
+	local i t0 t max=0
+	for i in $(seq 1 "$1"); do
+		t0=$(date +%s%N); q static.example.com >/dev/null; t=$(( ($(date +%s%N) - t0) / 1000000 ))
+		[ "$t" -gt "$max" ] && max=$t
+		sleep 0.1
+	done
+	echo $max
+}
+# hostile MODE LOGREGEX WHAT: DNS stays fast while the API server is hostile,
+# the log says why, and all is well once it behaves again
+hostile() {
+	local mode=$1 re=$2 what=$3 ms
+	ctl POST "/hostile/$mode" >/dev/null
+	ctl POST /drop >/dev/null
+	ms=$(max_dig_ms 25)
+	check "$what: DNS keeps answering (slowest of 25 queries ${ms} ms)" test "$ms" -lt 300
+	for _ in $(seq 1 50); do grep -Eq "$re" "$T_TMP/sedns.log" && break; sleep 0.1; done
+	expect_match "$what: a clear error" "$re" "$(grep -Em1 "$re" "$T_TMP/sedns.log")"
+	expect_eq "$what: what was loaded is still served" "10.1.1.3" "$(q static.example.com)"
+	ctl POST /hostile/off >/dev/null
+}
+hostile longline 'kubernetes: serviceentries: watch stream: a line longer than 4 MiB.*relisting' \
+	"a 64 MiB watch line without a newline"
+se team-a healed healed.example.com 10.9.9.1
+check "after the hostile server behaves: changes arrive again" \
+	test "$(wait_for healed.example.com '^10\.9\.9\.1$')" != timeout
+
 # --- a CA that did not sign the server: clear error, files still served ------
 kubeconfig "$T_TMP/kubeconfig.bad" "$C/otherca.crt"
 SE2=$T_TMP/se2; mkdir -p "$SE2"

@@ -452,3 +452,24 @@ Test(kubeobj, pod_payloads)
 	cr_assert_eq(kubeobj_pod_parse("nospace", ns, sizeof(ns), ips), 0);
 	cr_assert_eq(kubeobj_pod_parse("ns 1.2.3.x", ns, sizeof(ns), ips), 0);
 }
+
+Test(kubeinf, watch_lines_are_searched_once_and_capped)
+{
+	char buf[64] = "abc";
+	size_t scanned = 0;
+	cr_assert_eq(kinf_line_end(buf, 3, &scanned, 16), -1);
+	cr_assert_eq(scanned, 3, "the bytes searched are remembered");
+	/* a newline among the bytes before scanned is not looked for again:
+	 * the caller only appends */
+	memcpy(buf, "abcde\nxy", 8);
+	cr_assert_eq(kinf_line_end(buf, 8, &scanned, 16), 5);
+	scanned = 0;
+	cr_assert_eq(kinf_line_end(buf + 6, 2, &scanned, 16), -1);
+	/* too long: refused before its newline comes */
+	memset(buf, 'x', 20);
+	scanned = 0;
+	cr_assert_eq(kinf_line_end(buf, 17, &scanned, 16), -2);
+	scanned = 0;
+	buf[16] = '\n';
+	cr_assert_eq(kinf_line_end(buf, 20, &scanned, 16), 16, "a line of exactly max is fine");
+}
