@@ -77,6 +77,17 @@ struct kinf_stats {
  * 1.5 MiB, so an event is well under this; a longer line is a hostile or
  * broken server (the watch ends with an error and a relist after backoff). */
 #define KINF_MAX_LINE (4u << 20)
+/* One LIST page: a page of 500 objects is a few MiB. */
+#define KINF_MAX_PAGE (16u << 20)
+/* json-c spends about 800 bytes on each object it builds ({} costs that),
+ * so a small body can cost a great deal: a 4 MiB page of {} is a million
+ * objects, 1 GB. Before parsing, a body may hold at most 64 plus one
+ * container ('{' or '[' outside strings) per KINF_JSON_BYTES_PER_CONTAINER
+ * bytes. Real objects are far sparser (a key, a value and punctuation for
+ * nearly every container; managedFields, the densest part, spends ~10 bytes
+ * on one, and a Pod as a whole ~60), and the cap bounds a 4 MiB watch line
+ * to ~100 MB of json-c and a 16 MiB page to ~400 MB, transiently. */
+#define KINF_JSON_BYTES_PER_CONTAINER 32
 
 struct kinf *kinf_new(kinf_payload_fn payload, uint64_t backoff_base_ms, uint64_t backoff_max_ms,
     size_t max_objects);
@@ -115,9 +126,13 @@ uint64_t kinf_backoff_ms(uint64_t base_ms, uint64_t max_ms, unsigned n, double j
  * line). -1: no newline yet (*scanned = len); -2: the line is already longer
  * than max (without its newline). */
 long kinf_line_end(const char *buf, size_t len, size_t *scanned, size_t max);
-/* The watch stream is unusable (a line that is not JSON, or too long): like
- * a malformed event, kinf_ended then relists after a backoff. */
-void kinf_watch_broken(struct kinf *k);
+/* false (with a reason) when buf holds more containers than the bound above
+ * allows: the body is refused unparsed. Strings (with escapes) are skipped. */
+bool kinf_json_budget_ok(const char *buf, size_t len, char *err, size_t errlen);
+/* The body is unusable (a watch line or a LIST page that is not JSON, too
+ * long or too dense): like a malformed event or page, kinf_ended then
+ * relists (from the first page) after a backoff. */
+void kinf_broken(struct kinf *k);
 
 void kinf_stats(const struct kinf *k, struct kinf_stats *st);
 /* The resourceVersion last seen ("" before the first LIST). */

@@ -21,10 +21,10 @@
 #define SEDNS_VERSION "unknown"
 #endif
 
-/* A LIST page or one watch event larger than this is refused (the request
- * is aborted and retried after a backoff): a cap on what the API can make
- * us hold. A page of 500 ServiceEntries is well under 10 MiB. */
-#define KUBE_MAX_BODY (64u * 1024 * 1024)
+/* A LIST page larger than KINF_MAX_PAGE is refused (the request is aborted
+ * and the list retried after a backoff); a watch holds one line at most
+ * (KINF_MAX_LINE) plus what curl hands over at once. */
+#define KUBE_MAX_WATCH_BUF (KINF_MAX_LINE + (1u << 20))
 #define KUBE_MAX_TOKEN 65536
 #define BACKOFF_BASE_MS 500
 #define BACKOFF_MAX_MS 30000
@@ -246,6 +246,15 @@ header_cb(char *buf, size_t size, size_t n, void *arg)
 	return len;
 }
 
+static struct json_object *
+parse(const char *buf, size_t len)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o = tok ? json_tokener_parse_ex(tok, buf, (int)len) : NULL;
+	json_tokener_free(tok);
+	return o;
+}
+
 /* Feeds the complete lines of a watch stream to the informer. false: stop
  * the stream (the informer decided what comes next). Each byte is searched
  * for a newline once (kk->scanned): a long line arriving in many chunks costs
@@ -259,7 +268,7 @@ watch_lines(struct kkind *kk)
 		size_t scanned = kk->scanned;
 		long r = kinf_line_end(kk->body + start, kk->len - start, &scanned, KINF_MAX_LINE);
 		if (r == -2) {
-			kinf_watch_broken(kk->inf);
+			kinf_broken(kk->inf);
 			log_warnx("kubernetes: %s: watch stream: a line longer than %u MiB (an object etcd cannot hold): "
 			    "ending the watch, relisting", kk->name, KINF_MAX_LINE >> 20);
 			ok = false;
@@ -272,17 +281,20 @@ watch_lines(struct kkind *kk)
 		size_t l = (size_t)r;
 		kk->scanned = 0;
 		if (l > 0) {
-			struct json_tokener *tok = json_tokener_new();
-			struct json_object *ev = tok ? json_tokener_parse_ex(tok, kk->body + start, (int)l) : NULL;
-			json_tokener_free(tok);
 			bool changed = false;
 			char err[300];
-			if (ev == NULL) {
+			struct json_object *ev = NULL;
+			char why[200];
+			if (!kinf_json_budget_ok(kk->body + start, l, why, sizeof(why))) {
+				kinf_broken(kk->inf);
+				snprintf(err, sizeof(err), "watch stream: an event with %s; relisting", why);
+				ok = false;
+			} else if ((ev = parse(kk->body + start, l)) == NULL) {
 				/* a broken line: the stream cannot be trusted */
-				kinf_watch_broken(kk->inf);
+				kinf_broken(kk->inf);
 				snprintf(err, sizeof(err), "watch stream: a line is not JSON");
 				ok = false;
-			} else {
+			} else if (ev != NULL) {
 				ok = kinf_watch_event(kk->inf, ev, monotime_now(), &changed, err, sizeof(err));
 				json_object_put(ev);
 			}
@@ -307,10 +319,13 @@ write_cb(char *p, size_t size, size_t n, void *arg)
 		size_t nc = kk->cap ? kk->cap : 65536;
 		while (nc < kk->len + len + 1)
 			nc *= 2;
-		char *nb = nc <= KUBE_MAX_BODY ? realloc(kk->body, nc) : NULL;
+		size_t max = kk->op == KINF_LIST ? KINF_MAX_PAGE : KUBE_MAX_WATCH_BUF;
+		if (nc > max && kk->len + len + 1 <= max)
+			nc = max;
+		char *nb = nc <= max ? realloc(kk->body, nc) : NULL;
 		if (nb == NULL) {
-			snprintf(kk->errbuf, sizeof(kk->errbuf), "answer larger than %u MiB (or out of memory)",
-			    KUBE_MAX_BODY >> 20);
+			snprintf(kk->errbuf, sizeof(kk->errbuf), "answer larger than %zu MiB (or out of memory)",
+			    max >> 20);
 			return 0;
 		}
 		kk->body = nb;
@@ -363,15 +378,14 @@ request_done(struct kkind *kk, CURLcode rc)
 	snprintf(url_path, sizeof(url_path), "%s %s%s", op_name(kk->op), k->conn.server, kk->paths[kk->path]);
 	char msg[800] = "";
 	if (kk->op == KINF_LIST && rc == CURLE_OK && status == 200) {
-		struct json_tokener *tok = json_tokener_new();
-		struct json_object *list = tok ? json_tokener_parse_ex(tok, kk->body ? kk->body : "", (int)kk->len) : NULL;
-		json_tokener_free(tok);
 		bool changed = false;
 		char err[300];
-		if (list == NULL) {
-			struct json_object *bad = json_object_new_object();
-			kinf_list_page(kk->inf, bad, now, &changed, err, sizeof(err));
-			json_object_put(bad);
+		struct json_object *list = NULL;
+		if (!kinf_json_budget_ok(kk->body ? kk->body : "", kk->len, err, sizeof(err))) {
+			kinf_broken(kk->inf);
+			snprintf(msg, sizeof(msg), "%s: the answer has %s", url_path, err);
+		} else if ((list = parse(kk->body ? kk->body : "", kk->len)) == NULL) {
+			kinf_broken(kk->inf);
 			snprintf(msg, sizeof(msg), "%s: the answer is not JSON", url_path);
 		} else if (!kinf_list_page(kk->inf, list, now, &changed, err, sizeof(err))) {
 			snprintf(msg, sizeof(msg), "%s: %s", url_path, err);

@@ -435,8 +435,31 @@ kinf_line_end(const char *buf, size_t len, size_t *scanned, size_t max)
 	return (long)l;
 }
 
+bool
+kinf_json_budget_ok(const char *buf, size_t len, char *err, size_t errlen)
+{
+	size_t max = 64 + len / KINF_JSON_BYTES_PER_CONTAINER, n = 0;
+	bool str = false;
+	for (size_t i = 0; i < len; i++) {
+		char c = buf[i];
+		if (str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				str = false;
+		} else if (c == '"') {
+			str = true;
+		} else if ((c == '{' || c == '[') && ++n > max) {
+			snprintf(err, errlen, "more than %zu objects and arrays in %zu bytes (at most one per %d bytes): "
+			    "refused unparsed", max, len, KINF_JSON_BYTES_PER_CONTAINER);
+			return false;
+		}
+	}
+	return true;
+}
+
 void
-kinf_watch_broken(struct kinf *k)
+kinf_broken(struct kinf *k)
 {
 	k->stream_error = true;
 }

@@ -198,12 +198,13 @@ max_dig_ms() {
 	done
 	echo $max
 }
-# hostile MODE LOGREGEX WHAT: DNS stays fast while the API server is hostile,
-# the log says why, and all is well once it behaves again
+# hostile MODE LOGREGEX WHAT [TRIGGER]: DNS stays fast while the API server
+# is hostile, the log says why, and all is well once it behaves again.
+# TRIGGER: /drop (a new watch) or /expire (a relist)
 hostile() {
 	local mode=$1 re=$2 what=$3 ms
 	ctl POST "/hostile/$mode" >/dev/null
-	ctl POST /drop >/dev/null
+	ctl POST "${4:-/drop}" >/dev/null
 	ms=$(max_dig_ms 25)
 	check "$what: DNS keeps answering (slowest of 25 queries ${ms} ms)" test "$ms" -lt 300
 	for _ in $(seq 1 50); do grep -Eq "$re" "$T_TMP/sedns.log" && break; sleep 0.1; done
@@ -213,6 +214,10 @@ hostile() {
 }
 hostile longline 'kubernetes: serviceentries: watch stream: a line longer than 4 MiB.*relisting' \
 	"a 64 MiB watch line without a newline"
+hostile nested 'kubernetes: serviceentries: LIST .*: the answer has more than [0-9]+ objects and arrays' \
+	"a 4 MiB LIST page of {} (1 GB in json-c)" /expire
+hwm=$(awk '/VmHWM/ { print int($2 / 1024) }' /proc/$SEDNS_PID/status)
+check "a 4 MiB LIST page of {}: refused unparsed (peak RSS ${hwm} MiB)" test "${hwm:-9999}" -lt 300
 se team-a healed healed.example.com 10.9.9.1
 check "after the hostile server behaves: changes arrive again" \
 	test "$(wait_for healed.example.com '^10\.9\.9\.1$')" != timeout

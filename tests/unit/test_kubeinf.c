@@ -473,3 +473,27 @@ Test(kubeinf, watch_lines_are_searched_once_and_capped)
 	buf[16] = '\n';
 	cr_assert_eq(kinf_line_end(buf, 20, &scanned, 16), 16, "a line of exactly max is fine");
 }
+
+Test(kubeinf, dense_json_is_refused_unparsed)
+{
+	char err[200];
+	/* a real object passes */
+	const char *obj = OBJ("team-a", "x", "5", "1");
+	cr_assert(kinf_json_budget_ok(obj, strlen(obj), err, sizeof(err)));
+	/* braces inside strings (with escaped quotes) do not count */
+	static char s[8192];
+	strcpy(s, "{\"a\":\"\\\"");
+	memset(s + strlen(s), '{', 4000);
+	strcat(s, "\"}");
+	cr_assert(kinf_json_budget_ok(s, strlen(s), err, sizeof(err)), "%s", err);
+	/* 4 KiB of {} (what json-c turns into ~1.6 MB) is refused */
+	size_t n = 0;
+	s[n++] = '[';
+	while (n + 3 < 4096) {
+		memcpy(s + n, "{},", 3);
+		n += 3;
+	}
+	s[n++] = ']';
+	cr_assert_not(kinf_json_budget_ok(s, n, err, sizeof(err)));
+	cr_assert(strstr(err, "objects and arrays") != NULL, "%s", err);
+}
