@@ -88,10 +88,21 @@ struct kinf_stats {
  * on one, and a Pod as a whole ~60), and the cap bounds a 4 MiB watch line
  * to ~100 MB of json-c and a 16 MiB page to ~400 MB, transiently. */
 #define KINF_JSON_BYTES_PER_CONTAINER 32
+/* One payload: etcd's object limit; a compact payload is never longer than
+ * the object it comes from, so only a hostile server reaches it (an error
+ * for that LIST or watch, the store stays). */
+#define KINF_MAX_PAYLOAD (1536u * 1024)
+/* Keys and payloads held by one informer, the store and a LIST in progress
+ * together: 10k ServiceEntries of 2 KiB are 20 MiB, so this leaves room for
+ * a relist of a store six times that. Past it, that LIST (or event) is an
+ * error and the previous store stays. */
+#define KINF_DEFAULT_MAX_BYTES (256u << 20)
 
 struct kinf *kinf_new(kinf_payload_fn payload, uint64_t backoff_base_ms, uint64_t backoff_max_ms,
     size_t max_objects);
 void kinf_free(struct kinf *k);
+/* Changes the byte cap (KINF_DEFAULT_MAX_BYTES); tests. */
+void kinf_set_max_bytes(struct kinf *k, size_t max_bytes);
 
 /* The request to make now (after req->delay_ms). */
 void kinf_next(const struct kinf *k, struct kinf_req *req);

@@ -20,12 +20,14 @@ struct kent {
 struct kmap {
 	struct kent **b;
 	size_t nb, n;              /* nb: power of two (0 before the first put) */
+	size_t bytes;              /* keys and payloads (strlen) */
 };
 
 struct kinf {
 	kinf_payload_fn payload;
 	uint64_t base_ms, max_ms;
 	size_t max_objects;
+	size_t max_bytes;          /* store.bytes + pending.bytes at most */
 	struct kmap store;
 	struct kmap pending;       /* pages of the LIST in progress */
 	enum kinf_op op;
@@ -97,21 +99,30 @@ kmap_grow(struct kmap *m)
 	return true;
 }
 
-/* Takes payload. 1: changed, 0: same payload, -1: out of memory / full. */
+/* Takes payload. 1: changed, 0: same payload, -1: out of memory / full
+ * (more than max entries, or the map would grow past max_bytes). */
 static int
-kmap_put(struct kmap *m, const char *key, char *payload, size_t max)
+kmap_put(struct kmap *m, const char *key, char *payload, size_t max, size_t max_bytes)
 {
 	struct kent **p = kmap_slot(m, key);
+	size_t pl = strlen(payload);
 	if (p && *p) {
 		if (strcmp((*p)->payload, payload) == 0) {
 			free(payload);
 			return 0;
 		}
+		size_t old = strlen((*p)->payload);
+		if (pl > old && m->bytes + (pl - old) > max_bytes) {
+			free(payload);
+			return -1;
+		}
+		m->bytes = m->bytes - old + pl;
 		free((*p)->payload);
 		(*p)->payload = payload;
 		return 1;
 	}
-	if (m->n >= max || ((m->n + 1 > m->nb) && !kmap_grow(m))) {
+	size_t add = strlen(key) + pl;
+	if (m->n >= max || m->bytes + add > max_bytes || ((m->n + 1 > m->nb) && !kmap_grow(m))) {
 		free(payload);
 		return -1;
 	}
@@ -126,6 +137,7 @@ kmap_put(struct kmap *m, const char *key, char *payload, size_t max)
 	e->next = *p;
 	*p = e;
 	m->n++;
+	m->bytes += add;
 	return 1;
 }
 
@@ -137,6 +149,7 @@ kmap_del(struct kmap *m, const char *key)
 		return false;
 	struct kent *e = *p;
 	*p = e->next;
+	m->bytes -= strlen(e->key) + strlen(e->payload);
 	free(e->key);
 	free(e->payload);
 	free(e);
@@ -176,8 +189,23 @@ kinf_new(kinf_payload_fn payload, uint64_t backoff_base_ms, uint64_t backoff_max
 	k->base_ms = backoff_base_ms ? backoff_base_ms : 1;
 	k->max_ms = backoff_max_ms >= k->base_ms ? backoff_max_ms : k->base_ms;
 	k->max_objects = max_objects ? max_objects : KINF_DEFAULT_MAX_OBJECTS;
+	k->max_bytes = KINF_DEFAULT_MAX_BYTES;
 	k->op = KINF_LIST;
 	return k;
+}
+
+void
+kinf_set_max_bytes(struct kinf *k, size_t max_bytes)
+{
+	k->max_bytes = max_bytes;
+}
+
+/* The bytes m may still grow by: the cap less both maps. */
+static size_t
+room(const struct kinf *k, const struct kmap *m)
+{
+	size_t used = k->store.bytes + k->pending.bytes;
+	return m->bytes + (used < k->max_bytes ? k->max_bytes - used : 0);
 }
 
 void
@@ -289,9 +317,17 @@ kinf_list_page(struct kinf *k, struct json_object *list, double now, bool *chang
 		char *p = k->payload(obj);
 		if (p == NULL)
 			continue;
-		if (kmap_put(&k->pending, key, p, k->max_objects) < 0) {
-			snprintf(err, errlen, "LIST has more than %zu objects (or out of memory); keeping the previous "
-			    "ones", k->max_objects);
+		if (strlen(p) > KINF_MAX_PAYLOAD) {
+			snprintf(err, errlen, "LIST: object %.200s is larger than %u KiB; keeping the previous ones", key,
+			    KINF_MAX_PAYLOAD >> 10);
+			free(p);
+			restart_list(k);
+			k->stream_error = true;
+			return false;
+		}
+		if (kmap_put(&k->pending, key, p, k->max_objects, room(k, &k->pending)) < 0) {
+			snprintf(err, errlen, "LIST has more than %zu objects or %zu MiB (or out of memory); keeping the "
+			    "previous ones", k->max_objects, k->max_bytes >> 20);
 			restart_list(k);
 			k->stream_error = true;
 			return false;
@@ -396,10 +432,18 @@ kinf_watch_event(struct kinf *k, struct json_object *ev, double now, bool *chang
 	int r = 0;
 	if (e == KINF_ADDED || e == KINF_MODIFIED) {
 		char *p = k->payload(obj);
+		if (p && strlen(p) > KINF_MAX_PAYLOAD) {
+			free(p);
+			snprintf(err, errlen, "watch event %s: object %.200s is larger than %u KiB", type, key,
+			    KINF_MAX_PAYLOAD >> 10);
+			k->stream_error = true;
+			return false;
+		}
 		/* an object that stopped counting (a pod that finished) leaves */
-		r = p ? kmap_put(&k->store, key, p, k->max_objects) : kmap_del(&k->store, key);
+		r = p ? kmap_put(&k->store, key, p, k->max_objects, room(k, &k->store)) : kmap_del(&k->store, key);
 		if (r < 0) {
-			snprintf(err, errlen, "more than %zu objects (or out of memory)", k->max_objects);
+			snprintf(err, errlen, "more than %zu objects or %zu MiB (or out of memory)", k->max_objects,
+			    k->max_bytes >> 20);
 			k->stream_error = true;
 			return false;
 		}

@@ -66,10 +66,10 @@ kubeobj_serviceentry_payload(struct json_object *obj)
 			json_object_object_add(out, "status", st);
 		}
 	}
-	/* indented: a diagnostic's line:col then points somewhere useful;
-	 * no "\/" (JSON allows it, YAML 1.1 does not) */
-	const char *s = json_object_to_json_string_ext(out,
-	    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+	/* compact: never longer than the object the API server sent (indented,
+	 * nested arrays grew 31 times); no "\/" (JSON allows it, YAML 1.1 does
+	 * not) */
+	const char *s = json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	char *r = s ? strdup(s) : NULL;
 	json_object_put(out);
 	return r;

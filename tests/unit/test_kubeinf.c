@@ -497,3 +497,58 @@ Test(kubeinf, dense_json_is_refused_unparsed)
 	cr_assert_not(kinf_json_budget_ok(s, n, err, sizeof(err)));
 	cr_assert(strstr(err, "objects and arrays") != NULL, "%s", err);
 }
+
+Test(kubeinf, byte_cap_keeps_the_previous_store)
+{
+	struct kinf *k = kinf_new(spec_v, 500, 30000, 0);
+	kinf_set_max_bytes(k, 40);
+	cr_assert(page(k, "{\"metadata\":{\"resourceVersion\":\"1\"},\"items\":[" OBJ("a", "x", "1", "0123456789") "]}",
+	    1));
+	/* 13 bytes held: a relist of 3 such objects (39, plus the 13 still
+	 * held) is past 40 */
+	cr_assert_not(page(k, "{\"metadata\":{\"resourceVersion\":\"2\"},\"items\":[" OBJ("a", "x", "1", "0123456789") ","
+	    OBJ("a", "y", "1", "0123456789") "," OBJ("a", "z", "1", "0123456789") "]}", 2));
+	cr_assert_str_eq(kinf_get(k, "a/x"), "0123456789");
+	cr_assert_null(kinf_get(k, "a/y"));
+	/* an event that would pass it is refused; a delete frees room */
+	cr_assert_eq(event(k, EV("ADDED", OBJ("a", "big", "3", "0123456789012345678901234567890")), 3), -1);
+	kinf_free(k);
+}
+
+Test(kubeinf, payload_over_etcd_limit_is_refused)
+{
+	struct kinf *k = kinf_new(spec_v, 500, 30000, 0);
+	size_t n = KINF_MAX_PAYLOAD + 10;
+	char *big = malloc(n + 200);
+	int h = sprintf(big, "{\"metadata\":{\"resourceVersion\":\"1\"},\"items\":[{\"metadata\":{\"namespace\":\"a\","
+	    "\"name\":\"x\"},\"spec\":{\"v\":\"");
+	memset(big + h, 'v', n);
+	strcpy(big + h + n, "\"}}]}");
+	struct json_object *o = J(big);
+	bool changed;
+	char err[300];
+	cr_assert_not(kinf_list_page(k, o, 1, &changed, err, sizeof(err)));
+	cr_assert(strstr(err, "a/x is larger than 1536 KiB") != NULL, "%s", err);
+	json_object_put(o);
+	free(big);
+	kinf_free(k);
+}
+
+Test(kubeobj, serviceentry_payload_is_no_longer_than_the_object)
+{
+	/* nested arrays: indented, each level cost a line and its indent */
+	char s[4096];
+	int n = sprintf(s, "{\"apiVersion\":\"networking.istio.io/v1\",\"kind\":\"ServiceEntry\",\"metadata\":{\"name\":"
+	    "\"n\",\"namespace\":\"d\"},\"spec\":{\"hosts\":");
+	for (int i = 0; i < 30; i++)
+		s[n++] = '[';
+	for (int i = 0; i < 30; i++)
+		s[n++] = ']';
+	n += sprintf(s + n, "}}");
+	struct json_object *o = J(s);
+	char *p = kubeobj_serviceentry_payload(o);
+	json_object_put(o);
+	cr_assert_not_null(p);
+	cr_assert_leq(strlen(p), (size_t)n, "payload %zu bytes from an object of %d: %s", strlen(p), n, p);
+	free(p);
+}
