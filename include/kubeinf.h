@@ -97,6 +97,14 @@ struct kinf_stats {
  * a relist of a store six times that. Past it, that LIST (or event) is an
  * error and the previous store stays. */
 #define KINF_DEFAULT_MAX_BYTES (256u << 20)
+/* resourceVersion and continue tokens are opaque, but real ones are short
+ * (etcd's revision, a base64 key): longer, or with a byte outside printable
+ * ASCII, the body is unusable (relist); else a 9 MiB version went into every
+ * watch URL, which curl refused, forever. */
+#define KINF_MAX_TOKEN_LEN 128
+/* This many watch requests failing in a row (no event between): relist,
+ * in case the version itself is what the server or the client cannot use. */
+#define KINF_WATCH_FAILURES_RELIST 5
 
 struct kinf *kinf_new(kinf_payload_fn payload, uint64_t backoff_base_ms, uint64_t backoff_max_ms,
     size_t max_objects);
@@ -113,6 +121,10 @@ void kinf_next(const struct kinf *k, struct kinf_req *req);
  * over after a backoff (kinf_ended must still be called). */
 bool kinf_list_page(struct kinf *k, struct json_object *list, double now, bool *changed, char *err,
     size_t errlen);
+
+/* A resourceVersion or continue token sedns will send: 1 to
+ * KINF_MAX_TOKEN_LEN bytes of printable ASCII. */
+bool kinf_token_ok(const char *s);
 
 /* The watch request was answered 200: its stream is open. */
 void kinf_watch_open(struct kinf *k, double now);

@@ -530,6 +530,13 @@ start_request(struct kkind *kk)
 	}
 	CURL *e = curl_easy_init();
 	char *url = NULL, *esc = NULL;
+	const char *badopt = NULL; /* the first option curl refused */
+	/* every option is checked: one refused (a URL too long for curl) must
+	 * fail the request, not send another */
+#define SETOPT(e, opt, val) do { \
+	if (badopt == NULL && curl_easy_setopt(e, opt, val) != CURLE_OK) \
+		badopt = #opt; \
+} while (0)
 	struct curl_slist *h = NULL;
 	if (e == NULL)
 		goto oom;
@@ -546,7 +553,7 @@ start_request(struct kkind *kk)
 		if (asprintf(&url, "%s%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%lu%s",
 		    k->conn.server, kk->paths[kk->path], esc ? esc : "", secs, kk->selector) < 0)
 			url = NULL;
-		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(secs * 1000 + k->request_timeout_ms));
+		SETOPT(e, CURLOPT_TIMEOUT_MS, (long)(secs * 1000 + k->request_timeout_ms));
 	}
 	if (url == NULL)
 		goto oom;
@@ -565,41 +572,58 @@ start_request(struct kkind *kk)
 	if (h == NULL)
 		goto oom;
 	explicit_bzero(tok, strlen(tok));
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, kk);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, kk);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, kk);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, kk->errbuf);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "sedns/" SEDNS_VERSION);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http");
-	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)k->request_timeout_ms);
+	SETOPT(e, CURLOPT_URL, url);
+	SETOPT(e, CURLOPT_HTTPHEADER, h);
+	SETOPT(e, CURLOPT_PRIVATE, kk);
+	SETOPT(e, CURLOPT_WRITEFUNCTION, write_cb);
+	SETOPT(e, CURLOPT_WRITEDATA, kk);
+	SETOPT(e, CURLOPT_HEADERFUNCTION, header_cb);
+	SETOPT(e, CURLOPT_HEADERDATA, kk);
+	SETOPT(e, CURLOPT_ERRORBUFFER, kk->errbuf);
+	SETOPT(e, CURLOPT_NOSIGNAL, 1L);
+	SETOPT(e, CURLOPT_USERAGENT, "sedns/" SEDNS_VERSION);
+	SETOPT(e, CURLOPT_PROTOCOLS_STR, "https,http");
+	SETOPT(e, CURLOPT_ACCEPT_ENCODING, "");
+	SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS, (long)k->request_timeout_ms);
 	if (req.op == KINF_LIST)
-		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)k->request_timeout_ms);
+		SETOPT(e, CURLOPT_TIMEOUT_MS, (long)k->request_timeout_ms);
 	/* a peer gone without a word under an idle watch */
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L);
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 10L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	SETOPT(e, CURLOPT_TCP_KEEPIDLE, 30L);
+	SETOPT(e, CURLOPT_TCP_KEEPINTVL, 10L);
+	SETOPT(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	SETOPT(e, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (k->conn.ca_data) {
 		struct curl_blob b = { k->conn.ca_data, k->conn.ca_len, CURL_BLOB_NOCOPY };
-		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &b);
+		SETOPT(e, CURLOPT_CAINFO_BLOB, &b);
 	} else if (k->conn.ca_file) {
-		curl_easy_setopt(e, CURLOPT_CAINFO, k->conn.ca_file);
+		SETOPT(e, CURLOPT_CAINFO, k->conn.ca_file);
 	}
 	if (k->conn.cert_data) {
 		struct curl_blob c = { k->conn.cert_data, k->conn.cert_len, CURL_BLOB_NOCOPY };
 		struct curl_blob y = { k->conn.key_data, k->conn.key_len, CURL_BLOB_NOCOPY };
-		curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &c);
-		curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &y);
+		SETOPT(e, CURLOPT_SSLCERT_BLOB, &c);
+		SETOPT(e, CURLOPT_SSLKEY_BLOB, &y);
 	} else if (k->conn.cert_file) {
-		curl_easy_setopt(e, CURLOPT_SSLCERT, k->conn.cert_file);
-		curl_easy_setopt(e, CURLOPT_SSLKEY, k->conn.key_file);
+		SETOPT(e, CURLOPT_SSLCERT, k->conn.cert_file);
+		SETOPT(e, CURLOPT_SSLKEY, k->conn.key_file);
+	}
+#undef SETOPT
+	if (badopt != NULL) {
+		snprintf(err, sizeof(err), "%s %s%s: curl refused %s (%zu-byte URL)", op_name(req.op), k->conn.server,
+		    kk->paths[kk->path], badopt, strlen(url));
+		free(url);
+		curl_free(esc);
+		explicit_bzero(tok, KUBE_MAX_TOKEN);
+		free(tok);
+		curl_slist_free_all(h);
+		curl_easy_cleanup(e);
+		kinf_ended(kk->inf, req.op, 0, false, monotime_now(), jitter(k));
+		kinf_next(kk->inf, &req);
+		fail_log(kk, err, req.delay_ms);
+		struct timeval tv = monotime_tv(req.delay_ms ? req.delay_ms : 1000);
+		evtimer_add(kk->timer, &tv);
+		return;
 	}
 	kk->easy = e;
 	kk->hdrs = h;

@@ -34,6 +34,7 @@ struct kinf {
 	char *cont;                /* continue token of the next page */
 	char *rv;                  /* last resourceVersion seen */
 	unsigned attempts;         /* consecutive failures */
+	unsigned watch_failures;   /* consecutive failed watches */
 	uint64_t delay_ms;
 	bool gone;                 /* the stream said 410: relist */
 	bool stream_error;         /* the stream said something else bad */
@@ -286,6 +287,16 @@ obj_key(struct json_object *obj, char *buf, size_t len)
 	return n > 0 && (size_t)n < len;
 }
 
+bool
+kinf_token_ok(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++)
+		if (n >= KINF_MAX_TOKEN_LEN || (unsigned char)s[n] <= 0x20 || (unsigned char)s[n] >= 0x7f)
+			return false;
+	return n > 0;
+}
+
 /* Starts the list over from its first page. */
 static void
 restart_list(struct kinf *k)
@@ -293,6 +304,7 @@ restart_list(struct kinf *k)
 	kmap_free(&k->pending);
 	set_str(&k->cont, NULL);
 	k->op = KINF_LIST;
+	k->watch_failures = 0;
 }
 
 bool
@@ -304,6 +316,14 @@ kinf_list_page(struct kinf *k, struct json_object *list, double now, bool *chang
 	const char *rv = jstr(md, "resourceVersion");
 	if (items == NULL || !json_object_is_type(items, json_type_array) || rv == NULL || rv[0] == '\0') {
 		snprintf(err, errlen, "LIST answer is not a list with items and metadata.resourceVersion");
+		restart_list(k);
+		k->stream_error = true;
+		return false;
+	}
+	const char *cont = jstr(md, "continue");
+	if (!kinf_token_ok(rv) || (cont && cont[0] && !kinf_token_ok(cont))) {
+		snprintf(err, errlen, "LIST answer's metadata.%s is longer than %d bytes or not printable ASCII",
+		    kinf_token_ok(rv) ? "continue" : "resourceVersion", KINF_MAX_TOKEN_LEN);
 		restart_list(k);
 		k->stream_error = true;
 		return false;
@@ -333,7 +353,6 @@ kinf_list_page(struct kinf *k, struct json_object *list, double now, bool *chang
 			return false;
 		}
 	}
-	const char *cont = jstr(md, "continue");
 	if (cont && cont[0]) {
 		set_str(&k->cont, cont);
 		if (k->cont == NULL) {
@@ -423,6 +442,12 @@ kinf_watch_event(struct kinf *k, struct json_object *ev, double now, bool *chang
 		k->stream_error = true;
 		return false;
 	}
+	if (!kinf_token_ok(rv)) {
+		snprintf(err, errlen, "watch event %s: metadata.resourceVersion is longer than %d bytes or not printable "
+		    "ASCII", type, KINF_MAX_TOKEN_LEN);
+		k->stream_error = true;
+		return false;
+	}
 	char key[600];
 	if (e != KINF_BOOKMARK && !obj_key(obj, key, sizeof(key))) {
 		snprintf(err, errlen, "watch event %s for an object without metadata.name", type);
@@ -457,6 +482,7 @@ kinf_watch_event(struct kinf *k, struct json_object *ev, double now, bool *chang
 	k->stream_events++;
 	k->events_since_list++;
 	k->attempts = 0;
+	k->watch_failures = 0;
 	*changed = r > 0;
 	return true;
 }
@@ -531,9 +557,12 @@ kinf_ended(struct kinf *k, enum kinf_op op, int http_status, bool clean, double 
 		/* at once, unless the list just made is already too old */
 		failed = k->events_since_list == 0;
 	} else if (http_status != 200 || k->stream_error) {
-		/* a bad stream cannot be trusted to resume: relist */
-		if (http_status == 200)
+		/* a bad stream cannot be trusted to resume: relist; and a version
+		 * no watch works from is no use either */
+		if (http_status == 200 || ++k->watch_failures >= KINF_WATCH_FAILURES_RELIST) {
 			restart_list(k);
+			k->watch_failures = 0;
+		}
 		failed = true;
 	} else {
 		/* resume from the last version: at once after the server's

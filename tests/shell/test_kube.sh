@@ -218,9 +218,12 @@ hostile nested 'kubernetes: serviceentries: LIST .*: the answer has more than [0
 	"a 4 MiB LIST page of {} (1 GB in json-c)" /expire
 hwm=$(awk '/VmHWM/ { print int($2 / 1024) }' /proc/$SEDNS_PID/status)
 check "a 4 MiB LIST page of {}: refused unparsed (peak RSS ${hwm} MiB)" test "${hwm:-9999}" -lt 300
+hostile bigrv "kubernetes: serviceentries: LIST .*metadata.resourceVersion is longer than 128 bytes" \
+	"a LIST with a 9 MiB resourceVersion" /expire
 se team-a healed healed.example.com 10.9.9.1
-check "after the hostile server behaves: changes arrive again" \
-	test "$(wait_for healed.example.com '^10\.9\.9\.1$')" != timeout
+# (after the next retry: the backoff has grown meanwhile, up to 30 s)
+for _ in $(seq 1 15); do ms=$(wait_for healed.example.com '^10\.9\.9\.1$') && break; done
+check "after the hostile server behaves: changes arrive again" test "$ms" != timeout
 
 # --- a CA that did not sign the server: clear error, files still served ------
 kubeconfig "$T_TMP/kubeconfig.bad" "$C/otherca.crt"

@@ -552,3 +552,61 @@ Test(kubeobj, serviceentry_payload_is_no_longer_than_the_object)
 	cr_assert_leq(strlen(p), (size_t)n, "payload %zu bytes from an object of %d: %s", strlen(p), n, p);
 	free(p);
 }
+
+Test(kubeinf, long_or_unprintable_versions_are_refused)
+{
+	cr_assert(kinf_token_ok("12345"));
+	cr_assert(kinf_token_ok("eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MTIzfQ=="));
+	cr_assert_not(kinf_token_ok(""));
+	cr_assert_not(kinf_token_ok("12 3"));
+	cr_assert_not(kinf_token_ok("12\n3"));
+	char big[200];
+	memset(big, '1', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	cr_assert_not(kinf_token_ok(big));
+	big[128] = '\0';
+	cr_assert(kinf_token_ok(big), "128 bytes is fine");
+	big[128] = '1';
+	/* a LIST with such a version is unusable: the store stays, relist */
+	struct kinf *k = synced();
+	char page_[512];
+	snprintf(page_, sizeof(page_), "{\"metadata\":{\"resourceVersion\":\"%s\"},\"items\":[]}", big);
+	cr_assert_not(page(k, page_, 2));
+	cr_assert_str_eq(kinf_get(k, "a/x"), "1");
+	struct kinf_req r;
+	kinf_next(k, &r);
+	cr_assert_eq(r.op, KINF_LIST);
+	cr_assert_gt(r.delay_ms, 0);
+	/* a continue token likewise */
+	snprintf(page_, sizeof(page_), "{\"metadata\":{\"resourceVersion\":\"3\",\"continue\":\"a\\u0001b\"},\"items\":[]}");
+	cr_assert_not(page(k, page_, 3));
+	kinf_next(k, &r);
+	cr_assert_null(r.cont);
+	kinf_free(k);
+	/* a watch event with one: the stream ends, relist */
+	k = synced();
+	snprintf(page_, sizeof(page_), EV("BOOKMARK", "{\"metadata\":{\"resourceVersion\":\"%s\"}}"), big);
+	cr_assert_eq(event(k, page_, 2), -1);
+	cr_assert_str_eq(kinf_rv(k), "10");
+	kinf_ended(k, KINF_WATCH, 200, true, 3, 0.5);
+	kinf_next(k, &r);
+	cr_assert_eq(r.op, KINF_LIST);
+	kinf_free(k);
+}
+
+Test(kubeinf, watch_failing_again_and_again_relists)
+{
+	struct kinf *k = synced();
+	struct kinf_req r;
+	for (int i = 1; i < KINF_WATCH_FAILURES_RELIST; i++) {
+		kinf_ended(k, KINF_WATCH, 0, false, 2 + i, 0.5);
+		kinf_next(k, &r);
+		cr_assert_eq(r.op, KINF_WATCH, "failure %d: the watch is retried", i);
+	}
+	kinf_ended(k, KINF_WATCH, 0, false, 9, 0.5);
+	kinf_next(k, &r);
+	cr_assert_eq(r.op, KINF_LIST, "after %d failures in a row: relist", KINF_WATCH_FAILURES_RELIST);
+	cr_assert_gt(r.delay_ms, 0);
+	cr_assert_str_eq(kinf_get(k, "a/x"), "1", "the store stays");
+	kinf_free(k);
+}
