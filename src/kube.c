@@ -25,6 +25,8 @@
  * and the list retried after a backoff); a watch holds one line at most
  * (KINF_MAX_LINE) plus what curl hands over at once. */
 #define KUBE_MAX_WATCH_BUF (KINF_MAX_LINE + (1u << 20))
+/* a body buffer grown past this is freed when its request ends */
+#define KUBE_KEEP_BODY (1u << 20)
 #define KUBE_MAX_TOKEN 65536
 #define BACKOFF_BASE_MS 500
 #define BACKOFF_MAX_MS 30000
@@ -451,6 +453,12 @@ request_done(struct kkind *kk, CURLcode rc)
 	kk->easy = NULL;
 	curl_slist_free_all(kk->hdrs);
 	kk->hdrs = NULL;
+	/* one big page must not pin its buffer for the life of the daemon */
+	if (kk->cap > KUBE_KEEP_BODY) {
+		free(kk->body);
+		kk->body = NULL;
+		kk->cap = kk->len = 0;
+	}
 	schedule_next(kk);
 }
 
@@ -869,7 +877,12 @@ kube_snapshot(const struct kube *k)
 		/* the name diagnostics give: where the object came from */
 		char *name;
 		if (asprintf(&name, "kubernetes:%s", d[i].key) < 0) {
-			kinf_docs_free(d + i, n - i);
+			/* elements before i are s's now; the rest, then the
+			 * array once (kinf_docs_free would free d + i) */
+			for (size_t j = i; j < n; j++) {
+				free(d[j].key);
+				free(d[j].payload);
+			}
 			free(d);
 			goto oom;
 		}
