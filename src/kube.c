@@ -590,7 +590,7 @@ start_request(struct kkind *kk)
 	SETOPT(e, CURLOPT_ERRORBUFFER, kk->errbuf);
 	SETOPT(e, CURLOPT_NOSIGNAL, 1L);
 	SETOPT(e, CURLOPT_USERAGENT, "sedns/" SEDNS_VERSION);
-	SETOPT(e, CURLOPT_PROTOCOLS_STR, "https,http");
+	SETOPT(e, CURLOPT_PROTOCOLS_STR, "https");
 	SETOPT(e, CURLOPT_ACCEPT_ENCODING, "");
 	SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS, (long)k->request_timeout_ms);
 	if (req.op == KINF_LIST)

@@ -270,10 +270,15 @@ check "the log says it falls back to v1beta1" test $? -eq 0
 
 # --- bad kubeconfig: refused at start with file:line:col ----------------------
 printf 'apiVersion: v1\nclusters:\n- name: c\n  cluster:\n    server: https://x\n    insecure-skip-tls-verify: true\ncontexts:\n- name: c\n  context: {cluster: c}\ncurrent-context: c\n' > "$T_TMP/kc-insecure"
-out=$("$SEDNS" serve --listen 127.0.0.1:$(free_port) --state-dir "$T_TMP/state4" --serviceentries "$SE2" \
+out=$(timeout 5 "$SEDNS" serve --listen 127.0.0.1:$(free_port) --state-dir "$T_TMP/state4" --serviceentries "$SE2" \
 	--kubeconfig "$T_TMP/kc-insecure" --kube-node-name n1 2>&1)
 expect_match "insecure-skip-tls-verify is refused with file:line:col" 'kc-insecure:6:[0-9]+: insecure-skip-tls-verify is not supported' "$out"
-out=$("$SEDNS" serve --listen 127.0.0.1:$(free_port) --state-dir "$T_TMP/state4" --serviceentries "$SE2" \
+sed "s|server: https://|server: http://|" "$T_TMP/kubeconfig" > "$T_TMP/kc-http"
+out=$(timeout 5 "$SEDNS" serve --listen 127.0.0.1:$(free_port) --state-dir "$T_TMP/state4" --serviceentries "$SE2" \
+	--kubeconfig "$T_TMP/kc-http" --kube-node-name n1 2>&1)
+expect_match "an http:// server is refused (the token would go in clear)" \
+	'kc-http:[0-9]+:[0-9]+: cluster.server must be an https:// URL' "$out"
+out=$(timeout 5 "$SEDNS" serve --listen 127.0.0.1:$(free_port) --state-dir "$T_TMP/state4" --serviceentries "$SE2" \
 	--kubeconfig "$T_TMP/kubeconfig" 2>&1)
 expect_match "pods without a node name is refused" 'no node name' "$out"
 
