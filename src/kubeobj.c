@@ -75,6 +75,21 @@ kubeobj_serviceentry_payload(struct json_object *obj)
 	return r;
 }
 
+/* A namespace name is an RFC 1123 label: 1 to 63 of [a-z0-9-], alphanumeric
+ * at both ends. Anything else is refused whole, never truncated (a cut name
+ * could be another namespace). */
+static bool
+dns_label(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	return true;
+}
+
 char *
 kubeobj_pod_payload(struct json_object *obj)
 {
@@ -82,16 +97,17 @@ kubeobj_pod_payload(struct json_object *obj)
 	struct json_object *spec = jget(obj, "spec"), *status = jget(obj, "status");
 	struct json_object *hn = jget(spec, "hostNetwork");
 	const char *phase = jstr(status, "phase");
-	if (ns == NULL || ns[0] == '\0' || strchr(ns, ' ') != NULL)
+	if (ns == NULL || !dns_label(ns))
 		return NULL;
-	/* a hostNetwork pod's IP is the node's, shared by many */
-	if (hn && json_object_get_boolean(hn))
+	/* a hostNetwork pod's IP is the node's, shared by many; only a JSON
+	 * true says so (json-c's get_boolean takes the string "false" as true) */
+	if (hn && json_object_is_type(hn, json_type_boolean) && json_object_get_boolean(hn))
 		return NULL;
 	/* a finished pod's IP may already be someone else's */
 	if (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0))
 		return NULL;
 	char buf[128 + KUBEOBJ_MAX_POD_IPS * (NETADDR_STRLEN + 1)];
-	int n = snprintf(buf, sizeof(buf), "%.64s", ns);
+	int n = snprintf(buf, sizeof(buf), "%s", ns);
 	size_t len = (size_t)n, nips = 0;
 	struct netaddr seen[KUBEOBJ_MAX_POD_IPS];
 	struct json_object *ips = jget(status, "podIPs");

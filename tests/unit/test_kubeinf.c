@@ -610,3 +610,35 @@ Test(kubeinf, watch_failing_again_and_again_relists)
 	cr_assert_str_eq(kinf_get(k, "a/x"), "1", "the store stays");
 	kinf_free(k);
 }
+
+Test(kubeobj, pod_host_network_and_namespace_are_read_strictly)
+{
+	/* only a JSON true is hostNetwork: the string "false" is not */
+	char *p = pod("{\"metadata\":{\"namespace\":\"team-a\"},\"spec\":{\"hostNetwork\":\"false\"},"
+	    "\"status\":{\"phase\":\"Running\",\"podIP\":\"10.1.0.5\"}}");
+	cr_assert_not_null(p, "hostNetwork \"false\" made the pod a host-network pod");
+	cr_assert_str_eq(p, "team-a 10.1.0.5");
+	free(p);
+	cr_assert_null(pod("{\"metadata\":{\"namespace\":\"k\"},\"spec\":{\"hostNetwork\":true},"
+	    "\"status\":{\"phase\":\"Running\",\"podIP\":\"192.168.0.1\"}}"));
+	/* a namespace that is no DNS label is refused, never cut */
+	char ns64[80];
+	memset(ns64, 'a', 64);
+	ns64[64] = '\0';
+	char obj[300];
+	snprintf(obj, sizeof(obj), "{\"metadata\":{\"namespace\":\"%s\"},\"status\":{\"phase\":\"Running\","
+	    "\"podIP\":\"10.0.0.9\"}}", ns64);
+	cr_assert_null(pod(obj), "a 64-byte namespace was accepted (truncated?)");
+	ns64[63] = '\0';
+	snprintf(obj, sizeof(obj), "{\"metadata\":{\"namespace\":\"%s\"},\"status\":{\"phase\":\"Running\","
+	    "\"podIP\":\"10.0.0.9\"}}", ns64);
+	p = pod(obj);
+	cr_assert_not_null(p, "63 bytes is a valid namespace");
+	free(p);
+	const char *bad[] = { "Team-a", "team_a", "-a", "a-", "a.b", "a\\tb" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(obj, sizeof(obj), "{\"metadata\":{\"namespace\":\"%s\"},\"status\":{\"phase\":\"Running\","
+		    "\"podIP\":\"10.0.0.9\"}}", bad[i]);
+		cr_assert_null(pod(obj), "namespace %s accepted", bad[i]);
+	}
+}
