@@ -45,10 +45,6 @@ struct kinf;
 /* malloc'd payload of obj, or NULL (object ignored). */
 typedef char *(*kinf_payload_fn)(struct json_object *obj);
 
-#define KINF_MAX_RV 128            /* resourceVersion: longer is refused */
-#define KINF_MAX_CONTINUE 4096     /* continue token */
-#define KINF_WATCH_FAILS_RELIST 5  /* consecutive watch failures, then LIST */
-
 enum kinf_op { KINF_LIST, KINF_WATCH };
 
 struct kinf_req {
@@ -77,10 +73,52 @@ struct kinf_stats {
 
 /* Limits: a list or watch past max_objects objects is an error. */
 #define KINF_DEFAULT_MAX_OBJECTS 200000
+/* One watch event (one line of the stream): etcd stores objects of at most
+ * 1.5 MiB, so an event is well under this; a longer line is a hostile or
+ * broken server (the watch ends with an error and a relist after backoff). */
+#define KINF_MAX_LINE (4u << 20)
+/* One LIST page: a page of 500 objects is a few MiB. A larger answer is
+ * refused and the next LIST asks for half as many objects a page (down to
+ * one: an object is at most 1.5 MiB). */
+#define KINF_MAX_PAGE (4u << 20)
+/* json-c spends about 800 bytes on each object it builds ({} costs that),
+ * so a small body can cost a great deal: a 4 MiB page of {} is 1.4 million
+ * objects, 1 GB. Before parsing, a body may hold at most
+ * KINF_JSON_CONTAINER_FLOOR plus one container ('{' or '[' outside strings)
+ * per KINF_JSON_BYTES_PER_CONTAINER bytes, which bounds a 4 MiB page or
+ * watch line to ~560 MB of json-c, transiently. Real JSON is sparser but
+ * not by much: managedFields spends ~11 bytes on a container, and a
+ * ServiceEntry with many endpoints ~20 ({"address":"10.0.0.1","ports":
+ * {"http":8080}} is 2 in 44 bytes), so a tighter ratio would refuse real
+ * objects for good. */
+#define KINF_JSON_BYTES_PER_CONTAINER 6
+#define KINF_JSON_CONTAINER_FLOOR 64
+/* One payload: etcd's object limit; a compact payload is never longer than
+ * the object it comes from, so only a hostile server reaches it (an error
+ * for that LIST or watch, the store stays). */
+#define KINF_MAX_PAYLOAD (1536u * 1024)
+/* Keys and payloads held by one informer, the store and a LIST in progress
+ * together: 10k ServiceEntries of 2 KiB are 20 MiB, so this leaves room for
+ * a relist of a store six times that. Past it, that LIST (or event) is an
+ * error and the previous store stays. */
+#define KINF_DEFAULT_MAX_BYTES (256u << 20)
+/* resourceVersion and continue tokens go into URLs: longer than these, or
+ * with a byte outside printable ASCII, the body is unusable (relist); else a
+ * 9 MiB version went into every watch URL, which curl refused, forever. A
+ * resourceVersion is etcd's revision (a number); a continue token is base64
+ * of a JSON naming the next key (namespace/name: up to ~320 bytes), so it
+ * gets more room. */
+#define KINF_MAX_RV 128
+#define KINF_MAX_CONTINUE 4096
+/* This many watch requests failing in a row (no event between): relist,
+ * in case the version itself is what the server or the client cannot use. */
+#define KINF_WATCH_FAILS_RELIST 5
 
 struct kinf *kinf_new(kinf_payload_fn payload, uint64_t backoff_base_ms, uint64_t backoff_max_ms,
     size_t max_objects);
 void kinf_free(struct kinf *k);
+/* Changes the byte cap (KINF_DEFAULT_MAX_BYTES); tests. */
+void kinf_set_max_bytes(struct kinf *k, size_t max_bytes);
 
 /* The request to make now (after req->delay_ms). */
 void kinf_next(const struct kinf *k, struct kinf_req *req);
@@ -91,6 +129,10 @@ void kinf_next(const struct kinf *k, struct kinf_req *req);
  * over after a backoff (kinf_ended must still be called). */
 bool kinf_list_page(struct kinf *k, struct json_object *list, double now, bool *changed, char *err,
     size_t errlen);
+
+/* A resourceVersion sedns will send: 1 to KINF_MAX_RV bytes of printable
+ * ASCII (a continue token: the same, up to KINF_MAX_CONTINUE bytes). */
+bool kinf_token_ok(const char *s);
 
 /* The watch request was answered 200: its stream is open. */
 void kinf_watch_open(struct kinf *k, double now);
@@ -107,6 +149,22 @@ void kinf_ended(struct kinf *k, enum kinf_op op, int http_status, bool clean, do
 /* The backoff for the n-th consecutive failure (0-based), jitter in
  * [0, 1): half of min(max, base * 2^n), plus jitter times the other half. */
 uint64_t kinf_backoff_ms(uint64_t base_ms, uint64_t max_ms, unsigned n, double jitter);
+
+/* Watch stream framing, linear however the line arrives: the length of the
+ * first line of buf[0..len) (its '\n' is at buf[ret]), looking only at the
+ * bytes from *scanned on (those before it were searched by an earlier call
+ * on the same line; start with *scanned = 0 and reset it to 0 after taking a
+ * line). -1: no newline yet (*scanned = len); -2: the line is already longer
+ * than max (without its newline). */
+long kinf_line_end(const char *buf, size_t len, size_t *scanned, size_t max);
+/* false (with a reason) when buf holds more containers than the bound above
+ * allows (kubeobj_json_budget_ok with KINF_JSON_*): the body is refused
+ * unparsed. Strings (with escapes) are skipped. */
+bool kinf_json_budget_ok(const char *buf, size_t len, char *err, size_t errlen);
+/* The body is unusable (a watch line or a LIST page that is not JSON, too
+ * long or too dense): like a malformed event or page, kinf_ended then
+ * relists (from the first page) after a backoff. */
+void kinf_broken(struct kinf *k);
 
 void kinf_stats(const struct kinf *k, struct kinf_stats *st);
 /* The resourceVersion last seen ("" before the first LIST). */

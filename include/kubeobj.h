@@ -2,7 +2,7 @@
  * kubeobj — what sedns keeps of a Kubernetes object, pure: the payload
  * functions the informers (kubeinf) store, and their readers.
  *
- * ServiceEntry: the object re-serialized as indented JSON (which is YAML)
+ * ServiceEntry: the object re-serialized as compact JSON (which is YAML)
  * with only apiVersion, kind, metadata.{name,namespace,labels,
  * creationTimestamp}, spec and status.addresses: the loader reads it with the
  * same parser, validation and last-good rules as a file. Dropping the rest

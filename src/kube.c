@@ -21,20 +21,13 @@
 #define SEDNS_VERSION "unknown"
 #endif
 
-/* A LIST page or one watch event larger than this is refused (the request
- * is aborted and retried after a backoff): a cap on what the API can make
- * us hold. A page of 500 ServiceEntries is well under 10 MiB. */
-#define KUBE_MAX_BODY (4u * 1024 * 1024)
-/* One watch event (etcd objects are at most 1.5 MiB). */
-#define KUBE_MAX_LINE (4u * 1024 * 1024)
-/* json-c spends ~800 bytes per object or array: a body may hold at most one
- * per JSON_BYTES_PER_CONTAINER bytes (+ a floor), so "{},{},..." (one per 3)
- * cannot turn 4 MiB into gigabytes (at most ~560 MB). managedFields, the
- * densest real JSON, is about one per 11. */
-#define JSON_BYTES_PER_CONTAINER 6
-#define JSON_CONTAINER_FLOOR 4096
-/* A receive buffer larger than this is released after its request. */
-#define KUBE_KEEP_BUF (1u * 1024 * 1024)
+/* Bodies: a LIST page is at most KINF_MAX_PAGE (larger: the request is
+ * aborted, the list retried after a backoff with half as many objects a
+ * page); a watch holds one line at most (KINF_MAX_LINE) plus what curl
+ * hands over at once. */
+#define KUBE_MAX_WATCH_BUF (KINF_MAX_LINE + (1u << 20))
+/* a body buffer grown past this is freed when its request ends */
+#define KUBE_KEEP_BODY (1u << 20)
 #define KUBE_MAX_TOKEN 65536
 #define BACKOFF_BASE_MS 500
 #define BACKOFF_MAX_MS 30000
@@ -60,10 +53,10 @@ struct kkind {
 	bool aborted;              /* we stopped the transfer (kinf decided) */
 	char *body;
 	size_t len, cap;
-	size_t scanned;             /* body[0, scanned) holds no newline */
+	size_t scanned;            /* watch: bytes of the partial line searched */
 	unsigned long long page_limit; /* LIST limit: halved after a page too
-	                               large for KUBE_MAX_BODY (down to 1) */
-	bool too_large;             /* this answer hit KUBE_MAX_BODY */
+	                               large for KINF_MAX_PAGE (down to 1) */
+	bool too_large;            /* this answer hit its size cap (or realloc failed) */
 	char errbuf[CURL_ERROR_SIZE];
 	struct event *timer;       /* the next request */
 	uint64_t requests;
@@ -259,37 +252,52 @@ header_cb(char *buf, size_t size, size_t n, void *arg)
 	return len;
 }
 
-static bool
-json_budget_ok(const char *p, size_t n)
+static struct json_object *
+parse(const char *buf, size_t len)
 {
-	return kubeobj_json_budget_ok(p, n, JSON_BYTES_PER_CONTAINER, JSON_CONTAINER_FLOOR);
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o = tok ? json_tokener_parse_ex(tok, buf, (int)len) : NULL;
+	json_tokener_free(tok);
+	return o;
 }
 
 /* Feeds the complete lines of a watch stream to the informer. false: stop
- * the stream (the informer decided what comes next). Each byte is scanned
- * for a newline once, however the stream is chunked. */
+ * the stream (the informer decided what comes next). Each byte is searched
+ * for a newline once (kk->scanned): a long line arriving in many chunks costs
+ * its length, not its length squared, on the loop DNS runs on. */
 static bool
 watch_lines(struct kkind *kk)
 {
 	size_t start = 0;
 	bool ok = true;
 	while (ok) {
-		size_t from = start > kk->scanned ? start : kk->scanned;
-		char *nl = memchr(kk->body + from, '\n', kk->len - from);
-		if (nl == NULL)
+		size_t scanned = kk->scanned;
+		long r = kinf_line_end(kk->body + start, kk->len - start, &scanned, KINF_MAX_LINE);
+		if (r == -2) {
+			kinf_broken(kk->inf);
+			log_warnx("kubernetes: %s: watch stream: a line longer than %u MiB (an object etcd cannot hold): "
+			    "ending the watch, relisting", kk->name, KINF_MAX_LINE >> 20);
+			ok = false;
 			break;
-		size_t l = (size_t)(nl - (kk->body + start));
+		}
+		if (r == -1) {
+			kk->scanned = scanned;
+			break;
+		}
+		size_t l = (size_t)r;
+		kk->scanned = 0;
 		if (l > 0) {
-			struct json_tokener *tok = json_budget_ok(kk->body + start, l) ? json_tokener_new() : NULL;
-			struct json_object *ev = tok ? json_tokener_parse_ex(tok, kk->body + start, (int)l) : NULL;
-			json_tokener_free(tok);
 			bool changed = false;
 			char err[300];
-			if (ev == NULL) {
+			struct json_object *ev = NULL;
+			char why[200];
+			if (!kinf_json_budget_ok(kk->body + start, l, why, sizeof(why))) {
+				kinf_broken(kk->inf);
+				snprintf(err, sizeof(err), "watch stream: an event with %s; relisting", why);
+				ok = false;
+			} else if ((ev = parse(kk->body + start, l)) == NULL) {
 				/* a broken line: the stream cannot be trusted */
-				struct json_object *bad = json_object_new_object();
-				kinf_watch_event(kk->inf, bad, monotime_now(), &changed, err, sizeof(err));
-				json_object_put(bad);
+				kinf_broken(kk->inf);
 				snprintf(err, sizeof(err), "watch stream: a line is not JSON");
 				ok = false;
 			} else {
@@ -305,16 +313,6 @@ watch_lines(struct kkind *kk)
 	}
 	memmove(kk->body, kk->body + start, kk->len - start);
 	kk->len -= start;
-	kk->scanned = kk->len;
-	if (ok && kk->len > KUBE_MAX_LINE) {
-		log_warnx("kubernetes: %s: a watch event larger than %u MiB; relisting", kk->name, KUBE_MAX_LINE >> 20);
-		struct json_object *bad = json_object_new_object();
-		bool changed = false;
-		char err[300];
-		kinf_watch_event(kk->inf, bad, monotime_now(), &changed, err, sizeof(err));
-		json_object_put(bad);
-		ok = false;
-	}
 	return ok;
 }
 
@@ -327,11 +325,14 @@ write_cb(char *p, size_t size, size_t n, void *arg)
 		size_t nc = kk->cap ? kk->cap : 65536;
 		while (nc < kk->len + len + 1)
 			nc *= 2;
-		char *nb = nc <= KUBE_MAX_BODY ? realloc(kk->body, nc) : NULL;
+		size_t max = kk->op == KINF_LIST ? KINF_MAX_PAGE : KUBE_MAX_WATCH_BUF;
+		if (nc > max && kk->len + len + 1 <= max)
+			nc = max;
+		char *nb = nc <= max ? realloc(kk->body, nc) : NULL;
 		if (nb == NULL) {
 			kk->too_large = true;
-			snprintf(kk->errbuf, sizeof(kk->errbuf), "answer larger than %u MiB (or out of memory)",
-			    KUBE_MAX_BODY >> 20);
+			snprintf(kk->errbuf, sizeof(kk->errbuf), "answer larger than %zu MiB (or out of memory)",
+			    max >> 20);
 			return 0;
 		}
 		kk->body = nb;
@@ -384,15 +385,14 @@ request_done(struct kkind *kk, CURLcode rc)
 	snprintf(url_path, sizeof(url_path), "%s %s%s", op_name(kk->op), k->conn.server, kk->paths[kk->path]);
 	char msg[800] = "";
 	if (kk->op == KINF_LIST && rc == CURLE_OK && status == 200) {
-		struct json_tokener *tok = kk->body && json_budget_ok(kk->body, kk->len) ? json_tokener_new() : NULL;
-		struct json_object *list = tok ? json_tokener_parse_ex(tok, kk->body, (int)kk->len) : NULL;
-		json_tokener_free(tok);
 		bool changed = false;
 		char err[300];
-		if (list == NULL) {
-			struct json_object *bad = json_object_new_object();
-			kinf_list_page(kk->inf, bad, now, &changed, err, sizeof(err));
-			json_object_put(bad);
+		struct json_object *list = NULL;
+		if (!kinf_json_budget_ok(kk->body ? kk->body : "", kk->len, err, sizeof(err))) {
+			kinf_broken(kk->inf);
+			snprintf(msg, sizeof(msg), "%s: the answer has %s", url_path, err);
+		} else if ((list = parse(kk->body ? kk->body : "", kk->len)) == NULL) {
+			kinf_broken(kk->inf);
 			snprintf(msg, sizeof(msg), "%s: the answer is not JSON", url_path);
 		} else if (!kinf_list_page(kk->inf, list, now, &changed, err, sizeof(err))) {
 			snprintf(msg, sizeof(msg), "%s: %s", url_path, err);
@@ -463,10 +463,10 @@ request_done(struct kkind *kk, CURLcode rc)
 		unsigned long long cur = kk->page_limit ? kk->page_limit : (unsigned long long)k->page_size;
 		kk->page_limit = cur > 1 ? cur / 2 : 1;
 		log_warnx("kubernetes: %s: a LIST page over %u MiB; asking for %llu objects a page", kk->name,
-		    KUBE_MAX_BODY >> 20, kk->page_limit);
+		    KINF_MAX_PAGE >> 20, kk->page_limit);
 	}
-	/* one large answer must not hold its buffer for the life of sedns */
-	if (kk->cap > KUBE_KEEP_BUF) {
+	/* one large answer must not pin its buffer for the life of the daemon */
+	if (kk->cap > KUBE_KEEP_BODY) {
 		free(kk->body);
 		kk->body = NULL;
 		kk->cap = kk->len = kk->scanned = 0;
@@ -550,6 +550,13 @@ start_request(struct kkind *kk)
 	}
 	CURL *e = curl_easy_init();
 	char *url = NULL, *esc = NULL;
+	const char *badopt = NULL; /* the first option curl refused */
+	/* every option is checked: one refused (a URL too long for curl) must
+	 * fail the request, not send another */
+#define SETOPT(e, opt, val) do { \
+	if (badopt == NULL && curl_easy_setopt(e, opt, val) != CURLE_OK) \
+		badopt = #opt; \
+} while (0)
 	struct curl_slist *h = NULL;
 	if (e == NULL)
 		goto oom;
@@ -567,7 +574,7 @@ start_request(struct kkind *kk)
 		if (asprintf(&url, "%s%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%lu%s",
 		    k->conn.server, kk->paths[kk->path], esc ? esc : "", secs, kk->selector) < 0)
 			url = NULL;
-		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(secs * 1000 + k->request_timeout_ms));
+		SETOPT(e, CURLOPT_TIMEOUT_MS, (long)(secs * 1000 + k->request_timeout_ms));
 	}
 	if (url == NULL)
 		goto oom;
@@ -586,43 +593,59 @@ start_request(struct kkind *kk)
 	if (h == NULL)
 		goto oom;
 	explicit_bzero(tok, strlen(tok));
-	if (curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK)
-		goto oom;
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, kk);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, kk);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, kk);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, kk->errbuf);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "sedns/" SEDNS_VERSION);
+	SETOPT(e, CURLOPT_URL, url);
+	SETOPT(e, CURLOPT_HTTPHEADER, h);
+	SETOPT(e, CURLOPT_PRIVATE, kk);
+	SETOPT(e, CURLOPT_WRITEFUNCTION, write_cb);
+	SETOPT(e, CURLOPT_WRITEDATA, kk);
+	SETOPT(e, CURLOPT_HEADERFUNCTION, header_cb);
+	SETOPT(e, CURLOPT_HEADERDATA, kk);
+	SETOPT(e, CURLOPT_ERRORBUFFER, kk->errbuf);
+	SETOPT(e, CURLOPT_NOSIGNAL, 1L);
+	SETOPT(e, CURLOPT_USERAGENT, "sedns/" SEDNS_VERSION);
 	/* the bearer token never goes out in clear */
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)k->request_timeout_ms);
+	SETOPT(e, CURLOPT_PROTOCOLS_STR, "https");
+	SETOPT(e, CURLOPT_ACCEPT_ENCODING, "");
+	SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS, (long)k->request_timeout_ms);
 	if (req.op == KINF_LIST)
-		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)k->request_timeout_ms);
+		SETOPT(e, CURLOPT_TIMEOUT_MS, (long)k->request_timeout_ms);
 	/* a peer gone without a word under an idle watch */
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L);
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 10L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	SETOPT(e, CURLOPT_TCP_KEEPIDLE, 30L);
+	SETOPT(e, CURLOPT_TCP_KEEPINTVL, 10L);
+	SETOPT(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	SETOPT(e, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (k->conn.ca_data) {
 		struct curl_blob b = { k->conn.ca_data, k->conn.ca_len, CURL_BLOB_NOCOPY };
-		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &b);
+		SETOPT(e, CURLOPT_CAINFO_BLOB, &b);
 	} else if (k->conn.ca_file) {
-		curl_easy_setopt(e, CURLOPT_CAINFO, k->conn.ca_file);
+		SETOPT(e, CURLOPT_CAINFO, k->conn.ca_file);
 	}
 	if (k->conn.cert_data) {
 		struct curl_blob c = { k->conn.cert_data, k->conn.cert_len, CURL_BLOB_NOCOPY };
 		struct curl_blob y = { k->conn.key_data, k->conn.key_len, CURL_BLOB_NOCOPY };
-		curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &c);
-		curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &y);
+		SETOPT(e, CURLOPT_SSLCERT_BLOB, &c);
+		SETOPT(e, CURLOPT_SSLKEY_BLOB, &y);
 	} else if (k->conn.cert_file) {
-		curl_easy_setopt(e, CURLOPT_SSLCERT, k->conn.cert_file);
-		curl_easy_setopt(e, CURLOPT_SSLKEY, k->conn.key_file);
+		SETOPT(e, CURLOPT_SSLCERT, k->conn.cert_file);
+		SETOPT(e, CURLOPT_SSLKEY, k->conn.key_file);
+	}
+#undef SETOPT
+	if (badopt != NULL) {
+		snprintf(err, sizeof(err), "%s %s%s: curl refused %s (%zu-byte URL)", op_name(req.op), k->conn.server,
+		    kk->paths[kk->path], badopt, strlen(url));
+		free(url);
+		curl_free(esc);
+		explicit_bzero(tok, KUBE_MAX_TOKEN);
+		free(tok);
+		curl_slist_free_all(h);
+		curl_easy_cleanup(e);
+		kinf_ended(kk->inf, req.op, 0, false, monotime_now(), jitter(k));
+		kinf_next(kk->inf, &req);
+		fail_log(kk, err, req.delay_ms);
+		struct timeval tv = monotime_tv(req.delay_ms ? req.delay_ms : 1000);
+		evtimer_add(kk->timer, &tv);
+		return;
 	}
 	kk->easy = e;
 	kk->hdrs = h;
@@ -868,6 +891,8 @@ kube_snapshot(const struct kube *k)
 		/* the name diagnostics give: where the object came from */
 		char *name;
 		if (asprintf(&name, "kubernetes:%s", d[i].key) < 0) {
+			/* elements before i are s's now; the rest, then the
+			 * array once (kinf_docs_free would free d + i) */
 			for (size_t j = i; j < n; j++) {
 				free(d[j].key);
 				free(d[j].payload);

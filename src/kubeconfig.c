@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <yaml.h>
 
 #include "serviceentry.h"
@@ -189,9 +190,10 @@ conn_from_doc(yaml_document_t *doc, const char *file, struct kube_conn *c, char 
 	if (cl == NULL)
 		return fail(err, errlen, file, ctx, "cluster \"%s\" of the context not found in clusters", cname);
 	const char *server = scalar(get(doc, cl, "server"));
-	if (server == NULL || strncmp(server, "https://", 8) != 0)
+	/* never http://: the bearer token would cross the network in clear */
+	if (server == NULL || strncasecmp(server, "https://", 8) != 0 || server[8] == '\0')
 		return fail(err, errlen, file, get(doc, cl, "server") ? get(doc, cl, "server") : cl,
-		    "cluster.server must be an https:// URL", NULL);
+		    "cluster.server must be an https:// URL (the token is never sent in clear)", NULL);
 	const char *insecure = scalar(get(doc, cl, "insecure-skip-tls-verify"));
 	if (insecure && strcmp(insecure, "true") == 0)
 		return fail(err, errlen, file, get(doc, cl, "insecure-skip-tls-verify"), "insecure-skip-tls-verify "

@@ -21,18 +21,21 @@ struct kent {
 struct kmap {
 	struct kent **b;
 	size_t nb, n;              /* nb: power of two (0 before the first put) */
+	size_t bytes;              /* keys and payloads (strlen) */
 };
 
 struct kinf {
 	kinf_payload_fn payload;
 	uint64_t base_ms, max_ms;
 	size_t max_objects;
+	size_t max_bytes;          /* store.bytes + pending.bytes at most */
 	struct kmap store;
 	struct kmap pending;       /* pages of the LIST in progress */
 	enum kinf_op op;
 	char *cont;                /* continue token of the next page */
 	char *rv;                  /* last resourceVersion seen */
 	unsigned attempts;         /* consecutive failures */
+	unsigned watch_failures;   /* consecutive failed watches */
 	uint64_t delay_ms;
 	bool gone;                 /* the stream said 410: relist */
 	bool stream_error;         /* the stream said something else bad */
@@ -98,21 +101,30 @@ kmap_grow(struct kmap *m)
 	return true;
 }
 
-/* Takes payload. 1: changed, 0: same payload, -1: out of memory / full. */
+/* Takes payload. 1: changed, 0: same payload, -1: out of memory / full
+ * (more than max entries, or the map would grow past max_bytes). */
 static int
-kmap_put(struct kmap *m, const char *key, char *payload, size_t max)
+kmap_put(struct kmap *m, const char *key, char *payload, size_t max, size_t max_bytes)
 {
 	struct kent **p = kmap_slot(m, key);
+	size_t pl = strlen(payload);
 	if (p && *p) {
 		if (strcmp((*p)->payload, payload) == 0) {
 			free(payload);
 			return 0;
 		}
+		size_t old = strlen((*p)->payload);
+		if (pl > old && m->bytes + (pl - old) > max_bytes) {
+			free(payload);
+			return -1;
+		}
+		m->bytes = m->bytes - old + pl;
 		free((*p)->payload);
 		(*p)->payload = payload;
 		return 1;
 	}
-	if (m->n >= max || ((m->n + 1 > m->nb) && !kmap_grow(m))) {
+	size_t add = strlen(key) + pl;
+	if (m->n >= max || m->bytes + add > max_bytes || ((m->n + 1 > m->nb) && !kmap_grow(m))) {
 		free(payload);
 		return -1;
 	}
@@ -127,6 +139,7 @@ kmap_put(struct kmap *m, const char *key, char *payload, size_t max)
 	e->next = *p;
 	*p = e;
 	m->n++;
+	m->bytes += add;
 	return 1;
 }
 
@@ -138,6 +151,7 @@ kmap_del(struct kmap *m, const char *key)
 		return false;
 	struct kent *e = *p;
 	*p = e->next;
+	m->bytes -= strlen(e->key) + strlen(e->payload);
 	free(e->key);
 	free(e->payload);
 	free(e);
@@ -177,8 +191,23 @@ kinf_new(kinf_payload_fn payload, uint64_t backoff_base_ms, uint64_t backoff_max
 	k->base_ms = backoff_base_ms ? backoff_base_ms : 1;
 	k->max_ms = backoff_max_ms >= k->base_ms ? backoff_max_ms : k->base_ms;
 	k->max_objects = max_objects ? max_objects : KINF_DEFAULT_MAX_OBJECTS;
+	k->max_bytes = KINF_DEFAULT_MAX_BYTES;
 	k->op = KINF_LIST;
 	return k;
+}
+
+void
+kinf_set_max_bytes(struct kinf *k, size_t max_bytes)
+{
+	k->max_bytes = max_bytes;
+}
+
+/* The bytes m may still grow by: the cap less both maps. */
+static size_t
+room(const struct kinf *k, const struct kmap *m)
+{
+	size_t used = k->store.bytes + k->pending.bytes;
+	return m->bytes + (used < k->max_bytes ? k->max_bytes - used : 0);
 }
 
 void
@@ -247,10 +276,11 @@ restart_list(struct kinf *k)
 	kmap_free(&k->pending);
 	set_str(&k->cont, NULL);
 	k->op = KINF_LIST;
+	k->watch_failures = 0;
 }
 
-/* A resourceVersion or continue token goes into a URL: printable ASCII,
- * bounded (real ones are a number, or base64 of a few hundred bytes). */
+/* A resourceVersion or continue token goes into a URL: 1 to max bytes of
+ * printable ASCII (see KINF_MAX_RV). */
 static bool
 token_ok(const char *s, size_t max)
 {
@@ -262,17 +292,29 @@ token_ok(const char *s, size_t max)
 }
 
 bool
+kinf_token_ok(const char *s)
+{
+	return token_ok(s, KINF_MAX_RV);
+}
+
+bool
 kinf_list_page(struct kinf *k, struct json_object *list, double now, bool *changed, char *err, size_t errlen)
 {
 	*changed = false;
 	struct json_object *items = kubeobj_get(list, "items");
 	struct json_object *md = kubeobj_get(list, "metadata");
 	const char *rv = kubeobj_str(md, "resourceVersion");
-	const char *cont0 = kubeobj_str(md, "continue");
-	if (items == NULL || !json_object_is_type(items, json_type_array) || rv == NULL ||
-	    !token_ok(rv, KINF_MAX_RV) || (cont0 && cont0[0] && !token_ok(cont0, KINF_MAX_CONTINUE))) {
-		snprintf(err, errlen, "LIST answer is not a list with items and a usable metadata.resourceVersion "
-		    "(printable, at most %d bytes) and continue token", KINF_MAX_RV);
+	if (items == NULL || !json_object_is_type(items, json_type_array) || rv == NULL || rv[0] == '\0') {
+		snprintf(err, errlen, "LIST answer is not a list with items and metadata.resourceVersion");
+		restart_list(k);
+		k->stream_error = true;
+		return false;
+	}
+	const char *cont = kubeobj_str(md, "continue");
+	bool rv_ok = token_ok(rv, KINF_MAX_RV);
+	if (!rv_ok || (cont && cont[0] && !token_ok(cont, KINF_MAX_CONTINUE))) {
+		snprintf(err, errlen, "LIST answer's metadata.%s is longer than %d bytes or not printable ASCII",
+		    rv_ok ? "continue" : "resourceVersion", rv_ok ? KINF_MAX_CONTINUE : KINF_MAX_RV);
 		restart_list(k);
 		k->stream_error = true;
 		return false;
@@ -293,15 +335,22 @@ kinf_list_page(struct kinf *k, struct json_object *list, double now, bool *chang
 		char *p = k->payload(obj);
 		if (p == NULL)
 			continue;
-		if (kmap_put(&k->pending, key, p, k->max_objects) < 0) {
-			snprintf(err, errlen, "LIST has more than %zu objects (or out of memory); keeping the previous "
-			    "ones", k->max_objects);
+		if (strlen(p) > KINF_MAX_PAYLOAD) {
+			snprintf(err, errlen, "LIST: object %.200s is larger than %u KiB; keeping the previous ones", key,
+			    KINF_MAX_PAYLOAD >> 10);
+			free(p);
+			restart_list(k);
+			k->stream_error = true;
+			return false;
+		}
+		if (kmap_put(&k->pending, key, p, k->max_objects, room(k, &k->pending)) < 0) {
+			snprintf(err, errlen, "LIST has more than %zu objects or %zu MiB (or out of memory); keeping the "
+			    "previous ones", k->max_objects, k->max_bytes >> 20);
 			restart_list(k);
 			k->stream_error = true;
 			return false;
 		}
 	}
-	const char *cont = kubeobj_str(md, "continue");
 	if (cont && cont[0]) {
 		set_str(&k->cont, cont);
 		if (k->cont == NULL) {
@@ -386,8 +435,14 @@ kinf_watch_event(struct kinf *k, struct json_object *ev, double now, bool *chang
 		return false;
 	}
 	const char *rv = kubeobj_str(kubeobj_get(obj, "metadata"), "resourceVersion");
-	if (rv == NULL || !token_ok(rv, KINF_MAX_RV)) {
-		snprintf(err, errlen, "watch event %s without a usable metadata.resourceVersion", type);
+	if (rv == NULL || rv[0] == '\0') {
+		snprintf(err, errlen, "watch event %s without metadata.resourceVersion", type);
+		k->stream_error = true;
+		return false;
+	}
+	if (!token_ok(rv, KINF_MAX_RV)) {
+		snprintf(err, errlen, "watch event %s: metadata.resourceVersion is longer than %d bytes or not printable "
+		    "ASCII", type, KINF_MAX_RV);
 		k->stream_error = true;
 		return false;
 	}
@@ -400,10 +455,18 @@ kinf_watch_event(struct kinf *k, struct json_object *ev, double now, bool *chang
 	int r = 0;
 	if (e == KINF_ADDED || e == KINF_MODIFIED) {
 		char *p = k->payload(obj);
+		if (p && strlen(p) > KINF_MAX_PAYLOAD) {
+			free(p);
+			snprintf(err, errlen, "watch event %s: object %.200s is larger than %u KiB", type, key,
+			    KINF_MAX_PAYLOAD >> 10);
+			k->stream_error = true;
+			return false;
+		}
 		/* an object that stopped counting (a pod that finished) leaves */
-		r = p ? kmap_put(&k->store, key, p, k->max_objects) : kmap_del(&k->store, key);
+		r = p ? kmap_put(&k->store, key, p, k->max_objects, room(k, &k->store)) : kmap_del(&k->store, key);
 		if (r < 0) {
-			snprintf(err, errlen, "more than %zu objects (or out of memory)", k->max_objects);
+			snprintf(err, errlen, "more than %zu objects or %zu MiB (or out of memory)", k->max_objects,
+			    k->max_bytes >> 20);
 			k->stream_error = true;
 			return false;
 		}
@@ -417,8 +480,44 @@ kinf_watch_event(struct kinf *k, struct json_object *ev, double now, bool *chang
 	k->stream_events++;
 	k->events_since_list++;
 	k->attempts = 0;
+	k->watch_failures = 0;
 	*changed = r > 0;
 	return true;
+}
+
+long
+kinf_line_end(const char *buf, size_t len, size_t *scanned, size_t max)
+{
+	size_t from = *scanned < len ? *scanned : len;
+	const char *nl = memchr(buf + from, '\n', len - from);
+	size_t l = nl ? (size_t)(nl - buf) : len;
+	if (l > max) {
+		*scanned = len;
+		return -2;
+	}
+	if (nl == NULL) {
+		*scanned = len;
+		return -1;
+	}
+	*scanned = l;
+	return (long)l;
+}
+
+bool
+kinf_json_budget_ok(const char *buf, size_t len, char *err, size_t errlen)
+{
+	if (kubeobj_json_budget_ok(buf, len, KINF_JSON_BYTES_PER_CONTAINER, KINF_JSON_CONTAINER_FLOOR))
+		return true;
+	snprintf(err, errlen, "more than %zu objects and arrays in %zu bytes (at most one per %d bytes): refused "
+	    "unparsed", len / KINF_JSON_BYTES_PER_CONTAINER + KINF_JSON_CONTAINER_FLOOR, len,
+	    KINF_JSON_BYTES_PER_CONTAINER);
+	return false;
+}
+
+void
+kinf_broken(struct kinf *k)
+{
+	k->stream_error = true;
 }
 
 void
@@ -446,8 +545,9 @@ kinf_ended(struct kinf *k, enum kinf_op op, int http_status, bool clean, double 
 	} else if (http_status != 200 || k->stream_error) {
 		/* a bad stream cannot be trusted to resume: relist; so does a
 		 * watch that keeps failing (whatever the version it resumes
-		 * from, the server will not take it) */
-		if (http_status == 200 || k->attempts + 1 >= KINF_WATCH_FAILS_RELIST)
+		 * from, the server will not take it). restart_list zeroes
+		 * watch_failures. */
+		if (http_status == 200 || ++k->watch_failures >= KINF_WATCH_FAILS_RELIST)
 			restart_list(k);
 		failed = true;
 	} else {

@@ -66,13 +66,28 @@ kubeobj_serviceentry_payload(struct json_object *obj)
 			json_object_object_add(out, "status", st);
 		}
 	}
-	/* indented: a diagnostic's line:col then points somewhere useful;
-	 * no "\/" (JSON allows it, YAML 1.1 does not) */
-	const char *s = json_object_to_json_string_ext(out,
-	    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+	/* compact: never longer than the object the API server sent (indented,
+	 * nested arrays grew 31 times); no "\/" (JSON allows it, YAML 1.1 does
+	 * not) */
+	const char *s = json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	char *r = s ? strdup(s) : NULL;
 	json_object_put(out);
 	return r;
+}
+
+/* A namespace name is an RFC 1123 label: 1 to 63 of [a-z0-9-], alphanumeric
+ * at both ends. Anything else is refused whole, never truncated (a cut name
+ * could be another namespace). */
+static bool
+dns_label(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	return true;
 }
 
 char *
@@ -82,13 +97,11 @@ kubeobj_pod_payload(struct json_object *obj)
 	struct json_object *spec = kubeobj_get(obj, "spec"), *status = kubeobj_get(obj, "status");
 	struct json_object *hn = kubeobj_get(spec, "hostNetwork");
 	const char *phase = kubeobj_str(status, "phase");
-	/* a namespace is a DNS label: anything else (or a longer one, which
-	 * cut short could name another namespace) maps nothing */
-	size_t nl = ns ? strlen(ns) : 0;
-	if (nl == 0 || nl > 63 || strspn(ns, "abcdefghijklmnopqrstuvwxyz0123456789-") != nl)
+	if (ns == NULL || !dns_label(ns))
 		return NULL;
-	/* a hostNetwork pod's IP is the node's, shared by many */
-	if (hn && json_object_get_boolean(hn))
+	/* a hostNetwork pod's IP is the node's, shared by many; only a JSON
+	 * true says so (json-c's get_boolean takes the string "false" as true) */
+	if (hn && json_object_is_type(hn, json_type_boolean) && json_object_get_boolean(hn))
 		return NULL;
 	/* a finished pod's IP may already be someone else's */
 	if (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0))

@@ -187,6 +187,48 @@ expect_match "metrics: watch restarts" 'sedns_kube_watch_restarts_total\{kind="s
 expect_match "metrics: last sync age" 'sedns_kube_last_sync_age_seconds\{kind="pods"\} [0-9]' "$m"
 expect_match "metrics: request failures" 'sedns_kube_request_failures_total\{kind="serviceentries"\} [1-9]' "$m"
 
+# --- a hostile API server: DNS keeps answering, the error is clear ----------
+# max_dig_ms N: the slowest of N queries (one every 0.1 s) for a local name
+max_dig_ms() {
+	local i t0 t max=0
+	for i in $(seq 1 "$1"); do
+		t0=$(date +%s%N); q static.example.com >/dev/null; t=$(( ($(date +%s%N) - t0) / 1000000 ))
+		[ "$t" -gt "$max" ] && max=$t
+		sleep 0.1
+	done
+	echo $max
+}
+# hostile MODE LOGREGEX WHAT [TRIGGER]: DNS stays fast while the API server
+# is hostile, the log says why, and all is well once it behaves again.
+# TRIGGER: /drop (a new watch) or /expire (a relist)
+hostile() {
+	local mode=$1 re=$2 what=$3 ms
+	ctl POST "/hostile/$mode" >/dev/null
+	ctl POST "${4:-/drop}" >/dev/null
+	ms=$(max_dig_ms 25)
+	check "$what: DNS keeps answering (slowest of 25 queries ${ms} ms)" test "$ms" -lt 300
+	# (the next retry may wait out a backoff grown by the modes before,
+	# up to 30 s)
+	for _ in $(seq 1 350); do grep -Eq "$re" "$T_TMP/sedns.log" && break; sleep 0.1; done
+	expect_match "$what: a clear error" "$re" "$(grep -Em1 "$re" "$T_TMP/sedns.log")"
+	expect_eq "$what: what was loaded is still served" "10.1.1.3" "$(q static.example.com)"
+	ctl POST /hostile/off >/dev/null
+}
+hostile longline 'kubernetes: serviceentries: watch stream: a line longer than 4 MiB.*relisting' \
+	"a 64 MiB watch line without a newline"
+hostile nested 'kubernetes: serviceentries: LIST .*: the answer has more than [0-9]+ objects and arrays' \
+	"a LIST page of {} just under 4 MiB (1 GB in json-c)" /expire
+hwm=$(awk '/VmHWM/ { print int($2 / 1024) }' /proc/$SEDNS_PID/status)
+check "a LIST page of {}: refused unparsed (peak RSS ${hwm} MiB)" test "${hwm:-9999}" -lt 300
+hostile bigrv "kubernetes: serviceentries: LIST .*metadata.resourceVersion is longer than 128 bytes" \
+	"a LIST with a 2 MiB resourceVersion" /expire
+hostile bigpage "kubernetes: serviceentries: a LIST page over 4 MiB; asking for [0-9]+ objects a page" \
+	"a 5 MiB LIST page" /expire
+se team-a healed healed.example.com 10.9.9.1
+# (after the next retry: the backoff has grown meanwhile, up to 30 s)
+for _ in $(seq 1 15); do ms=$(wait_for healed.example.com '^10\.9\.9\.1$') && break; done
+check "after the hostile server behaves: changes arrive again" test "$ms" != timeout
+
 # --- a CA that did not sign the server: clear error, files still served ------
 kubeconfig "$T_TMP/kubeconfig.bad" "$C/otherca.crt"
 SE2=$T_TMP/se2; mkdir -p "$SE2"
@@ -232,10 +274,15 @@ check "the log says it falls back to v1beta1" test $? -eq 0
 
 # --- bad kubeconfig: refused at start with file:line:col ----------------------
 printf 'apiVersion: v1\nclusters:\n- name: c\n  cluster:\n    server: https://x\n    insecure-skip-tls-verify: true\ncontexts:\n- name: c\n  context: {cluster: c}\ncurrent-context: c\n' > "$T_TMP/kc-insecure"
-out=$("$SEDNS" serve --listen 127.0.0.1:$(free_port) --state-dir "$T_TMP/state4" --serviceentries "$SE2" \
+out=$(timeout 5 "$SEDNS" serve --listen 127.0.0.1:$(free_port) --state-dir "$T_TMP/state4" --serviceentries "$SE2" \
 	--kubeconfig "$T_TMP/kc-insecure" --kube-node-name n1 2>&1)
 expect_match "insecure-skip-tls-verify is refused with file:line:col" 'kc-insecure:6:[0-9]+: insecure-skip-tls-verify is not supported' "$out"
-out=$("$SEDNS" serve --listen 127.0.0.1:$(free_port) --state-dir "$T_TMP/state4" --serviceentries "$SE2" \
+sed "s|server: https://|server: http://|" "$T_TMP/kubeconfig" > "$T_TMP/kc-http"
+out=$(timeout 5 "$SEDNS" serve --listen 127.0.0.1:$(free_port) --state-dir "$T_TMP/state4" --serviceentries "$SE2" \
+	--kubeconfig "$T_TMP/kc-http" --kube-node-name n1 2>&1)
+expect_match "an http:// server is refused (the token would go in clear)" \
+	'kc-http:[0-9]+:[0-9]+: cluster.server must be an https:// URL' "$out"
+out=$(timeout 5 "$SEDNS" serve --listen 127.0.0.1:$(free_port) --state-dir "$T_TMP/state4" --serviceentries "$SE2" \
 	--kubeconfig "$T_TMP/kubeconfig" 2>&1)
 expect_match "pods without a node name is refused" 'no node name' "$out"
 

@@ -21,6 +21,15 @@
  *   POST   /expire         compaction: every version so far is gone; open
  *                          watches get ERROR 410 and end
  *   POST   /token/VALUE    the token accepted from now on
+ *   POST   /hostile/MODE   serviceentries answers turn hostile (MODE "off":
+ *                          normal again):
+ *                          longline  every watch sends one 64 MiB line
+ *                                    without a newline
+ *                          nested    every LIST is a page of {} items just
+ *                                    under 4 MiB (sedns's page cap)
+ *                          bigrv     every LIST has a 2 MiB resourceVersion
+ *                          bigpage   every LIST is a 5 MiB page (one item),
+ *                                    whatever its limit
  *   GET    /stats          counters, one "name value" per line
  *   GET    /log            every API request line received
  *
@@ -72,6 +81,7 @@ static long floor_rv;              /* versions below are compacted */
 static bool frozen;
 static unsigned drop_gen, expire_gen;
 static char token[512];
+static char hostile[32];           /* see /hostile/MODE */
 static bool no_v1;
 static long bookmark_ms = 1000;
 static unsigned long stat_lists[NK], stat_watches[NK], stat_requests, stat_unauth, stat_gone;
@@ -278,6 +288,37 @@ do_list(struct conn *c, int kind, const char *query, const char *node)
 	qparam(query, "continue", cont, sizeof(cont));
 	long limit = lim[0] ? atol(lim) : 0;
 	pthread_mutex_lock(&mu);
+	if (kind == K_SE && (strcmp(hostile, "nested") == 0 || strcmp(hostile, "bigrv") == 0 ||
+	    strcmp(hostile, "bigpage") == 0)) {
+		bool nested = hostile[0] == 'n', bigpage = strcmp(hostile, "bigpage") == 0;
+		stat_lists[kind]++;
+		logreq("LIST %s hostile=%s limit=%ld", kind_names[kind], hostile, limit);
+		pthread_mutex_unlock(&mu);
+		/* nested, bigrv: under sedns's 4 MiB page cap, so the page is
+		 * read whole and refused for what it holds, not for its size */
+		size_t big = nested ? (4u << 20) - 4096 : bigpage ? 5u << 20 : 2u << 20;
+		char *out = malloc(big + 200), *p = out;
+		p += sprintf(p, "{\"kind\":\"ServiceEntryList\",\"metadata\":{\"resourceVersion\":\"");
+		if (nested) {
+			p += sprintf(p, "1\"},\"items\":[{}");
+			for (size_t i = 0; i + 3 < big; i += 3)
+				p += sprintf(p, ",{}");
+		} else if (bigpage) {
+			p += sprintf(p, "1\"},\"items\":[{\"metadata\":{\"namespace\":\"team-a\",\"name\":\"big\"},"
+			    "\"spec\":{\"pad\":\"");
+			memset(p, 'x', big);
+			p += big;
+			p += sprintf(p, "\"}}");
+		} else {
+			memset(p, '1', big);
+			p += big;
+			p += sprintf(p, "\"},\"items\":[");
+		}
+		sprintf(p, "]}");
+		reply(c, 200, "OK", out);
+		free(out);
+		return;
+	}
 	long at = cur_rv;
 	char after[512] = "";
 	if (cont[0]) {
@@ -356,6 +397,19 @@ do_watch(struct conn *c, int kind, const char *query, const char *node)
 	long end = now_ms() + timeout * 1000, next_bm = now_ms() + bookmark_ms;
 	long pos = from;
 	pthread_mutex_lock(&mu);
+	if (kind == K_SE && strcmp(hostile, "longline") == 0) {
+		pthread_mutex_unlock(&mu);
+		/* one event that never ends: 64 MiB without a newline */
+		if (cprintf(c, "%zx\r\n{\"type\":\"ADDED\",\"object\":{\"x\":\"\r\n", (size_t)31) < 0)
+			return false;
+		static char xs[65536];
+		memset(xs, 'x', sizeof(xs));
+		for (int i = 0; i < 1024; i++)
+			if (cprintf(c, "%zx\r\n", sizeof(xs)) < 0 || cwrite(c, xs, sizeof(xs)) < 0 ||
+			    cwrite(c, "\r\n", 2) < 0)
+				return false;
+		return cprintf(c, "0\r\n\r\n") == 0;
+	}
 	if (from < floor_rv) {
 		stat_gone++;
 		pthread_mutex_unlock(&mu);
@@ -576,6 +630,8 @@ ctl_conn(struct conn *c)
 		floor_rv = cur_rv; /* a watch from before now is too old */
 		expire_gen++;
 		frozen = false;
+	} else if (strncmp(target, "/hostile/", 9) == 0) {
+		snprintf(hostile, sizeof(hostile), "%.31s", strcmp(target + 9, "off") == 0 ? "" : target + 9);
 	} else if (strncmp(target, "/token/", 7) == 0) {
 		snprintf(token, sizeof(token), "%.500s", target + 7);
 	} else if (strcmp(target, "/stats") == 0) {

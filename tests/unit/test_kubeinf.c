@@ -533,3 +533,241 @@ Test(kubeinf, a_list_with_a_nameless_item_keeps_the_previous_store)
 	cr_assert_str_eq(kinf_get(k, "a/x"), "1");
 	kinf_free(k);
 }
+
+Test(kubeinf, watch_lines_are_searched_once_and_capped)
+{
+	char buf[64] = "abc";
+	size_t scanned = 0;
+	cr_assert_eq(kinf_line_end(buf, 3, &scanned, 16), -1);
+	cr_assert_eq(scanned, 3, "the bytes searched are remembered");
+	/* a newline among the bytes before scanned is not looked for again:
+	 * the caller only appends */
+	memcpy(buf, "abcde\nxy", 8);
+	cr_assert_eq(kinf_line_end(buf, 8, &scanned, 16), 5);
+	scanned = 0;
+	cr_assert_eq(kinf_line_end(buf + 6, 2, &scanned, 16), -1);
+	/* too long: refused before its newline comes */
+	memset(buf, 'x', 20);
+	scanned = 0;
+	cr_assert_eq(kinf_line_end(buf, 17, &scanned, 16), -2);
+	scanned = 0;
+	buf[16] = '\n';
+	cr_assert_eq(kinf_line_end(buf, 20, &scanned, 16), 16, "a line of exactly max is fine");
+}
+
+Test(kubeinf, dense_json_is_refused_unparsed)
+{
+	char err[200];
+	/* a real object passes */
+	const char *obj = OBJ("team-a", "x", "5", "1");
+	cr_assert(kinf_json_budget_ok(obj, strlen(obj), err, sizeof(err)));
+	/* braces inside strings (with escaped quotes) do not count */
+	static char s[8192];
+	strcpy(s, "{\"a\":\"\\\"");
+	memset(s + strlen(s), '{', 4000);
+	strcat(s, "\"}");
+	cr_assert(kinf_json_budget_ok(s, strlen(s), err, sizeof(err)), "%s", err);
+	/* 4 KiB of {} (what json-c turns into ~1.6 MB) is refused */
+	size_t n = 0;
+	s[n++] = '[';
+	while (n + 3 < 4096) {
+		memcpy(s + n, "{},", 3);
+		n += 3;
+	}
+	s[n++] = ']';
+	cr_assert_not(kinf_json_budget_ok(s, n, err, sizeof(err)));
+	cr_assert(strstr(err, "objects and arrays") != NULL, "%s", err);
+}
+
+Test(kubeinf, byte_cap_keeps_the_previous_store)
+{
+	struct kinf *k = kinf_new(spec_v, 500, 30000, 0);
+	kinf_set_max_bytes(k, 40);
+	cr_assert(page(k, "{\"metadata\":{\"resourceVersion\":\"1\"},\"items\":[" OBJ("a", "x", "1", "0123456789") "]}",
+	    1));
+	/* 13 bytes held: a relist of 3 such objects (39, plus the 13 still
+	 * held) is past 40 */
+	cr_assert_not(page(k, "{\"metadata\":{\"resourceVersion\":\"2\"},\"items\":[" OBJ("a", "x", "1", "0123456789") ","
+	    OBJ("a", "y", "1", "0123456789") "," OBJ("a", "z", "1", "0123456789") "]}", 2));
+	cr_assert_str_eq(kinf_get(k, "a/x"), "0123456789");
+	cr_assert_null(kinf_get(k, "a/y"));
+	/* an event that would pass it is refused; a delete frees room */
+	cr_assert_eq(event(k, EV("ADDED", OBJ("a", "big", "3", "0123456789012345678901234567890")), 3), -1);
+	kinf_free(k);
+}
+
+Test(kubeinf, payload_over_etcd_limit_is_refused)
+{
+	struct kinf *k = kinf_new(spec_v, 500, 30000, 0);
+	size_t n = KINF_MAX_PAYLOAD + 10;
+	char *big = malloc(n + 200);
+	int h = sprintf(big, "{\"metadata\":{\"resourceVersion\":\"1\"},\"items\":[{\"metadata\":{\"namespace\":\"a\","
+	    "\"name\":\"x\"},\"spec\":{\"v\":\"");
+	memset(big + h, 'v', n);
+	strcpy(big + h + n, "\"}}]}");
+	struct json_object *o = J(big);
+	bool changed;
+	char err[300];
+	cr_assert_not(kinf_list_page(k, o, 1, &changed, err, sizeof(err)));
+	cr_assert(strstr(err, "a/x is larger than 1536 KiB") != NULL, "%s", err);
+	json_object_put(o);
+	free(big);
+	kinf_free(k);
+}
+
+Test(kubeobj, serviceentry_payload_is_no_longer_than_the_object)
+{
+	/* nested arrays: indented, each level cost a line and its indent */
+	char s[4096];
+	int n = sprintf(s, "{\"apiVersion\":\"networking.istio.io/v1\",\"kind\":\"ServiceEntry\",\"metadata\":{\"name\":"
+	    "\"n\",\"namespace\":\"d\"},\"spec\":{\"hosts\":");
+	for (int i = 0; i < 30; i++)
+		s[n++] = '[';
+	for (int i = 0; i < 30; i++)
+		s[n++] = ']';
+	n += sprintf(s + n, "}}");
+	struct json_object *o = J(s);
+	char *p = kubeobj_serviceentry_payload(o);
+	json_object_put(o);
+	cr_assert_not_null(p);
+	cr_assert_leq(strlen(p), (size_t)n, "payload %zu bytes from an object of %d: %s", strlen(p), n, p);
+	free(p);
+}
+
+Test(kubeinf, long_or_unprintable_versions_are_refused)
+{
+	cr_assert(kinf_token_ok("12345"));
+	cr_assert(kinf_token_ok("eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MTIzfQ=="));
+	cr_assert_not(kinf_token_ok(""));
+	cr_assert_not(kinf_token_ok("12 3"));
+	cr_assert_not(kinf_token_ok("12\n3"));
+	char big[200];
+	memset(big, '1', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	cr_assert_not(kinf_token_ok(big));
+	big[128] = '\0';
+	cr_assert(kinf_token_ok(big), "128 bytes is fine");
+	big[128] = '1';
+	/* a LIST with such a version is unusable: the store stays, relist */
+	struct kinf *k = synced();
+	char page_[512];
+	snprintf(page_, sizeof(page_), "{\"metadata\":{\"resourceVersion\":\"%s\"},\"items\":[]}", big);
+	cr_assert_not(page(k, page_, 2));
+	cr_assert_str_eq(kinf_get(k, "a/x"), "1");
+	struct kinf_req r;
+	kinf_next(k, &r);
+	cr_assert_eq(r.op, KINF_LIST);
+	cr_assert_gt(r.delay_ms, 0);
+	/* a continue token likewise */
+	snprintf(page_, sizeof(page_), "{\"metadata\":{\"resourceVersion\":\"3\",\"continue\":\"a\\u0001b\"},\"items\":[]}");
+	cr_assert_not(page(k, page_, 3));
+	kinf_next(k, &r);
+	cr_assert_null(r.cont);
+	kinf_free(k);
+	/* a watch event with one: the stream ends, relist */
+	k = synced();
+	snprintf(page_, sizeof(page_), EV("BOOKMARK", "{\"metadata\":{\"resourceVersion\":\"%s\"}}"), big);
+	cr_assert_eq(event(k, page_, 2), -1);
+	cr_assert_str_eq(kinf_rv(k), "10");
+	kinf_ended(k, KINF_WATCH, 200, true, 3, 0.5);
+	kinf_next(k, &r);
+	cr_assert_eq(r.op, KINF_LIST);
+	kinf_free(k);
+}
+
+Test(kubeinf, watch_failing_again_and_again_relists)
+{
+	struct kinf *k = synced();
+	struct kinf_req r;
+	for (int i = 1; i < KINF_WATCH_FAILS_RELIST; i++) {
+		kinf_ended(k, KINF_WATCH, 0, false, 2 + i, 0.5);
+		kinf_next(k, &r);
+		cr_assert_eq(r.op, KINF_WATCH, "failure %d: the watch is retried", i);
+	}
+	kinf_ended(k, KINF_WATCH, 0, false, 9, 0.5);
+	kinf_next(k, &r);
+	cr_assert_eq(r.op, KINF_LIST, "after %d failures in a row: relist", KINF_WATCH_FAILS_RELIST);
+	cr_assert_gt(r.delay_ms, 0);
+	cr_assert_str_eq(kinf_get(k, "a/x"), "1", "the store stays");
+	kinf_free(k);
+}
+
+Test(kubeobj, pod_host_network_and_namespace_are_read_strictly)
+{
+	/* only a JSON true is hostNetwork: the string "false" is not */
+	char *p = pod("{\"metadata\":{\"namespace\":\"team-a\"},\"spec\":{\"hostNetwork\":\"false\"},"
+	    "\"status\":{\"phase\":\"Running\",\"podIP\":\"10.1.0.5\"}}");
+	cr_assert_not_null(p, "hostNetwork \"false\" made the pod a host-network pod");
+	cr_assert_str_eq(p, "team-a 10.1.0.5");
+	free(p);
+	cr_assert_null(pod("{\"metadata\":{\"namespace\":\"k\"},\"spec\":{\"hostNetwork\":true},"
+	    "\"status\":{\"phase\":\"Running\",\"podIP\":\"192.168.0.1\"}}"));
+	/* a namespace that is no DNS label is refused, never cut */
+	char ns64[80];
+	memset(ns64, 'a', 64);
+	ns64[64] = '\0';
+	char obj[300];
+	snprintf(obj, sizeof(obj), "{\"metadata\":{\"namespace\":\"%s\"},\"status\":{\"phase\":\"Running\","
+	    "\"podIP\":\"10.0.0.9\"}}", ns64);
+	cr_assert_null(pod(obj), "a 64-byte namespace was accepted (truncated?)");
+	ns64[63] = '\0';
+	snprintf(obj, sizeof(obj), "{\"metadata\":{\"namespace\":\"%s\"},\"status\":{\"phase\":\"Running\","
+	    "\"podIP\":\"10.0.0.9\"}}", ns64);
+	p = pod(obj);
+	cr_assert_not_null(p, "63 bytes is a valid namespace");
+	free(p);
+	const char *bad[] = { "Team-a", "team_a", "-a", "a-", "a.b", "a\\tb" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(obj, sizeof(obj), "{\"metadata\":{\"namespace\":\"%s\"},\"status\":{\"phase\":\"Running\","
+		    "\"podIP\":\"10.0.0.9\"}}", bad[i]);
+		cr_assert_null(pod(obj), "namespace %s accepted", bad[i]);
+	}
+}
+
+Test(kubeinf, a_service_entry_with_many_endpoints_passes_the_json_budget)
+{
+	/* real JSON near the densest: endpoints with a ports map are one
+	 * container per ~22 bytes (a tighter budget refused such a LIST for
+	 * good); the page stays within KINF_MAX_PAGE */
+	size_t cap = 200000, n = 0;
+	char *s = malloc(cap), err[200];
+	cr_assert_not_null(s);
+	n += (size_t)snprintf(s + n, cap - n, "{\"metadata\":{\"resourceVersion\":\"1\"},\"items\":[{\"metadata\":"
+	    "{\"namespace\":\"a\",\"name\":\"x\"},\"spec\":{\"hosts\":[\"x.example.com\"],\"endpoints\":[");
+	for (int i = 0; i < 3000; i++)
+		n += (size_t)snprintf(s + n, cap - n, "%s{\"address\":\"10.0.%d.%d\",\"ports\":{\"http\":8080}}",
+		    i ? "," : "", i / 250, i % 250);
+	n += (size_t)snprintf(s + n, cap - n, "]}}]}");
+	cr_assert_lt(n, cap - 1);
+	cr_assert(kinf_json_budget_ok(s, n, err, sizeof(err)), "%s", err);
+	free(s);
+}
+
+Test(kubeinf, a_continue_token_may_be_longer_than_a_resource_version)
+{
+	/* base64 of {"v":..,"rv":..,"start":"namespace/name\u0000"}: a long
+	 * name makes it hundreds of bytes, and refusing it would relist
+	 * forever; past KINF_MAX_CONTINUE it is refused */
+	static char text[8192], tokn[KINF_MAX_CONTINUE + 2];
+	memset(tokn, 'e', 500);
+	tokn[500] = '\0';
+	snprintf(text, sizeof(text), "{\"metadata\":{\"resourceVersion\":\"5\",\"continue\":\"%s\"},\"items\":[]}", tokn);
+	struct kinf *k = kinf_new(spec_v, 500, 30000, 0);
+	bool changed;
+	char err[300];
+	struct json_object *o = J(text);
+	cr_assert(kinf_list_page(k, o, 1, &changed, err, sizeof(err)), "a 500-byte continue token: %s", err);
+	json_object_put(o);
+	struct kinf_req r;
+	kinf_next(k, &r);
+	cr_assert_not_null(r.cont, "the next page is asked for with it");
+	cr_assert_eq(strlen(r.cont), 500);
+	memset(tokn, 'e', KINF_MAX_CONTINUE + 1);
+	tokn[KINF_MAX_CONTINUE + 1] = '\0';
+	snprintf(text, sizeof(text), "{\"metadata\":{\"resourceVersion\":\"5\",\"continue\":\"%s\"},\"items\":[]}", tokn);
+	o = J(text);
+	cr_assert_not(kinf_list_page(k, o, 2, &changed, err, sizeof(err)));
+	cr_assert(strstr(err, "metadata.continue is longer than 4096 bytes") != NULL, "%s", err);
+	json_object_put(o);
+	kinf_free(k);
+}
