@@ -80,6 +80,11 @@ struct reg_port {
 };
 
 #define REG_MAX_ADDRS 64
+/* DNAT targets (hosts x ports x endpoints) the entries of one namespace may
+ * hold together; entries past it, in load order, are left out with an
+ * error. One tenant cannot fill a node's memory with many entries each
+ * under SE_MAX_TARGETS. */
+#define REG_MAX_NS_TARGETS (1u << 20)
 
 struct reg_host {
 	const char *name;               /* lower-case, no trailing dot; borrowed:

@@ -407,6 +407,77 @@ name_as_is(const char *s)
 }
 
 static size_t
+entry_targets(const struct serviceentry *se)
+{
+	return se->nhosts * se->nports * se->nendpoints;
+}
+
+struct ns_use {
+	const char *ns;
+	size_t idx;                     /* in the set: load order */
+};
+
+static int
+ns_use_cmp(const void *x, const void *y)
+{
+	const struct ns_use *a = x, *b = y;
+	int c = strcmp(a->ns, b->ns);
+	return c ? c : (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+/*
+ * The entries over their namespace's REG_MAX_NS_TARGETS, in load order:
+ * *over (owned, nentries flags) set, or NULL when no namespace is over
+ * (always when all entries together are under: nothing to sort). False on
+ * out of memory.
+ */
+static bool
+over_budget(struct registry *reg, bool **over)
+{
+	const struct se_set *set = &reg->set;
+	size_t total = 0, n = 0;
+	*over = NULL;
+	for (size_t i = 0; i < set->nentries; i++) {
+		size_t t = entry_targets(set->entries[i]);
+		total += t;
+		n += t > 0;
+	}
+	if (total <= REG_MAX_NS_TARGETS)
+		return true;
+	struct ns_use *u = malloc(n * sizeof(*u));
+	bool *o = calloc(set->nentries, sizeof(*o));
+	if (u == NULL || o == NULL) {
+		free(u);
+		free(o);
+		return false;
+	}
+	n = 0;
+	for (size_t i = 0; i < set->nentries; i++)
+		if (entry_targets(set->entries[i]) > 0)
+			u[n++] = (struct ns_use){ set->entries[i]->namespace, i };
+	qsort(u, n, sizeof(*u), ns_use_cmp);
+	size_t used = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (k == 0 || strcmp(u[k].ns, u[k - 1].ns) != 0)
+			used = 0;
+		const struct serviceentry *se = set->entries[u[k].idx];
+		size_t t = entry_targets(se);
+		if (used + t <= REG_MAX_NS_TARGETS) {
+			used += t;
+			continue;
+		}
+		o[u[k].idx] = true;
+		char w[512];
+		add_diag(reg, SE_ERROR, "%s: namespace %s would hold more than %u DNAT targets (hosts x ports x "
+		    "endpoints of its ServiceEntries, in load order; this one has %zu); not answered",
+		    se_where(se, w, sizeof(w)), se->namespace, REG_MAX_NS_TARGETS, t);
+	}
+	free(u);
+	*over = o;
+	return true;
+}
+
+static size_t
 block_align(size_t n)
 {
 	return (n + 15) & ~(size_t)15;
@@ -431,9 +502,16 @@ registry_build(struct se_set *set, const struct tenancy *t)
 	 * it costs address space, not memory: a few large mappings instead
 	 * of five allocations per host and their page faults.
 	 */
+	bool *over;
+	if (!over_budget(reg, &over)) {
+		registry_free(reg);
+		return NULL;
+	}
 	size_t npairs = 0, nports = 0, neps = 0, nnames = 0;
 	for (size_t i = 0; i < reg->set.nentries; i++) {
 		const struct serviceentry *se = reg->set.entries[i];
+		if (over && over[i])
+			continue;
 		npairs += se->nhosts;
 		nports += se->nhosts * se->nports;
 		neps += se->nhosts * se->nports * se->nendpoints;
@@ -466,6 +544,8 @@ registry_build(struct se_set *set, const struct tenancy *t)
 	size_t k = 0;
 	for (size_t i = 0; i < reg->set.nentries; i++) {
 		const struct serviceentry *se = reg->set.entries[i];
+		if (over && over[i])
+			continue;
 		for (size_t j = 0; j < se->nhosts; j++) {
 			char *name = se->hosts[j];
 			if (!name_as_is(name)) {
@@ -522,10 +602,12 @@ registry_build(struct se_set *set, const struct tenancy *t)
 		i = j;
 	}
 	bigmem_free(pairs, pairs_len);
+	free(over);
 	return reg;
 oom_pairs:
 	bigmem_free(pairs, pairs_len);
 	bigmem_free(block, reg->block_len);
+	free(over);
 	registry_free(reg);
 	return NULL;
 }

@@ -367,3 +367,49 @@ Test(nametable, expansion_of_a_wildcard_targets_the_stripped_name_not_the_star)
 	cr_assert_eq(r.target_len, strlen("a.example.com"), "direct hits own the query name");
 	nametable_free(nt);
 }
+
+/* An entry of n hosts (h<tag>-<i>.big.example), port 80 and e endpoints. */
+static void
+put_entry(FILE *f, const char *ns, const char *name, int n, int e)
+{
+	fprintf(f, "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata:\n  name: %s\n"
+	    "  namespace: %s\nspec:\n  resolution: STATIC\n  ports: [{number: 80, name: http}]\n  hosts: [",
+	    name, ns);
+	for (int i = 0; i < n; i++)
+		fprintf(f, "%sh%s-%d.big.example", i ? ", " : "", name, i);
+	fprintf(f, "]\n  endpoints: [");
+	for (int i = 0; i < e; i++)
+		fprintf(f, "%s{address: 10.8.%d.%d}", i ? ", " : "", i / 250, i % 250 + 1);
+	fprintf(f, "]\n");
+}
+
+Test(registry, a_namespace_holds_at_most_its_budget_of_dnat_targets, .timeout = 60)
+{
+	/* 16 entries at the per-entry cap fill namespace big exactly; one
+	 * more, however small, is left out; another namespace is not
+	 * affected */
+	char *yaml = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&yaml, &len);
+	cr_assert_not_null(f);
+	int per = SE_MAX_TARGETS / SE_MAX_ENDPOINTS;
+	for (int k = 0; k < (int)(REG_MAX_NS_TARGETS / SE_MAX_TARGETS); k++) {
+		char name[16];
+		snprintf(name, sizeof(name), "e%d", k);
+		put_entry(f, "big", name, per, SE_MAX_ENDPOINTS);
+	}
+	put_entry(f, "big", "late", 1, 1);
+	put_entry(f, "other", "mine", 1, 1);
+	fclose(f);
+	struct registry *reg = build(yaml);
+	free(yaml);
+	cr_assert_not_null(registry_find(reg, "he15-15.big.example"), "the 16th entry fits");
+	cr_assert_null(registry_find(reg, "hlate-0.big.example"), "one target over: left out");
+	cr_assert_not_null(registry_find(reg, "hmine-0.big.example"), "another namespace is not affected");
+	cr_assert_eq(reg->ndiags, 1, "%s", diag_text(reg));
+	cr_assert_eq(reg->diags[0].severity, SE_ERROR);
+	cr_assert_not_null(strstr(reg->diags[0].message, "r.yaml:"), "%s", reg->diags[0].message);
+	cr_assert_not_null(strstr(reg->diags[0].message, "big/late: namespace big would hold more than 1048576 DNAT "
+	    "targets"), "%s", reg->diags[0].message);
+	registry_free(reg);
+}
