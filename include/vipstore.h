@@ -107,8 +107,8 @@ struct vip_want *vipstore_wants(struct vipstore *vs, size_t n);
 /* A reload whose VIPs cannot move, without a sync (and without its
  * buffers): true when the n names next() returns, in order, and the
  * reserved addresses are the inputs of the sync that left the current copy
- * (compared by a 64-bit digest, and the n names must be exactly the active
- * records), that sync exhausted nothing, nobody has written the store
+ * (the names by a 64-bit digest and by being exactly the active records,
+ * the reserved addresses as a copy), that sync exhausted nothing, nobody has written the store
  * since, and no hold runs out by now. stats as a sync that changed nothing
  * would give. Each wanted name's VIPs then come from vipstore_cached. False:
  * call vipstore_sync. Not with a deferred transaction open. */

@@ -140,6 +140,11 @@ struct vipstore {
 	uint64_t digest;              /* the inputs of the sync that left
 	                                 cache[cur] (vipstore_unchanged) */
 	bool digest_ok;               /* ... known, and nothing exhausted */
+	struct netaddr *res;          /* its reserved addresses, compared
+	                                 exactly (owned) */
+	size_t nres;
+	struct netaddr *pend_res;     /* those of a deferred sync (owned) */
+	size_t npend_res;
 	struct sync_scratch scr;
 };
 
@@ -1231,18 +1236,33 @@ sync_room(struct sync_ctx *sc)
 /* The copy the sync built becomes the current one, kept when it may be
  * (no bad record) and the file is at the transaction id it expects. */
 static void
-cache_install(struct vipstore *vs, bool ok, uint64_t txnid, bool wrote, uint64_t digest, bool digest_ok)
+cache_install(struct vipstore *vs, bool ok, uint64_t txnid, bool wrote, uint64_t digest, bool digest_ok,
+    struct netaddr *res, size_t nres)
 {
 	MDB_envinfo info;
 	/* a transaction that wrote nothing does not move the id */
 	uint64_t gen = wrote ? txnid : txnid - 1;
 
 	vs->digest = digest;
-	vs->digest_ok = digest_ok;
+	vs->digest_ok = digest_ok && (nres == 0 || res != NULL);
+	free(vs->res);
+	vs->res = res;
+	vs->nres = res ? nres : 0;
 	vs->cur ^= 1;
 	vs->cache_gen = gen;
 	vs->cache_ok = ok && mdb_env_info(vs->env, &info) == 0 &&
 	    (uint64_t)info.me_last_txnid == gen;
+}
+
+/* A copy of a sync's reserved addresses (NULL for none, or out of memory:
+ * cache_install then trusts no digest). */
+static struct netaddr *
+res_dup(const struct netaddr *r, size_t n)
+{
+	struct netaddr *c = n ? malloc(n * sizeof(*c)) : NULL;
+	if (c != NULL)
+		memcpy(c, r, n * sizeof(*c));
+	return c;
 }
 
 /* FNV-1a over a sync's inputs: the wanted names in their order, then the
@@ -1353,13 +1373,17 @@ vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
 			vs->pend_wrote = sc.wrote;
 			vs->pend_digest = digest;
 			vs->pend_digest_ok = digest_ok && sc.exhausted == 0;
+			free(vs->pend_res);
+			vs->pend_res = res_dup(reserved, nreserved);
+			vs->npend_res = nreserved;
 			break;
 		}
 		if (rc == 0) {
 			uint64_t id = (uint64_t)mdb_txn_id(sc.txn);
 			/* a failed commit has freed the transaction already */
 			if ((rc = mdb_txn_commit(sc.txn)) == 0) {
-				cache_install(vs, !sc.bad, id, sc.wrote, digest, digest_ok && sc.exhausted == 0);
+				cache_install(vs, !sc.bad, id, sc.wrote, digest, digest_ok && sc.exhausted == 0,
+				    res_dup(reserved, nreserved), nreserved);
 				break;
 			}
 			vs->cache_ok = false;
@@ -1418,8 +1442,11 @@ vipstore_unchanged(struct vipstore *vs, size_t n, const char *(*next)(void *arg)
 			return false;
 		digest = digest_name(digest, name);
 	}
-	if (digest_reserved(digest, n, reserved, nreserved) != vs->digest)
+	if (digest_reserved(digest, n, reserved, nreserved) != vs->digest || nreserved != vs->nres)
 		return false;
+	for (size_t i = 0; i < nreserved; i++)
+		if (!netaddr_equal(&reserved[i], &vs->res[i]))
+			return false;
 	/* a hold that ran out is released by a sync */
 	for (size_t i = 0; i < c->n; i++) {
 		if (c->r[i].flags & CREC_BAD)
@@ -1552,12 +1579,16 @@ vipstore_commit(struct vipstore *vs, char *err, size_t errlen)
 		char w[160];
 		vs->pend_set = false;
 		vs->cache_ok = false;
+		free(vs->pend_res);
+		vs->pend_res = NULL;
 		seterr(err, errlen, "VIP store %s: %s", vs->path, rc_words(vs, rc, w, sizeof(w)));
 		return false;
 	}
-	if (vs->pend_set)
+	if (vs->pend_set) {
 		cache_install(vs, vs->pend_ok, vs->pend_txnid, vs->pend_wrote, vs->pend_digest,
-		    vs->pend_digest_ok);
+		    vs->pend_digest_ok, vs->pend_res, vs->npend_res);
+		vs->pend_res = NULL;
+	}
 	vs->pend_set = false;
 	vs->disk_error = false;
 	return true;
@@ -1576,6 +1607,8 @@ vipstore_abort(struct vipstore *vs)
 	/* the current copy is still the file */
 	vs->pend_set = false;
 	vs->pending = NULL;
+	free(vs->pend_res);
+	vs->pend_res = NULL;
 }
 
 bool
@@ -2456,6 +2489,8 @@ vipstore_close(struct vipstore *vs)
 	pthread_mutex_destroy(&vs->last_mu);
 	for (int i = 0; i < 2; i++)
 		vcache_free(&vs->cache[i]);
+	free(vs->res);
+	free(vs->pend_res);
 	scratch_free(&vs->scr);
 	free(vs);
 }
