@@ -105,15 +105,14 @@ bool vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
 struct vip_want *vipstore_wants(struct vipstore *vs, size_t n);
 
 /* A reload whose VIPs cannot move, without a sync (and without its
- * buffers): true when the n names next() returns, in order, and the
- * reserved addresses are the inputs of the sync that left the current copy
- * (the names by a 64-bit digest and by being exactly the active records,
- * the reserved addresses as a copy), that sync exhausted nothing, nobody has written the store
- * since, and no hold runs out by now. stats as a sync that changed nothing
- * would give. Each wanted name's VIPs then come from vipstore_cached. False:
- * call vipstore_sync. Not with a deferred transaction open. */
-bool vipstore_unchanged(struct vipstore *vs, size_t n, const char *(*next)(void *arg), void *arg,
-    const struct netaddr *reserved, size_t nreserved, time_t now, struct vipstore_stats *stats);
+ * buffers): the caller found each of its n distinct wanted names active
+ * with vipstore_cached. True when the wanted names are then exactly the
+ * active records, the reserved addresses equal the last sync's, that sync
+ * exhausted nothing, nobody has written the store since and no hold runs
+ * out by now: a sync would change nothing. stats as such a sync would give.
+ * False: call vipstore_sync. Not with a deferred transaction open. */
+bool vipstore_unchanged(struct vipstore *vs, size_t n, const struct netaddr *reserved, size_t nreserved, time_t now,
+    struct vipstore_stats *stats);
 /* The active VIPs of host in the copy the last sync left (no transaction):
  * true when it has one. host lower case without a trailing dot, as the
  * sync stores names (any other spelling is not found). */

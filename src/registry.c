@@ -734,21 +734,6 @@ settle_addr_conflicts(struct registry *reg, struct vipstore *vs)
 	}
 }
 
-/* The hosts that want a VIP, in order (vipstore_unchanged's iterator). */
-struct want_iter {
-	const struct registry *reg;
-	size_t i;
-};
-
-static const char *
-next_wanting(void *arg)
-{
-	struct want_iter *it = arg;
-	while (it->i < it->reg->nhosts && !it->reg->hosts[it->i].wants_vip)
-		it->i++;
-	return it->i < it->reg->nhosts ? it->reg->hosts[it->i++].name : NULL;
-}
-
 /* Every wanting host's VIPs from the store's copy; false (some hosts may
  * be set, a sync then sets them all again) when one has none there.
  * Before vipstore_unchanged, which publishes the reload's counts. */
@@ -785,8 +770,7 @@ registry_assign_vips(struct registry *reg, struct vipstore *vs, time_t now, stru
 	}
 	/* the common reload (endpoints or ports changed, no host came or
 	 * went): the VIPs stay, the sync and its buffers are not needed */
-	struct want_iter it = { reg, 0 };
-	if (vips_from_copy(reg, vs) && vipstore_unchanged(vs, nw, next_wanting, &it, res, nres, now, stats)) {
+	if (vips_from_copy(reg, vs) && vipstore_unchanged(vs, nw, res, nres, now, stats)) {
 		free(res);
 		return true;
 	}

@@ -135,13 +135,10 @@ struct vipstore {
 	bool pend_ok;                 /* ... and it may be kept */
 	uint64_t pend_txnid;          /* ... in this write transaction */
 	bool pend_wrote;              /* ... which wrote something */
-	uint64_t pend_digest;         /* ... of these inputs */
-	bool pend_digest_ok;
-	uint64_t digest;              /* the inputs of the sync that left
-	                                 cache[cur] (vipstore_unchanged) */
-	bool digest_ok;               /* ... known, and nothing exhausted */
-	struct netaddr *res;          /* its reserved addresses, compared
-	                                 exactly (owned) */
+	bool pend_settled;            /* ... which exhausted nothing */
+	bool settled;                 /* the sync that left cache[cur]
+	                                 exhausted nothing (vipstore_unchanged) */
+	struct netaddr *res;          /* its reserved addresses (owned) */
 	size_t nres;
 	struct netaddr *pend_res;     /* those of a deferred sync (owned) */
 	size_t npend_res;
@@ -600,7 +597,7 @@ cache_load(struct sync_ctx *sc)
 	log_debug("VIP store %s: reading every record (%s)", vs->path, !vs->cache_ok ? "no copy in memory" :
 	    "written by another process since");
 	vs->cache_ok = false;
-	vs->digest_ok = false;
+	vs->settled = false;
 	c->n = c->nlen = c->live = 0;
 	if ((rc = mdb_stat(sc->txn, vs->name2vip, &st)) != 0)
 		return rc;
@@ -1236,15 +1233,14 @@ sync_room(struct sync_ctx *sc)
 /* The copy the sync built becomes the current one, kept when it may be
  * (no bad record) and the file is at the transaction id it expects. */
 static void
-cache_install(struct vipstore *vs, bool ok, uint64_t txnid, bool wrote, uint64_t digest, bool digest_ok,
-    struct netaddr *res, size_t nres)
+cache_install(struct vipstore *vs, bool ok, uint64_t txnid, bool wrote, bool settled, struct netaddr *res,
+    size_t nres)
 {
 	MDB_envinfo info;
 	/* a transaction that wrote nothing does not move the id */
 	uint64_t gen = wrote ? txnid : txnid - 1;
 
-	vs->digest = digest;
-	vs->digest_ok = digest_ok && (nres == 0 || res != NULL);
+	vs->settled = settled && (nres == 0 || res != NULL);
 	free(vs->res);
 	vs->res = res;
 	vs->nres = res ? nres : 0;
@@ -1255,7 +1251,7 @@ cache_install(struct vipstore *vs, bool ok, uint64_t txnid, bool wrote, uint64_t
 }
 
 /* A copy of a sync's reserved addresses (NULL for none, or out of memory:
- * cache_install then trusts no digest). */
+ * cache_install then marks the copy unsettled). */
 static struct netaddr *
 res_dup(const struct netaddr *r, size_t n)
 {
@@ -1263,36 +1259,6 @@ res_dup(const struct netaddr *r, size_t n)
 	if (c != NULL)
 		memcpy(c, r, n * sizeof(*c));
 	return c;
-}
-
-/* FNV-1a over a sync's inputs: the wanted names in their order, then the
- * reserved addresses. */
-#define DIGEST_INIT 0xcbf29ce484222325ull
-
-static uint64_t
-digest_bytes(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 0x100000001b3ull;
-	return h;
-}
-
-static uint64_t
-digest_name(uint64_t h, const char *name)
-{
-	return digest_bytes(h, name, strlen(name) + 1);
-}
-
-static uint64_t
-digest_reserved(uint64_t h, size_t nwants, const struct netaddr *reserved, size_t nreserved)
-{
-	h = digest_bytes(h, &nwants, sizeof(nwants));
-	for (size_t i = 0; i < nreserved; i++) {
-		h = digest_bytes(h, &reserved[i].family, sizeof(reserved[i].family));
-		h = digest_bytes(h, reserved[i].a, sizeof(reserved[i].a));
-	}
-	return digest_bytes(h, &nreserved, sizeof(nreserved));
 }
 
 bool
@@ -1324,15 +1290,6 @@ vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
 	}
 	sc.base4 = be32(vs->pool4.addr.a);
 	sc.maxoff4 = pool_maxoff(&vs->pool4);
-	uint64_t digest = DIGEST_INIT;
-	bool digest_ok = true;
-	for (size_t i = 0; i < nwants; i++) {
-		if (wants[i].host == NULL)
-			digest_ok = false;
-		else
-			digest = digest_name(digest, wants[i].host);
-	}
-	digest = digest_reserved(digest, nwants, reserved, nreserved);
 
 	for (;;) {
 		/* readers that died (a `sedns vips | head`) pin old pages:
@@ -1371,8 +1328,7 @@ vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
 			vs->pend_ok = !sc.bad;
 			vs->pend_txnid = (uint64_t)mdb_txn_id(sc.txn);
 			vs->pend_wrote = sc.wrote;
-			vs->pend_digest = digest;
-			vs->pend_digest_ok = digest_ok && sc.exhausted == 0;
+			vs->pend_settled = sc.exhausted == 0;
 			free(vs->pend_res);
 			vs->pend_res = res_dup(reserved, nreserved);
 			vs->npend_res = nreserved;
@@ -1382,8 +1338,8 @@ vipstore_sync(struct vipstore *vs, struct vip_want *wants, size_t nwants,
 			uint64_t id = (uint64_t)mdb_txn_id(sc.txn);
 			/* a failed commit has freed the transaction already */
 			if ((rc = mdb_txn_commit(sc.txn)) == 0) {
-				cache_install(vs, !sc.bad, id, sc.wrote, digest, digest_ok && sc.exhausted == 0,
-				    res_dup(reserved, nreserved), nreserved);
+				cache_install(vs, !sc.bad, id, sc.wrote, sc.exhausted == 0, res_dup(reserved, nreserved),
+				    nreserved);
 				break;
 			}
 			vs->cache_ok = false;
@@ -1426,23 +1382,16 @@ fail:
 }
 
 bool
-vipstore_unchanged(struct vipstore *vs, size_t n, const char *(*next)(void *arg), void *arg,
-    const struct netaddr *reserved, size_t nreserved, time_t now, struct vipstore_stats *stats)
+vipstore_unchanged(struct vipstore *vs, size_t n, const struct netaddr *reserved, size_t nreserved, time_t now,
+    struct vipstore_stats *stats)
 {
 	MDB_envinfo info;
 	const struct vcache *c = &vs->cache[vs->cur];
-	uint64_t digest = DIGEST_INIT, active = 0, held = 0;
+	uint64_t active = 0, held = 0;
 
-	if (vs->readonly || vs->pending != NULL || !vs->cache_ok || !vs->digest_ok ||
-	    mdb_env_info(vs->env, &info) != 0 || (uint64_t)info.me_last_txnid != vs->cache_gen)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		const char *name = next(arg);
-		if (name == NULL)
-			return false;
-		digest = digest_name(digest, name);
-	}
-	if (digest_reserved(digest, n, reserved, nreserved) != vs->digest || nreserved != vs->nres)
+	if (vs->readonly || vs->pending != NULL || !vs->cache_ok || !vs->settled ||
+	    mdb_env_info(vs->env, &info) != 0 || (uint64_t)info.me_last_txnid != vs->cache_gen ||
+	    nreserved != vs->nres)
 		return false;
 	for (size_t i = 0; i < nreserved; i++)
 		if (!netaddr_equal(&reserved[i], &vs->res[i]))
@@ -1459,8 +1408,8 @@ vipstore_unchanged(struct vipstore *vs, size_t n, const char *(*next)(void *arg)
 			return false;
 		held++;
 	}
-	/* after a sync that exhausted nothing, every wanted name is active
-	 * and nothing else is: a name gone (a digest collision) shows here */
+	/* the caller found each of its n distinct names active: with as many
+	 * active records, the wanted names are exactly the active ones */
 	if (active != n)
 		return false;
 	pthread_mutex_lock(&vs->last_mu);
@@ -1585,8 +1534,8 @@ vipstore_commit(struct vipstore *vs, char *err, size_t errlen)
 		return false;
 	}
 	if (vs->pend_set) {
-		cache_install(vs, vs->pend_ok, vs->pend_txnid, vs->pend_wrote, vs->pend_digest,
-		    vs->pend_digest_ok, vs->pend_res, vs->npend_res);
+		cache_install(vs, vs->pend_ok, vs->pend_txnid, vs->pend_wrote, vs->pend_settled, vs->pend_res,
+		    vs->npend_res);
 		vs->pend_res = NULL;
 	}
 	vs->pend_set = false;
