@@ -110,11 +110,15 @@ struct serviceentry {
 	bool has_workload_selector;
 	struct se_status_address *status_addresses;
 	size_t nstatus_addresses;
-	/* private: every pointer of a packed entry points into its block's
-	 * pool (the file, namespace and ports' names and protocols, which
-	 * repeat, once each): it has no allocation of its own */
-	bool packed;
 };
+
+/* Every host gets every port and every port every endpoint: the DNAT
+ * targets an entry brings (at most SE_MAX_TARGETS once loaded). */
+static inline size_t
+se_dnat_targets(const struct serviceentry *e)
+{
+	return e->nhosts * e->nports * e->nendpoints;
+}
 
 enum se_severity { SE_WARNING = 0, SE_ERROR = 1 };
 

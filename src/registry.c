@@ -406,12 +406,6 @@ name_as_is(const char *s)
 	return i + 1 < NAME_CAP && !(i > 0 && s[i - 1] == '.');
 }
 
-static size_t
-entry_targets(const struct serviceentry *se)
-{
-	return se->nhosts * se->nports * se->nendpoints;
-}
-
 struct ns_use {
 	const char *ns;
 	size_t idx;                     /* in the set: load order */
@@ -438,7 +432,7 @@ over_budget(struct registry *reg, bool **over)
 	size_t total = 0, n = 0;
 	*over = NULL;
 	for (size_t i = 0; i < set->nentries; i++) {
-		size_t t = entry_targets(set->entries[i]);
+		size_t t = se_dnat_targets(set->entries[i]);
 		total += t;
 		n += t > 0;
 	}
@@ -453,7 +447,7 @@ over_budget(struct registry *reg, bool **over)
 	}
 	n = 0;
 	for (size_t i = 0; i < set->nentries; i++)
-		if (entry_targets(set->entries[i]) > 0)
+		if (se_dnat_targets(set->entries[i]) > 0)
 			u[n++] = (struct ns_use){ set->entries[i]->namespace, i };
 	qsort(u, n, sizeof(*u), ns_use_cmp);
 	size_t used = 0;
@@ -461,7 +455,7 @@ over_budget(struct registry *reg, bool **over)
 		if (k == 0 || strcmp(u[k].ns, u[k - 1].ns) != 0)
 			used = 0;
 		const struct serviceentry *se = set->entries[u[k].idx];
-		size_t t = entry_targets(se);
+		size_t t = se_dnat_targets(se);
 		if (used + t <= REG_MAX_NS_TARGETS) {
 			used += t;
 			continue;
@@ -514,7 +508,7 @@ registry_build(struct se_set *set, const struct tenancy *t)
 			continue;
 		npairs += se->nhosts;
 		nports += se->nhosts * se->nports;
-		neps += se->nhosts * se->nports * se->nendpoints;
+		neps += se_dnat_targets(se);
 		for (size_t j = 0; j < se->nhosts; j++) {
 			if (name_as_is(se->hosts[j]))
 				continue;

@@ -207,6 +207,33 @@ pool_rehash(struct se_strpool *p)
 	return true;
 }
 
+/* n zeroed bytes from p's chunks, 8-byte aligned (the chunks' data is);
+ * NULL on out of memory. They live as long as the pool. */
+static void *
+pool_take(struct se_strpool **pp, size_t n)
+{
+	if (*pp == NULL && (*pp = calloc(1, sizeof(**pp))) == NULL)
+		return NULL;
+	struct se_strpool *p = *pp;
+	struct pool_chunk *c = p->chunks;
+	size_t at = c ? (c->used + 7) & ~(size_t)7 : 0;
+	if (c == NULL || at > c->cap || c->cap - at < n) {
+		/* a block may hold one small document: start small */
+		size_t cap = c == NULL ? 256 : (c->cap >= POOL_CHUNK / 2 ? POOL_CHUNK : c->cap * 2);
+		if (cap < n)
+			cap = n;
+		if ((c = malloc(sizeof(*c) + cap)) == NULL)
+			return NULL;
+		c->used = 0;
+		c->cap = cap;
+		c->next = p->chunks;
+		p->chunks = c;
+		at = 0;
+	}
+	c->used = at + n;
+	return memset(c->data + at, 0, n);
+}
+
 /* The pooled copy of s (NULL stays NULL); false on out of memory. */
 static bool
 pool_intern(struct se_strpool **pp, char **dst, const char *s)
@@ -227,52 +254,14 @@ pool_intern(struct se_strpool **pp, char **dst, const char *s)
 		}
 	}
 	size_t len = strlen(s) + 1;
-	struct pool_chunk *c = p->chunks;
-	if (c == NULL || c->cap - c->used < len) {
-		/* a block may hold one small document: start small */
-		size_t cap = c == NULL ? 256 : (c->cap >= POOL_CHUNK / 2 ? POOL_CHUNK : c->cap * 2);
-		if (cap < len)
-			cap = len;
-		if ((c = malloc(sizeof(*c) + cap)) == NULL)
-			return false;
-		c->used = 0;
-		c->cap = cap;
-		c->next = p->chunks;
-		p->chunks = c;
-	}
-	char *r = c->data + c->used;
+	char *r = pool_take(pp, len);
+	if (r == NULL)
+		return false;
 	memcpy(r, s, len);
-	c->used += len;
 	p->slots[k] = r;
 	p->n++;
 	*dst = r;
 	return true;
-}
-
-/* n zeroed bytes from p's chunks, 8-byte aligned (the chunks' data is);
- * NULL on out of memory. They live as long as the pool. */
-static void *
-pool_take(struct se_strpool **pp, size_t n)
-{
-	if (*pp == NULL && (*pp = calloc(1, sizeof(**pp))) == NULL)
-		return NULL;
-	struct se_strpool *p = *pp;
-	struct pool_chunk *c = p->chunks;
-	size_t at = c ? (c->used + 7) & ~(size_t)7 : 0;
-	if (c == NULL || at > c->cap || c->cap - at < n) {
-		size_t cap = c == NULL ? 256 : (c->cap >= POOL_CHUNK / 2 ? POOL_CHUNK : c->cap * 2);
-		if (cap < n)
-			cap = n;
-		if ((c = malloc(sizeof(*c) + cap)) == NULL)
-			return NULL;
-		c->used = 0;
-		c->cap = cap;
-		c->next = p->chunks;
-		p->chunks = c;
-		at = 0;
-	}
-	c->used = at + n;
-	return memset(c->data + at, 0, n);
 }
 
 /* A copy of s in the pool, not interned (it seldom repeats). */
@@ -305,10 +294,6 @@ pool_seal(struct se_strpool *p)
 static void
 entry_free(struct serviceentry *e)
 {
-	if (e->packed) {
-		memset(e, 0, sizeof(*e));
-		return;
-	}
 	free(e->file);
 	free(e->namespace);
 	for (size_t i = 0; i < e->nports; i++) {
@@ -355,8 +340,7 @@ struct se_block {
 static void
 block_free(struct se_block *b)
 {
-	for (size_t i = 0; i < b->n; i++)
-		entry_free(&b->e[i]);
+	/* its entries own nothing: everything they point at is in the pool */
 	free(b->e);
 	pool_free(b->pool);
 	free(b);
@@ -542,7 +526,6 @@ static bool
 entry_copy(struct se_strpool **pool, struct serviceentry *d, const struct serviceentry *s)
 {
 	*d = *s;
-	d->packed = true;
 	if (!pool_intern(pool, &d->file, s->file) || !pool_dup(pool, &d->name, s->name) ||
 	    !pool_intern(pool, &d->namespace, s->namespace) ||
 	    !pool_dup(pool, &d->creation_timestamp, s->creation_timestamp) ||
@@ -2474,7 +2457,7 @@ load_spec(struct sectx *c, struct serviceentry *e, const struct ynode *spec)
 	 * is what the registry holds and the rules carry. Each factor is
 	 * capped, the product must be too: 256 x 256 x 4096 from 150 KB of
 	 * YAML would be 8 GB on every node */
-	size_t targets = e->nhosts * e->nports * e->nendpoints;
+	size_t targets = se_dnat_targets(e);
 	if (targets > SE_MAX_TARGETS)
 		ediag(c, SE_ERROR, epn ? epn : spec, "spec", "%zu hosts x %zu ports x %zu endpoints = %zu "
 		    "DNAT targets; the limit is %d per ServiceEntry (split it, or use fewer hosts or ports "
