@@ -529,6 +529,19 @@ schedule_next(struct kkind *kk)
 	evtimer_add(kk->timer, &tv);
 }
 
+/* A request that could not be sent counts as failed: logged, and the
+ * next one after the informer's backoff. */
+static void
+not_sent(struct kkind *kk, enum kinf_op op, const char *err)
+{
+	struct kinf_req req;
+	kinf_ended(kk->inf, op, 0, false, monotime_now(), jitter(kk->k));
+	kinf_next(kk->inf, &req);
+	fail_log(kk, err, req.delay_ms);
+	struct timeval tv = monotime_tv(req.delay_ms ? req.delay_ms : 1000);
+	evtimer_add(kk->timer, &tv);
+}
+
 static void
 start_request(struct kkind *kk)
 {
@@ -541,11 +554,7 @@ start_request(struct kkind *kk)
 		if (tok == NULL)
 			snprintf(err, sizeof(err), "out of memory");
 		free(tok);
-		kinf_ended(kk->inf, req.op, 0, false, monotime_now(), jitter(k));
-		kinf_next(kk->inf, &req);
-		fail_log(kk, err, req.delay_ms);
-		struct timeval tv = monotime_tv(req.delay_ms ? req.delay_ms : 1000);
-		evtimer_add(kk->timer, &tv);
+		not_sent(kk, req.op, err);
 		return;
 	}
 	CURL *e = curl_easy_init();
@@ -640,11 +649,7 @@ start_request(struct kkind *kk)
 		free(tok);
 		curl_slist_free_all(h);
 		curl_easy_cleanup(e);
-		kinf_ended(kk->inf, req.op, 0, false, monotime_now(), jitter(k));
-		kinf_next(kk->inf, &req);
-		fail_log(kk, err, req.delay_ms);
-		struct timeval tv = monotime_tv(req.delay_ms ? req.delay_ms : 1000);
-		evtimer_add(kk->timer, &tv);
+		not_sent(kk, req.op, err);
 		return;
 	}
 	kk->easy = e;
