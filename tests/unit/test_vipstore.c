@@ -1375,6 +1375,41 @@ Test(vipstore, removed_and_back_within_the_hold_keeps_its_vip)
 	tdir_rm(&d);
 }
 
+/* Another process (LMDB allows one env per process) syncs names into the
+ * store o names; the VIP of the last name, which must get one. */
+static struct netaddr
+sync_in_child(const struct vipstore_opts *o, const char **names, size_t n, time_t now)
+{
+	int pfd[2];
+	struct netaddr v;
+	cr_assert_eq(pipe(pfd), 0);
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		struct vip_want cw[8];
+		char err[256];
+		struct vipstore *o2 = vipstore_open(o, err, sizeof(err));
+		if (o2 == NULL || n == 0 || n > 8)
+			_exit(10);
+		memset(cw, 0, sizeof(cw));
+		for (size_t i = 0; i < n; i++)
+			cw[i].host = names[i];
+		if (!vipstore_sync(o2, cw, n, NULL, 0, now, NULL, err, sizeof(err)) || !cw[n - 1].has_v4)
+			_exit(11);
+		if (write(pfd[1], &cw[n - 1].v4, sizeof(v)) != (ssize_t)sizeof(v))
+			_exit(12);
+		vipstore_close(o2);
+		_exit(0);
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed");
+	cr_assert_eq(read(pfd[0], &v, sizeof(v)), (ssize_t)sizeof(v));
+	close(pfd[0]);
+	close(pfd[1]);
+	return v;
+}
+
 Test(vipstore, a_write_by_another_process_is_read_back)
 {
 	struct tdir d;
@@ -1385,8 +1420,6 @@ Test(vipstore, a_write_by_another_process_is_read_back)
 	const char *ab[] = { "a.svc", "b.svc" };
 	const char *abc[] = { "a.svc", "b.svc", "c.svc" };
 	struct netaddr va, vb, vc;
-	char err[256];
-	int pfd[2];
 
 	tdir_make(&d);
 	o = opts_for(d.path, "240.240.0.0/16");
@@ -1398,31 +1431,8 @@ Test(vipstore, a_write_by_another_process_is_read_back)
 
 	/* another process (one env per process) puts a on hold and gives c
 	 * a VIP: this handle's copy is now stale */
-	cr_assert_eq(pipe(pfd), 0);
-	pid_t pid = fork();
-	cr_assert_neq(pid, -1);
-	if (pid == 0) {
-		struct vip_want cw[2];
-		const char *bc[] = { "b.svc", "c.svc" };
-		struct vipstore *o2 = vipstore_open(&o, err, sizeof(err));
-		if (o2 == NULL)
-			_exit(10);
-		memset(cw, 0, sizeof(cw));
-		cw[0].host = bc[0];
-		cw[1].host = bc[1];
-		if (!vipstore_sync(o2, cw, 2, NULL, 0, T0 + 5, NULL, err, sizeof(err)) || !cw[1].has_v4)
-			_exit(11);
-		if (write(pfd[1], &cw[1].v4, sizeof(cw[1].v4)) != (ssize_t)sizeof(cw[1].v4))
-			_exit(12);
-		vipstore_close(o2);
-		_exit(0);
-	}
-	int status;
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed");
-	cr_assert_eq(read(pfd[0], &vc, sizeof(vc)), (ssize_t)sizeof(vc));
-	close(pfd[0]);
-	close(pfd[1]);
+	const char *bc[] = { "b.svc", "c.svc" };
+	vc = sync_in_child(&o, bc, 2, T0 + 5);
 	cr_assert_gt(vipstore_generation(vs), gen);
 
 	/* c keeps what the other process gave it, a comes back from hold */
@@ -1689,23 +1699,8 @@ Test(vipstore, unchanged_inputs_need_no_sync)
 	cr_assert_not(unchanged(vs, ab, 2, &res2, 1, T0 + 41, &st), "another address reserved");
 
 	/* another process writes: the copy is stale */
-	pid_t pid = fork();
-	cr_assert_neq(pid, -1);
-	if (pid == 0) {
-		struct vip_want cw[1];
-		struct vipstore *o2 = vipstore_open(&o, err, sizeof(err));
-		if (o2 == NULL)
-			_exit(10);
-		memset(cw, 0, sizeof(cw));
-		cw[0].host = "a.svc";
-		if (!vipstore_sync(o2, cw, 1, NULL, 0, T0 + 42, NULL, err, sizeof(err)))
-			_exit(11);
-		vipstore_close(o2);
-		_exit(0);
-	}
-	int status;
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed");
+	const char *a[] = { "a.svc" };
+	(void)sync_in_child(&o, a, 1, T0 + 42);
 	cr_assert_not(unchanged(vs, ab, 2, NULL, 0, T0 + 43, &st), "written by another process");
 	vipstore_close(vs);
 	tdir_rm(&d);
