@@ -112,20 +112,21 @@ const char *rules_opts_problem(const struct rules_opts *o);
 
 /*
  * Renders the whole rule set for reg into out (out is reset first; its
- * storage may be replaced by a larger buffer). resolve may be NULL (hostname endpoints then have no
- * addresses). Returns false on out of memory or unusable options; out is
- * then unspecified (but still safe to free).
+ * storage is reused). The text is written front to back, one pass over the
+ * registry per part of it (resolve is called again in each). resolve may be
+ * NULL (hostname endpoints then have no addresses). Returns false on out of
+ * memory or unusable options; out is then unspecified (but still safe to
+ * free).
  */
 bool rules_render(const struct registry *reg, const struct rules_opts *o,
     rules_resolve_fn resolve, void *arg, struct rules_buf *out);
 
 /*
- * rules_render's text, handed to sink in pieces of about chunk bytes
- * (0: RULES_SINK_CHUNK) instead of held whole: a dry run at 50k hosts
- * writes 20 MB of rules to a file and keeps only its fingerprint. One pass
- * over the registry per part of the text, in order (resolve is called
- * again in each). *len is the text's length. False on out of memory,
- * unusable options or a sink that failed.
+ * The same text, handed to sink in pieces of about chunk bytes (0:
+ * RULES_SINK_CHUNK) instead of held whole: a dry run at 50k hosts writes
+ * 20 MB of rules to a file and keeps only its fingerprint. *len is the
+ * text's length. False on out of memory, unusable options or a sink that
+ * failed.
  */
 #define RULES_SINK_CHUNK ((size_t)1 << 20)
 bool rules_render_to(const struct registry *reg, const struct rules_opts *o, rules_resolve_fn resolve, void *arg,

@@ -43,15 +43,15 @@ struct svc_elem {               /* nft map element */
 };
 
 
-/* The parts of the output; rules_render writes all in one pass, a
- * streamed render one pass per part, in the order of the text. */
+/* The parts of the output: one pass over the registry per part, in the
+ * order of the text, so that it is written front to back (and can be
+ * streamed) with no part held aside. */
 enum {
 	SEC_DECL = 1,               /* iptables chain declarations */
 	SEC_SVCS = 2,               /* iptables SEDNS-SERVICES jumps */
 	SEC_CHAINS = 4,             /* service/endpoint chains */
 	SEC_FILT = 8,               /* iptables SEDNS-FILTER rejects */
-	SEC_ELEMS = 16,             /* nft map elements and @vips */
-	SEC_ALL = 31,
+	SEC_ELEMS = 16,             /* nft map elements and @vips (no text) */
 };
 
 struct ctx {
@@ -59,10 +59,7 @@ struct ctx {
 	uint32_t mark;
 	rules_resolve_fn resolve;
 	void *arg;
-	/* iptables sections (and nft's chains); written through the p*
-	 * pointers: these buffers, or all of them the streamed output */
-	struct rules_buf decl, svcs, chains, filt;
-	struct rules_buf *pdecl, *psvcs, *pchains, *pfilt;
+	struct rules_buf *out;      /* the text, front to back */
 	unsigned sec;               /* SEC_*: what this pass writes */
 	/* nft */
 	struct svc_elem *elems;
@@ -78,7 +75,6 @@ struct ctx {
 static void buf_reserve(struct rules_buf *, size_t);
 static void buf_puts(struct rules_buf *, const char *);
 #define buf_printf rules_buf_printf
-static void buf_append(struct rules_buf *, const struct rules_buf *);
 static void put_comment(struct rules_buf *, const char *, uint16_t, const char *, size_t);
 static void hash_name(const char *, const char *, char *, size_t);
 static const char *ip4_fmt(const struct netaddr *, char *, size_t);
@@ -93,8 +89,6 @@ static void ipt_port(struct ctx *, const struct reg_host *, const struct reg_por
     const struct netaddr *, size_t);
 static void nft_port(struct ctx *, const struct reg_host *, const struct reg_port *,
     const struct netaddr *, size_t);
-static void ipt_assemble(struct ctx *, struct rules_buf *);
-static void nft_assemble(struct ctx *, struct rules_buf *);
 static void ctx_free(struct ctx *);
 static void nft_name(const char *, char *, size_t);
 static bool dns_resolution(enum se_resolution);
@@ -183,56 +177,6 @@ rules_buf_printf(struct rules_buf *b, const char *fmt, ...)
 		va_end(ap);
 	}
 	b->len += (size_t)n;
-}
-
-static void
-buf_append(struct rules_buf *b, const struct rules_buf *src)
-{
-	if (src->oom) {
-		b->oom = true;
-		return;
-	}
-	if (src->len == 0)
-		return;
-	buf_reserve(b, src->len);
-	if (b->oom)
-		return;
-	memcpy(b->data + b->len, src->data, src->len);
-	b->len += src->len;
-	b->data[b->len] = '\0';
-}
-
-/*
- * out = head + body + tail, built in body's storage: the chains (body) are
- * most of a large ruleset (20 MB at 50k hosts), and appending them to out
- * held two copies at once. body's buffer grows in place (mremap for a
- * large one) and moves right by head's length; body is left empty.
- */
-static void
-buf_wrap(struct rules_buf *out, const struct rules_buf *head, struct rules_buf *body,
-    const struct rules_buf *tail)
-{
-	if (head->oom || body->oom || tail->oom || out->oom) {
-		out->oom = true;
-		return;
-	}
-	size_t hl = head->len, bl = body->len, tl = tail->len;
-	body->len = 0;
-	buf_reserve(body, hl + bl + tl);
-	if (body->oom) {
-		out->oom = true;
-		return;
-	}
-	memmove(body->data + hl, body->data, bl);
-	if (hl)
-		memcpy(body->data, head->data, hl);
-	if (tl)
-		memcpy(body->data + hl + bl, tail->data, tl);
-	free(out->data);
-	*out = *body;
-	out->len = hl + bl + tl;
-	out->data[out->len] = '\0';
-	memset(body, 0, sizeof(*body));
 }
 
 void
@@ -494,10 +438,10 @@ ipt_port(struct ctx *c, const struct reg_host *h, const struct reg_port *p,
 
 	if (c->neps == 0) {
 		for (size_t v = 0; v < nvips && (c->sec & SEC_FILT); v++) {
-			buf_printf(c->pfilt, "-A " RULES_CHAIN_FILTER " -d %s/32 -p %s -m %s --dport %u -m comment --comment ",
+			buf_printf(c->out, "-A " RULES_CHAIN_FILTER " -d %s/32 -p %s -m %s --dport %u -m comment --comment ",
 			    ip4_fmt(&vips[v], a, sizeof(a)), proto, proto, p->number);
-			put_comment(c->pfilt, h->name, p->number, " has no endpoints", COMMENT_MAX_IPT);
-			buf_printf(c->pfilt, " -j REJECT --reject-with %s\n",
+			put_comment(c->out, h->name, p->number, " has no endpoints", COMMENT_MAX_IPT);
+			buf_printf(c->out, " -j REJECT --reject-with %s\n",
 			    p->udp ? "icmp-port-unreachable" : "tcp-reset");
 		}
 		return;
@@ -507,12 +451,12 @@ ipt_port(struct ctx *c, const struct reg_host *h, const struct reg_port *p,
 	normalize_weights(c, UINT64_MAX / 2);
 	rules_svc_chain(h->name, p->number, proto, svc, sizeof(svc));
 	if (c->sec & SEC_DECL)
-		buf_printf(c->pdecl, ":%s - [0:0]\n", svc);
+		buf_printf(c->out, ":%s - [0:0]\n", svc);
 	for (size_t v = 0; v < nvips && (c->sec & SEC_SVCS); v++) {
-		buf_printf(c->psvcs, "-A " RULES_CHAIN_SERVICES " -d %s/32 -p %s -m %s --dport %u -m comment --comment ",
+		buf_printf(c->out, "-A " RULES_CHAIN_SERVICES " -d %s/32 -p %s -m %s --dport %u -m comment --comment ",
 		    ip4_fmt(&vips[v], a, sizeof(a)), proto, proto, p->number);
-		put_comment(c->psvcs, h->name, p->number, NULL, COMMENT_MAX_IPT);
-		buf_printf(c->psvcs, " -j %s\n", svc);
+		put_comment(c->out, h->name, p->number, NULL, COMMENT_MAX_IPT);
+		buf_printf(c->out, " -j %s\n", svc);
 	}
 	if (!(c->sec & (SEC_DECL | SEC_CHAINS)))
 		return;
@@ -522,14 +466,14 @@ ipt_port(struct ctx *c, const struct reg_host *h, const struct reg_port *p,
 		const struct ep *e = &c->eps[i];
 		rules_sep_chain(h->name, p->number, proto, &e->ip, e->port, sep, sizeof(sep));
 		if (c->sec & SEC_DECL)
-			buf_printf(c->pdecl, ":%s - [0:0]\n", sep);
+			buf_printf(c->out, ":%s - [0:0]\n", sep);
 		if (c->sec & SEC_CHAINS) {
-			buf_printf(c->pchains, "-A %s -m comment --comment ", svc);
-			put_comment(c->pchains, h->name, p->number, NULL, COMMENT_MAX_IPT);
+			buf_printf(c->out, "-A %s -m comment --comment ", svc);
+			put_comment(c->out, h->name, p->number, NULL, COMMENT_MAX_IPT);
 			if (i + 1 < c->neps)
-				buf_printf(c->pchains, " -m statistic --mode random --probability %.10f",
+				buf_printf(c->out, " -m statistic --mode random --probability %.10f",
 				    (double)e->weight / (double)remaining);
-			buf_printf(c->pchains, " -j %s\n", sep);
+			buf_printf(c->out, " -j %s\n", sep);
 		}
 		remaining -= e->weight;
 	}
@@ -537,27 +481,15 @@ ipt_port(struct ctx *c, const struct reg_host *h, const struct reg_port *p,
 		const struct ep *e = &c->eps[i];
 		rules_sep_chain(h->name, p->number, proto, &e->ip, e->port, sep, sizeof(sep));
 		if (c->o->masquerade) {
-			buf_printf(c->pchains, "-A %s -m comment --comment ", sep);
-			put_comment(c->pchains, h->name, p->number, NULL, COMMENT_MAX_IPT);
-			buf_puts(c->pchains, " -j " RULES_CHAIN_MARK_MASQ "\n");
+			buf_printf(c->out, "-A %s -m comment --comment ", sep);
+			put_comment(c->out, h->name, p->number, NULL, COMMENT_MAX_IPT);
+			buf_puts(c->out, " -j " RULES_CHAIN_MARK_MASQ "\n");
 		}
-		buf_printf(c->pchains, "-A %s -m comment --comment ", sep);
-		put_comment(c->pchains, h->name, p->number, NULL, COMMENT_MAX_IPT);
-		buf_printf(c->pchains, " -p %s -m %s -j DNAT --to-destination %s:%u\n",
+		buf_printf(c->out, "-A %s -m comment --comment ", sep);
+		put_comment(c->out, h->name, p->number, NULL, COMMENT_MAX_IPT);
+		buf_printf(c->out, " -p %s -m %s -j DNAT --to-destination %s:%u\n",
 		    proto, proto, ip4_fmt(&e->ip, a, sizeof(a)), e->port);
 	}
-}
-
-/* out, which holds everything before the chains, becomes out + chains +
- * tail; tail is freed. */
-static void
-wrap_chains(struct ctx *c, struct rules_buf *out, struct rules_buf *tail)
-{
-	struct rules_buf head = *out;
-	memset(out, 0, sizeof(*out));
-	buf_wrap(out, &head, &c->chains, tail);
-	rules_buf_free(&head);
-	rules_buf_free(tail);
 }
 
 static void
@@ -585,20 +517,6 @@ ipt_masq(struct ctx *c, struct rules_buf *out)
 }
 
 #define IPT_FILTER_HEAD "COMMIT\n*filter\n:" RULES_CHAIN_FILTER " - [0:0]\n"
-
-static void
-ipt_assemble(struct ctx *c, struct rules_buf *out)
-{
-	ipt_head(c, out);
-	buf_append(out, &c->decl);
-	ipt_masq(c, out);
-	buf_append(out, &c->svcs);
-	struct rules_buf tail = { 0 };
-	buf_puts(&tail, IPT_FILTER_HEAD);
-	buf_append(&tail, &c->filt);
-	buf_puts(&tail, "COMMIT\n");
-	wrap_chains(c, out, &tail);
-}
 
 /* ---- nft ---- */
 
@@ -643,21 +561,21 @@ nft_port(struct ctx *c, const struct reg_host *h, const struct reg_port *p,
 	uint64_t remaining = 0;
 	for (size_t i = 0; i < c->neps; i++)
 		remaining += c->eps[i].weight;
-	buf_printf(c->pchains, "\tchain %s {\n", svc);
+	buf_printf(c->out, "\tchain %s {\n", svc);
 	for (size_t i = 0; i < c->neps; i++) {
 		const struct ep *e = &c->eps[i];
-		buf_printf(c->pchains, "\t\tmeta l4proto %s ", proto);
+		buf_printf(c->out, "\t\tmeta l4proto %s ", proto);
 		if (i + 1 < c->neps)
-			buf_printf(c->pchains, "numgen random mod %llu < %llu ", (unsigned long long)remaining,
+			buf_printf(c->out, "numgen random mod %llu < %llu ", (unsigned long long)remaining,
 			    (unsigned long long)e->weight);
 		if (c->o->masquerade)
-			buf_printf(c->pchains, "meta mark set meta mark or 0x%x ", c->mark);
-		buf_printf(c->pchains, "dnat to %s:%u comment ", ip4_fmt(&e->ip, a, sizeof(a)), e->port);
-		put_comment(c->pchains, h->name, p->number, NULL, COMMENT_MAX_NFT);
-		buf_puts(c->pchains, "\n");
+			buf_printf(c->out, "meta mark set meta mark or 0x%x ", c->mark);
+		buf_printf(c->out, "dnat to %s:%u comment ", ip4_fmt(&e->ip, a, sizeof(a)), e->port);
+		put_comment(c->out, h->name, p->number, NULL, COMMENT_MAX_NFT);
+		buf_puts(c->out, "\n");
 		remaining -= e->weight;
 	}
-	buf_puts(c->pchains, "\t}\n");
+	buf_puts(c->out, "\t}\n");
 }
 
 static int
@@ -746,15 +664,6 @@ nft_head(struct ctx *c, struct rules_buf *out)
 	}
 }
 
-static void
-nft_assemble(struct ctx *c, struct rules_buf *out)
-{
-	nft_head(c, out);
-	struct rules_buf tail = { 0 };
-	buf_puts(&tail, "}\n");
-	wrap_chains(c, out, &tail);
-}
-
 /* ---- driver ---- */
 
 /* Whatever still goes to this VIP after DNAT had its chance is rejected:
@@ -783,12 +692,12 @@ reject_vip(struct ctx *c, const char *name, const struct netaddr *vip)
 	if (!(c->sec & SEC_FILT))
 		return;
 	ip4_fmt(vip, a, sizeof(a));
-	buf_printf(c->pfilt, "-A " RULES_CHAIN_FILTER " -d %s/32 -p tcp -m comment --comment ", a);
-	put_comment(c->pfilt, name, 0, NULL, COMMENT_MAX_IPT);
-	buf_puts(c->pfilt, " -j REJECT --reject-with tcp-reset\n");
-	buf_printf(c->pfilt, "-A " RULES_CHAIN_FILTER " -d %s/32 -m comment --comment ", a);
-	put_comment(c->pfilt, name, 0, NULL, COMMENT_MAX_IPT);
-	buf_puts(c->pfilt, " -j REJECT --reject-with icmp-port-unreachable\n");
+	buf_printf(c->out, "-A " RULES_CHAIN_FILTER " -d %s/32 -p tcp -m comment --comment ", a);
+	put_comment(c->out, name, 0, NULL, COMMENT_MAX_IPT);
+	buf_puts(c->out, " -j REJECT --reject-with tcp-reset\n");
+	buf_printf(c->out, "-A " RULES_CHAIN_FILTER " -d %s/32 -m comment --comment ", a);
+	put_comment(c->out, name, 0, NULL, COMMENT_MAX_IPT);
+	buf_puts(c->out, " -j REJECT --reject-with icmp-port-unreachable\n");
 }
 
 static void
@@ -821,10 +730,6 @@ render_host(struct ctx *c, const struct reg_host *h)
 static void
 ctx_free(struct ctx *c)
 {
-	rules_buf_free(&c->decl);
-	rules_buf_free(&c->svcs);
-	rules_buf_free(&c->chains);
-	rules_buf_free(&c->filt);
 	free(c->elems);
 	free(c->vips);
 	free(c->eps);
@@ -847,11 +752,6 @@ ctx_init(struct ctx *c, const struct rules_opts *o, rules_resolve_fn resolve, vo
 	c->mark = o->masq_mark ? o->masq_mark : RULES_DEFAULT_MASQ_MARK;
 	c->resolve = resolve;
 	c->arg = arg;
-	c->pdecl = &c->decl;
-	c->psvcs = &c->svcs;
-	c->pchains = &c->chains;
-	c->pfilt = &c->filt;
-	c->sec = SEC_ALL;
 }
 
 /* Every host, then the held VIPs, writing the parts in sec. */
@@ -868,40 +768,53 @@ render_pass(struct ctx *c, const struct registry *reg, unsigned sec)
 			reject_vip(c, "held VIP of a removed host", &c->o->held[i]);
 }
 
+/* The whole text into out, part by part (a streamed out hands it on). */
+static bool
+render_parts(const struct registry *reg, const struct rules_opts *o, rules_resolve_fn resolve, void *arg,
+    struct rules_buf *out)
+{
+	struct ctx c;
+	ctx_init(&c, o, resolve, arg);
+	c.out = out;
+	if (o->format == RULES_FMT_NFT) {
+		render_pass(&c, reg, SEC_ELEMS);
+		if (!c.oom)
+			nft_head(&c, out);
+		if (!c.oom && !out->oom)
+			render_pass(&c, reg, SEC_CHAINS);
+		buf_puts(out, "}\n");
+	} else {
+		ipt_head(&c, out);
+		render_pass(&c, reg, SEC_DECL);
+		ipt_masq(&c, out);
+		if (!c.oom && !out->oom)
+			render_pass(&c, reg, SEC_SVCS);
+		if (!c.oom && !out->oom)
+			render_pass(&c, reg, SEC_CHAINS);
+		buf_puts(out, IPT_FILTER_HEAD);
+		if (!c.oom && !out->oom)
+			render_pass(&c, reg, SEC_FILT);
+		buf_puts(out, "COMMIT\n");
+	}
+	bool ok = !c.oom && !out->oom;
+	ctx_free(&c);
+	return ok;
+}
+
 bool
 rules_render(const struct registry *reg, const struct rules_opts *o,
     rules_resolve_fn resolve, void *arg, struct rules_buf *out)
 {
-	struct ctx c;
-	bool ok;
-
 	out_reset(out);
 	if (rules_opts_problem(o) != NULL)
 		return false;
-	ctx_init(&c, o, resolve, arg);
-	render_pass(&c, reg, SEC_ALL);
-	if (!c.oom) {
-		if (o->format == RULES_FMT_NFT)
-			nft_assemble(&c, out);
-		else
-			ipt_assemble(&c, out);
-	}
-	ok = !c.oom && !out->oom && !c.decl.oom && !c.svcs.oom && !c.chains.oom && !c.filt.oom;
-	ctx_free(&c);
-	if (ok && out->data == NULL) {
-		buf_reserve(out, 0);
-		if (!out->oom)
-			out->data[0] = '\0';
-		ok = !out->oom;
-	}
-	return ok;
+	return render_parts(reg, o, resolve, arg, out);
 }
 
 bool
 rules_render_to(const struct registry *reg, const struct rules_opts *o, rules_resolve_fn resolve, void *arg,
     rules_sink_fn sink, void *sink_arg, size_t chunk, size_t *len)
 {
-	struct ctx c;
 	struct rules_buf out = { 0 };
 
 	*len = 0;
@@ -910,34 +823,11 @@ rules_render_to(const struct registry *reg, const struct rules_opts *o, rules_re
 	out.sink = sink;
 	out.sink_arg = sink_arg;
 	out.spill = chunk ? chunk : RULES_SINK_CHUNK;
-	ctx_init(&c, o, resolve, arg);
-	/* every part goes straight to out, one pass per part, in order */
-	c.pdecl = c.psvcs = c.pchains = c.pfilt = &out;
-	if (o->format == RULES_FMT_NFT) {
-		render_pass(&c, reg, SEC_ELEMS);
-		if (!c.oom)
-			nft_head(&c, &out);
-		if (!c.oom && !out.oom)
-			render_pass(&c, reg, SEC_CHAINS);
-		buf_puts(&out, "}\n");
-	} else {
-		ipt_head(&c, &out);
-		render_pass(&c, reg, SEC_DECL);
-		ipt_masq(&c, &out);
-		if (!c.oom && !out.oom)
-			render_pass(&c, reg, SEC_SVCS);
-		if (!c.oom && !out.oom)
-			render_pass(&c, reg, SEC_CHAINS);
-		buf_puts(&out, IPT_FILTER_HEAD);
-		if (!c.oom && !out.oom)
-			render_pass(&c, reg, SEC_FILT);
-		buf_puts(&out, "COMMIT\n");
-	}
+	bool ok = render_parts(reg, o, resolve, arg, &out);
 	buf_flush(&out);
-	bool ok = !c.oom && !out.oom;
+	ok = ok && !out.oom;
 	*len = out.sent;
 	free(out.data);
-	ctx_free(&c);
 	return ok;
 }
 
