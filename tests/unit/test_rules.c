@@ -885,6 +885,9 @@ sink_collect(void *arg, const char *data, size_t len)
 
 Test(rules, streamed_render_is_the_same_text)
 {
+	/* both write through one mechanism; this checks the hand-over: every
+	 * byte passed to the sink once, in order, whatever the piece size
+	 * (a printf that straddles a piece, a piece of one byte) */
 	struct tb *t = seed_all();
 	struct netaddr held[1];
 	netaddr_parse("240.240.9.9", &held[0]);
