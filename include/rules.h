@@ -83,7 +83,10 @@ struct rules_opts {
  * Current IPv4 addresses of a hostname (a DNS-resolution endpoint address,
  * or the host itself): writes at most max addresses to out and returns how
  * many; 0 when never resolved (the port is then rejected). Non-IPv4
- * addresses in the answer are ignored.
+ * addresses in the answer are ignored. A render asks for a name once per
+ * pass and per port: it must answer the same throughout one render (the
+ * daemon's is a snapshot, `sedns rules` keeps each answer), or the parts
+ * of the text disagree.
  */
 typedef size_t (*rules_resolve_fn)(void *arg, const char *hostname,
     struct netaddr *out, size_t max);

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "endpoints.h"
+#include "fnv.h"
 #include "firewall.h"
 #include "loader.h"
 #include "tenancy.h"
@@ -352,23 +353,88 @@ take_value(int *argc, char **argv, const char *name, bool *missing)
 	return val;
 }
 
+/* A name's answer, kept for the rest of the render. */
+struct memo {
+	char *name;                     /* NULL: empty slot */
+	struct netaddr *a;
+	size_t n;
+};
+
 struct blocking_resolver {
 	struct config_endpoint ups[CONFIG_MAX_LIST];
 	size_t nups;
 	struct fwd_zone_spec zones[FWD_MAX_ZONES];
 	size_t nzones;
 	uint64_t timeout_ms;
+	struct memo *memo;              /* open addressing, load <= 1/2 */
+	size_t memo_cap, memo_n;
 };
 
-/* through the name's forward zone, as the daemon resolves it */
+static struct memo *
+memo_slot(struct memo *m, size_t cap, const char *name)
+{
+	size_t i = (size_t)fnv64(FNV64_INIT, name, strlen(name)) & (cap - 1);
+	while (m[i].name != NULL && strcmp(m[i].name, name) != 0)
+		i = (i + 1) & (cap - 1);
+	return &m[i];
+}
+
+/* Room for one more name; false on out of memory. */
+static bool
+memo_reserve(struct blocking_resolver *r)
+{
+	if ((r->memo_n + 1) * 2 <= r->memo_cap)
+		return true;
+	size_t cap = r->memo_cap ? r->memo_cap * 2 : 64;
+	struct memo *m = calloc(cap, sizeof(*m));
+	if (m == NULL)
+		return false;
+	for (size_t i = 0; i < r->memo_cap; i++)
+		if (r->memo[i].name != NULL)
+			*memo_slot(m, cap, r->memo[i].name) = r->memo[i];
+	free(r->memo);
+	r->memo = m;
+	r->memo_cap = cap;
+	return true;
+}
+
+static void
+memo_free(struct blocking_resolver *r)
+{
+	for (size_t i = 0; i < r->memo_cap; i++) {
+		free(r->memo[i].name);
+		free(r->memo[i].a);
+	}
+	free(r->memo);
+}
+
+/*
+ * Through the name's forward zone, as the daemon resolves it, each name
+ * once: a render asks again in every pass over the registry (and for every
+ * port), and its passes must see one answer, as the daemon's snapshot
+ * gives (a round-robin answer that changed between passes would make a map
+ * element point at a chain never written).
+ */
 static size_t
 resolve_blocking(void *arg, const char *name, struct netaddr *out, size_t max)
 {
 	struct blocking_resolver *r = arg;
+	struct memo *m = memo_reserve(r) ? memo_slot(r->memo, r->memo_cap, name) : NULL;
+	if (m != NULL && m->name != NULL) {
+		size_t n = m->n < max ? m->n : max;
+		memcpy(out, m->a, n * sizeof(*out));
+		return n;
+	}
 	const struct fwd_zone_spec *z = fwd_zone_pick(r->zones, r->nzones, name);
-	if (z == NULL)
-		return 0;
-	return endpoints_resolve_blocking(z->ups, z->nups, r->timeout_ms, name, out, max);
+	size_t n = z ? endpoints_resolve_blocking(z->ups, z->nups, r->timeout_ms, name, out, max) : 0;
+	if (m != NULL && (m->name = strdup(name)) != NULL) {
+		m->a = n ? malloc(n * sizeof(*m->a)) : NULL;
+		m->n = m->a ? n : 0;
+		if (m->a)
+			memcpy(m->a, out, n * sizeof(*out));
+		r->memo_n++;
+	}
+	return n;
 }
 
 /* The VIP store file exists (it may still be corrupt: the open says). */
@@ -509,6 +575,7 @@ cmd_rules(int argc, char **argv)
 		return 1;
 	}
 	struct blocking_resolver br;
+	memset(&br, 0, sizeof(br));
 	br.nups = loader_upstreams(cfg, br.ups);
 	br.nzones = loader_zone_specs(cfg, br.ups, br.nups, br.zones);
 	br.timeout_ms = cfg->upstream_timeout_ms;
@@ -537,6 +604,7 @@ cmd_rules(int argc, char **argv)
 		fwrite(b.data, 1, b.len, stdout);
 	}
 	rules_buf_free(&b);
+	memo_free(&br);
 	free(held);
 	registry_free(reg);
 	config_free(cfg);
